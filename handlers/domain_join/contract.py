@@ -1,0 +1,61 @@
+"""Names shared by the handler, the Terraform modules and the scripts.
+
+One place, so that the IAM policies the modules write, the documents they
+create and the calls the handler makes can never drift apart.  Pure data: the
+modules import it at synth time, the handler at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- SSM command documents (DESIGN.md "Contracts") --------------------------
+JOIN_DOCUMENT: Final = "DomainJoin-Join"  # spoke accounts, every Region; runs on the instance
+PRESTAGE_DOCUMENT: Final = "DomainJoin-Prestage"  # hub; runs on the AD tools host
+REMOVE_DOCUMENT: Final = "DomainJoin-Remove"  # hub; runs on the AD tools host
+
+# Parameters of DomainJoin-Join.  Every parameter is delivered to the script
+# as an environment variable (interpolationType ENV_VAR), never templated into
+# the script text.
+JOIN_PARAM_DOMAIN: Final = "DomainName"
+JOIN_PARAM_DNS_IPS: Final = "DnsIpAddresses"  # comma separated IPv4, may be ""
+JOIN_PARAM_LOGIN_GROUP: Final = "LoginGroup"  # adGroupName tag, may be ""
+JOIN_PARAM_SUDO_GROUP: Final = "SudoGroup"  # may be ""
+JOIN_PARAM_INSTALL_RDS: Final = "InstallRdsRole"  # "true" | "false" (Windows only)
+JOIN_PARAM_COMPUTERS: Final = "Computers"  # "i-…=NAME=OTP i-…=NAME=OTP"; each instance picks its own entry
+
+# Parameters of DomainJoin-Prestage / DomainJoin-Remove (tools host).
+TOOLS_PARAM_DOMAIN: Final = "DomainName"
+TOOLS_PARAM_OU: Final = "OuPath"  # DN of the target OU, may be "" (default Computers container)
+TOOLS_PARAM_JOIN_USER: Final = "JoinUserName"
+TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"  # SecureString *name*; the host reads it itself
+TOOLS_PARAM_COMPUTERS: Final = "Computers"  # prestage: "NAME=OTP=STAMP …"; remove: "NAME=STAMP …"
+
+# Ownership stamp written to the computer object's `description`.
+STAMP_PREFIX: Final = "ec2-domain-join:"  # + "<account>/<region>/<instance id>"
+
+# Environment variable through which the documents hand the Computers list to
+# the scripts (kept out of argv, so it never shows in a process listing).
+SCRIPT_COMPUTERS_ENV: Final = "DOMAIN_JOIN_COMPUTERS"
+
+# --- DynamoDB tables ---------------------------------------------------------
+CONFIG_TABLE_KEY: Final = "accountId"  # seed attribute names kept
+LEDGER_TABLE_KEY: Final = "instanceId"
+LEDGER_TTL_ATTRIBUTE: Final = "expiresAt"
+
+# --- Lambda environment (set by the hub module, read by the handler) --------
+ENV_CONFIG_TABLE: Final = "CONFIG_TABLE_NAME"
+ENV_LEDGER_TABLE: Final = "LEDGER_TABLE_NAME"
+ENV_DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
+ENV_TOOLS_HOST_TAG_KEY: Final = "TOOLS_HOST_TAG_KEY"  # seed: ADToolsHostTagKey
+ENV_TOOLS_HOST_TAG_VALUE: Final = "TOOLS_HOST_TAG_VALUE"  # seed: ADToolsHostTagValue
+ENV_SPOKE_ROLE_EXTERNAL_ID: Final = "SPOKE_ROLE_EXTERNAL_ID"  # optional
+ENV_READINESS_DEADLINE_SECONDS: Final = "READINESS_DEADLINE_SECONDS"  # default 3600
+ENV_CONFIG_CACHE_TTL_SECONDS: Final = "CONFIG_CACHE_TTL_SECONDS"  # default 300
+
+# --- Instance tags (DESIGN.md) ----------------------------------------------
+TAG_OPT_OUT: Final = "autoadjoin"  # value "false", any case, opts out
+TAG_LOGIN_GROUP: Final = "adGroupName"
+
+# Default name of the spoke execution role the hub Lambda assumes.
+DEFAULT_SPOKE_ROLE_NAME: Final = "ec2-domain-join-execution"
