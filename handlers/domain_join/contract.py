@@ -28,8 +28,10 @@ JOIN_PARAM_COMPUTERS: Final = "Computers"  # "i-…=NAME=OTP i-…=NAME=OTP"; ea
 TOOLS_PARAM_DOMAIN: Final = "DomainName"
 TOOLS_PARAM_OU: Final = "OuPath"  # DN of the target OU, may be "" (default Computers container)
 TOOLS_PARAM_JOIN_USER: Final = "JoinUserName"
-TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"  # SecureString *name*; the host reads it itself
-TOOLS_PARAM_COMPUTERS: Final = "Computers"  # prestage: "NAME=OTP=STAMP …"; remove: "NAME=STAMP …"
+# SecureString *name*; the tools host reads the value itself
+TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"
+# prestage: "NAME=OTP=STAMP …"; remove: "NAME=STAMP …"
+TOOLS_PARAM_COMPUTERS: Final = "Computers"
 
 # Ownership stamp written to the computer object's `description`.
 STAMP_PREFIX: Final = "ec2-domain-join:"  # + "<account>/<region>/<instance id>"
