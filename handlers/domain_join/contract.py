@@ -29,7 +29,7 @@ TOOLS_PARAM_DOMAIN: Final = "DomainName"
 TOOLS_PARAM_OU: Final = "OuPath"  # DN of the target OU, may be "" (default Computers container)
 TOOLS_PARAM_JOIN_USER: Final = "JoinUserName"
 # SecureString *name*; the tools host reads the value itself
-TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"
+TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"  # noqa: S105 - a name, not a secret
 # prestage: "NAME=OTP=STAMP …"; remove: "NAME=STAMP …"
 TOOLS_PARAM_COMPUTERS: Final = "Computers"
 
