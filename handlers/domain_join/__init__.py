@@ -1,0 +1,1 @@
+"""Join/leave handler: turns EC2 state changes into prestaged AD joins and stamped removals."""

@@ -1,0 +1,278 @@
+"""Lambda entry point: SQS batch in, partial batch response out.
+
+Thin wiring around ``engine.Engine`` (what to do with each instance) and
+``aws.AwsGateway`` (how to reach AWS).  The engine decides per group, so the
+outcomes are computed first; the Powertools batch processor then reports
+exactly the records whose outcome is a retry.  Records that can never succeed
+(malformed, past their deadline) go to the DLQ with their reason and count as
+processed, so they never hold back a batch or loop.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from . import contract
+from .aws import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
+from .engine import Engine, Outcome, key_of
+from .errors import MalformedMessage
+from .events import InstanceStateChange, parse_body
+
+DEFAULT_READINESS_DEADLINE_SECONDS: Final = 3600
+DEFAULT_CONFIG_CACHE_TTL_SECONDS: Final = 300
+BASE_BACKOFF_SECONDS: Final = 60
+MAX_BACKOFF_SECONDS: Final = 900
+
+# Metric names of the batch layer (the engine's outcome codes are metrics too).
+DEAD_LETTERED: Final = "DeadLettered"
+MALFORMED: Final = "Malformed"
+RETRY_SCHEDULED: Final = "RetryScheduled"
+DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+
+logger = Logger()
+metrics = Metrics()
+
+
+class RetryLater(Exception):
+    """Marks a record as failed, so the ESM hands it back after its visibility timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home_region: str
+    config_table: str
+    ledger_table: str
+    dead_letter_queue_url: str
+    tools_host_tag_key: str
+    tools_host_tag_value: str
+    spoke_role_external_id: str
+    readiness_deadline_seconds: int
+    config_cache_ttl_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise RuntimeError(f"environment variable {name} is not set")
+            return value
+
+        return cls(
+            home_region=required("AWS_REGION"),
+            config_table=required(contract.ENV_CONFIG_TABLE),
+            ledger_table=required(contract.ENV_LEDGER_TABLE),
+            dead_letter_queue_url=required(contract.ENV_DEAD_LETTER_QUEUE_URL),
+            tools_host_tag_key=required(contract.ENV_TOOLS_HOST_TAG_KEY),
+            tools_host_tag_value=required(contract.ENV_TOOLS_HOST_TAG_VALUE),
+            spoke_role_external_id=env.get(contract.ENV_SPOKE_ROLE_EXTERNAL_ID, "").strip(),
+            readiness_deadline_seconds=int(
+                env.get(contract.ENV_READINESS_DEADLINE_SECONDS) or DEFAULT_READINESS_DEADLINE_SECONDS
+            ),
+            config_cache_ttl_seconds=int(
+                env.get(contract.ENV_CONFIG_CACHE_TTL_SECONDS) or DEFAULT_CONFIG_CACHE_TTL_SECONDS
+            ),
+        )
+
+
+def backoff_seconds(receive_count: int) -> int:
+    """60 s, 120 s, 240 s … capped at 15 min."""
+    exponent = min(max(receive_count, 1) - 1, 10)
+    return int(min(BASE_BACKOFF_SECONDS * 2**exponent, MAX_BACKOFF_SECONDS))
+
+
+def queue_url_from_arn(arn: str) -> str:
+    _, partition, _, region, account, name = arn.split(":", 5)
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{suffix}/{account}/{name}"
+
+
+class DomainJoinApp:
+    def __init__(
+        self, settings: Settings, gateway: AwsGateway, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self._clock = clock
+        self._engine = Engine(gateway, clock)
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        records = [SQSRecord(raw) for raw in event.get("Records", [])]
+        changes: dict[str, InstanceStateChange] = {}
+        malformed: dict[str, str] = {}
+        for record in records:
+            try:
+                changes[record.message_id] = parse_body(record.body)
+            except MalformedMessage as exc:
+                malformed[record.message_id] = exc.reason
+
+        try:
+            by_key = self._engine.process(changes.values())
+        except Exception as exc:  # a bug must not lose the batch: everything is retried
+            logger.exception("engine failed")
+            by_key = {
+                key_of(c): Outcome("UnexpectedError", retry=True, detail=type(exc).__name__)
+                for c in changes.values()
+            }
+
+        failed = self._settle(records, changes, malformed, by_key)
+
+        def record_handler(record: SQSRecord) -> None:
+            if record.message_id in failed:
+                raise RetryLater(failed[record.message_id])
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    def _settle(
+        self,
+        records: list[SQSRecord],
+        changes: Mapping[str, InstanceStateChange],
+        malformed: Mapping[str, str],
+        by_key: Mapping[tuple[str, str], Outcome],
+    ) -> dict[str, str]:
+        """Dead-letter what can never succeed, back off what may; returns the failed message ids."""
+        now = self._clock()
+        to_dead_letter: list[tuple[str, dict[str, Any], str]] = []
+        retries: list[tuple[SQSRecord, Outcome]] = []
+        for record in records:
+            message_id = record.message_id
+            if message_id in malformed:
+                metrics.add_metric(name=MALFORMED, unit=MetricUnit.Count, value=1)
+                logger.warning(
+                    "malformed message", extra={"message_id": message_id, "reason": malformed[message_id]}
+                )
+                to_dead_letter.append(self._dead_letter_body(record, MALFORMED, malformed[message_id]))
+                continue
+            change = changes[message_id]
+            outcome = by_key.get(key_of(change), Outcome("UnexpectedError", retry=True, detail="no outcome"))
+            metrics.add_metric(name=outcome.code, unit=MetricUnit.Count, value=1)
+            if not outcome.retry:
+                continue
+            sent_ms = record.attributes.sent_timestamp
+            sent = int(sent_ms) / 1000 if sent_ms else now
+            if now >= sent + self.settings.readiness_deadline_seconds:
+                reason = (
+                    f"deadline of {self.settings.readiness_deadline_seconds}s passed; last: {outcome.reason}"
+                )
+                logger.warning(
+                    "deadline passed",
+                    extra={
+                        "message_id": message_id,
+                        "instance_id": change.instance_id,
+                        "account": change.account,
+                        "region": change.region,
+                        "reason": reason,
+                    },
+                )
+                to_dead_letter.append(self._dead_letter_body(record, DEADLINE_EXCEEDED, reason))
+            else:
+                retries.append((record, outcome))
+
+        failed: dict[str, str] = {}
+        if to_dead_letter:
+            refused = self.gateway.dead_letter(to_dead_letter)
+            for message_id, body, _ in to_dead_letter:
+                if message_id in refused:
+                    failed[message_id] = "DLQ refused the message"
+                else:
+                    metrics.add_metric(name=DEAD_LETTERED, unit=MetricUnit.Count, value=1)
+                    logger.info("dead-lettered", extra={"message_id": message_id, "reason": body["reason"]})
+        if retries:
+            self._schedule_retries(retries, now)
+            for record, outcome in retries:
+                failed[record.message_id] = outcome.reason
+                metrics.add_metric(name=RETRY_SCHEDULED, unit=MetricUnit.Count, value=1)
+        return failed
+
+    def _schedule_retries(self, retries: list[tuple[SQSRecord, Outcome]], now: float) -> None:
+        by_queue: dict[str, list[tuple[str, int]]] = {}
+        for record, outcome in retries:
+            receive_count = int(record.attributes.approximate_receive_count or 1)
+            sent_ms = record.attributes.sent_timestamp
+            remaining = (
+                (int(sent_ms) / 1000 if sent_ms else now) + self.settings.readiness_deadline_seconds - now
+            )
+            # Never wait past the deadline: the next receive then dead-letters a record that still fails.
+            delay = max(1, min(backoff_seconds(receive_count), int(remaining) + 1))
+            queue_url = queue_url_from_arn(record.event_source_arn)
+            by_queue.setdefault(queue_url, []).append((record.receipt_handle, delay))
+            logger.info(
+                "retry scheduled",
+                extra={
+                    "message_id": record.message_id,
+                    "receive_count": receive_count,
+                    "visibility_timeout": delay,
+                    "reason": outcome.reason,
+                },
+            )
+        for queue_url, timeouts in by_queue.items():
+            try:
+                refused = self.gateway.change_visibility(queue_url, timeouts)
+            except Exception:
+                logger.exception("could not change visibility; the queue's default applies")
+                continue
+            if refused:
+                logger.warning("SQS refused visibility changes", extra={"refused": refused})
+
+    def _dead_letter_body(self, record: SQSRecord, code: str, reason: str) -> tuple[str, dict[str, Any], str]:
+        body = {
+            "reasonCode": code,
+            "reason": reason,
+            "messageId": record.message_id,
+            "receiveCount": record.attributes.approximate_receive_count,
+            "sentTimestamp": record.attributes.sent_timestamp,
+            "eventSourceArn": record.event_source_arn,
+            "originalBody": record.body,
+        }
+        return (record.message_id, body, code)
+
+
+_app: DomainJoinApp | None = None
+
+
+def build_app(
+    context: LambdaContext,
+    env: Mapping[str, str] | None = None,
+    client_factory: ClientFactory = boto3_client_factory,
+    clock: Callable[[], float] = time.time,
+) -> DomainJoinApp:
+    settings = Settings.from_env(os.environ if env is None else env)
+    own_account = context.invoked_function_arn.split(":")[4]
+    gateway = AwsGateway(
+        GatewaySettings(
+            home_region=settings.home_region,
+            own_account=own_account,
+            config_table=settings.config_table,
+            ledger_table=settings.ledger_table,
+            dead_letter_queue_url=settings.dead_letter_queue_url,
+            tools_host_tag_key=settings.tools_host_tag_key,
+            tools_host_tag_value=settings.tools_host_tag_value,
+            spoke_role_external_id=settings.spoke_role_external_id,
+            cache_ttl_seconds=settings.config_cache_ttl_seconds,
+        ),
+        client_factory=client_factory,
+        clock=clock,
+    )
+    return DomainJoinApp(settings, gateway, clock)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    global _app
+    if _app is None:  # once per container: clients and caches then live across warm invocations
+        _app = build_app(context)
+    return _app.handle(event, context)

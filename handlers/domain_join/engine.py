@@ -1,0 +1,430 @@
+"""The join/leave logic for one batch, with AWS behind the ``AwsPort``.
+
+Work is grouped so that a batch of N events costs a handful of calls, not N
+times a handful: one ledger read for the batch, per (account, Region) one
+DescribeInstances and one readiness query, one prestage command per domain,
+one join command per 50 instances sharing parameters, two ledger writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from aws_lambda_powertools import Logger
+
+from .contract import (
+    JOIN_DOCUMENT,
+    JOIN_PARAM_COMPUTERS,
+    JOIN_PARAM_DNS_IPS,
+    JOIN_PARAM_DOMAIN,
+    JOIN_PARAM_INSTALL_RDS,
+    JOIN_PARAM_LOGIN_GROUP,
+    JOIN_PARAM_SUDO_GROUP,
+    PRESTAGE_DOCUMENT,
+    REMOVE_DOCUMENT,
+    TAG_LOGIN_GROUP,
+    TAG_OPT_OUT,
+    TOOLS_PARAM_COMPUTERS,
+    TOOLS_PARAM_DOMAIN,
+    TOOLS_PARAM_JOIN_USER,
+    TOOLS_PARAM_OU,
+    TOOLS_PARAM_PASSWORD_PARAMETER,
+)
+from .errors import ConfigInvalidError, ConfigMissingError, DomainJoinError
+from .events import RUNNING, TERMINATED, InstanceStateChange
+from .model import (
+    JOIN_SENT,
+    JOINING,
+    REMOVE_SENT,
+    AccountConfig,
+    AwsPort,
+    InstanceFacts,
+    LedgerEntry,
+    Spoke,
+)
+from .naming import computer_name, one_time_password, ownership_stamp
+
+MAX_INSTANCES_PER_COMMAND: Final = 50  # SendCommand's InstanceIds limit
+REMOVED_RECORD_RETENTION_SECONDS: Final = 30 * 24 * 3600
+_LIVE_STATES: Final = frozenset({"pending", "running"})
+
+# Outcome codes; each is also the name of the metric counting it.
+JOIN_REQUESTED: Final = "JoinRequested"
+ALREADY_JOINED: Final = "AlreadyJoined"
+OPTED_OUT: Final = "OptedOut"
+NOT_RUNNING: Final = "NotRunning"
+NOT_READY: Final = "NotReady"
+REMOVE_REQUESTED: Final = "RemoveRequested"
+ALREADY_REMOVED: Final = "AlreadyRemoved"
+NEVER_JOINED: Final = "NeverJoined"
+
+logger = Logger(child=True)
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+
+ChangeKey = tuple[str, str]  # (instance id, state)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    code: str
+    retry: bool = False
+    detail: str = ""
+
+    @property
+    def reason(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+    @classmethod
+    def failed(cls, error: DomainJoinError) -> Outcome:
+        return cls(code=error.code, retry=True, detail=str(error))
+
+
+@dataclass(frozen=True, slots=True)
+class _JoinPlan:
+    change: InstanceStateChange
+    config: AccountConfig
+    spoke: Spoke
+    login_group: str
+    otp: str
+    entry: LedgerEntry
+
+    @property
+    def prestage_key(self) -> tuple[str, str, str, str]:
+        return (
+            self.config.domain,
+            self.config.ou_path,
+            self.config.join_user,
+            self.config.password_parameter,
+        )
+
+    @property
+    def join_key(self) -> tuple[Spoke, str, str, str, str, bool]:
+        config = self.config
+        dns = ",".join(config.dns_ips)
+        return (self.spoke, config.domain, dns, self.login_group, config.sudo_group, config.install_rds_role)
+
+
+def key_of(change: InstanceStateChange) -> ChangeKey:
+    return (change.instance_id, change.state)
+
+
+class Engine:
+    def __init__(self, port: AwsPort, clock: Callable[[], float] = time.time) -> None:
+        self._port = port
+        self._clock = clock
+
+    def process(self, changes: Iterable[InstanceStateChange]) -> dict[ChangeKey, Outcome]:
+        """Outcome of every distinct (instance, state) of the batch; duplicates share one."""
+        unique: dict[ChangeKey, InstanceStateChange] = {}
+        for change in changes:
+            unique.setdefault(key_of(change), change)
+        outcomes: dict[ChangeKey, Outcome] = {}
+        if not unique:
+            return outcomes
+        now = int(self._clock())
+        try:
+            configs, config_errors = self._configs({c.account for c in unique.values()})
+            ledger = self._port.read_ledger(sorted({c.instance_id for c in unique.values()}))
+        except DomainJoinError as exc:
+            logger.warning("batch failed before any command", extra={"reason": exc.reason})
+            return {key: Outcome.failed(exc) for key in unique}
+
+        joins = [c for c in unique.values() if c.state == RUNNING]
+        plans: list[_JoinPlan] = []
+        for (account, region), group in _group_by(joins, lambda c: (c.account, c.region)).items():
+            if account in config_errors:
+                self._settle(outcomes, group, Outcome.failed(config_errors[account]))
+                continue
+            plans += self._plan_group(configs[account], region, group, ledger, outcomes, now)
+        self._join(plans, outcomes, now)
+        leaves = [c for c in unique.values() if c.state == TERMINATED]
+        self._leave(leaves, configs, ledger, outcomes, now)
+        return outcomes
+
+    # --- reading ------------------------------------------------------------
+    def _configs(self, accounts: set[str]) -> tuple[dict[str, AccountConfig], dict[str, DomainJoinError]]:
+        items = self._port.load_configs(sorted(accounts))
+        configs: dict[str, AccountConfig] = {}
+        errors: dict[str, DomainJoinError] = {}
+        for account in accounts:
+            item = items.get(account)
+            if item is None:
+                errors[account] = ConfigMissingError(f"no item for account {account} in the config table")
+                continue
+            try:
+                configs[account] = AccountConfig.from_item(account, item)
+            except ConfigInvalidError as exc:
+                errors[account] = exc
+        return configs, errors
+
+    def _plan_group(
+        self,
+        config: AccountConfig,
+        region: str,
+        group: list[InstanceStateChange],
+        ledger: Mapping[str, LedgerEntry],
+        outcomes: dict[ChangeKey, Outcome],
+        now: int,
+    ) -> list[_JoinPlan]:
+        pending: list[InstanceStateChange] = []
+        for change in group:
+            entry = ledger.get(change.instance_id)
+            if entry is not None and entry.status in (JOIN_SENT, REMOVE_SENT):
+                self._settle(outcomes, [change], Outcome(ALREADY_JOINED, detail=entry.status))
+            else:
+                pending.append(change)
+        if not pending:
+            return []
+        spoke = Spoke(config.account_id, region, config.role_arn)
+        try:
+            facts = self._port.describe_instances(spoke, [c.instance_id for c in pending])
+            candidates: list[tuple[InstanceStateChange, InstanceFacts]] = []
+            for change in pending:
+                fact = facts.get(change.instance_id)
+                if fact is None or fact.state not in _LIVE_STATES:
+                    state = fact.state if fact else "gone"
+                    self._settle(outcomes, [change], Outcome(NOT_RUNNING, detail=state))
+                elif _opted_out(fact.tags):
+                    self._settle(outcomes, [change], Outcome(OPTED_OUT))
+                else:
+                    candidates.append((change, fact))
+            if not candidates:
+                return []
+            online = self._port.online_instances(spoke, [c.instance_id for c, _ in candidates])
+        except DomainJoinError as exc:
+            self._settle(outcomes, [c for c in pending if key_of(c) not in outcomes], Outcome.failed(exc))
+            return []
+
+        plans: list[_JoinPlan] = []
+        for change, fact in candidates:
+            if change.instance_id not in online:
+                self._settle(
+                    outcomes, [change], Outcome(NOT_READY, retry=True, detail="SSM agent not Online")
+                )
+                continue
+            previous = ledger.get(change.instance_id)
+            entry = LedgerEntry(
+                instance_id=change.instance_id,
+                account=change.account,
+                region=change.region,
+                computer_name=computer_name(change.instance_id, config.computer_name_prefix),
+                domain=config.domain,
+                status=JOINING,
+                created_at=previous.created_at if previous else now,
+                updated_at=now,
+                join_user=config.join_user,
+                password_parameter=config.password_parameter,
+                platform=fact.platform,
+            )
+            plans.append(
+                _JoinPlan(
+                    change=change,
+                    config=config,
+                    spoke=spoke,
+                    login_group=fact.tags.get(TAG_LOGIN_GROUP, "").strip(),
+                    otp=one_time_password(),
+                    entry=entry,
+                )
+            )
+        return plans
+
+    # --- joining ------------------------------------------------------------
+    def _join(self, plans: list[_JoinPlan], outcomes: dict[ChangeKey, Outcome], now: int) -> None:
+        if not plans:
+            return
+        try:
+            host = self._port.tools_host()
+            # Recorded before anything is sent: a crash from here on is redone from JOINING.
+            self._port.write_ledger([plan.entry for plan in plans])
+        except DomainJoinError as exc:
+            self._settle(outcomes, [plan.change for plan in plans], Outcome.failed(exc))
+            return
+
+        prestaged: list[tuple[_JoinPlan, str]] = []
+        for (domain, ou_path, user, parameter), group in _group_by(plans, lambda p: p.prestage_key).items():
+            computers = " ".join(f"{p.entry.computer_name}={p.otp}={_stamp(p.entry)}" for p in group)
+            parameters = {
+                TOOLS_PARAM_DOMAIN: domain,
+                TOOLS_PARAM_OU: ou_path,
+                TOOLS_PARAM_JOIN_USER: user,
+                TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
+                TOOLS_PARAM_COMPUTERS: computers,
+            }
+            try:
+                command_id = self._port.send_tools_command(PRESTAGE_DOCUMENT, host, parameters)
+            except DomainJoinError as exc:
+                self._settle(outcomes, [p.change for p in group], Outcome.failed(exc))
+                continue
+            prestaged += [(p, command_id) for p in group]
+
+        sent: list[LedgerEntry] = []
+        for key, group_with_ids in _group_by(prestaged, lambda pair: pair[0].join_key).items():
+            spoke, domain, dns, login_group, sudo_group, install_rds = key
+            for chunk in _chunks(group_with_ids, MAX_INSTANCES_PER_COMMAND):
+                parameters = {
+                    JOIN_PARAM_DOMAIN: domain,
+                    JOIN_PARAM_DNS_IPS: dns,
+                    JOIN_PARAM_LOGIN_GROUP: login_group,
+                    JOIN_PARAM_SUDO_GROUP: sudo_group,
+                    JOIN_PARAM_INSTALL_RDS: "true" if install_rds else "false",
+                    JOIN_PARAM_COMPUTERS: " ".join(
+                        f"{p.entry.instance_id}={p.entry.computer_name}={p.otp}" for p, _ in chunk
+                    ),
+                }
+                instance_ids = [p.entry.instance_id for p, _ in chunk]
+                try:
+                    command_id = self._port.send_spoke_command(spoke, JOIN_DOCUMENT, instance_ids, parameters)
+                except DomainJoinError as exc:
+                    self._settle(outcomes, [p.change for p, _ in chunk], Outcome.failed(exc))
+                    continue
+                sent += [
+                    p.entry.moved_to(
+                        JOIN_SENT, now, prestage_command_id=prestage_id, join_command_id=command_id
+                    )
+                    for p, prestage_id in chunk
+                ]
+        if not sent:
+            return
+        changes = {p.entry.instance_id: p.change for p in plans}
+        try:
+            self._port.write_ledger(sent)
+        except DomainJoinError as exc:
+            self._settle(outcomes, [changes[e.instance_id] for e in sent], Outcome.failed(exc))
+            return
+        for entry in sent:
+            self._settle(outcomes, [changes[entry.instance_id]], Outcome(JOIN_REQUESTED))
+            logger.info(
+                "join requested",
+                extra={
+                    "account": entry.account,
+                    "region": entry.region,
+                    "instance_id": entry.instance_id,
+                    "computer_name": entry.computer_name,
+                    "platform": entry.platform,
+                    "prestage_command_id": entry.prestage_command_id,
+                    "join_command_id": entry.join_command_id,
+                },
+            )
+
+    # --- leaving ------------------------------------------------------------
+    def _leave(
+        self,
+        leaves: list[InstanceStateChange],
+        configs: Mapping[str, AccountConfig],
+        ledger: Mapping[str, LedgerEntry],
+        outcomes: dict[ChangeKey, Outcome],
+        now: int,
+    ) -> None:
+        removals: list[tuple[InstanceStateChange, LedgerEntry, str, str]] = []
+        for change in leaves:
+            entry = ledger.get(change.instance_id)
+            if entry is None or entry.account != change.account:
+                self._settle(outcomes, [change], Outcome(NEVER_JOINED))
+            elif entry.status == REMOVE_SENT:
+                self._settle(outcomes, [change], Outcome(ALREADY_REMOVED))
+            else:
+                # The current config's credentials win; the ledger's copy covers an offboarded account.
+                config = configs.get(change.account)
+                if config is not None and config.domain.lower() == entry.domain.lower():
+                    user, parameter = config.join_user, config.password_parameter
+                else:
+                    user, parameter = entry.join_user, entry.password_parameter
+                removals.append((change, entry, user, parameter))
+        if not removals:
+            return
+        try:
+            host = self._port.tools_host()
+        except DomainJoinError as exc:
+            self._settle(outcomes, [r[0] for r in removals], Outcome.failed(exc))
+            return
+        done: list[tuple[InstanceStateChange, LedgerEntry]] = []
+        grouped = _group_by(removals, lambda r: (r[1].domain, r[2], r[3]))
+        for (domain, user, parameter), group in grouped.items():
+            for chunk in _chunks(group, MAX_INSTANCES_PER_COMMAND):
+                computers = " ".join(f"{e.computer_name}={_stamp(e)}" for _, e, _, _ in chunk)
+                parameters = {
+                    TOOLS_PARAM_DOMAIN: domain,
+                    TOOLS_PARAM_JOIN_USER: user,
+                    TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
+                    TOOLS_PARAM_COMPUTERS: computers,
+                }
+                try:
+                    command_id = self._port.send_tools_command(REMOVE_DOCUMENT, host, parameters)
+                except DomainJoinError as exc:
+                    self._settle(outcomes, [c for c, _, _, _ in chunk], Outcome.failed(exc))
+                    continue
+                done += [
+                    (
+                        change,
+                        entry.moved_to(
+                            REMOVE_SENT,
+                            now,
+                            remove_command_id=command_id,
+                            expires_at=now + REMOVED_RECORD_RETENTION_SECONDS,
+                        ),
+                    )
+                    for change, entry, _, _ in chunk
+                ]
+        if not done:
+            return
+        try:
+            self._port.write_ledger([entry for _, entry in done])
+        except DomainJoinError as exc:
+            self._settle(outcomes, [c for c, _ in done], Outcome.failed(exc))
+            return
+        for change, entry in done:
+            self._settle(outcomes, [change], Outcome(REMOVE_REQUESTED))
+            logger.info(
+                "remove requested",
+                extra={
+                    "account": entry.account,
+                    "region": entry.region,
+                    "instance_id": entry.instance_id,
+                    "computer_name": entry.computer_name,
+                    "remove_command_id": entry.remove_command_id,
+                },
+            )
+
+    @staticmethod
+    def _settle(
+        outcomes: dict[ChangeKey, Outcome], changes: Iterable[InstanceStateChange], outcome: Outcome
+    ) -> None:
+        for change in changes:
+            outcomes[key_of(change)] = outcome
+            if outcome.code not in (JOIN_REQUESTED, REMOVE_REQUESTED):
+                logger.info(
+                    "instance outcome",
+                    extra={
+                        "account": change.account,
+                        "region": change.region,
+                        "instance_id": change.instance_id,
+                        "state": change.state,
+                        "outcome": outcome.code,
+                        "retry": outcome.retry,
+                        "detail": outcome.detail,
+                    },
+                )
+
+
+def _stamp(entry: LedgerEntry) -> str:
+    return ownership_stamp(entry.account, entry.region, entry.instance_id)
+
+
+def _opted_out(tags: Mapping[str, str]) -> bool:
+    return any(k.lower() == TAG_OPT_OUT and v.strip().lower() == "false" for k, v in tags.items())
+
+
+def _group_by(items: Iterable[_T], key: Callable[[_T], _K]) -> dict[_K, list[_T]]:
+    groups: dict[_K, list[_T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,92 @@
+"""Parse join-queue bodies into state changes.
+
+Three forms reach the queue (DESIGN.md): the EventBridge event itself (home
+Region), an SNS notification whose ``Message`` is that event (other Regions),
+and the same with raw delivery (the plain event again).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .errors import MalformedMessage
+
+RUNNING: Final = "running"
+TERMINATED: Final = "terminated"
+HANDLED_STATES: Final = frozenset({RUNNING, TERMINATED})
+
+_SOURCE: Final = "aws.ec2"
+_DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
+_ACCOUNT_RE: Final = re.compile(r"^\d{12}$")
+_REGION_RE: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_INSTANCE_RE: Final = re.compile(r"^i-[0-9a-f]{8,17}$")
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStateChange:
+    account: str
+    region: str
+    instance_id: str
+    state: str
+    event_time: str
+    event_id: str
+
+
+def parse_body(body: str | None) -> InstanceStateChange:
+    """Return the state change carried by ``body`` or raise ``MalformedMessage`` naming the problem."""
+    document = _load_object(body, "body")
+    if document.get("Type") == "Notification" and "Message" in document:
+        message = document["Message"]
+        if not isinstance(message, str):
+            raise MalformedMessage("SNS notification: Message is not a string")
+        document = _load_object(message, "SNS Message")
+    return _parse_event(document)
+
+
+def _load_object(text: str | None, what: str) -> dict[str, Any]:
+    if not text:
+        raise MalformedMessage(f"{what} is empty")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise MalformedMessage(f"{what} is not JSON ({exc.__class__.__name__})") from exc
+    if not isinstance(value, dict):
+        raise MalformedMessage(f"{what} is not a JSON object")
+    return value
+
+
+def _parse_event(event: dict[str, Any]) -> InstanceStateChange:
+    if event.get("source") != _SOURCE or event.get("detail-type") != _DETAIL_TYPE:
+        raise MalformedMessage(
+            f"not an EC2 state-change event (source={event.get('source')!r}, "
+            f"detail-type={event.get('detail-type')!r})"
+        )
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise MalformedMessage("event has no detail object")
+    account = _field(event, "account", _ACCOUNT_RE)
+    region = _field(event, "region", _REGION_RE)
+    instance_id = _field(detail, "instance-id", _INSTANCE_RE)
+    state = detail.get("state")
+    if state not in HANDLED_STATES:
+        raise MalformedMessage(f"unsupported state {state!r} (expected running or terminated)")
+    return InstanceStateChange(
+        account=account,
+        region=region,
+        instance_id=instance_id,
+        state=str(state),
+        event_time=str(event.get("time", "")),
+        event_id=str(event.get("id", "")),
+    )
+
+
+def _field(source: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = source.get(name)
+    if value is None or value == "":
+        raise MalformedMessage(f"event lacks {name}")
+    if not isinstance(value, str) or not pattern.match(value):
+        raise MalformedMessage(f"event has an invalid {name}: {str(value)[:40]!r}")
+    return value

@@ -1,0 +1,163 @@
+"""Data the engine works on, and the port through which it reaches AWS."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Protocol
+
+from .contract import CONFIG_TABLE_KEY, DEFAULT_SPOKE_ROLE_NAME
+from .errors import ConfigInvalidError
+from .naming import DEFAULT_PREFIX, valid_prefix
+
+# Ledger statuses, in the order an instance goes through them.
+JOINING: Final = "JOINING"  # written before any command is sent; redo everything from here
+JOIN_SENT: Final = "JOIN_SENT"  # prestage + join commands accepted by SSM
+REMOVE_SENT: Final = "REMOVE_SENT"  # remove command accepted by SSM
+
+_ROLE_ARN_RE: Final = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_DOMAIN_RE: Final = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One config-table item, validated (seed attribute names kept)."""
+
+    account_id: str
+    domain: str
+    join_user: str
+    password_parameter: str  # the SecureString's NAME; only the tools host reads its value
+    role_arn: str
+    dns_ips: tuple[str, ...] = ()
+    ou_path: str = ""
+    computer_name_prefix: str = DEFAULT_PREFIX
+    sudo_group: str = ""
+    install_rds_role: bool = False
+
+    @classmethod
+    def from_item(cls, account_id: str, item: Mapping[str, Any]) -> AccountConfig:
+        def text(name: str, required: bool = False) -> str:
+            value = item.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if required:
+                    raise ConfigInvalidError(f"config of account {account_id} lacks {name}")
+                return ""
+            if not isinstance(value, str):
+                raise ConfigInvalidError(f"config of account {account_id}: {name} is not a string")
+            return value.strip()
+
+        if item.get(CONFIG_TABLE_KEY, account_id) != account_id:
+            raise ConfigInvalidError(f"config item for {account_id} carries another {CONFIG_TABLE_KEY}")
+        domain = text("dnsName", required=True)
+        if not _DOMAIN_RE.match(domain):
+            raise ConfigInvalidError(f"config of account {account_id}: dnsName {domain!r} is not a DNS name")
+        dns_ips = tuple(ip for ip in (text("dnsIP1"), text("dnsIP2")) if ip)
+        for ip in dns_ips:
+            try:
+                ipaddress.IPv4Address(ip)
+            except ValueError as exc:
+                raise ConfigInvalidError(f"config of account {account_id}: {ip!r} is not IPv4") from exc
+        role_arn = text("assumeRoleARN") or f"arn:aws:iam::{account_id}:role/{DEFAULT_SPOKE_ROLE_NAME}"
+        match = _ROLE_ARN_RE.match(role_arn)
+        if not match:
+            raise ConfigInvalidError(f"config of account {account_id}: assumeRoleARN is not a role ARN")
+        if match.group(2) != account_id:
+            # Acting on account A's instances with account B's role would be a confused deputy.
+            raise ConfigInvalidError(
+                f"config of account {account_id}: assumeRoleARN {role_arn} is in account {match.group(2)}"
+            )
+        prefix = (text("computerNamePrefix") or DEFAULT_PREFIX).upper()
+        if not valid_prefix(prefix):
+            raise ConfigInvalidError(
+                f"config of account {account_id}: computerNamePrefix {prefix!r} must be 1-7 of "
+                "[A-Z0-9-] starting with a letter"
+            )
+        rds = item.get("installRdsRole", False)
+        install_rds = rds if isinstance(rds, bool) else str(rds).strip().lower() == "true"
+        return cls(
+            account_id=account_id,
+            domain=domain,
+            join_user=text("adJoinUserName", required=True),
+            password_parameter=text("adJoinUserPwParam", required=True),
+            role_arn=role_arn,
+            dns_ips=dns_ips,
+            ou_path=text("ouPath"),
+            computer_name_prefix=prefix,
+            sudo_group=text("sudoGroupName"),
+            install_rds_role=install_rds,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Spoke:
+    """Where an instance lives, and the role that reaches it."""
+
+    account: str
+    region: str
+    role_arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceFacts:
+    instance_id: str
+    state: str
+    platform: str  # "windows" | "linux"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One ledger item.  Never holds a password or one-time password."""
+
+    instance_id: str
+    account: str
+    region: str
+    computer_name: str
+    domain: str
+    status: str
+    created_at: int
+    updated_at: int
+    join_user: str = ""
+    password_parameter: str = ""  # name only, so a removal still works if the config item is gone
+    platform: str = ""
+    prestage_command_id: str = ""
+    join_command_id: str = ""
+    remove_command_id: str = ""
+    expires_at: int = 0  # DynamoDB TTL; 0 = keep
+
+    def moved_to(self, status: str, now: int, **changes: Any) -> LedgerEntry:
+        return replace(self, status=status, updated_at=now, **changes)
+
+
+class AwsPort(Protocol):
+    """The AWS operations the engine needs; ``aws.AwsGateway`` is the real one."""
+
+    def load_configs(self, account_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
+        """Raw config items by account id; accounts without an item are absent."""
+        ...
+
+    def describe_instances(self, spoke: Spoke, instance_ids: Sequence[str]) -> dict[str, InstanceFacts]:
+        """Facts of the instances that still exist; unknown ids are absent."""
+        ...
+
+    def online_instances(self, spoke: Spoke, instance_ids: Sequence[str]) -> set[str]:
+        """Ids whose SSM agent is registered and Online."""
+        ...
+
+    def send_spoke_command(
+        self, spoke: Spoke, document: str, instance_ids: Sequence[str], parameters: Mapping[str, str]
+    ) -> str: ...
+
+    def tools_host(self) -> str:
+        """Instance id of an Online AD tools host in the hub; raises ToolsHostUnavailableError."""
+        ...
+
+    def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str: ...
+
+    def read_ledger(self, instance_ids: Collection[str]) -> dict[str, LedgerEntry]: ...
+
+    def write_ledger(self, entries: Sequence[LedgerEntry]) -> None: ...
