@@ -1,0 +1,5 @@
+"""Terraform building blocks of ec2-domain-join, written with CDK for Terraform.
+
+The constructs here (`Hub`, `RegionForwarder`, `Spoke`) are the only place, with
+`main.py`, that imports cdktf or the AWS provider bindings.
+"""

@@ -1,0 +1,298 @@
+"""Content of the three SSM command documents, built from the script files.
+
+Each document has a Linux step and a Windows step chosen by `platformType`.
+Parameters reach the agent as environment variables (`interpolationType:
+ENV_VAR`, SSM Agent >= 3.3.2746.0), so no value is ever templated into shell or
+PowerShell text; `allowedPattern` is defence in depth.  The script text is
+embedded unmodified: a quoted heredoc (bash) or a verbatim here-string
+(PowerShell) writes it to a private temporary file, which is run with the
+values as arguments and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handlers.domain_join import contract
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS_DIR = REPOSITORY_ROOT / "scripts"
+MAX_DOCUMENT_BYTES = 64 * 1024  # SSM's limit for a command document
+HEREDOC_END = "DOMAIN_JOIN_SCRIPT_END"
+
+# allowedPattern of every parameter.  "" always means "not given".
+_INSTANCE_ID = "i-[0-9a-f]{8,17}"
+_COMPUTER_NAME = "[A-Z][A-Z0-9-]{0,14}"
+_OTP = "[A-Za-z0-9]{24,128}"
+_STAMP = "ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/" + _INSTANCE_ID
+_IPV4 = "[0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}"
+_MAX_COMPUTERS = 50  # the handler's command group size
+
+
+def _repeated(entry: str) -> str:
+    """1 to 50 space-separated entries."""
+    return f"^{entry}( {entry}){{0,{_MAX_COMPUTERS - 1}}}$"
+
+
+PATTERNS: dict[str, str] = {
+    "domain": r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$",
+    "dns_ips": rf"^$|^{_IPV4}(,{_IPV4}){{0,7}}$",
+    "group": r"^$|^[A-Za-z0-9 ._@\\-]{1,256}$",
+    "bool": r"^(true|false)$",
+    "ou": r"^$|^[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+(,[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+){0,31}$",
+    "user": r"^[A-Za-z0-9._@\\-]{1,256}$",
+    "parameter_name": r"^[A-Za-z0-9_./-]{1,2048}$",
+    "join_computers": _repeated(f"{_INSTANCE_ID}={_COMPUTER_NAME}={_OTP}"),
+    "prestage_computers": _repeated(f"{_COMPUTER_NAME}={_OTP}={_STAMP}"),
+    "remove_computers": _repeated(f"{_COMPUTER_NAME}={_STAMP}"),
+}
+
+
+class ScriptMissingError(FileNotFoundError):
+    """A document cannot be built because a script it embeds is not there."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    description: str
+    pattern: str
+    default: str | None = None  # None: required
+
+    def to_ssm(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": "String",
+            "description": self.description,
+            "interpolationType": "ENV_VAR",
+            "allowedPattern": self.pattern,
+        }
+        if self.default is not None:
+            body["default"] = self.default
+        return body
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One command-line argument filled from a parameter's SSM_<name> variable."""
+
+    linux_option: str | None  # None: the Linux script takes no such option
+    windows_parameter: str | None
+    parameter: str
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    name: str
+    description: str
+    linux_script: str  # relative to scripts/
+    windows_script: str
+    parameters: tuple[Parameter, ...]
+    arguments: tuple[Argument, ...]
+    computers_parameter: str
+
+
+def _read_script(relative: str, scripts_dir: Path, parameters: tuple[Parameter, ...]) -> str:
+    path = scripts_dir / relative
+    if not path.is_file():
+        raise ScriptMissingError(
+            f"cannot build the SSM document: script {path} does not exist (expected at scripts/{relative})"
+        )
+    text = path.read_text(encoding="utf-8")
+    # SSM still substitutes {{ Name }} in commands; the scripts must never be templated.
+    placeholder = re.compile(r"\{\{\s*(ssm:|" + "|".join(p.name for p in parameters) + r")")
+    if placeholder.search(text):
+        raise ValueError(f"scripts/{relative} contains an SSM {{{{ }}}} placeholder")
+    return text
+
+
+def _linux_commands(spec: DocumentSpec, script: str) -> list[str]:
+    if any(line.strip() == HEREDOC_END for line in script.splitlines()):
+        raise ValueError(f"scripts/{spec.linux_script} contains the heredoc delimiter {HEREDOC_END}")
+    guard = " || ".join(f'[ -z "${{SSM_{p.name}+x}}" ]' for p in spec.parameters)
+    args = " ".join(f'{a.linux_option} "$SSM_{a.parameter}"' for a in spec.arguments if a.linux_option)
+    return [
+        "#!/bin/bash",
+        "set -u",
+        f"if {guard}; then",
+        '  echo "SSM Agent 3.3.2746.0 or later is required (ENV_VAR parameters are missing)" >&2',
+        "  exit 90",
+        "fi",
+        'script_file="$(mktemp)"',
+        "trap 'rm -f \"$script_file\"' EXIT",
+        'chmod 0700 "$script_file"',
+        f"cat > \"$script_file\" <<'{HEREDOC_END}'",
+        *script.rstrip("\n").split("\n"),
+        HEREDOC_END,
+        f'{contract.SCRIPT_COMPUTERS_ENV}="$SSM_{spec.computers_parameter}" bash "$script_file" {args}',
+    ]
+
+
+def _windows_commands(spec: DocumentSpec, script: str) -> list[str]:
+    if any(line.startswith("'@") for line in script.splitlines()):
+        raise ValueError(f"scripts/{spec.windows_script} has a line starting with '@ (ends a here-string)")
+    missing = " -or ".join(f"($null -eq $env:SSM_{p.name})" for p in spec.parameters)
+    args = " ".join(
+        f"-{a.windows_parameter} $env:SSM_{a.parameter}" for a in spec.arguments if a.windows_parameter
+    )
+    return [
+        "$ErrorActionPreference = 'Stop'",
+        f"if ({missing}) {{",
+        "  Write-Error 'SSM Agent 3.3.2746.0 or later is required (ENV_VAR parameters are missing)'",
+        "  exit 90",
+        "}",
+        "$scriptName = 'domain-join-' + [guid]::NewGuid().ToString('N') + '.ps1'",
+        "$scriptFile = Join-Path $env:ProgramData $scriptName",
+        "$scriptText = @'",
+        *script.rstrip("\n").replace("\r\n", "\n").split("\n"),
+        "'@",
+        "Set-Content -LiteralPath $scriptFile -Value $scriptText -Encoding UTF8",
+        "try {",
+        f"  $env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_{spec.computers_parameter}",
+        f"  & $scriptFile {args}",
+        "  $code = $LASTEXITCODE",
+        "} finally {",
+        f"  Remove-Item Env:{contract.SCRIPT_COMPUTERS_ENV} -ErrorAction SilentlyContinue",
+        "  Remove-Item -LiteralPath $scriptFile -Force -ErrorAction SilentlyContinue",
+        "}",
+        "exit $code",
+    ]
+
+
+def build_document(spec: DocumentSpec, scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
+    linux = _read_script(spec.linux_script, scripts_dir, spec.parameters)
+    windows = _read_script(spec.windows_script, scripts_dir, spec.parameters)
+    return {
+        "schemaVersion": "2.2",
+        "description": spec.description,
+        "parameters": {p.name: p.to_ssm() for p in spec.parameters},
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": "linux",
+                "precondition": {"StringEquals": ["platformType", "Linux"]},
+                "inputs": {"runCommand": _linux_commands(spec, linux), "timeoutSeconds": "1800"},
+            },
+            {
+                "action": "aws:runPowerShellScript",
+                "name": "windows",
+                "precondition": {"StringEquals": ["platformType", "Windows"]},
+                "inputs": {"runCommand": _windows_commands(spec, windows), "timeoutSeconds": "1800"},
+            },
+        ],
+    }
+
+
+def terraform_literal(text: str) -> str:
+    """Escape text so Terraform keeps it verbatim (it reads ${ and %{ in any string as a template)."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
+def document_json(spec: DocumentSpec, scripts_dir: Path = SCRIPTS_DIR) -> str:
+    text = json.dumps(build_document(spec, scripts_dir), indent=None, separators=(",", ":"))
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"document {spec.name} is {len(text)} bytes, over SSM's {MAX_DOCUMENT_BYTES}")
+    return text
+
+
+_DOMAIN = Parameter(
+    contract.JOIN_PARAM_DOMAIN, "DNS name of the Active Directory domain.", PATTERNS["domain"]
+)
+
+JOIN = DocumentSpec(
+    name=contract.JOIN_DOCUMENT,
+    description="Joins this instance to Active Directory with its prestaged one-time password.",
+    linux_script="linux/domain-join.sh",
+    windows_script="windows/DomainJoin.ps1",
+    parameters=(
+        _DOMAIN,
+        Parameter(
+            contract.JOIN_PARAM_DNS_IPS,
+            "Comma-separated DNS server IPv4 addresses, or empty.",
+            PATTERNS["dns_ips"],
+            "",
+        ),
+        Parameter(
+            contract.JOIN_PARAM_LOGIN_GROUP, "AD group allowed to log in, or empty.", PATTERNS["group"], ""
+        ),
+        Parameter(
+            contract.JOIN_PARAM_SUDO_GROUP, "AD group given sudo (Linux), or empty.", PATTERNS["group"], ""
+        ),
+        Parameter(
+            contract.JOIN_PARAM_INSTALL_RDS,
+            "Install the RDS session host role (Windows).",
+            PATTERNS["bool"],
+            "false",
+        ),
+        Parameter(
+            contract.JOIN_PARAM_COMPUTERS,
+            "Space-separated INSTANCEID=COMPUTERNAME=OTP entries.",
+            PATTERNS["join_computers"],
+        ),
+    ),
+    arguments=(
+        Argument("--domain", "DomainName", contract.JOIN_PARAM_DOMAIN),
+        Argument("--dns-ips", "DnsIpAddresses", contract.JOIN_PARAM_DNS_IPS),
+        Argument("--login-group", "LoginGroup", contract.JOIN_PARAM_LOGIN_GROUP),
+        Argument("--sudo-group", None, contract.JOIN_PARAM_SUDO_GROUP),
+        Argument(None, "InstallRdsRole", contract.JOIN_PARAM_INSTALL_RDS),
+    ),
+    computers_parameter=contract.JOIN_PARAM_COMPUTERS,
+)
+
+_TOOLS_COMMON = (
+    Parameter(contract.TOOLS_PARAM_DOMAIN, "DNS name of the Active Directory domain.", PATTERNS["domain"]),
+    Parameter(
+        contract.TOOLS_PARAM_JOIN_USER, "AD account that prestages and removes computers.", PATTERNS["user"]
+    ),
+    Parameter(
+        contract.TOOLS_PARAM_PASSWORD_PARAMETER,
+        "Name of the SecureString parameter holding that account's password (read on the host).",
+        PATTERNS["parameter_name"],
+    ),
+)
+_TOOLS_ARGUMENTS = (
+    Argument("--domain", "DomainName", contract.TOOLS_PARAM_DOMAIN),
+    Argument("--join-user", "JoinUserName", contract.TOOLS_PARAM_JOIN_USER),
+    Argument("--password-parameter", "PasswordParameter", contract.TOOLS_PARAM_PASSWORD_PARAMETER),
+)
+
+PRESTAGE = DocumentSpec(
+    name=contract.PRESTAGE_DOCUMENT,
+    description="Prestages computer accounts with one-time passwords and an ownership stamp (AD tools host).",
+    linux_script="toolshost/prestage.sh",
+    windows_script="toolshost/Prestage.ps1",
+    parameters=(
+        *_TOOLS_COMMON,
+        Parameter(
+            contract.TOOLS_PARAM_OU, "Distinguished name of the target OU, or empty.", PATTERNS["ou"], ""
+        ),
+        Parameter(
+            contract.TOOLS_PARAM_COMPUTERS,
+            "Space-separated COMPUTERNAME=OTP=STAMP entries.",
+            PATTERNS["prestage_computers"],
+        ),
+    ),
+    arguments=(*_TOOLS_ARGUMENTS, Argument("--ou", "OuPath", contract.TOOLS_PARAM_OU)),
+    computers_parameter=contract.TOOLS_PARAM_COMPUTERS,
+)
+
+REMOVE = DocumentSpec(
+    name=contract.REMOVE_DOCUMENT,
+    description="Removes computer accounts whose ownership stamp matches (AD tools host).",
+    linux_script="toolshost/remove.sh",
+    windows_script="toolshost/Remove.ps1",
+    parameters=(
+        *_TOOLS_COMMON,
+        Parameter(
+            contract.TOOLS_PARAM_COMPUTERS,
+            "Space-separated COMPUTERNAME=STAMP entries.",
+            PATTERNS["remove_computers"],
+        ),
+    ),
+    arguments=_TOOLS_ARGUMENTS,
+    computers_parameter=contract.TOOLS_PARAM_COMPUTERS,
+)

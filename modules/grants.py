@@ -1,0 +1,135 @@
+"""Least-privilege IAM statements, one helper per capability the handler needs.
+
+Call sites ask for a capability ("consume this queue") instead of writing
+actions and resources by hand, so every policy in the project reads the same
+way and each grant is tested once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .cdk import is_token
+from .iam import Statement, statement
+
+
+def grant_logs_write(account_id: str, region: str, log_group_name: str) -> list[Statement]:
+    return [
+        statement(
+            "WriteOwnLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            f"arn:aws:logs:{region}:{account_id}:log-group:{log_group_name}:log-stream:*",
+        )
+    ]
+
+
+def grant_xray_write() -> list[Statement]:
+    # X-Ray has no resource-level permissions: "*" is the only valid resource.
+    return [statement("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")]
+
+
+def grant_queue_consume(queue_arn: str) -> list[Statement]:
+    return [
+        statement(
+            "ConsumeJoinQueue",
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            ],
+            queue_arn,
+        )
+    ]
+
+
+def grant_queue_send(queue_arns: Sequence[str]) -> list[Statement]:
+    return [statement("SendToDeadLetterQueue", ["sqs:SendMessage"], list(queue_arns))]
+
+
+def grant_dynamodb_read_write(table_arns: Sequence[str]) -> list[Statement]:
+    return [
+        statement(
+            "ReadWriteTables",
+            [
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+            ],
+            list(table_arns),
+        )
+    ]
+
+
+def grant_tools_host_discovery() -> list[Statement]:
+    # Neither action supports resource-level permissions.
+    return [statement("FindToolsHost", ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"], "*")]
+
+
+def grant_send_command_to_tools_host(
+    document_arns: Sequence[str], account_id: str, region: str, tag_key: str, tag_value: str
+) -> list[Statement]:
+    """SendCommand needs both the document and the instance; the instance must carry the tools-host tag."""
+    return [
+        statement("SendToolsHostDocuments", ["ssm:SendCommand"], list(document_arns)),
+        statement(
+            "SendCommandToToolsHostOnly",
+            ["ssm:SendCommand"],
+            f"arn:aws:ec2:{region}:{account_id}:instance/*",
+            conditions={"StringEquals": {f"ssm:resourceTag/{tag_key}": tag_value}},
+        ),
+    ]
+
+
+def grant_assume_spoke_role(
+    role_name: str, organization_id: str | None, account_ids: Sequence[str]
+) -> list[Statement]:
+    """AssumeRole only on the spoke execution role, only inside the organization (or the listed accounts)."""
+    if organization_id:
+        return [
+            statement(
+                "AssumeSpokeExecutionRole",
+                ["sts:AssumeRole"],
+                f"arn:aws:iam::*:role/{role_name}",
+                conditions={"StringEquals": {"aws:ResourceOrgID": organization_id}},
+            )
+        ]
+    if is_token(account_ids):
+        raise ValueError("account_ids must be a Python list when no organization id is given")
+    return [
+        statement(
+            "AssumeSpokeExecutionRole",
+            ["sts:AssumeRole"],
+            [f"arn:aws:iam::{account}:role/{role_name}" for account in account_ids],
+        )
+    ]
+
+
+def grant_spoke_instance_operations(
+    account_id: str, regions: Sequence[str], document_name: str
+) -> list[Statement]:
+    """What the hub handler does inside a spoke account, limited to that account's Regions."""
+    in_regions = {"StringEquals": {"aws:RequestedRegion": regions if is_token(regions) else list(regions)}}
+    return [
+        statement(
+            "DescribeInstances",
+            ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"],
+            "*",
+            conditions=in_regions,
+        ),
+        statement(
+            "SendJoinDocument",
+            ["ssm:SendCommand"],
+            [
+                f"arn:aws:ssm:*:{account_id}:document/{document_name}",
+                f"arn:aws:ec2:*:{account_id}:instance/*",
+            ],
+            conditions=in_regions,
+        ),
+    ]
+
+
+def grant_put_events(bus_arns: Sequence[str]) -> list[Statement]:
+    return [statement("PutEventsOnDomainJoinBus", ["events:PutEvents"], list(bus_arns))]

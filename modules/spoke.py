@@ -1,0 +1,256 @@
+"""Spoke: what one workload account needs, in all of its Regions at once.
+
+Every regional resource uses the AWS provider v6 per-resource `region` with
+`for_each` over the Region set, so a spoke is the same dozen resources whether it
+covers 1 Region or 17: synth stays fast and plans stay quiet when Regions change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetDeadLetterConfig,
+    CloudwatchEventTargetRetryPolicy,
+)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
+from cdktf_cdktf_provider_aws.ssm_document import SsmDocument
+from constructs import Construct
+
+from handlers.domain_join import contract
+
+from . import documents, iam, naming
+from .cdk import TerraformIterator, is_token
+from .events import ec2_state_change_pattern_json
+from .grants import grant_put_events, grant_spoke_instance_operations
+from .validation import (
+    ACCOUNT_ID,
+    EXTERNAL_ID,
+    REGION,
+    RESOURCE_NAME,
+    ROLE_ARN,
+    ROLE_NAME,
+    PropsError,
+    check_each,
+    check_pattern,
+    check_range,
+    check_unique,
+)
+
+EACH_REGION = "${each.value}"  # inside for_each over the Region set
+
+
+@dataclass(frozen=True)
+class SpokeProps:
+    """Inputs of one spoke account."""
+
+    account_id: str
+    """The workload account id."""
+    regions: Sequence[str]
+    """Every Region of this account whose instances should join."""
+    security_account_id: str
+    """Where the hub and forwarders run (their buses receive this account's events)."""
+    hub_lambda_role_arn: str
+    """The only principal trusted by the execution role (the hub output `lambda_role_arn`)."""
+    execution_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
+    external_id: str | None = None
+    """Optional sts:ExternalId the hub must present (an identifier, not a secret)."""
+    name: str = naming.DEFAULT_NAME
+    """Must equal the hub's `name`: the target bus name derives from it."""
+    maximum_event_age_seconds: int = 86400
+    maximum_retry_attempts: int = 185
+    dlq_retention_seconds: int = 14 * 24 * 3600
+    scripts_dir: Path = documents.SCRIPTS_DIR
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
+        if not is_token(self.regions) and not self.regions:
+            raise PropsError("regions", "at least one Region is needed")
+        check_each("regions", self.regions, REGION, "an AWS Region name")
+        check_unique("regions", self.regions)
+        check_pattern("security_account_id", self.security_account_id, ACCOUNT_ID, "a 12-digit account id")
+        check_pattern("hub_lambda_role_arn", self.hub_lambda_role_arn, ROLE_ARN, "an IAM role ARN")
+        check_pattern("execution_role_name", self.execution_role_name, ROLE_NAME, "an IAM role name")
+        if self.external_id is not None:
+            check_pattern("external_id", self.external_id, EXTERNAL_ID, "an sts:ExternalId (2-1224 chars)")
+        check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
+        check_range("maximum_event_age_seconds", self.maximum_event_age_seconds, 60, 86400)
+        check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 185)
+        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
+
+
+class Spoke(Construct):
+    def __init__(self, scope: Construct, construct_id: str, props: SpokeProps) -> None:
+        super().__init__(scope, construct_id)
+        p = props
+        account, name = p.account_id, p.name
+        tags = dict(p.tags) or None
+        rule_name = naming.rule_name(name, "default")
+        regions = p.regions if is_token(p.regions) else sorted(p.regions)
+
+        def each_region() -> TerraformIterator:
+            return TerraformIterator.from_list(regions)
+
+        # --- forwarding of EC2 state changes to the security account's bus, per Region ---
+        dlq = SqsQueue(
+            self,
+            "target-dlq",
+            for_each=each_region(),
+            region=EACH_REGION,
+            name=f"{name}-forwarding-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=p.dlq_retention_seconds,
+            tags=tags,
+        )
+        dlq.override_logical_id("target_dlq")
+        dlq_arn = f"arn:aws:sqs:{EACH_REGION}:{account}:{name}-forwarding-dlq"
+        self.dead_letter_queue_policy_document = iam.policy_document(
+            [
+                iam.deny_insecure_transport(dlq_arn, "sqs:*"),
+                iam.resource_statement(
+                    "ForwardingRuleDeadLetters",
+                    {"Service": "events.amazonaws.com"},
+                    ["sqs:SendMessage"],
+                    dlq_arn,
+                    conditions={
+                        "ArnEquals": {
+                            "aws:SourceArn": naming.bus_rule_arn(account, EACH_REGION, "default", rule_name)
+                        }
+                    },
+                ),
+            ]
+        )
+        SqsQueuePolicy(
+            self,
+            "target-dlq-policy",
+            for_each=each_region(),
+            region=EACH_REGION,
+            queue_url="${aws_sqs_queue.target_dlq[each.value].url}",
+            policy=iam.to_json(self.dead_letter_queue_policy_document),
+        )
+
+        self.events_role = IamRole(
+            self,
+            "events-role",
+            name=f"{name}-forwarding",
+            description="EventBridge forwards EC2 state changes to the security account's domain-join bus",
+            assume_role_policy=iam.to_json(
+                iam.policy_document(
+                    [
+                        iam.trust_statement(
+                            "EventBridgeAssumesRole",
+                            {"Service": "events.amazonaws.com"},
+                            conditions={"StringEquals": {"aws:SourceAccount": account}},
+                        )
+                    ]
+                )
+            ),
+            tags=tags,
+        )
+        self.events_policy_document = iam.policy_document(
+            grant_put_events([naming.bus_arn(p.security_account_id, "*", name)])
+        )
+        IamRolePolicy(
+            self,
+            "events-policy",
+            name="put-events-on-domain-join-bus",
+            role=self.events_role.name,
+            policy=iam.to_json(self.events_policy_document),
+        )
+
+        rule = CloudwatchEventRule(
+            self,
+            "rule",
+            for_each=each_region(),
+            region=EACH_REGION,
+            name=rule_name,
+            description="EC2 instances entering running or terminated: forward to the domain-join hub",
+            event_bus_name="default",
+            event_pattern=ec2_state_change_pattern_json(),
+            tags=tags,
+        )
+        rule.override_logical_id("forwarding_rule")
+        self.rule = rule
+        CloudwatchEventTarget(
+            self,
+            "target",
+            for_each=each_region(),
+            region=EACH_REGION,
+            rule="${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}",
+            event_bus_name="default",
+            target_id="security-account-bus",
+            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
+            role_arn=self.events_role.arn,
+            retry_policy=CloudwatchEventTargetRetryPolicy(
+                maximum_event_age_in_seconds=p.maximum_event_age_seconds,
+                maximum_retry_attempts=p.maximum_retry_attempts,
+            ),
+            dead_letter_config=CloudwatchEventTargetDeadLetterConfig(
+                arn="${aws_sqs_queue.target_dlq[each.value].arn}"
+            ),
+        )
+
+        # --- the join document, in every Region ---
+        self.join_document = SsmDocument(
+            self,
+            "join-document",
+            for_each=each_region(),
+            region=EACH_REGION,
+            name=contract.JOIN_DOCUMENT,
+            document_type="Command",
+            document_format="JSON",
+            target_type="/AWS::EC2::Instance",
+            content=_join_document_json(p.scripts_dir),
+            tags=tags,
+        )
+
+        # --- the role the hub handler assumes here ---
+        trust_conditions = {"StringEquals": {"sts:ExternalId": p.external_id}} if p.external_id else None
+        self.execution_trust_document = iam.policy_document(
+            [
+                iam.trust_statement(
+                    "HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=trust_conditions
+                )
+            ]
+        )
+        self.execution_role = IamRole(
+            self,
+            "execution-role",
+            name=p.execution_role_name,
+            description="Assumed by the ec2-domain-join hub handler: describe instances, run DomainJoin-Join",
+            assume_role_policy=iam.to_json(self.execution_trust_document),
+            max_session_duration=3600,
+            tags=tags,
+        )
+        self.execution_policy_document = iam.policy_document(
+            grant_spoke_instance_operations(account, regions, contract.JOIN_DOCUMENT)
+        )
+        IamRolePolicy(
+            self,
+            "execution-policy",
+            name="domain-join-execution",
+            role=self.execution_role.name,
+            policy=iam.to_json(self.execution_policy_document),
+        )
+        self.execution_role_arn = self.execution_role.arn
+        self.events_role_arn = self.events_role.arn
+
+
+_JOIN_DOCUMENT_CACHE: dict[Path, str] = {}
+
+
+def _join_document_json(scripts_dir: Path) -> str:
+    """Built once per process: 500 spokes share the same text."""
+    if scripts_dir not in _JOIN_DOCUMENT_CACHE:
+        _JOIN_DOCUMENT_CACHE[scripts_dir] = documents.terraform_literal(
+            documents.document_json(documents.JOIN, scripts_dir)
+        )
+    return _JOIN_DOCUMENT_CACHE[scripts_dir]

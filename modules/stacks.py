@@ -1,0 +1,161 @@
+"""One deployable stack per unit and account, from a landing-zone file.
+
+`hub`, `forwarder-<region>` (both in the security account) and
+`spoke-<account id>`; each has its own AWS provider that assumes the configured
+role in its target account, so a pipeline can run `cdktf deploy spoke-<id>`
+account by account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderAssumeRole, AwsProviderDefaultTags
+from constructs import Construct
+
+from . import naming
+from .artifact import LocalArtifact, S3Artifact, build_local_artifact
+from .cdk import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from .documents import SCRIPTS_DIR
+from .forwarder import RegionForwarder, RegionForwarderProps
+from .hub import Hub, HubProps
+from .landing_zone import LandingZone
+from .spoke import Spoke, SpokeProps
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ARTIFACT_PATH = REPOSITORY_ROOT / "build" / "lambda" / "domain_join.zip"
+HUB_STACK = "hub"
+
+
+def forwarder_stack_name(region: str) -> str:
+    return f"forwarder-{region}"
+
+
+def spoke_stack_name(account_id: str) -> str:
+    return f"spoke-{account_id}"
+
+
+def _account_stack(
+    scope: Construct, stack_id: str, lz: LandingZone, account_id: str, region: str, role_name: str
+) -> TerraformStack:
+    stack = TerraformStack(scope, stack_id)
+    AwsProvider(
+        stack,
+        "aws",
+        region=region,
+        allowed_account_ids=[account_id],
+        assume_role=[
+            AwsProviderAssumeRole(
+                role_arn=f"arn:aws:iam::{account_id}:role/{role_name}",
+                session_name=f"ec2-domain-join-{stack_id}",
+            )
+        ],
+        default_tags=[AwsProviderDefaultTags(tags={"ManagedBy": "ec2-domain-join", **lz.tags})],
+    )
+    if lz.backend is not None:
+        S3Backend(
+            stack,
+            bucket=lz.backend.bucket,
+            key=f"{lz.backend.key_prefix}/{stack_id}.tfstate",
+            region=lz.backend.region,
+            encrypt=True,
+            use_lockfile=True,
+        )
+    else:
+        LocalBackend(stack, path=f"terraform.{stack_id}.tfstate")  # relative: same output on every machine
+    return stack
+
+
+def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps:
+    return HubProps(
+        account_id=lz.security_account_id,
+        region=lz.home_region,
+        artifact=artifact,
+        organization_id=lz.organization_id,
+        principal_account_ids=() if lz.organization_id else lz.principal_account_ids,
+        name=lz.name,
+        forwarder_regions=lz.extra_regions,
+        join_delay_seconds=lz.join_delay_seconds,
+        powertools_layer_version=lz.powertools_layer_version,
+        tools_host_tag_key=lz.tools_host_tag_key,
+        tools_host_tag_value=lz.tools_host_tag_value,
+        spoke_role_name=lz.spoke_role_name,
+        spoke_role_external_id=lz.spoke_role_external_id,
+        create_config_table=lz.create_config_table,
+        config_table_name=lz.config_table_name,
+        config_table_billing_mode=lz.config_table_billing_mode,
+        ledger_table_name=lz.ledger_table_name,
+        alarm_topic_arn=lz.alarm_topic_arn,
+    )
+
+
+def build_app(
+    lz: LandingZone,
+    outdir: Path,
+    artifact_path: Path = DEFAULT_ARTIFACT_PATH,
+    scripts_dir: Path = SCRIPTS_DIR,
+) -> App:
+    """Construct every stack of the landing zone (call `.synth()` on the result)."""
+    app = App(outdir=str(outdir))
+    artifact: LocalArtifact | S3Artifact
+    if lz.artifact is not None:
+        artifact = S3Artifact(lz.artifact.bucket, lz.artifact.key, lz.artifact.object_version)
+    else:
+        artifact = build_local_artifact(artifact_path)
+
+    hub_stack = _account_stack(app, HUB_STACK, lz, lz.security_account_id, lz.home_region, lz.role_name)
+    hub = Hub(hub_stack, "hub", replace(hub_props(lz, artifact), scripts_dir=scripts_dir))
+    for output_name, value in {
+        "lambda_role_arn": hub.lambda_role_arn,
+        "lambda_function_arn": hub.lambda_function_arn,
+        "queue_arn": hub.queue_arn,
+        "queue_url": hub.queue_url,
+        "dead_letter_queue_arn": hub.dead_letter_queue_arn,
+        "bus_arn": hub.bus_arn,
+        "config_table_name": hub.config_table_name,
+        "ledger_table_name": hub.ledger_table_name,
+        "kms_key_arn": hub.kms_key_arn,
+    }.items():
+        TerraformOutput(hub_stack, output_name, value=value)
+
+    for region in lz.extra_regions:
+        stack_id = forwarder_stack_name(region)
+        stack = _account_stack(app, stack_id, lz, lz.security_account_id, region, lz.role_name)
+        forwarder = RegionForwarder(
+            stack,
+            "forwarder",
+            RegionForwarderProps(
+                account_id=lz.security_account_id,
+                region=region,
+                home_region=lz.home_region,
+                organization_id=lz.organization_id,
+                principal_account_ids=() if lz.organization_id else lz.principal_account_ids,
+                name=lz.name,
+            ),
+        )
+        TerraformOutput(stack, "topic_arn", value=forwarder.topic_arn)
+        TerraformOutput(stack, "bus_arn", value=forwarder.bus_arn)
+
+    hub_role_arn = naming.handler_role_arn(lz.security_account_id, lz.name)
+    for spoke_config in lz.spokes:
+        stack_id = spoke_stack_name(spoke_config.account_id)
+        stack = _account_stack(
+            app, stack_id, lz, spoke_config.account_id, spoke_config.regions[0], spoke_config.role_name
+        )
+        spoke = Spoke(
+            stack,
+            "spoke",
+            SpokeProps(
+                account_id=spoke_config.account_id,
+                regions=spoke_config.regions,
+                security_account_id=lz.security_account_id,
+                hub_lambda_role_arn=hub_role_arn,
+                execution_role_name=lz.spoke_role_name,
+                external_id=lz.spoke_role_external_id,
+                name=lz.name,
+                scripts_dir=scripts_dir,
+            ),
+        )
+        TerraformOutput(stack, "execution_role_arn", value=spoke.execution_role_arn)
+    return app
