@@ -259,7 +259,7 @@ join_domain() {
     fi
     case "$output" in
       *"not found in Kerberos database"*) kind="account-missing" ;;
-      *"Cannot contact any KDC"* | *"find domain controller"* | *"Couldn't connect"* | *"resolve"*) kind="unreachable" ;;
+      *"Cannot contact any KDC"* | *"domain controller"* | *"resolve"* | *"Connection refused"* | *"timed out"*) kind="unreachable" ;;
       *) kind="rejected" ;;
     esac
     log "adcli join: ${output//$otp/<redacted>}"
