@@ -60,8 +60,9 @@ def _account_stack(
             key=f"{lz.backend.key_prefix}/{stack_id}.tfstate",
             region=lz.backend.region,
             encrypt=True,
-            use_lockfile=True,
         )
+        # S3-native state locking (Terraform >= 1.10); cdktf's S3Backend predates the argument.
+        stack.add_override("terraform.backend.s3.use_lockfile", True)
     else:
         LocalBackend(stack, path=f"terraform.{stack_id}.tfstate")  # relative: same output on every machine
     return stack

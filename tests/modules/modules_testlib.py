@@ -1,0 +1,112 @@
+"""Shared data and helpers of the module tests (imported by conftest and the tests)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ORG_ID = "o-testorg1234"
+SECURITY_ACCOUNT = "111111111111"
+HOME_REGION = "eu-west-1"
+EXTRA_REGIONS = ["eu-central-1", "us-east-1"]
+SPOKE_SMALL = "222222222222"
+SPOKE_WIDE = "333333333333"
+
+
+def organization_landing_zone() -> dict[str, Any]:
+    return {
+        "organization_id": ORG_ID,
+        "security_account_id": SECURITY_ACCOUNT,
+        "home_region": HOME_REGION,
+        "extra_regions": list(EXTRA_REGIONS),
+        "tools_host_tag": {"key": "ADToolsHost", "value": "true"},
+        "join_delay_seconds": 240,
+        "alarm_topic_arn": f"arn:aws:sns:{HOME_REGION}:{SECURITY_ACCOUNT}:ops-alerts",
+        "tags": {"Project": "ec2-domain-join-tests"},
+        "spokes": [
+            {"account_id": SPOKE_SMALL, "regions": [HOME_REGION]},
+            {
+                "account_id": SPOKE_WIDE,
+                "regions": [HOME_REGION, *EXTRA_REGIONS],
+                "role_name": "AWSControlTowerExecution",
+            },
+        ],
+    }
+
+
+def account_list_landing_zone() -> dict[str, Any]:
+    """No organization id: explicit accounts, provisioned table, S3 artifact and backend, external id."""
+    return {
+        "security_account_id": SECURITY_ACCOUNT,
+        "home_region": HOME_REGION,
+        "spoke_role": {"name": "domain-join-exec", "external_id": "landing-zone-7"},
+        "config_table": {"name": "existing-config", "create": True, "billing_mode": "PROVISIONED"},
+        "artifact": {
+            "s3_bucket": "artifacts-bucket",
+            "s3_key": "domain_join.zip",
+            "s3_object_version": "v42",
+        },
+        "backend": {"s3_bucket": "state-bucket", "key_prefix": "edj", "region": HOME_REGION},
+        "spokes": [{"account_id": SPOKE_SMALL, "regions": [HOME_REGION]}],
+    }
+
+
+@dataclass
+class SynthesizedApp:
+    outdir: Path
+    stacks: dict[str, dict[str, Any]]
+
+    def stack(self, name: str) -> dict[str, Any]:
+        return self.stacks[name]
+
+    def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return self.stacks[stack].get("resource", {}).get(resource_type, {})
+
+    def resource(self, stack: str, resource_type: str, name_part: str = "") -> dict[str, Any]:
+        matches = [body for name, body in self.resources(stack, resource_type).items() if name_part in name]
+        assert len(matches) == 1, f"{resource_type} {name_part!r} in {stack}: {len(matches)} matches"
+        return matches[0]
+
+
+@dataclass
+class LandingZones:
+    org: SynthesizedApp
+    accounts: SynthesizedApp
+    org_config: Path
+    accounts_config: Path
+
+    def all_apps(self) -> Iterator[SynthesizedApp]:
+        yield self.org
+        yield self.accounts
+
+
+def load_stacks(outdir: Path) -> dict[str, dict[str, Any]]:
+    return {
+        path.parent.name: json.loads(path.read_text())
+        for path in sorted((outdir / "stacks").glob("*/cdk.tf.json"))
+    }
+
+
+def parse_policy(text: str) -> dict[str, Any]:
+    """A policy argument as IAM JSON (concrete stacks carry plain JSON text)."""
+    assert not text.startswith("${jsonencode"), "concrete stacks must carry readable JSON policies"
+    return json.loads(text)
+
+
+def unescape_terraform(text: str) -> str:
+    return text.replace("$${", "${").replace("%%{", "%{")
+
+
+def statements_by_sid(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+TERRAFORM_REF = re.compile(r"\$\{([^}]*)\}")

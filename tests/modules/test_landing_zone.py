@@ -1,0 +1,108 @@
+"""The landing-zone file: valid input loads, every problem is reported with file and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modules_testlib import ORG_ID, SECURITY_ACCOUNT, organization_landing_zone
+
+import main
+from modules.landing_zone import DEFAULT_ROLE_NAME, LandingZoneError, load_landing_zone
+
+WriteLz = Callable[[dict[str, Any], str], Path]
+
+
+def problems_for(write_landing_zone: WriteLz, data: dict[str, Any]) -> list[str]:
+    path = write_landing_zone(data, "invalid.yaml")
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    assert all(problem.startswith(f"{path}: ") for problem in caught.value.problems)
+    return caught.value.problems
+
+
+def test_example_landing_zone_loads() -> None:
+    lz = load_landing_zone(main.DEFAULT_CONFIG)
+    assert lz.organization_id and lz.spokes and lz.home_region not in lz.extra_regions
+
+
+def test_valid_file_gives_typed_values_and_defaults(write_landing_zone: WriteLz) -> None:
+    # GIVEN a landing zone where one spoke overrides the role to assume
+    lz = load_landing_zone(write_landing_zone(organization_landing_zone(), "ok.yaml"))
+    # THEN fields are parsed and defaults applied
+    assert lz.organization_id == ORG_ID and lz.security_account_id == SECURITY_ACCOUNT
+    assert lz.join_delay_seconds == 240
+    roles = {spoke.account_id: spoke.role_name for spoke in lz.spokes}
+    assert roles == {"222222222222": DEFAULT_ROLE_NAME, "333333333333": "AWSControlTowerExecution"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"organization_id": "org-123"}, "organization_id", "organization id"),
+        ({"security_account_id": "12345"}, "security_account_id", "12-digit"),
+        ({"home_region": "europe-1"}, "home_region", "Region"),
+        ({"extra_regions": ["eu-central-1", "mars-north-1x"]}, "extra_regions[1]", "Region"),
+        ({"join_delay_seconds": 1000}, "join_delay_seconds", "between 0 and 900"),
+        ({"config_table": {"billing_mode": "CHEAP"}}, "config_table.billing_mode", "PROVISIONED"),
+        ({"colour": "blue"}, "colour", "unknown field"),
+    ],
+)
+def test_each_invalid_field_is_named(
+    write_landing_zone: WriteLz, change: dict[str, Any], field: str, words: str
+) -> None:
+    data = organization_landing_zone() | change
+    problems = problems_for(write_landing_zone, data)
+    assert any(f": {field}: " in p and words in p for p in problems), problems
+
+
+def test_missing_required_fields_are_named(write_landing_zone: WriteLz) -> None:
+    data = organization_landing_zone()
+    del data["security_account_id"], data["home_region"]
+    data["spokes"][0].pop("regions")
+    problems = problems_for(write_landing_zone, data)
+    for field in ("security_account_id", "home_region", "spokes[0].regions"):
+        assert any(f": {field}: missing" in p for p in problems), (field, problems)
+
+
+def test_all_problems_are_collected_not_only_the_first(write_landing_zone: WriteLz) -> None:
+    data = organization_landing_zone() | {"organization_id": "bad", "home_region": "nowhere"}
+    data["spokes"][1]["account_id"] = "33"
+    data["spokes"].append({"account_id": "222222222222", "regions": ["eu-west-1"]})
+    problems = problems_for(write_landing_zone, data)
+    fields = {p.split(": ")[1] for p in problems}
+    assert {"organization_id", "home_region", "spokes[1].account_id", "spokes[2].account_id"} <= fields
+
+
+def test_spoke_region_without_a_bus_is_rejected(write_landing_zone: WriteLz) -> None:
+    # GIVEN a spoke in a Region that is neither home nor extra: its events would have no bus to go to
+    data = organization_landing_zone()
+    data["spokes"][0]["regions"] = ["ap-south-1"]
+    problems = problems_for(write_landing_zone, data)
+    assert any("spokes[0].regions[0]" in p and "extra_regions" in p for p in problems)
+
+
+def test_unquoted_account_id_with_lost_leading_zero_is_explained(write_landing_zone: WriteLz) -> None:
+    data = organization_landing_zone() | {"security_account_id": 12345678901}
+    problems = problems_for(write_landing_zone, data)
+    assert any("security_account_id" in p and "quote" in p for p in problems)
+
+
+def test_main_prints_every_problem_and_exits_non_zero(
+    write_landing_zone: WriteLz, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = organization_landing_zone() | {"organization_id": "bad", "security_account_id": "x"}
+    path = write_landing_zone(data, "main-invalid.yaml")
+    code = main.main([str(path)])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"{path}: organization_id:" in err and f"{path}: security_account_id:" in err
+    assert "2 problem(s)" in err
+
+
+def test_main_reports_a_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main.main([str(missing)]) != 0
+    assert f"{missing}: file not found" in capsys.readouterr().err
