@@ -1,0 +1,220 @@
+"""SSM command documents: structure, ENV_VAR parameters, embedded scripts, and the wrappers at work."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import tree_sitter_powershell
+from modules_testlib import LandingZones, unescape_terraform
+from tree_sitter import Language, Parser
+
+from handlers.domain_join import contract
+from modules import documents
+from modules.documents import HEREDOC_END, JOIN, PRESTAGE, REMOVE, ScriptMissingError, build_document
+
+ALL_SPECS = (JOIN, PRESTAGE, REMOVE)
+OTP = "Abcdefghijklmnopqrstuvw1"
+STAMP = "ec2-domain-join:222222222222/eu-west-1/i-0123456789abcdef0"
+
+
+def step(document: dict, platform: str) -> dict:
+    return next(
+        s for s in document["mainSteps"] if s["precondition"] == {"StringEquals": ["platformType", platform]}
+    )
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
+def test_document_has_a_linux_and_a_windows_step_and_env_var_parameters(spec: documents.DocumentSpec) -> None:
+    document = build_document(spec)
+    assert document["schemaVersion"] == "2.2"
+    assert step(document, "Linux")["action"] == "aws:runShellScript"
+    assert step(document, "Windows")["action"] == "aws:runPowerShellScript"
+    for name, parameter in document["parameters"].items():
+        assert parameter["type"] == "String", name
+        assert parameter["interpolationType"] == "ENV_VAR", name
+        assert parameter["allowedPattern"].startswith("^"), name
+    commands = "\n".join(
+        step(document, "Linux")["inputs"]["runCommand"] + step(document, "Windows")["inputs"]["runCommand"]
+    )
+    assert "{{" not in commands, "values must arrive as SSM_<Name> variables, never templated"
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
+def test_scripts_are_embedded_unmodified(spec: documents.DocumentSpec) -> None:
+    document = build_document(spec)
+    linux = step(document, "Linux")["inputs"]["runCommand"]
+    start = next(i for i, line in enumerate(linux) if line.endswith(f"<<'{HEREDOC_END}'"))
+    end = linux.index(HEREDOC_END)
+    script = (documents.SCRIPTS_DIR / spec.linux_script).read_text()
+    assert "\n".join(linux[start + 1 : end]) == script.rstrip("\n")
+    windows = step(document, "Windows")["inputs"]["runCommand"]
+    start, end = windows.index("$scriptText = @'"), windows.index("'@")
+    ps1 = (documents.SCRIPTS_DIR / spec.windows_script).read_text().replace("\r\n", "\n")
+    assert "\n".join(windows[start + 1 : end]) == ps1.rstrip("\n")
+
+
+def test_document_parameters_are_those_of_the_contract() -> None:
+    assert set(build_document(JOIN)["parameters"]) == {
+        contract.JOIN_PARAM_DOMAIN,
+        contract.JOIN_PARAM_DNS_IPS,
+        contract.JOIN_PARAM_LOGIN_GROUP,
+        contract.JOIN_PARAM_SUDO_GROUP,
+        contract.JOIN_PARAM_INSTALL_RDS,
+        contract.JOIN_PARAM_COMPUTERS,
+    }
+    tools = {
+        contract.TOOLS_PARAM_DOMAIN,
+        contract.TOOLS_PARAM_JOIN_USER,
+        contract.TOOLS_PARAM_PASSWORD_PARAMETER,
+    }
+    assert set(build_document(PRESTAGE)["parameters"]) == tools | {
+        contract.TOOLS_PARAM_OU,
+        contract.TOOLS_PARAM_COMPUTERS,
+    }
+    assert set(build_document(REMOVE)["parameters"]) == tools | {contract.TOOLS_PARAM_COMPUTERS}
+
+
+@pytest.mark.parametrize(
+    ("spec", "parameter", "good", "bad"),
+    [
+        (
+            JOIN,
+            "Computers",
+            [f"i-0123456789abcdef0=EC2-0123456789A={OTP} i-0abcdef1=WIN-1={OTP}"],
+            [f"i-01234567=NAME={OTP};reboot", "i-01234567=NAME=short", f"i-01234567=name={OTP}", ""],
+        ),
+        (
+            JOIN,
+            "DnsIpAddresses",
+            ["", "10.0.0.2", "10.0.0.2,10.0.1.2"],
+            ["10.0.0.2;id", "10.0.0.2, 10.0.1.2"],
+        ),
+        (JOIN, "LoginGroup", ["", "Linux Admins", "CORP\\ops"], ["$(id)", "a`b", "x\ny"]),
+        (JOIN, "InstallRdsRole", ["true", "false"], ["", "yes"]),
+        (JOIN, "DomainName", ["corp.example.com"], ["", "corp.example.com;id", "-x"]),
+        (PRESTAGE, "OuPath", ["", "OU=Servers,DC=corp,DC=example,DC=com"], ["OU=x;id", "DC=a,$(id)"]),
+        (PRESTAGE, "Computers", [f"EC2-0123456789A={OTP}={STAMP}"], [f"EC2-1={OTP}=other:stamp"]),
+        (REMOVE, "Computers", [f"EC2-0123456789A={STAMP} WIN-2={STAMP}"], [f"EC2-1={OTP}={STAMP}"]),
+        (REMOVE, "JoinPasswordParameter", ["/domain-join/password"], ["/x y", "a;b"]),
+    ],
+)
+def test_allowed_patterns_accept_contract_values_and_refuse_injection(
+    spec: documents.DocumentSpec, parameter: str, good: list[str], bad: list[str]
+) -> None:
+    pattern = re.compile(build_document(spec)["parameters"][parameter]["allowedPattern"])
+    for value in good:
+        assert pattern.fullmatch(value), value
+    for value in bad:
+        assert not pattern.fullmatch(value), value
+
+
+def test_computers_pattern_accepts_fifty_entries_and_not_fifty_one() -> None:
+    pattern = re.compile(build_document(JOIN)["parameters"]["Computers"]["allowedPattern"])
+    entry = f"i-0123456789abcdef0=EC2-0123456789A={OTP}"
+    assert pattern.fullmatch(" ".join([entry] * 50))
+    assert not pattern.fullmatch(" ".join([entry] * 51))
+
+
+def test_missing_script_fails_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "linux").mkdir()
+    (tmp_path / "linux" / "domain-join.sh").write_text("#!/bin/bash\n")
+    with pytest.raises(ScriptMissingError, match=r"scripts/windows/DomainJoin\.ps1"):
+        build_document(JOIN, tmp_path)
+
+
+def _stub_scripts(tmp_path: Path, exit_code: int) -> Path:
+    """Scripts that record how they were called (argv, the computers variable, their own path)."""
+    record = tmp_path / "record.json"
+    body = f"""#!/bin/bash
+python3 - "$0" "$@" <<'PY'
+import json, os, sys
+computers = os.environ.get("{contract.SCRIPT_COMPUTERS_ENV}")
+mode = oct(os.stat(sys.argv[1]).st_mode & 0o777)
+record = {{"self": sys.argv[1], "argv": sys.argv[2:], "computers": computers, "mode": mode}}
+json.dump(record, open("{record}", "w"))
+PY
+exit {exit_code}
+"""
+    for spec in ALL_SPECS:
+        for relative in (spec.linux_script, spec.windows_script):
+            path = tmp_path / "scripts" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body if relative.endswith(".sh") else "param()\n")
+    return tmp_path / "scripts"
+
+
+@pytest.mark.parametrize("exit_code", [0, 9])
+def test_linux_step_runs_the_script_with_values_from_ssm_variables(tmp_path: Path, exit_code: int) -> None:
+    # GIVEN the join document's Linux step, built around a recording stub script
+    scripts = _stub_scripts(tmp_path, exit_code)
+    linux = step(build_document(JOIN, scripts), "Linux")["inputs"]["runCommand"]
+    computers = f"i-0123456789abcdef0=EC2-0123456789A={OTP}"
+    env = {
+        "PATH": os.environ["PATH"],
+        "SSM_DomainName": "corp.example.com",
+        "SSM_DnsIpAddresses": "10.0.0.2,10.0.1.2",
+        "SSM_LoginGroup": "Linux Admins",
+        "SSM_SudoGroup": "",
+        "SSM_InstallRdsRole": "false",
+        "SSM_Computers": computers,
+        "TMPDIR": str(tmp_path),
+    }
+    # WHEN the agent runs it (it writes runCommand lines to a file and runs it)
+    wrapper = tmp_path / "_script.sh"
+    wrapper.write_text("\n".join(linux) + "\n")
+    result = subprocess.run(["bash", str(wrapper)], env=env, capture_output=True, text=True, timeout=60)
+    # THEN the script got the values as arguments, the computers in its environment, and its exit code is kept
+    assert result.returncode == exit_code, result.stderr
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["argv"] == [
+        "--domain", "corp.example.com", "--dns-ips", "10.0.0.2,10.0.1.2",
+        "--login-group", "Linux Admins", "--sudo-group", "",
+    ]  # fmt: skip
+    assert computers not in " ".join(record["argv"])
+    assert record["computers"] == computers
+    assert record["mode"] == "0o700"
+    assert not Path(record["self"]).exists(), "the temporary script must be removed"
+
+
+def test_linux_step_refuses_to_run_on_an_agent_without_env_var_parameters(tmp_path: Path) -> None:
+    scripts = _stub_scripts(tmp_path, 0)
+    linux = step(build_document(REMOVE, scripts), "Linux")["inputs"]["runCommand"]
+    wrapper = tmp_path / "_script.sh"
+    wrapper.write_text("\n".join(linux) + "\n")
+    result = subprocess.run(
+        ["bash", str(wrapper)], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True
+    )
+    assert result.returncode == 90 and "SSM Agent" in result.stderr
+    assert not (tmp_path / "record.json").exists()
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
+def test_windows_step_is_valid_powershell_passing_named_parameters(spec: documents.DocumentSpec) -> None:
+    windows = step(build_document(spec), "Windows")["inputs"]["runCommand"]
+    tree = Parser(Language(tree_sitter_powershell.language())).parse("\n".join(windows).encode())
+    assert not tree.root_node.has_error
+    invocation = next(line for line in windows if line.strip().startswith("& $scriptFile"))
+    for argument in spec.arguments:
+        if argument.windows_parameter:
+            assert f"-{argument.windows_parameter} $env:SSM_{argument.parameter}" in invocation
+    assert f"$env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_{spec.computers_parameter}" in "\n".join(windows)
+
+
+def test_synthesized_documents_are_the_built_documents(landing_zones: LandingZones) -> None:
+    synth = landing_zones.org
+    hub_docs = {d["name"]: d for d in synth.resources("hub", "aws_ssm_document").values()}
+    for spec in (PRESTAGE, REMOVE):
+        doc = hub_docs[spec.name]
+        assert (doc["document_type"], doc["document_format"]) == ("Command", "JSON")
+        assert json.loads(unescape_terraform(doc["content"])) == build_document(spec)
+    join = synth.resource("spoke-333333333333", "aws_ssm_document")
+    assert join["name"] == contract.JOIN_DOCUMENT and join["region"] == "${each.value}"
+    assert json.loads(unescape_terraform(join["content"])) == build_document(JOIN)
+    assert "${" not in join["content"].replace("$${", ""), (
+        "script text must not be read as Terraform templates"
+    )
