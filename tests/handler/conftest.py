@@ -7,8 +7,10 @@ event on the real moto-backed clients, so everything else is moto's.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.iam.models import get_account_id_from
+from moto.sts import models as moto_sts_models
 
 # Powertools resolves these when the handler module is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "domain-join")
@@ -394,6 +397,16 @@ def emitted_metrics(text: str) -> dict[str, float]:
     return totals
 
 
+class CurrentStdout:
+    """Writes wherever sys.stdout points now (capsys swaps it per test)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in {
@@ -410,8 +423,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def world(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[World]:
     """GIVEN a hub (tables, queues, tools host, join password) and the handler wired to it."""
+    # Powertools bound its log stream at import; point it at this test's captured stdout.
+    monkeypatch.setattr(app_module.logger.registered_handler, "stream", CurrentStdout())
     w = World()
     dynamodb = boto3.client("dynamodb", region_name=HOME_REGION)
     for table, key in ((CONFIG_TABLE, "accountId"), (LEDGER_TABLE, "instanceId")):
@@ -429,6 +446,12 @@ def world(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     ]["QueueArn"]
     boto3.client("ssm", region_name=HOME_REGION).put_parameter(
         Name=PASSWORD_PARAMETER, Value=JOIN_PASSWORD, Type="SecureString"
+    )
+    # moto's STS stamps session expiry from its own clock; let it follow the test clock.
+    monkeypatch.setattr(
+        moto_sts_models,
+        "utcnow",
+        lambda: datetime.datetime.fromtimestamp(w.clock(), datetime.UTC).replace(tzinfo=None),
     )
     (w.tools_host_id,) = w.launch(
         HUB_ACCOUNT, HOME_REGION, tags={TOOLS_TAG_KEY: TOOLS_TAG_VALUE}, windows=True
