@@ -1,0 +1,144 @@
+"""Pure parts: body parsing, naming, config validation, error translation, queue URLs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from botocore.exceptions import ClientError
+
+from handlers.domain_join.app import queue_url_from_arn
+from handlers.domain_join.aws import translate_error
+from handlers.domain_join.errors import (
+    AccessDeniedError,
+    AwsRequestError,
+    ConfigInvalidError,
+    MalformedMessage,
+    TransientAwsError,
+)
+from handlers.domain_join.events import parse_body
+from handlers.domain_join.model import AccountConfig
+from handlers.domain_join.naming import computer_name, one_time_password, ownership_stamp
+
+from .conftest import SPOKE_A, eventbridge_body, raw_body, sns_body
+
+
+@pytest.mark.parametrize("form", [eventbridge_body, sns_body, raw_body])
+def test_all_three_body_forms_parse_to_the_same_change(form: object) -> None:
+    change = parse_body(form("111111111111", "eu-west-1", "i-0abc1234def567890", "terminated"))  # type: ignore[operator]
+    assert (change.account, change.region, change.instance_id, change.state) == (
+        "111111111111",
+        "eu-west-1",
+        "i-0abc1234def567890",
+        "terminated",
+    )
+
+
+def test_sns_envelope_with_a_non_string_message_is_malformed() -> None:
+    with pytest.raises(MalformedMessage, match="Message is not a string"):
+        parse_body(json.dumps({"Type": "Notification", "Message": {"a": 1}}))
+
+
+@pytest.mark.parametrize("body", [None, "", "   "])
+def test_empty_body_is_malformed(body: str | None) -> None:
+    with pytest.raises(MalformedMessage):
+        parse_body(body)
+
+
+def test_computer_name_is_deterministic_short_and_netbios_safe() -> None:
+    ids = [f"i-{n:017x}" for n in range(2000)]
+    names = [computer_name(i) for i in ids]
+    assert names == [computer_name(i) for i in ids]
+    assert len(set(names)) == len(ids)
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9-]{0,14}", n) for n in names)
+    assert computer_name("i-0123456789abcdef0", "WEB-").startswith("WEB-")
+    assert len(computer_name("i-0123456789abcdef0", "ABCDEFG")) == 15
+
+
+@pytest.mark.parametrize("prefix", ["", "1AB", "TOOLONGX", "ab", "A_B"])
+def test_invalid_prefix_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        computer_name("i-0123456789abcdef0", prefix)
+
+
+def test_one_time_passwords_are_alphanumeric_with_every_class_and_unique() -> None:
+    otps = [one_time_password() for _ in range(200)]
+    assert len(set(otps)) == 200
+    for otp in otps:
+        assert re.fullmatch(r"[A-Za-z0-9]{24,}", otp)
+        assert re.search(r"[a-z]", otp) and re.search(r"[A-Z]", otp) and re.search(r"[0-9]", otp)
+
+
+def test_stamp_names_account_region_and_instance() -> None:
+    assert ownership_stamp("111111111111", "eu-west-1", "i-1") == "ec2-domain-join:111111111111/eu-west-1/i-1"
+
+
+def seed_item(**overrides: object) -> dict[str, object]:
+    item: dict[str, object] = {
+        "accountId": SPOKE_A,
+        "adJoinUserName": "svc",
+        "adJoinUserPwParam": "/p",
+        "dnsName": "corp.example.com",
+        "dnsIP1": "10.0.0.2",
+    }
+    item.update(overrides)
+    return item
+
+
+def test_seed_item_without_role_uses_the_default_execution_role() -> None:
+    config = AccountConfig.from_item(SPOKE_A, seed_item())
+    assert config.role_arn == f"arn:aws:iam::{SPOKE_A}:role/ec2-domain-join-execution"
+    assert config.dns_ips == ("10.0.0.2",)
+    assert config.install_rds_role is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dnsName": None}, "lacks dnsName"),
+        ({"adJoinUserPwParam": ""}, "lacks adJoinUserPwParam"),
+        ({"dnsName": "not a domain"}, "not a DNS name"),
+        ({"dnsIP2": "10.0.0.300"}, "not IPv4"),
+        ({"assumeRoleARN": "arn:aws:iam::222222222222:role/x"}, "is in account 222222222222"),
+        ({"assumeRoleARN": "role/x"}, "not a role ARN"),
+        ({"computerNamePrefix": "9lives"}, "computerNamePrefix"),
+    ],
+)
+def test_invalid_config_is_refused_naming_the_account(overrides: dict[str, object], message: str) -> None:
+    item = {k: v for k, v in seed_item(**overrides).items() if v is not None}
+    with pytest.raises(ConfigInvalidError, match=message) as raised:
+        AccountConfig.from_item(SPOKE_A, item)
+    assert SPOKE_A in str(raised.value)
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("Throttling", 400, TransientAwsError),
+        ("RequestLimitExceeded", 503, TransientAwsError),
+        ("ProvisionedThroughputExceededException", 400, TransientAwsError),
+        ("SomethingNew", 502, TransientAwsError),
+        ("AccessDenied", 403, AccessDeniedError),
+        ("UnauthorizedOperation", 403, AccessDeniedError),
+        ("InvalidDocument", 400, AwsRequestError),
+    ],
+)
+def test_client_errors_are_translated(code: str, status: int, expected: type[Exception]) -> None:
+    error = translate_error(client_error(code, status), "svc:Op")
+    assert type(error) is expected
+    assert code in str(error)
+
+
+def test_queue_url_is_derived_from_the_event_source_arn() -> None:
+    arn = "arn:aws:sqs:eu-west-1:123456789012:domain-join"
+    assert queue_url_from_arn(arn) == "https://sqs.eu-west-1.amazonaws.com/123456789012/domain-join"
+    assert queue_url_from_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q").endswith(
+        "amazonaws.com.cn/123456789012/q"
+    )
