@@ -9,7 +9,7 @@ import pytest
 from handlers.domain_join import contract
 from handlers.domain_join.naming import computer_name
 
-from .conftest import (
+from .harness import (
     DOMAIN,
     HOME_REGION,
     HUB_ACCOUNT,

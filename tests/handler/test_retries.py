@@ -9,7 +9,7 @@ import pytest
 
 from handlers.domain_join import contract
 
-from .conftest import (
+from .harness import (
     HOME_REGION,
     HUB_ACCOUNT,
     SPOKE_A,

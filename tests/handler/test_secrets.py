@@ -8,7 +8,7 @@ import pytest
 
 from handlers.domain_join import contract
 
-from .conftest import (
+from .harness import (
     HOME_REGION,
     HUB_ACCOUNT,
     JOIN_PASSWORD,

@@ -21,7 +21,7 @@ from handlers.domain_join.events import parse_body
 from handlers.domain_join.model import AccountConfig
 from handlers.domain_join.naming import computer_name, one_time_password, ownership_stamp
 
-from .conftest import SPOKE_A, eventbridge_body, raw_body, sns_body
+from .harness import SPOKE_A, eventbridge_body, raw_body, sns_body
 
 
 @pytest.mark.parametrize("form", [eventbridge_body, sns_body, raw_body])
