@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - exercised only where the fork is insta
 
 App = _core.App
 Fn = _core.Fn
+Op = _core.Op
 LocalBackend = _core.LocalBackend
 S3Backend = _core.S3Backend
 TerraformAsset = _core.TerraformAsset
@@ -23,6 +24,7 @@ TerraformIterator = _core.TerraformIterator
 TerraformOutput = _core.TerraformOutput
 TerraformStack = _core.TerraformStack
 TerraformVariable = _core.TerraformVariable
+TerraformVariableValidationConfig = _core.TerraformVariableValidationConfig
 Token = _core.Token
 
 

@@ -57,7 +57,7 @@ from handlers.domain_join import contract
 
 from . import documents, iam, naming
 from .artifact import LocalArtifact, S3Artifact
-from .cdk import TerraformAsset, is_token
+from .cdk import Fn, TerraformAsset, Token, is_token
 from .events import ec2_state_change_pattern_json
 from .grants import (
     grant_assume_spoke_role,
@@ -337,11 +337,12 @@ class Hub(Construct):
             tags=tags,
         )
         self.queue_url = self.queue.url
-        forwarder_topics = (
-            [naming.forwarder_topic_arn(account, r, name) for r in p.forwarder_regions]
-            if not is_token(p.forwarder_regions)
-            else []
-        )
+        if is_token(p.forwarder_regions):  # plain module: Regions known only at plan
+            forwarder_topics = [naming.forwarder_topic_arn(account, "*", name)]
+            topic_condition = "ArnLike"
+        else:
+            forwarder_topics = [naming.forwarder_topic_arn(account, r, name) for r in p.forwarder_regions]
+            topic_condition = "ArnEquals"
         queue_statements = [
             iam.deny_insecure_transport(self.queue_arn, "sqs:*"),
             iam.resource_statement(
@@ -359,7 +360,7 @@ class Hub(Construct):
                     {"Service": "sns.amazonaws.com"},
                     ["sqs:SendMessage"],
                     self.queue_arn,
-                    conditions={"ArnEquals": {"aws:SourceArn": forwarder_topics}},
+                    conditions={topic_condition: {"aws:SourceArn": forwarder_topics}},
                 )
             )
         self.queue_policy_document = iam.policy_document(queue_statements)
@@ -422,8 +423,13 @@ class Hub(Construct):
             self.rules[source] = rule
 
         # --- tables ---
-        if p.create_config_table:
+        if is_token(p.create_config_table):  # plain module: decided at plan through count
             self.config_table: DynamodbTable | None = self._table(
+                "config-table", p.config_table_name, contract.CONFIG_TABLE_KEY, tags, ttl=False
+            )
+            self.config_table.count = Token.as_number(Fn.conditional(p.create_config_table, 1, 0))
+        elif p.create_config_table:
+            self.config_table = self._table(
                 "config-table", p.config_table_name, contract.CONFIG_TABLE_KEY, tags, ttl=False
             )
             if p.config_table_billing_mode == "PROVISIONED":
@@ -517,6 +523,11 @@ class Hub(Construct):
         )
 
         # --- alarm: anything in the DLQ needs a human ---
+        alarm_actions: Any = None
+        if is_token(p.alarm_topic_arn):
+            alarm_actions = Fn.compact([p.alarm_topic_arn])  # plain module: "" means no topic
+        elif p.alarm_topic_arn:
+            alarm_actions = [p.alarm_topic_arn]
         CloudwatchMetricAlarm(
             self,
             "dlq-alarm",
@@ -531,8 +542,8 @@ class Hub(Construct):
             threshold=0,
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
-            alarm_actions=[p.alarm_topic_arn] if p.alarm_topic_arn else None,
-            ok_actions=[p.alarm_topic_arn] if p.alarm_topic_arn else None,
+            alarm_actions=alarm_actions,
+            ok_actions=alarm_actions,
             tags=tags,
         )
 

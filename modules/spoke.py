@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
@@ -27,7 +28,7 @@ from constructs import Construct
 from handlers.domain_join import contract
 
 from . import documents, iam, naming
-from .cdk import TerraformIterator, is_token
+from .cdk import Fn, TerraformIterator, Token, is_token
 from .events import ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
 from .validation import (
@@ -111,7 +112,10 @@ class Spoke(Construct):
             tags=tags,
         )
         dlq.override_logical_id("target_dlq")
-        dlq_arn = f"arn:aws:sqs:{EACH_REGION}:{account}:{name}-forwarding-dlq"
+        policy_regions = each_region()
+        # Inside jsonencode() (plain modules) a literal "${each.value}" would be escaped: use the iterator.
+        policy_region = Token.as_string(policy_regions.value) if is_token(account) else EACH_REGION
+        dlq_arn = f"arn:aws:sqs:{policy_region}:{account}:{name}-forwarding-dlq"
         self.dead_letter_queue_policy_document = iam.policy_document(
             [
                 iam.deny_insecure_transport(dlq_arn, "sqs:*"),
@@ -122,7 +126,7 @@ class Spoke(Construct):
                     dlq_arn,
                     conditions={
                         "ArnEquals": {
-                            "aws:SourceArn": naming.bus_rule_arn(account, EACH_REGION, "default", rule_name)
+                            "aws:SourceArn": naming.bus_rule_arn(account, policy_region, "default", rule_name)
                         }
                     },
                 ),
@@ -131,7 +135,7 @@ class Spoke(Construct):
         SqsQueuePolicy(
             self,
             "target-dlq-policy",
-            for_each=each_region(),
+            for_each=policy_regions,
             region=EACH_REGION,
             queue_url="${aws_sqs_queue.target_dlq[each.value].url}",
             policy=iam.to_json(self.dead_letter_queue_policy_document),
@@ -213,20 +217,24 @@ class Spoke(Construct):
         )
 
         # --- the role the hub handler assumes here ---
-        trust_conditions = {"StringEquals": {"sts:ExternalId": p.external_id}} if p.external_id else None
-        self.execution_trust_document = iam.policy_document(
-            [
-                iam.trust_statement(
-                    "HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=trust_conditions
-                )
-            ]
-        )
+        def trust(external_id: str | None) -> dict[str, Any]:
+            conditions = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
+            return iam.policy_document(
+                [iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)]
+            )
+
+        self.execution_trust_document = trust(p.external_id)
+        trust_policy: Any = iam.to_json(self.execution_trust_document)
+        if is_token(p.external_id):  # plain module: "" means no external id
+            trust_policy = Token.as_string(
+                Fn.conditional(Fn.can(Fn.regex("^$", p.external_id)), iam.to_json(trust(None)), trust_policy)
+            )
         self.execution_role = IamRole(
             self,
             "execution-role",
             name=p.execution_role_name,
             description="Assumed by the ec2-domain-join hub handler: describe instances, run DomainJoin-Join",
-            assume_role_policy=iam.to_json(self.execution_trust_document),
+            assume_role_policy=trust_policy,
             max_session_duration=3600,
             tags=tags,
         )
