@@ -1,0 +1,111 @@
+"""Plain Terraform modules: up to date with the constructs, self-described, and usable from HCL."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from modules.plain_modules import DEFAULT_DEST, MODULES, emit
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = REPOSITORY_ROOT / "examples" / "spoke-consumer" / "main.tf"
+MODULE_META_ARGUMENTS = {"source", "version", "providers", "count", "for_each", "depends_on", "__is_block__"}
+
+
+def module_json(unit: str) -> dict[str, Any]:
+    return json.loads((DEFAULT_DEST / unit / "main.tf.json").read_text())
+
+
+def unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory, landing_zones: object) -> Path:
+    """Emit the modules again (the session fixture has already paid for importing the bindings)."""
+    dest = tmp_path_factory.mktemp("plain-modules")
+    emit(dest)
+    return dest
+
+
+def test_committed_modules_are_up_to_date(regenerated: Path) -> None:
+    stale = [
+        str(path.relative_to(DEFAULT_DEST))
+        for path in sorted(DEFAULT_DEST.rglob("*"))
+        if path.is_file() and path.read_bytes() != (regenerated / path.relative_to(DEFAULT_DEST)).read_bytes()
+    ]
+    committed = {p.relative_to(DEFAULT_DEST) for p in DEFAULT_DEST.rglob("*") if p.is_file()}
+    fresh = {p.relative_to(regenerated) for p in regenerated.rglob("*") if p.is_file()}
+    assert committed == fresh
+    assert stale == [], "run: python -m modules.plain_modules"
+
+
+@pytest.mark.parametrize("unit", sorted(MODULES))
+def test_module_has_only_variables_outputs_resources_and_required_providers(unit: str) -> None:
+    data = module_json(unit)
+    assert set(data) <= {"variable", "output", "resource", "data", "terraform"}
+    assert data["terraform"] == {
+        "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 6.0"}}
+    }
+    assert "provider" not in data and "backend" not in data["terraform"]
+    assert data["variable"] and data["output"] and data["resource"]
+
+
+@pytest.mark.parametrize("unit", sorted(MODULES))
+def test_module_readme_lists_every_input_and_output(unit: str) -> None:
+    readme = (DEFAULT_DEST / unit / "README.md").read_text()
+    data = module_json(unit)
+    for name, [variable] in data["variable"].items():
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
+        assert ("required" in row) == ("default" not in variable), name
+    for name in data["output"]:
+        assert f"| `{name}` |" in readme
+
+
+def test_plain_spoke_iterates_over_the_regions_variable() -> None:
+    resources = module_json("spoke")["resource"]
+    rule = resources["aws_cloudwatch_event_rule"]["forwarding_rule"]
+    assert rule["for_each"] == "${toset(var.regions)}" and rule["region"] == "${each.value}"
+    [dlq_policy] = resources["aws_sqs_queue_policy"].values()
+    assert "$${each.value}" not in dlq_policy["policy"], "each.value must be evaluated, not kept as text"
+    assert "arn:aws:sqs:${each.value}:" in dlq_policy["policy"]
+    [execution] = [r for n, r in resources["aws_iam_role"].items() if "execution" in n]
+    assert execution["assume_role_policy"].startswith('${can(regex("^$", var.external_id)) ?')
+
+
+def test_plain_hub_takes_code_from_s3_and_creates_the_config_table_on_request() -> None:
+    resources = module_json("hub")["resource"]
+    [function] = resources["aws_lambda_function"].values()
+    assert function["s3_bucket"] == "${var.artifact_s3_bucket}" and "filename" not in function
+    config = next(t for t in resources["aws_dynamodb_table"].values() if "config" in t["name"])
+    assert config["count"] == "${var.create_config_table ? 1 : 0}"
+
+
+def _example() -> dict[str, Any]:
+    return hcl2.load(EXAMPLE.open())
+
+
+def test_example_passes_only_known_variables_and_every_required_one() -> None:
+    variables = module_json("spoke")["variable"]
+    required = {name for name, [v] in variables.items() if "default" not in v}
+    [block] = _example()["module"]
+    [(_, arguments)] = block.items()
+    assert unquote(arguments["source"]) == "../../terraform/modules/spoke"
+    assert (EXAMPLE.parent / unquote(arguments["source"]) / "main.tf.json").is_file()
+    passed = set(arguments) - MODULE_META_ARGUMENTS
+    assert passed - set(variables) == set(), "arguments the module does not declare"
+    assert required - passed == set(), "required variables not passed"
+
+
+def test_example_reads_only_outputs_the_module_has() -> None:
+    outputs = set(module_json("spoke")["output"])
+    [block] = _example()["module"]
+    module_name = unquote(next(iter(block)))
+    text = json.dumps(_example())
+    read = set(re.findall(rf"module\.{module_name}\.(\w+)", text))
+    assert read and read <= outputs
