@@ -159,6 +159,9 @@ class DomainJoinApp:
             change = changes[message_id]
             outcome = by_key.get(key_of(change), Outcome("UnexpectedError", retry=True, detail="no outcome"))
             metrics.add_metric(name=outcome.code, unit=MetricUnit.Count, value=1)
+            if outcome.dead_letter:
+                to_dead_letter.append(self._dead_letter_body(record, outcome.code, outcome.reason))
+                continue
             if not outcome.retry:
                 continue
             sent_ms = record.attributes.sent_timestamp

@@ -36,6 +36,7 @@ from .contract import (
 from .errors import ConfigInvalidError, ConfigMissingError, DomainJoinError
 from .events import RUNNING, TERMINATED, InstanceStateChange
 from .model import (
+    GROUP_RE,
     JOIN_SENT,
     JOINING,
     REMOVE_SENT,
@@ -60,6 +61,7 @@ NOT_READY: Final = "NotReady"
 REMOVE_REQUESTED: Final = "RemoveRequested"
 ALREADY_REMOVED: Final = "AlreadyRemoved"
 NEVER_JOINED: Final = "NeverJoined"
+INVALID_TAG: Final = "InvalidTag"
 
 logger = Logger(child=True)
 _T = TypeVar("_T")
@@ -70,9 +72,12 @@ ChangeKey = tuple[str, str]  # (instance id, state)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """``retry``: fail the record and back off; ``dead_letter``: DLQ it now (retrying cannot help)."""
+
     code: str
     retry: bool = False
     detail: str = ""
+    dead_letter: bool = False
 
     @property
     def reason(self) -> str:
@@ -190,6 +195,10 @@ class Engine:
                     self._settle(outcomes, [change], Outcome(NOT_RUNNING, detail=state))
                 elif _opted_out(fact.tags):
                     self._settle(outcomes, [change], Outcome(OPTED_OUT))
+                elif not _valid_login_group(fact.tags):
+                    # Joining without the intended login restriction would open the instance to the domain.
+                    detail = f"tag {TAG_LOGIN_GROUP} has characters not allowed in an AD group name"
+                    self._settle(outcomes, [change], Outcome(INVALID_TAG, detail=detail, dead_letter=True))
                 else:
                     candidates.append((change, fact))
             if not candidates:
@@ -245,21 +254,24 @@ class Engine:
             return
 
         prestaged: list[tuple[_JoinPlan, str]] = []
-        for (domain, ou_path, user, parameter), group in _group_by(plans, lambda p: p.prestage_key).items():
-            computers = " ".join(f"{p.entry.computer_name}={p.otp}={_stamp(p.entry)}" for p in group)
-            parameters = {
-                TOOLS_PARAM_DOMAIN: domain,
-                TOOLS_PARAM_OU: ou_path,
-                TOOLS_PARAM_JOIN_USER: user,
-                TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
-                TOOLS_PARAM_COMPUTERS: computers,
-            }
-            try:
-                command_id = self._port.send_tools_command(PRESTAGE_DOCUMENT, host, parameters)
-            except DomainJoinError as exc:
-                self._settle(outcomes, [p.change for p in group], Outcome.failed(exc))
-                continue
-            prestaged += [(p, command_id) for p in group]
+        prestage_groups = _group_by(plans, lambda p: p.prestage_key).items()
+        for (domain, ou_path, user, parameter), group in prestage_groups:
+            for to_stage in _chunks(group, MAX_INSTANCES_PER_COMMAND):
+                parameters = {
+                    TOOLS_PARAM_DOMAIN: domain,
+                    TOOLS_PARAM_OU: ou_path,
+                    TOOLS_PARAM_JOIN_USER: user,
+                    TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
+                    TOOLS_PARAM_COMPUTERS: " ".join(
+                        f"{p.entry.computer_name}={p.otp}={_stamp(p.entry)}" for p in to_stage
+                    ),
+                }
+                try:
+                    command_id = self._port.send_tools_command(PRESTAGE_DOCUMENT, host, parameters)
+                except DomainJoinError as exc:
+                    self._settle(outcomes, [p.change for p in to_stage], Outcome.failed(exc))
+                    continue
+                prestaged += [(p, command_id) for p in to_stage]
 
         sent: list[LedgerEntry] = []
         for key, group_with_ids in _group_by(prestaged, lambda pair: pair[0].join_key).items():
@@ -416,6 +428,11 @@ def _stamp(entry: LedgerEntry) -> str:
 
 def _opted_out(tags: Mapping[str, str]) -> bool:
     return any(k.lower() == TAG_OPT_OUT and v.strip().lower() == "false" for k, v in tags.items())
+
+
+def _valid_login_group(tags: Mapping[str, str]) -> bool:
+    group = tags.get(TAG_LOGIN_GROUP, "").strip()
+    return not group or bool(GROUP_RE.match(group))
 
 
 def _group_by(items: Iterable[_T], key: Callable[[_T], _K]) -> dict[_K, list[_T]]:

@@ -18,6 +18,12 @@ JOIN_SENT: Final = "JOIN_SENT"  # prestage + join commands accepted by SSM
 REMOVE_SENT: Final = "REMOVE_SENT"  # remove command accepted by SSM
 
 _ROLE_ARN_RE: Final = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+# Mirrors of the documents' allowedPatterns (modules/documents.py; a test keeps them in step), so that a
+# bad value is reported as such here instead of as an InvalidParameters error from SendCommand.
+GROUP_RE: Final = re.compile(r"^[A-Za-z0-9 ._@\\-]{1,256}$")
+_USER_RE: Final = re.compile(r"^[A-Za-z0-9._@\\-]{1,256}$")
+_PARAMETER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_./-]{1,2048}$")
+_OU_RE: Final = re.compile(r"^[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+(,[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+){0,31}$")
 _DOMAIN_RE: Final = re.compile(
     r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
@@ -40,7 +46,7 @@ class AccountConfig:
 
     @classmethod
     def from_item(cls, account_id: str, item: Mapping[str, Any]) -> AccountConfig:
-        def text(name: str, required: bool = False) -> str:
+        def text(name: str, required: bool = False, pattern: re.Pattern[str] | None = None) -> str:
             value = item.get(name)
             if value is None or (isinstance(value, str) and not value.strip()):
                 if required:
@@ -48,6 +54,8 @@ class AccountConfig:
                 return ""
             if not isinstance(value, str):
                 raise ConfigInvalidError(f"config of account {account_id}: {name} is not a string")
+            if pattern is not None and not pattern.match(value.strip()):
+                raise ConfigInvalidError(f"config of account {account_id}: {name} has characters not allowed")
             return value.strip()
 
         if item.get(CONFIG_TABLE_KEY, account_id) != account_id:
@@ -81,13 +89,13 @@ class AccountConfig:
         return cls(
             account_id=account_id,
             domain=domain,
-            join_user=text("adJoinUserName", required=True),
-            password_parameter=text("adJoinUserPwParam", required=True),
+            join_user=text("adJoinUserName", required=True, pattern=_USER_RE),
+            password_parameter=text("adJoinUserPwParam", required=True, pattern=_PARAMETER_NAME_RE),
             role_arn=role_arn,
             dns_ips=dns_ips,
-            ou_path=text("ouPath"),
+            ou_path=text("ouPath", pattern=_OU_RE),
             computer_name_prefix=prefix,
-            sudo_group=text("sudoGroupName"),
+            sudo_group=text("sudoGroupName", pattern=GROUP_RE),
             install_rds_role=install_rds,
         )
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
 from moto.sts import models as moto_sts_models
+
+from modules import documents
 
 from .harness import HOME_REGION, CurrentStdout, FakeContext, World, app_module
 
@@ -50,3 +53,16 @@ def world(
         app_module.build_app(FakeContext(), client_factory=w.handler_client_factory, clock=w.clock),
     )
     yield w
+    # Every command the handler sent must pass the real documents' parameter checks.
+    assert_commands_fit_documents(w)
+
+
+def assert_commands_fit_documents(world: World) -> None:
+    specs = {spec.name: spec for spec in (documents.JOIN, documents.PRESTAGE, documents.REMOVE)}
+    for call in world.calls_of("SendCommand"):
+        spec = specs[call.params["DocumentName"]]
+        sent = {name: values[0] for name, values in call.params["Parameters"].items()}
+        assert set(sent) == {p.name for p in spec.parameters}, spec.name
+        for parameter in spec.parameters:
+            assert re.match(parameter.pattern, sent[parameter.name]), (spec.name, parameter.name)
+        assert 1 <= len(call.params["InstanceIds"]) <= 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -291,3 +292,25 @@ def test_more_than_fifty_instances_are_split_into_commands_of_fifty(world: World
     joins = world.commands(SPOKE_A, HOME_REGION)
     assert sorted(len(c["InstanceIds"]) for c in joins) == [10, 50]
     assert sorted(i for c in joins for i in c["InstanceIds"]) == sorted(ids)
+    # AND the prestage is split the same way (the document accepts at most 50 computers)
+    prestages = world.commands(HUB_ACCOUNT, HOME_REGION)
+    assert sorted(len(c["Params"]["Computers"].split()) for c in prestages) == [10, 50]
+
+
+def test_login_group_tag_the_document_would_refuse_goes_to_the_dlq(world: World) -> None:
+    # GIVEN an instance whose adGroupName tag holds characters no AD group name (nor the document) allows
+    world.put_config(SPOKE_A)
+    (bad,) = world.launch(SPOKE_A, tags={contract.TAG_LOGIN_GROUP: "admins;rm -rf /"})
+    (good,) = world.launch(SPOKE_A, tags={contract.TAG_LOGIN_GROUP: "Domain Users"})
+
+    # WHEN both start
+    response = world.run([eventbridge_body(SPOKE_A, HOME_REGION, i) for i in (bad, good)])
+
+    # THEN the good one joins; the bad one is not joined without its login restriction but dead-lettered
+    assert response["batchItemFailures"] == []
+    (join,) = world.commands(SPOKE_A, HOME_REGION)
+    assert join["InstanceIds"] == [good]
+    (dead,) = world.dead_letters()
+    wrapper = json.loads(dead["Body"])
+    assert wrapper["reasonCode"] == "InvalidTag"
+    assert contract.TAG_LOGIN_GROUP in wrapper["reason"]

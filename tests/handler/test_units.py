@@ -103,6 +103,10 @@ def test_seed_item_without_role_uses_the_default_execution_role() -> None:
         ({"assumeRoleARN": "arn:aws:iam::222222222222:role/x"}, "is in account 222222222222"),
         ({"assumeRoleARN": "role/x"}, "not a role ARN"),
         ({"computerNamePrefix": "9lives"}, "computerNamePrefix"),
+        ({"adJoinUserName": "svc; whoami"}, "adJoinUserName"),
+        ({"adJoinUserPwParam": "/p $(x)"}, "adJoinUserPwParam"),
+        ({"ouPath": "OU=Servers;DC=corp"}, "ouPath"),
+        ({"sudoGroupName": "admins`id`"}, "sudoGroupName"),
     ],
 )
 def test_invalid_config_is_refused_naming_the_account(overrides: dict[str, object], message: str) -> None:
@@ -142,3 +146,14 @@ def test_queue_url_is_derived_from_the_event_source_arn() -> None:
     assert queue_url_from_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q").endswith(
         "amazonaws.com.cn/123456789012/q"
     )
+
+
+def test_handler_validation_mirrors_the_document_patterns() -> None:
+    from handlers.domain_join import model
+    from modules.documents import PATTERNS
+
+    # Optional values: the documents also allow "" (the handler checks only what is given).
+    assert PATTERNS["group"] == "^$|" + model.GROUP_RE.pattern
+    assert PATTERNS["ou"] == "^$|" + model._OU_RE.pattern
+    assert model._USER_RE.pattern == PATTERNS["user"]
+    assert model._PARAMETER_NAME_RE.pattern == PATTERNS["parameter_name"]
