@@ -101,7 +101,8 @@ parse_args() {
 
 validate_args() {
   local domain_re='^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$'
-  local group_re='^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$'
+  # Plain names, NETBIOS\name or name@domain, as the document's allowedPattern admits.
+  local group_re='^[A-Za-z0-9][A-Za-z0-9 ._@\\-]{0,255}$'
   local ipv4_re='^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'
   [ -n "$domain" ] || usage_error "--domain is required"
   [[ $domain =~ $domain_re ]] || usage_error "--domain is not a DNS domain name"
@@ -347,7 +348,9 @@ configure_sudo() {
   fi
   command -v visudo >/dev/null || return 1
   local rule tmp
-  rule=$(printf '# managed by ec2-domain-join\n%%%s ALL=(ALL:ALL) ALL' "${sudo_group// /\\ }")
+  local escaped=${sudo_group//\\/\\\\}
+  escaped=${escaped// /\\ }
+  rule=$(printf '# managed by ec2-domain-join\n%%%s ALL=(ALL:ALL) ALL' "$escaped")
   if [ -f "$SUDOERS_DROPIN" ] && [ "$(cat "$SUDOERS_DROPIN")" = "$rule" ]; then return 0; fi
   mkdir -p /etc/sudoers.d
   tmp=$(mktemp /etc/sudoers.d/.ec2-domain-join.XXXXXX)

@@ -26,7 +26,7 @@ param(
 
 $ErrorActionPreference = "Stop"
 $script:Worst = 0
-$stampPattern = '^ec2-domain-join:[0-9]{12}/[a-z]{2}(-[a-z]+)+-[0-9]/i-[0-9a-f]{8,17}$'
+$stampPattern = '^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
 
 function Write-Result([string]$Name, [string]$Status, [int]$Code, [string]$Message) {
     $line = [ordered]@{ computerName = $Name; status = $Status; exitCode = $Code; message = $Message } |
@@ -48,7 +48,7 @@ function Get-JoinPassword {
     return (& aws @cli)
 }
 
-if ($DomainName -notmatch '^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$' -or $JoinUserName -notmatch '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$') {
+if ($DomainName -notmatch '^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$' -or $JoinUserName -notmatch '^[A-Za-z0-9][A-Za-z0-9._@\\-]{0,255}$') {
     Write-Result "" "invalid-arguments" 2 "DomainName or JoinUserName is invalid"
     exit 2
 }
@@ -68,11 +68,15 @@ if ($entries.Count -eq 0) {
     exit $script:Worst
 }
 
+# NETBIOS\name and name@domain are used as given; a plain name logs in as name@DomainName.
+$loginName = $JoinUserName
+if ($JoinUserName -notmatch '[\\@]') { $loginName = "$JoinUserName@$DomainName" }
+
 try {
     $password = Get-JoinPassword
     if (-not $password) { throw "empty" }
     $credential = New-Object System.Management.Automation.PSCredential -ArgumentList @(
-        "$JoinUserName@$DomainName", (ConvertTo-SecureString -String $password -AsPlainText -Force))
+        $loginName, (ConvertTo-SecureString -String $password -AsPlainText -Force))
     $password = $null
 } catch {
     foreach ($fields in $entries) { Write-Result $fields[0] "no-password" 3 "the join user's password could not be read" }

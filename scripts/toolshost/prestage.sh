@@ -34,7 +34,7 @@ umask 077
 
 readonly RESULT_TAG="DOMAIN_JOIN_RESULT"
 readonly COMPUTERS_ENV="DOMAIN_JOIN_COMPUTERS"
-readonly STAMP_RE='^ec2-domain-join:[0-9]{12}/[a-z]{2}(-[a-z]+)+-[0-9]/i-[0-9a-f]{8,17}$'
+readonly STAMP_RE='^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
 
 domain=""
 ou=""
@@ -107,6 +107,9 @@ parse_args() {
   [[ $domain =~ $domain_re ]] || abort "invalid-arguments" 2 "--domain must be a DNS domain name"
   domain=${domain,,}
   [ -z "$ou" ] || [[ $ou =~ ^[A-Za-z]+=[^=]+(,[A-Za-z]+=[^=,]+)*$ ]] || abort "invalid-arguments" 2 "--ou must be a DN"
+  # name, NETBIOS\name or name@domain: Kerberos logs in as name@REALM of --domain.
+  join_user=${join_user##*\\}
+  join_user=${join_user%@*}
   [[ $join_user =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || abort "invalid-arguments" 2 "--join-user is invalid"
   [ -z "$server" ] || [[ $server =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] || abort "invalid-arguments" 2 "--server is invalid"
   [ -z "$region" ] || [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]] || abort "invalid-arguments" 2 "--region is invalid"

@@ -31,7 +31,7 @@ umask 077
 
 readonly RESULT_TAG="DOMAIN_JOIN_RESULT"
 readonly COMPUTERS_ENV="DOMAIN_JOIN_COMPUTERS"
-readonly STAMP_RE='^ec2-domain-join:[0-9]{12}/[a-z]{2}(-[a-z]+)+-[0-9]/i-[0-9a-f]{8,17}$'
+readonly STAMP_RE='^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
 
 domain=""
 join_user=""
@@ -101,6 +101,9 @@ parse_args() {
   local domain_re='^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$'
   [[ $domain =~ $domain_re ]] || abort "invalid-arguments" 2 "--domain must be a DNS domain name"
   domain=${domain,,}
+  # name, NETBIOS\name or name@domain: Kerberos logs in as name@REALM of --domain.
+  join_user=${join_user##*\\}
+  join_user=${join_user%@*}
   [[ $join_user =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || abort "invalid-arguments" 2 "--join-user is invalid"
   [ -z "$server" ] || [[ $server =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] || abort "invalid-arguments" 2 "--server is invalid"
   [ -z "$region" ] || [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]] || abort "invalid-arguments" 2 "--region is invalid"

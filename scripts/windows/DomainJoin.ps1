@@ -75,7 +75,7 @@ if ($DnsIpAddresses -ne "") {
         }
     }
 }
-if ($LoginGroup -ne "" -and $LoginGroup -notmatch '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$') {
+if ($LoginGroup -ne "" -and $LoginGroup -notmatch '^[A-Za-z0-9][A-Za-z0-9 ._@\\-]{0,255}$') {
     Write-Result "invalid-arguments" 2 "LoginGroup has invalid characters"
 }
 if ($InstallRdsRole -notin @("true", "false")) {
@@ -161,8 +161,12 @@ if ($system.PartOfDomain) {
 try {
     if ($LoginGroup -ne "") {
         $rdpUsers = Get-LocalGroup -SID "S-1-5-32-555"
-        $member = "$DomainName\$LoginGroup"
-        $present = Get-LocalGroupMember -Group $rdpUsers | Where-Object { $_.Name -ieq $member -or $_.Name -like "*\$LoginGroup" }
+        # NETBIOS\name and name@domain are taken as given; a plain name is looked up in the joined domain.
+        $member = $LoginGroup
+        if ($LoginGroup -notmatch '[\\@]') { $member = "$DomainName\$LoginGroup" }
+        $shortName = ($LoginGroup -split '[\\@]')[0]
+        if ($LoginGroup -match '\\') { $shortName = ($LoginGroup -split '\\')[1] }
+        $present = Get-LocalGroupMember -Group $rdpUsers | Where-Object { $_.Name -like "*\$shortName" }
         if (-not $present) {
             Add-LocalGroupMember -Group $rdpUsers -Member $member
             $script:Changed = $true

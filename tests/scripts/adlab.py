@@ -235,6 +235,9 @@ class Lab:
     def make_lan(self, dc_netns: str) -> None:
         """One bridge in the DC's namespace: every machine sits on 10.251.0.0/24 next to the DC."""
         self._ip("-n", dc_netns, "link", "add", "br0", "type", "bridge")
+        # A fixed MAC: otherwise the bridge takes its lowest port's, and plugging in a machine can change the
+        # DC's MAC under the feet of every neighbour's ARP cache.
+        self._ip("-n", dc_netns, "link", "set", "br0", "address", "02:00:0a:fb:00:01")
         self._ip("-n", dc_netns, "addr", "add", f"{DC_IP}/24", "dev", "br0")
         self._ip("-n", dc_netns, "link", "set", "br0", "up")
 
@@ -450,4 +453,7 @@ class Lab:
             process.wait(timeout=10)
         for netns in self.netnses:
             subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if os.environ.get("DOMAIN_JOIN_REALAD_KEEP_LOGS") == "1":
+            print(f"realad: logs kept in {self.workdir}")
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)

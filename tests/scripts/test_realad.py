@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import pytest
 
 from .adlab import (
+    COMPUTERS_ENV,
     DC_IP,
     DOMAIN,
     OU_DN,
+    PRESTAGE_SCRIPT,
     REALM,
     Lab,
     Machine,
@@ -214,6 +216,21 @@ def test_prestage_reports_each_computer_and_the_worst_exit_code(ad_lab: Lab) -> 
         (good, "created"),
         (foreign, "refused"),
     ]
+
+
+def test_prestage_accepts_the_join_user_as_user_principal_name(ad_lab: Lab) -> None:
+    instance_id = random_instance_id()
+    name = "UPN-" + instance_id[-6:].upper()
+    completed = ad_lab.tools.run(
+        [
+            *("bash", str(PRESTAGE_SCRIPT), "--domain", DOMAIN, "--ou", OU_DN, "--password-stdin"),
+            *("--join-user", f"{ad_lab.join_user}@{DOMAIN}"),
+        ],
+        env={COMPUTERS_ENV: f"{name}={random_otp()}={stamp_for(instance_id)}"},
+        input=ad_lab.join_password + "\n",
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert ad_lab.computer(name)["description"] == [stamp_for(instance_id)]
 
 
 def test_prestage_with_a_wrong_join_password_fails_before_touching_ad(ad_lab: Lab) -> None:

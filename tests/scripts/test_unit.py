@@ -198,6 +198,36 @@ def test_tools_scripts_reject_invalid_arguments_with_exit_2(script: Path, args: 
     assert {(result["computerName"], result["status"]) for result in results} == {(name, "invalid-arguments")}
 
 
+@pytest.mark.parametrize("script", [PRESTAGE_SCRIPT, REMOVE_SCRIPT], ids=["prestage", "remove"])
+@pytest.mark.parametrize("user", ["svc-join", "CORP\\svc-join", "svc-join@corp.example.com"])
+def test_tools_scripts_accept_the_join_user_forms_the_documents_allow(script: Path, user: str) -> None:
+    """Accepted names get as far as reading the password (exit 3 on an empty one), not a usage error."""
+    instance_id = random_instance_id()
+    entry = (
+        f"WEB01={random_otp()}={stamp_for(instance_id)}"
+        if script == PRESTAGE_SCRIPT
+        else f"WEB01={stamp_for(instance_id)}"
+    )
+    args = ["--domain", "corp.example.com", "--join-user", user, "--password-stdin"]
+    code, _, _ = run(script, args, entry, stdin="\n")
+    assert code == 3
+
+
+@pytest.mark.parametrize(
+    "group", ["linux-admins", "Linux Admins", "CORP\\linux-admins", "linux-admins@corp.example.com"]
+)
+def test_join_accepts_the_group_forms_the_document_allows(
+    group: str, fleet: dict[str, tuple[str, str]]
+) -> None:
+    instance_id = next(iter(fleet))
+    args = ["--domain", "corp.example.com", "--login-group", group, "--sudo-group", group]
+    code, results, output = run(
+        JOIN_SCRIPT, [*args, "--instance-id", instance_id, "--dry-run"], computers_of(fleet)
+    )
+    assert code == 0, output
+    assert results[0]["status"] == "dry-run"
+
+
 def test_prestage_rejects_an_ou_that_is_not_a_dn() -> None:
     entry = f"WEB01={random_otp()}={stamp_for(random_instance_id())}"
     code, _, _ = run(
