@@ -1,0 +1,71 @@
+"""Cold start: the entry point builds its settings and real boto3 clients from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.domain_join import contract
+from handlers.domain_join.app import DEFAULT_CONFIG_CACHE_TTL_SECONDS, Settings
+
+from .harness import HOME_REGION, SPOKE_A, FakeContext, World, app_module, eventbridge_body
+
+
+def test_cold_start_wires_real_boto3_clients_from_the_environment(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a fresh container (no app yet) in the environment the hub module sets
+    monkeypatch.setattr(app_module, "_app", None)
+    world.put_config(SPOKE_A)
+    event = world.deliver([eventbridge_body(SPOKE_A, HOME_REGION, "i-0123456789abcdef0", "terminated")])
+
+    # WHEN the entry point runs twice
+    first = app_module.lambda_handler(event, FakeContext())
+    built = app_module._app
+    second = app_module.lambda_handler(event, FakeContext())
+
+    # THEN it answered from moto through its own clients, and kept one app (and its caches) for the container
+    assert first == second == {"batchItemFailures": []}
+    assert built is not None and app_module._app is built
+    assert built.settings.ledger_table == "domain-join-ledger"
+    assert built.settings.config_cache_ttl_seconds == 300
+
+
+def test_missing_environment_variable_is_named() -> None:
+    env = {"AWS_REGION": HOME_REGION, contract.ENV_CONFIG_TABLE: "t"}
+    with pytest.raises(RuntimeError, match=contract.ENV_LEDGER_TABLE):
+        Settings.from_env(env)
+
+
+def test_optional_settings_have_their_defaults() -> None:
+    env = {
+        "AWS_REGION": HOME_REGION,
+        contract.ENV_CONFIG_TABLE: "c",
+        contract.ENV_LEDGER_TABLE: "l",
+        contract.ENV_DEAD_LETTER_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/d",
+        contract.ENV_TOOLS_HOST_TAG_KEY: "k",
+        contract.ENV_TOOLS_HOST_TAG_VALUE: "v",
+    }
+    settings = Settings.from_env(env)
+    assert settings.readiness_deadline_seconds == 3600
+    assert settings.config_cache_ttl_seconds == DEFAULT_CONFIG_CACHE_TTL_SECONDS
+    assert settings.spoke_role_external_id == ""
+
+
+def test_external_id_is_presented_when_configured(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the hub module set SPOKE_ROLE_EXTERNAL_ID
+    monkeypatch.setenv(contract.ENV_SPOKE_ROLE_EXTERNAL_ID, "org-domain-join-7f3a")
+    monkeypatch.setattr(
+        app_module,
+        "_app",
+        app_module.build_app(FakeContext(), client_factory=world.handler_client_factory, clock=world.clock),
+    )
+    world.put_config(SPOKE_A)
+    (instance,) = world.launch(SPOKE_A)
+
+    # WHEN an instance of a spoke starts
+    world.run([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+
+    # THEN the role is assumed with that external id and the hub's session name
+    (assume,) = world.calls_of("AssumeRole")
+    assert assume.params["ExternalId"] == "org-domain-join-7f3a"
+    assert assume.params["RoleSessionName"] == "ec2-domain-join"
