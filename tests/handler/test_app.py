@@ -69,3 +69,24 @@ def test_external_id_is_presented_when_configured(world: World, monkeypatch: pyt
     (assume,) = world.calls_of("AssumeRole")
     assert assume.params["ExternalId"] == "org-domain-join-7f3a"
     assert assume.params["RoleSessionName"] == "ec2-domain-join"
+
+
+def test_a_bug_in_the_engine_retries_the_batch_instead_of_losing_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an engine that crashes, and a batch with one good and one malformed body
+    def crash(*_: object) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(app_module._app._engine, "process", crash)  # type: ignore[union-attr]
+    world.put_config(SPOKE_A)
+    body = eventbridge_body(SPOKE_A, HOME_REGION, "i-0123456789abcdef0")
+    event = world.deliver([body, "not json"])
+
+    # WHEN it is handled
+    response = world.invoke(event)
+
+    # THEN the good record is reported failed (retried later); the malformed one still went to the DLQ
+    (good,) = [r["messageId"] for r in event["Records"] if r["body"] == body]
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [good]
+    assert len(world.dead_letters()) == 1
