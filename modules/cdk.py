@@ -12,7 +12,7 @@ from typing import Any
 try:
     import cdktf as _core
 except ImportError:  # pragma: no cover - exercised only where the fork is installed
-    import cdktn as _core  # type: ignore[import-not-found, no-redef]
+    import cdktn as _core  # type: ignore[no-redef]
 
 App = _core.App
 Fn = _core.Fn

@@ -525,7 +525,7 @@ class Hub(Construct):
         # --- alarm: anything in the DLQ needs a human ---
         alarm_actions: Any = None
         if is_token(p.alarm_topic_arn):
-            alarm_actions = Fn.compact([p.alarm_topic_arn])  # plain module: "" means no topic
+            alarm_actions = Fn.compact([str(p.alarm_topic_arn)])  # plain module: "" means no topic
         elif p.alarm_topic_arn:
             alarm_actions = [p.alarm_topic_arn]
         CloudwatchMetricAlarm(

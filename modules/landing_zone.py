@@ -246,14 +246,14 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
                     f"{where}.regions[{region_index}]",
                     f"{region} has no domain-join bus: add it to extra_regions (or use the home Region)",
                 )
-        spoke_role = r.string(
+        assumed_role = r.string(
             entry, "role_name", f"{where}.role_name", ROLE_NAME, "an IAM role name", default=role_name
         )
         if account is not None:
             if account in seen_accounts:
                 r.problem(f"{where}.account_id", f"{account} is listed twice")
             seen_accounts.add(account)
-            spokes.append(Spoke(account, tuple(regions), spoke_role or DEFAULT_ROLE_NAME))
+            spokes.append(Spoke(account, tuple(regions), assumed_role or DEFAULT_ROLE_NAME))
 
     tools_host = r.mapping(data.get("tools_host_tag"), "tools_host_tag")
     r.unknown_keys(tools_host, {"key", "value"}, "tools_host_tag")
@@ -284,17 +284,17 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
     raw_backend = r.mapping(data.get("backend"), "backend")
     r.unknown_keys(raw_backend, {"s3_bucket", "key_prefix", "region"}, "backend")
     if raw_backend:
-        bucket = r.string(
+        state_bucket = r.string(
             raw_backend, "s3_bucket", "backend.s3_bucket", BUCKET, "an S3 bucket name", required=True
         )
         prefix = r.string(
             raw_backend, "key_prefix", "backend.key_prefix", None, "a key prefix", default="ec2-domain-join"
         )
-        region = r.string(
+        backend_region = r.string(
             raw_backend, "region", "backend.region", REGION, "an AWS Region name", default=home_region
         )
-        if bucket and prefix and region:
-            backend = Backend(bucket, prefix.strip("/"), region)
+        if state_bucket and prefix and backend_region:
+            backend = Backend(state_bucket, prefix.strip("/"), backend_region)
 
     tags = r.mapping(data.get("tags"), "tags")
     for key, value in tags.items():

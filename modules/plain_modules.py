@@ -160,7 +160,7 @@ SPOKE_OUTPUTS = (
 )
 
 
-class _ModuleStack(TFModuleStack):  # type: ignore[misc]
+class _ModuleStack(TFModuleStack):
     """Variables in, outputs out; the build function adds the construct."""
 
     def __init__(

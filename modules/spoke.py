@@ -97,7 +97,7 @@ class Spoke(Construct):
         rule_name = naming.rule_name(name, "default")
         regions = p.regions if is_token(p.regions) else sorted(p.regions)
 
-        def each_region() -> TerraformIterator:
+        def each_region() -> Any:  # a ListTerraformIterator
             return TerraformIterator.from_list(regions)
 
         # --- forwarding of EC2 state changes to the security account's bus, per Region ---
@@ -160,7 +160,11 @@ class Spoke(Construct):
             tags=tags,
         )
         self.events_policy_document = iam.policy_document(
-            grant_put_events([naming.bus_arn(p.security_account_id, "*", name)])
+            grant_put_events(
+                [naming.bus_arn(p.security_account_id, "*", name)]
+                if is_token(regions)  # plain module: the Region list is known only at plan
+                else [naming.bus_arn(p.security_account_id, region, name) for region in regions]
+            )
         )
         IamRolePolicy(
             self,
@@ -227,7 +231,9 @@ class Spoke(Construct):
         trust_policy: Any = iam.to_json(self.execution_trust_document)
         if is_token(p.external_id):  # plain module: "" means no external id
             trust_policy = Token.as_string(
-                Fn.conditional(Fn.can(Fn.regex("^$", p.external_id)), iam.to_json(trust(None)), trust_policy)
+                Fn.conditional(
+                    Fn.can(Fn.regex("^$", str(p.external_id))), iam.to_json(trust(None)), trust_policy
+                )
             )
         self.execution_role = IamRole(
             self,

@@ -371,7 +371,10 @@ def test_spoke_forwards_to_the_security_bus_of_each_region_with_retries_and_dlq(
     events_policy = parse_policy(synth.resource(stack, "aws_iam_role_policy", "events-policy")["policy"])
     [put] = events_policy["Statement"]
     assert put["Action"] == "events:PutEvents"
-    assert put["Resource"] == [f"arn:aws:events:*:{SECURITY_ACCOUNT}:event-bus/domain-join"]
+    assert put["Resource"] == [
+        f"arn:aws:events:{region}:{SECURITY_ACCOUNT}:event-bus/domain-join"
+        for region in ["eu-central-1", "eu-west-1", "us-east-1"]
+    ]
 
 
 def test_spoke_execution_role_trusts_only_the_hub_role_and_allows_exactly_the_join(
