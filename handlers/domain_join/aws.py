@@ -70,6 +70,7 @@ _TRANSIENT_CODES: Final = frozenset(
         "ExpiredTokenException",
     }
 )
+_EXPIRED_CODES: Final = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 _ACCESS_DENIED_CODES: Final = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure", "InvalidClientTokenId"}
 )
@@ -273,7 +274,25 @@ class AwsGateway:
         return {k: self._deserializer.deserialize(v) for k, v in item.items()}
 
     # --- EC2 and SSM in a spoke ----------------------------------------------
+    @contextmanager
+    def _in_spoke(self, spoke: Spoke) -> Iterator[None]:
+        """Drop a session the spoke calls expired (clock skew, revoked session), so the retry re-assumes."""
+        try:
+            yield
+        except DomainJoinError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, ClientError)
+                and cause.response.get("Error", {}).get("Code") in _EXPIRED_CODES
+            ):
+                self._sessions.pop(spoke.role_arn, None)
+            raise
+
     def describe_instances(self, spoke: Spoke, instance_ids: Sequence[str]) -> dict[str, InstanceFacts]:
+        with self._in_spoke(spoke):
+            return self._describe_instances(spoke, instance_ids)
+
+    def _describe_instances(self, spoke: Spoke, instance_ids: Sequence[str]) -> dict[str, InstanceFacts]:
         client = self._spoke("ec2", spoke)
         facts: dict[str, InstanceFacts] = {}
         # A filter (not InstanceIds) so that one vanished instance does not fail the whole group.
@@ -297,7 +316,8 @@ class AwsGateway:
             request["NextToken"] = response["NextToken"]
 
     def online_instances(self, spoke: Spoke, instance_ids: Sequence[str]) -> set[str]:
-        return self._online(self._spoke("ssm", spoke), instance_ids, f"{spoke.account}/{spoke.region}")
+        with self._in_spoke(spoke):
+            return self._online(self._spoke("ssm", spoke), instance_ids, f"{spoke.account}/{spoke.region}")
 
     def _online(self, client: Any, instance_ids: Sequence[str], where: str) -> set[str]:
         online: set[str] = set()
@@ -323,8 +343,9 @@ class AwsGateway:
     def send_spoke_command(
         self, spoke: Spoke, document: str, instance_ids: Sequence[str], parameters: Mapping[str, str]
     ) -> str:
-        client = self._spoke("ssm", spoke)
-        return self._send(client, document, instance_ids, parameters, f"{spoke.account}/{spoke.region}")
+        with self._in_spoke(spoke):
+            client = self._spoke("ssm", spoke)
+            return self._send(client, document, instance_ids, parameters, f"{spoke.account}/{spoke.region}")
 
     # --- tools host (hub account, home Region) -------------------------------
     def tools_host(self) -> str:

@@ -332,3 +332,23 @@ def test_sts_client_uses_the_regional_endpoint() -> None:
     client = boto3_client_factory("sts", "eu-central-1", None)
     assert client.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"
     assert client.meta.config.retries["mode"] == "standard"
+
+
+def test_expired_spoke_session_is_dropped_and_assumed_again(world: World) -> None:
+    # GIVEN a spoke whose cached session is rejected as expired once
+    world.put_config(SPOKE_A)
+    ids = world.launch(SPOKE_A, count=2)
+    world.run([eventbridge_body(SPOKE_A, HOME_REGION, ids[0])])
+    world.inject("DescribeInstances", "ExpiredToken", account=SPOKE_A, times=1)
+
+    # WHEN the next instance starts, fails, and comes back
+    event = world.deliver([eventbridge_body(SPOKE_A, HOME_REGION, ids[1])])
+    first = world.invoke(event)
+    world.let_time_pass(event)
+    second = world.invoke(world.receive())
+
+    # THEN the retry assumed the role afresh and joined
+    assert len(first["batchItemFailures"]) == 1
+    assert second["batchItemFailures"] == []
+    assert len(world.calls_of("AssumeRole")) == 2
+    assert len(world.commands(SPOKE_A, HOME_REGION)) == 2
