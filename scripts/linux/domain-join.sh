@@ -28,6 +28,7 @@
 #   12 already joined to another domain or under another computer name (left untouched)
 #   13 no domain controller reachable before --wait-seconds ran out
 set -euo pipefail
+set -f  # no globbing: the computer list is split on blanks, and an entry must never expand to file names
 umask 077
 
 readonly RESULT_TAG="DOMAIN_JOIN_RESULT"

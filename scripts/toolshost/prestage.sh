@@ -30,6 +30,7 @@
 #   7  at least one computer failed: the directory rejected the add, the reset or the lookup
 #   8  at least one malformed entry in DOMAIN_JOIN_COMPUTERS
 set -euo pipefail
+set -f  # no globbing: the computer list is split on blanks, and an entry must never expand to file names
 umask 077
 
 readonly RESULT_TAG="DOMAIN_JOIN_RESULT"

@@ -29,10 +29,17 @@ IS_ROOT = os.geteuid() == 0
 
 
 def run(
-    script: Path, args: Sequence[str], computers: str, *, stdin: str = "", prefix: Sequence[str] = ()
+    script: Path,
+    args: Sequence[str],
+    computers: str,
+    *,
+    stdin: str = "",
+    prefix: Sequence[str] = (),
+    cwd: Path | None = None,
 ) -> tuple[int, list[dict[str, object]], str]:
     completed = subprocess.run(
         [*prefix, "bash", str(script), *args],
+        cwd=cwd,
         env={**BASE_ENV, COMPUTERS_ENV: computers},
         input=stdin,
         capture_output=True,
@@ -250,6 +257,27 @@ def test_tools_scripts_report_each_malformed_entry_and_exit_8(script: Path, entr
     code, results, _ = run(script, [*TOOLS_ARGS, "--password-stdin"], computers, stdin="Secret0Password\n")
     assert code == 8
     assert [result["status"] for result in results] == ["invalid-entry"] * len(entries)
+
+
+@pytest.mark.parametrize("script", [PRESTAGE_SCRIPT, REMOVE_SCRIPT], ids=["prestage", "remove"])
+def test_a_wildcard_entry_is_one_malformed_entry_not_a_list_of_files(script: Path, tmp_path: Path) -> None:
+    for name in ("WEB01=a", "WEB02=b", "WEB03=c"):
+        (tmp_path / name).touch()
+    code, results, _ = run(script, [*TOOLS_ARGS, "--password-stdin"], "WEB0*", stdin="x\n", cwd=tmp_path)
+    assert code == 8
+    assert [result["status"] for result in results] == ["invalid-entry"]
+
+
+def test_join_does_not_expand_wildcards_in_the_list(
+    fleet: dict[str, tuple[str, str]], tmp_path: Path
+) -> None:
+    instance_id = next(iter(fleet))
+    (tmp_path / f"{instance_id}=EVIL=Abcdefghijklmnop12345678").touch()
+    code, results, _ = run(
+        JOIN_SCRIPT, join_args(instance_id, "--dry-run"), "i-*=* " + computers_of(fleet), cwd=tmp_path
+    )
+    assert code == 0
+    assert results[0]["computerName"] == fleet[instance_id][0]
 
 
 @pytest.mark.parametrize("script", [PRESTAGE_SCRIPT, REMOVE_SCRIPT], ids=["prestage", "remove"])
