@@ -190,6 +190,28 @@ def test_prestage_retry_resets_the_otp_of_our_own_object(ad_lab: Lab) -> None:
     assert_no_secret(retry, new_otp, ad_lab.join_password)
 
 
+def test_a_joined_instance_rejoins_after_its_account_was_prestaged_again(ad_lab: Lab) -> None:
+    # GIVEN a joined instance whose computer account is then prestaged again (its password reset to a new OTP)
+    instance = ad_lab.new_instance("rejoin")
+    instance_id = random_instance_id()
+    name, stamp, first_otp, second_otp = (
+        "REJOIN-" + instance_id[-6:].upper(),
+        stamp_for(instance_id),
+        random_otp(),
+        random_otp(),
+    )
+    assert ad_lab.prestage(f"{name}={first_otp}={stamp}").returncode == 0
+    assert ad_lab.join(instance, instance_id, f"{instance_id}={name}={first_otp}").returncode == 0
+    assert ad_lab.prestage(f"{name}={second_otp}={stamp}").returncode == 0
+    # WHEN the join runs again with the new OTP
+    again = ad_lab.join(instance, instance_id, f"{instance_id}={name}={second_otp}")
+    # THEN the stale keytab is noticed and the instance joins afresh
+    assert again.returncode == 0, again.stderr
+    assert only_result(again)["status"] == "joined"
+    kinit = instance.run(["kinit", "-k", f"{name}$@{REALM}"], env={"KRB5CCNAME": "MEMORY:"})
+    assert kinit.returncode == 0, kinit.stderr
+
+
 @pytest.mark.parametrize("description", [None, "file server, owned by the storage team", "other"])
 def test_prestage_refuses_an_object_that_is_not_ours(ad_lab: Lab, description: str | None) -> None:
     instance_id = random_instance_id()
