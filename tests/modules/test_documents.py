@@ -148,8 +148,11 @@ exit {exit_code}
     return tmp_path / "scripts"
 
 
-@pytest.mark.parametrize("exit_code", [0, 9])
-def test_linux_step_runs_the_script_with_values_from_ssm_variables(tmp_path: Path, exit_code: int) -> None:
+@pytest.mark.parametrize(("shell", "exit_code"), [("bash", 0), ("bash", 9), ("sh", 0)])
+def test_linux_step_runs_the_script_with_values_from_ssm_variables(
+    tmp_path: Path, shell: str, exit_code: int
+) -> None:
+    """The agent may run the step with sh (dash): the wrapper is POSIX, only the script itself needs bash."""
     # GIVEN the join document's Linux step, built around a recording stub script
     scripts = _stub_scripts(tmp_path, exit_code)
     linux = step(build_document(JOIN, scripts), "Linux")["inputs"]["runCommand"]
@@ -167,7 +170,7 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(tmp_path: Pat
     # WHEN the agent runs it (it writes runCommand lines to a file and runs it)
     wrapper = tmp_path / "_script.sh"
     wrapper.write_text("\n".join(linux) + "\n")
-    result = subprocess.run(["bash", str(wrapper)], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([shell, str(wrapper)], env=env, capture_output=True, text=True, timeout=60)
     # THEN the script got the values as arguments, the computers in its environment, and its exit code is kept
     assert result.returncode == exit_code, result.stderr
     record = json.loads((tmp_path / "record.json").read_text())
