@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -107,20 +108,25 @@ def test_join_points_the_resolver_at_the_dc_and_locks_down_sssd(joined: Joined) 
     assert sudoers.returncode == 0, sudoers.stderr
 
 
-@pytest.fixture(scope="module")
-def sssd(ad_lab: Lab, joined: Joined) -> Machine:
+def start_sssd(lab: Lab, instance: Machine) -> Machine:
     """sssd inside the instance's namespaces; a PAM service on the stack the script enabled."""
-    joined.instance.path("/etc/pam.d/djtest").write_text("@include common-auth\n@include common-account\n")
-    ad_lab.processes.append(
-        joined.instance.popen(["sssd", "-i", "--logger=stderr"], log=ad_lab.workdir / "sssd.log")
+    instance.path("/etc/pam.d/djtest").write_text("@include common-auth\n@include common-account\n")
+    lab.processes.append(
+        instance.popen(["sssd", "-i", "--logger=stderr"], log=lab.workdir / f"sssd-{instance.name}.log")
     )
     for _ in range(60):
-        if joined.instance.run(["getent", "passwd", ad_lab.member]).returncode == 0:
-            return joined.instance
-        joined.instance.run(["sleep", "0.5"])
+        if instance.run(["getent", "passwd", lab.member]).returncode == 0:
+            return instance
+        time.sleep(0.5)
     raise AssertionError(
-        "sssd did not resolve domain users: " + (ad_lab.workdir / "sssd.log").read_text()[-2000:]
+        "sssd did not resolve domain users: "
+        + (lab.workdir / f"sssd-{instance.name}.log").read_text()[-2000:]
     )
+
+
+@pytest.fixture(scope="module")
+def sssd(ad_lab: Lab, joined: Joined) -> Machine:
+    return start_sssd(ad_lab, joined.instance)
 
 
 def pam_login(instance: Machine, user: str, password: str) -> subprocess.CompletedProcess[str]:
@@ -144,6 +150,19 @@ def test_sssd_refuses_a_wrong_password(ad_lab: Lab, sssd: Machine) -> None:
     login = pam_login(sssd, ad_lab.member, ad_lab.outsider_password)
     assert login.returncode != 0
     assert "Authentication failure" in login.stderr
+
+
+def test_without_a_login_group_no_domain_user_may_log_in(ad_lab: Lab) -> None:
+    instance = ad_lab.new_instance("nogroup")
+    instance_id = random_instance_id()
+    name, otp = "NOGROUP-" + instance_id[-6:].upper(), random_otp()
+    assert ad_lab.prestage(f"{name}={otp}={stamp_for(instance_id)}").returncode == 0
+    join = ad_lab.join(instance, instance_id, f"{instance_id}={name}={otp}", login_group="")
+    assert join.returncode == 0, join.stderr
+    login = pam_login(start_sssd(ad_lab, instance), ad_lab.member, ad_lab.member_password)
+    assert login.returncode != 0
+    assert "successfully authenticated" in login.stdout
+    assert "Permission denied" in login.stderr
 
 
 def test_join_again_is_a_no_op(ad_lab: Lab, joined: Joined) -> None:
