@@ -28,7 +28,7 @@ from constructs import Construct
 from handlers.domain_join import contract
 
 from . import documents, iam, naming
-from .cdk import Fn, TerraformIterator, Token, is_token
+from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
 from .events import ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
 from .validation import (
@@ -113,25 +113,28 @@ class Spoke(Construct):
         )
         dlq.override_logical_id("target_dlq")
         policy_regions = each_region()
-        # Inside jsonencode() (plain modules) a literal "${each.value}" would be escaped: use the iterator.
-        policy_region = Token.as_string(policy_regions.value) if is_token(account) else EACH_REGION
-        dlq_arn = f"arn:aws:sqs:{policy_region}:{account}:{name}-forwarding-dlq"
-        self.dead_letter_queue_policy_document = iam.policy_document(
-            [
-                iam.deny_insecure_transport(dlq_arn, "sqs:*"),
-                iam.resource_statement(
-                    "ForwardingRuleDeadLetters",
-                    {"Service": "events.amazonaws.com"},
-                    ["sqs:SendMessage"],
-                    dlq_arn,
-                    conditions={
-                        "ArnEquals": {
-                            "aws:SourceArn": naming.bus_rule_arn(account, policy_region, "default", rule_name)
-                        }
-                    },
-                ),
-            ]
-        )
+
+        def dlq_policy(region: str) -> dict[str, Any]:
+            dlq_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarding-dlq"
+            rule_arn = naming.bus_rule_arn(account, region, "default", rule_name)
+            return iam.policy_document(
+                [
+                    iam.deny_insecure_transport(dlq_arn, "sqs:*"),
+                    iam.resource_statement(
+                        "ForwardingRuleDeadLetters",
+                        {"Service": "events.amazonaws.com"},
+                        ["sqs:SendMessage"],
+                        dlq_arn,
+                        conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
+                    ),
+                ]
+            )
+
+        self.dead_letter_queue_policy_document = dlq_policy(EACH_REGION)
+        if contains_token(self.dead_letter_queue_policy_document):
+            # Emitted through jsonencode() (plain modules), where a literal "${each.value}" would be
+            # escaped into text: refer to the iterator instead.
+            self.dead_letter_queue_policy_document = dlq_policy(Token.as_string(policy_regions.value))
         SqsQueuePolicy(
             self,
             "target-dlq-policy",
