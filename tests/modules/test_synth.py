@@ -325,6 +325,17 @@ def test_forwarder_relays_its_bus_to_the_home_queue_through_an_encrypted_topic(s
     )
     targets = synth.resources(stack, "aws_cloudwatch_event_target").values()
     assert len(targets) == 2 and all("aws_sns_topic." in t["arn"] for t in targets)
+    assert all("aws_sqs_queue." in t["dead_letter_config"]["arn"] for t in targets)
+    key = synth.resource(stack, "aws_kms_key")
+    publish_key = statements_by_sid(parse_policy(key["policy"]))["EventBridgePublishesToTopic"]
+    assert publish_key["Principal"] == {"Service": "events.amazonaws.com"}
+    assert publish_key["Condition"] == {"StringEquals": {"aws:SourceAccount": SECURITY_ACCOUNT}}
+    assert key["enable_key_rotation"] is True
+    dlq = synth.resource(stack, "aws_sqs_queue")
+    assert dlq["sqs_managed_sse_enabled"] is True
+    dlq_policy = statements_by_sid(parse_policy(synth.resource(stack, "aws_sqs_queue_policy")["policy"]))
+    sources = dlq_policy["FailedDeliveriesLandHere"]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert f"arn:aws:sns:us-east-1:{SECURITY_ACCOUNT}:domain-join-forwarder" in sources
 
 
 # --- spoke --------------------------------------------------------------------------------------
