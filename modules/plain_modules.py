@@ -340,6 +340,11 @@ def emit(dest: Path = DEFAULT_DEST) -> list[Path]:
             target.mkdir(parents=True)
             synthesized = json.loads((Path(tmp) / "stacks" / unit / "cdk.tf.json").read_text())
             synthesized.pop("//", None)  # cdktf metadata: paths of the temporary directory
+            for block in (
+                "variable",
+                "output",
+            ):  # one object per name, as people write it (and checkov reads it)
+                synthesized[block] = {key: value[0] for key, value in synthesized[block].items()}
             (target / "main.tf.json").write_text(json.dumps(synthesized, indent=2, sort_keys=True) + "\n")
             (target / "README.md").write_text(_readme(unit))
             written += [target / "main.tf.json", target / "README.md"]

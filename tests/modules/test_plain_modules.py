@@ -60,7 +60,7 @@ def test_module_has_only_variables_outputs_resources_and_required_providers(unit
 def test_module_readme_lists_every_input_and_output(unit: str) -> None:
     readme = (DEFAULT_DEST / unit / "README.md").read_text()
     data = module_json(unit)
-    for name, [variable] in data["variable"].items():
+    for name, variable in data["variable"].items():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
         assert ("required" in row) == ("default" not in variable), name
     for name in data["output"]:
@@ -92,7 +92,7 @@ def _example() -> dict[str, Any]:
 
 def test_example_passes_only_known_variables_and_every_required_one() -> None:
     variables = module_json("spoke")["variable"]
-    required = {name for name, [v] in variables.items() if "default" not in v}
+    required = {name for name, v in variables.items() if "default" not in v}
     [block] = _example()["module"]
     [(_, arguments)] = block.items()
     assert unquote(arguments["source"]) == "../../terraform/modules/spoke"
