@@ -168,7 +168,7 @@ def run_checkov(directory: Path) -> dict[str, Any]:
     command += ["-o", "json", "-d", str(directory)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout)
-    [terraform_json] = [r for r in (report if isinstance(report, list) else [report])]
+    [terraform_json] = report if isinstance(report, list) else [report]
     assert terraform_json["check_type"] == "terraform_json"
     return dict(terraform_json)
 
