@@ -8,8 +8,9 @@ way and each grant is tested once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from .cdk import is_token
+from .cdk import Fn, is_token
 from .iam import Statement, statement
 
 
@@ -72,13 +73,16 @@ def grant_send_command_to_tools_host(
     document_arns: Sequence[str], account_id: str, region: str, tag_key: str, tag_value: str
 ) -> list[Statement]:
     """SendCommand needs both the document and the instance; the instance must carry the tools-host tag."""
+    tag_condition: Any = {f"ssm:resourceTag/{tag_key}": tag_value}
+    if is_token(tag_key):  # plain module: cdktf cannot resolve a variable inside a map key
+        tag_condition = Fn.zipmap([Fn.format("ssm:resourceTag/%s", [tag_key])], [tag_value])
     return [
         statement("SendToolsHostDocuments", ["ssm:SendCommand"], list(document_arns)),
         statement(
             "SendCommandToToolsHostOnly",
             ["ssm:SendCommand"],
             f"arn:aws:ec2:{region}:{account_id}:instance/*",
-            conditions={"StringEquals": {f"ssm:resourceTag/{tag_key}": tag_value}},
+            conditions={"StringEquals": tag_condition},
         ),
     ]
 

@@ -26,7 +26,7 @@ def statement(
     actions: Sequence[str],
     resources: Sequence[str] | str,
     *,
-    conditions: Mapping[str, Mapping[str, Any]] | None = None,
+    conditions: Mapping[str, Any] | None = None,
     effect: str = "Allow",
 ) -> Statement:
     result: Statement = {
@@ -36,8 +36,13 @@ def statement(
         "Resource": resources if isinstance(resources, str) else list(resources),
     }
     if conditions:
-        result["Condition"] = {op: dict(body) for op, body in conditions.items()}
+        result["Condition"] = {op: _condition_body(body) for op, body in conditions.items()}
     return result
+
+
+def _condition_body(body: Any) -> Any:
+    """A copy of a condition's key/value map, or the Terraform expression that builds it."""
+    return dict(body) if isinstance(body, Mapping) else body
 
 
 def resource_statement(
@@ -46,7 +51,7 @@ def resource_statement(
     actions: Sequence[str],
     resources: Sequence[str] | str,
     *,
-    conditions: Mapping[str, Mapping[str, Any]] | None = None,
+    conditions: Mapping[str, Any] | None = None,
     effect: str = "Allow",
 ) -> Statement:
     """A statement of a resource policy (bus, queue, topic, key, trust policy)."""
@@ -57,7 +62,7 @@ def resource_statement(
 
 
 def trust_statement(
-    sid: str, principal: Mapping[str, Any], *, conditions: Mapping[str, Mapping[str, Any]] | None = None
+    sid: str, principal: Mapping[str, Any], *, conditions: Mapping[str, Any] | None = None
 ) -> Statement:
     result: Statement = {
         "Sid": sid,
@@ -66,7 +71,7 @@ def trust_statement(
         "Action": "sts:AssumeRole",
     }
     if conditions:
-        result["Condition"] = {op: dict(body) for op, body in conditions.items()}
+        result["Condition"] = {op: _condition_body(body) for op, body in conditions.items()}
     return result
 
 

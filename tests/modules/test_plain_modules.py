@@ -109,3 +109,18 @@ def test_example_reads_only_outputs_the_module_has() -> None:
     text = json.dumps(_example())
     read = set(re.findall(rf"module\.{module_name}\.(\w+)", text))
     assert read and read <= outputs
+
+
+@pytest.mark.parametrize("unit", sorted(MODULES))
+def test_no_unrendered_or_undefined_values_leak_into_the_module(unit: str) -> None:
+    """cdktf renders some token forms (falsy literals, tokens in map keys) as `undefined` or raw markers."""
+    text = (DEFAULT_DEST / unit / "main.tf.json").read_text()
+    assert "undefined" not in text and "TfToken" not in text
+
+
+def test_plain_hub_keeps_the_tools_host_tag_condition() -> None:
+    [policy] = module_json("hub")["resource"]["aws_iam_role_policy"].values()
+    assert (
+        'zipmap([format("ssm:resourceTag/%s", var.tools_host_tag_key)], [var.tools_host_tag_value])'
+        in policy["policy"]
+    )

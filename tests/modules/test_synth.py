@@ -409,3 +409,10 @@ def test_spoke_execution_role_trusts_only_the_hub_role_and_allows_exactly_the_jo
         assert statement["Condition"] == {
             "StringEquals": {"aws:RequestedRegion": ["eu-central-1", "eu-west-1", "us-east-1"]}
         }
+
+
+def test_no_unrendered_or_undefined_values_in_any_stack(landing_zones: LandingZones) -> None:
+    for synth in landing_zones.all_apps():
+        for path in (synth.outdir / "stacks").glob("*/cdk.tf.json"):
+            text = path.read_text()
+            assert "undefined" not in text and "TfToken" not in text, path
