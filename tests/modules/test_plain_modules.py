@@ -124,3 +124,31 @@ def test_plain_hub_keeps_the_tools_host_tag_condition() -> None:
         'zipmap([format("ssm:resourceTag/%s", var.tools_host_tag_key)], [var.tools_host_tag_value])'
         in policy["policy"]
     )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_every_terraform_expression_is_valid_hcl(landing_zones: Any) -> None:
+    """No terraform binary here: parse each `${...}` expression of the modules and stacks with python-hcl2."""
+    files = sorted(DEFAULT_DEST.glob("*/main.tf.json"))
+    files += [
+        p
+        for synth in landing_zones.all_apps()
+        for p in sorted((synth.outdir / "stacks").glob("*/cdk.tf.json"))
+    ]
+    expressions = [
+        text[2:-1]
+        for path in files
+        for text in _strings(json.loads(path.read_text()))
+        if text.startswith("${") and text.endswith("}")
+    ]
+    assert len(expressions) > 100
+    assert any(e.startswith("jsonencode(") for e in expressions)
+    for expression in expressions:
+        hcl2.loads(f"x = {expression}\n")
