@@ -30,16 +30,8 @@ from . import iam, naming
 from .cdk import is_token
 from .events import ec2_state_change_pattern_json
 from .hub import bus_policy_document
-from .validation import (
-    ACCOUNT_ID,
-    ORGANIZATION_ID,
-    REGION,
-    RESOURCE_NAME,
-    PropsError,
-    check_each,
-    check_pattern,
-    check_range,
-)
+from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME
+from .validation import PropsError, check_each, check_pattern, check_range
 
 
 @dataclass(frozen=True)

@@ -69,19 +69,8 @@ from .grants import (
     grant_tools_host_discovery,
     grant_xray_write,
 )
-from .validation import (
-    ACCOUNT_ID,
-    ORGANIZATION_ID,
-    REGION,
-    RESOURCE_NAME,
-    ROLE_NAME,
-    TAG_KEY,
-    PropsError,
-    check_each,
-    check_pattern,
-    check_range,
-    check_unique,
-)
+from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
+from .validation import PropsError, check_each, check_pattern, check_range, check_unique
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-x86_64"

@@ -16,13 +16,8 @@ import yaml
 
 from handlers.domain_join import contract
 
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
-ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
-ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
-RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
+from .patterns import ACCOUNT_ID, BUCKET, ORGANIZATION_ID, REGION, RESOURCE_NAME, ROLE_NAME, SNS_ARN
+
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 
 

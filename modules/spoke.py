@@ -31,19 +31,8 @@ from . import documents, iam, naming
 from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
 from .events import ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
-from .validation import (
-    ACCOUNT_ID,
-    EXTERNAL_ID,
-    REGION,
-    RESOURCE_NAME,
-    ROLE_ARN,
-    ROLE_NAME,
-    PropsError,
-    check_each,
-    check_pattern,
-    check_range,
-    check_unique,
-)
+from .patterns import ACCOUNT_ID, EXTERNAL_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
+from .validation import PropsError, check_each, check_pattern, check_range, check_unique
 
 EACH_REGION = "${each.value}"  # inside for_each over the Region set
 
