@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import contract
 from .aws import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
-from .engine import Engine, Outcome, key_of
+from .engine import DEFAULT_LEASE_SECONDS, Engine, Outcome, key_of
 from .errors import MalformedMessage
 from .events import InstanceStateChange, parse_body
 
@@ -59,6 +59,7 @@ class Settings:
     spoke_role_external_id: str
     readiness_deadline_seconds: int
     config_cache_ttl_seconds: int
+    ledger_lease_seconds: int = DEFAULT_LEASE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,6 +83,7 @@ class Settings:
             config_cache_ttl_seconds=int(
                 env.get(contract.ENV_CONFIG_CACHE_TTL_SECONDS) or DEFAULT_CONFIG_CACHE_TTL_SECONDS
             ),
+            ledger_lease_seconds=int(env.get(contract.ENV_LEDGER_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS),
         )
 
 
@@ -104,7 +106,7 @@ class DomainJoinApp:
         self.settings = settings
         self.gateway = gateway
         self._clock = clock
-        self._engine = Engine(gateway, clock)
+        self._engine = Engine(gateway, clock, settings.ledger_lease_seconds)
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         records = [SQSRecord(raw) for raw in event.get("Records", [])]
@@ -209,7 +211,11 @@ class DomainJoinApp:
                 (int(sent_ms) / 1000 if sent_ms else now) + self.settings.readiness_deadline_seconds - now
             )
             # Never wait past the deadline: the next receive then dead-letters a record that still fails.
-            delay = max(1, min(backoff_seconds(receive_count), int(remaining) + 1))
+            # A claim still held after a failure wins over that: before its lease is over, the retry
+            # would take the claim for another container's and drop the record.
+            delay = max(
+                1, min(backoff_seconds(receive_count), int(remaining) + 1), int(outcome.not_before - now) + 1
+            )
             queue_url = queue_url_from_arn(record.event_source_arn)
             by_queue.setdefault(queue_url, []).append((record.receipt_handle, delay))
             logger.info(

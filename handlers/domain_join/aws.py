@@ -26,10 +26,11 @@ from .errors import (
     AccessDeniedError,
     AwsRequestError,
     DomainJoinError,
+    LedgerClaimRefused,
     ToolsHostUnavailableError,
     TransientAwsError,
 )
-from .model import InstanceFacts, LedgerEntry, Spoke
+from .model import JOIN_SENT, JOINING, REMOVING, InstanceFacts, LedgerEntry, Spoke
 
 CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -41,6 +42,7 @@ ROLE_SESSION_NAME: Final = "ec2-domain-join"
 COMMAND_COMMENT: Final = "ec2-domain-join"
 _BATCH_GET_LIMIT: Final = 100
 _BATCH_WRITE_LIMIT: Final = 25
+TRANSACTION_LIMIT: Final = 100  # TransactWriteItems actions per call
 _SQS_BATCH_LIMIT: Final = 10
 _FILTER_VALUES_LIMIT: Final = 50
 _UNPROCESSED_ATTEMPTS: Final = 4
@@ -71,6 +73,15 @@ _TRANSIENT_CODES: Final = frozenset(
     }
 )
 _EXPIRED_CODES: Final = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+# Conditions of the ledger claims (model.AwsPort.claim_ledger); :now is the claimer's clock.
+_LEASE_OVER: Final = "(attribute_not_exists(#lease) OR #lease <= :now)"
+_CLAIM_CONDITIONS: Final = {
+    JOINING: f"attribute_not_exists(#key) OR (#status = :joining AND {_LEASE_OVER})",
+    REMOVING: (
+        "#account = :account AND "
+        f"(#status = :join_sent OR (#status IN (:joining, :removing) AND {_LEASE_OVER}))"
+    ),
+}
 _ACCESS_DENIED_CODES: Final = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure", "InvalidClientTokenId"}
 )
@@ -241,6 +252,64 @@ class AwsGateway:
                 raise TransientAwsError(
                     f"dynamodb:BatchWriteItem left {len(requests)} ledger items unprocessed"
                 )
+
+    def claim_ledger(self, entries: Sequence[LedgerEntry], now: int) -> None:
+        if not entries:
+            return
+        if len(entries) > TRANSACTION_LIMIT:
+            raise ValueError(f"at most {TRANSACTION_LIMIT} claims per transaction")
+        actions: list[dict[str, Any]] = []
+        for entry in entries:
+            if entry.status not in _CLAIM_CONDITIONS:
+                raise ValueError(f"{entry.status} is not a claim")
+            condition = _CLAIM_CONDITIONS[entry.status]
+            names = {"#key": LEDGER_TABLE_KEY, "#status": "status", "#lease": "leaseExpiresAt"}
+            values: dict[str, Any] = {":now": now, ":joining": JOINING}
+            if entry.status == REMOVING:
+                names = {"#account": "account", "#status": "status", "#lease": "leaseExpiresAt"}
+                values.update({":account": entry.account, ":join_sent": JOIN_SENT, ":removing": REMOVING})
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._settings.ledger_table,
+                        "Item": self._serialize(_item_from_entry(entry)),
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": self._serialize(values),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        try:
+            self._hub("dynamodb").transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                refused = self._claim_refusal(exc, entries)
+                if refused is not None:
+                    raise refused from exc
+            raise translate_error(exc, "dynamodb:TransactWriteItems") from exc
+        except BotoCoreError as exc:
+            raise TransientAwsError(f"dynamodb:TransactWriteItems: {exc.__class__.__name__}") from exc
+
+    def _claim_refusal(self, exc: ClientError, entries: Sequence[LedgerEntry]) -> LedgerClaimRefused | None:
+        """Which claims failed their condition (and the status found), from the cancellation reasons."""
+        reasons = exc.response.get("CancellationReasons") or []
+        if len(reasons) != len(entries):
+            return None
+        refused: dict[str, str] = {}
+        contended: list[str] = []
+        for entry, reason in zip(entries, reasons, strict=True):
+            code = reason.get("Code") or "None"
+            if code == "ConditionalCheckFailed":
+                current = self._deserialize(reason.get("Item") or {})
+                refused[entry.instance_id] = str(current.get("status", ""))
+            elif code != "None":
+                contended.append(entry.instance_id)
+        if not refused and not contended:
+            return None
+        summary = ", ".join(f"{i}={s or 'none'}" for i, s in sorted(refused.items()))
+        message = f"ledger claim cancelled; refused: {summary or '-'}; contended: {len(contended)}"
+        return LedgerClaimRefused(message, refused, contended)
 
     def _batch_get(
         self, table: str, key: str, values: Collection[str], consistent: bool
@@ -452,8 +521,9 @@ _ENTRY_FIELDS: Final = {
     "join_command_id": "joinCommandId",
     "remove_command_id": "removeCommandId",
     "expires_at": LEDGER_TTL_ATTRIBUTE,
+    "lease_expires_at": "leaseExpiresAt",
 }
-_INT_FIELDS: Final = frozenset({"created_at", "updated_at", "expires_at"})
+_INT_FIELDS: Final = frozenset({"created_at", "updated_at", "expires_at", "lease_expires_at"})
 
 
 def _item_from_entry(entry: LedgerEntry) -> dict[str, Any]:

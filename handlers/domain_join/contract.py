@@ -54,6 +54,8 @@ ENV_TOOLS_HOST_TAG_VALUE: Final = "TOOLS_HOST_TAG_VALUE"  # seed: ADToolsHostTag
 ENV_SPOKE_ROLE_EXTERNAL_ID: Final = "SPOKE_ROLE_EXTERNAL_ID"  # optional
 ENV_READINESS_DEADLINE_SECONDS: Final = "READINESS_DEADLINE_SECONDS"  # default 3600
 ENV_CONFIG_CACHE_TTL_SECONDS: Final = "CONFIG_CACHE_TTL_SECONDS"  # default 300
+# How long a ledger claim (JOINING/REMOVING) shuts out other containers; at least the function timeout.
+ENV_LEDGER_LEASE_SECONDS: Final = "LEDGER_LEASE_SECONDS"  # default 900 (Lambda's maximum timeout)
 
 # --- Instance tags (DESIGN.md) ----------------------------------------------
 TAG_OPT_OUT: Final = "autoadjoin"  # value "false", any case, opts out

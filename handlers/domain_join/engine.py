@@ -4,6 +4,10 @@ Work is grouped so that a batch of N events costs a handful of calls, not N
 times a handful: one ledger read for the batch, per (account, Region) one
 DescribeInstances and one readiness query, one prestage command per domain,
 one join command per 50 instances sharing parameters, two ledger writes.
+
+The first ledger write is a claim (one ``TransactWriteItems`` per 100 records):
+with at-least-once delivery two containers may hold the same event, and only
+the one whose claim lands may prestage and join; the other leaves it alone.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ from .contract import (
     TOOLS_PARAM_OU,
     TOOLS_PARAM_PASSWORD_PARAMETER,
 )
-from .errors import ConfigInvalidError, ConfigMissingError, DomainJoinError
+from .errors import ConfigInvalidError, ConfigMissingError, DomainJoinError, LedgerClaimRefused
 from .events import RUNNING, TERMINATED, InstanceStateChange
 from .model import (
     GROUP_RE,
     JOIN_SENT,
     JOINING,
     REMOVE_SENT,
+    REMOVING,
     AccountConfig,
     AwsPort,
     InstanceFacts,
@@ -49,6 +54,9 @@ from .model import (
 from .naming import computer_name, one_time_password, ownership_stamp
 
 MAX_INSTANCES_PER_COMMAND: Final = 50  # SendCommand's InstanceIds limit
+MAX_CLAIMS_PER_TRANSACTION: Final = 100  # TransactWriteItems' limit
+CLAIM_ATTEMPTS: Final = 2  # the claim, then once more without the records that failed their condition
+DEFAULT_LEASE_SECONDS: Final = 900  # Lambda's maximum timeout
 REMOVED_RECORD_RETENTION_SECONDS: Final = 30 * 24 * 3600
 _LIVE_STATES: Final = frozenset({"pending", "running"})
 
@@ -62,6 +70,9 @@ REMOVE_REQUESTED: Final = "RemoveRequested"
 ALREADY_REMOVED: Final = "AlreadyRemoved"
 NEVER_JOINED: Final = "NeverJoined"
 INVALID_TAG: Final = "InvalidTag"
+CLAIMED_ELSEWHERE: Final = "ClaimedElsewhere"  # another container holds a fresh claim on the record
+JOIN_IN_PROGRESS: Final = "JoinInProgress"  # terminated while a join holds its claim: remove afterwards
+_JOINED_STATES: Final = frozenset({JOIN_SENT, REMOVING, REMOVE_SENT})
 
 logger = Logger(child=True)
 _T = TypeVar("_T")
@@ -72,20 +83,25 @@ ChangeKey = tuple[str, str]  # (instance id, state)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """``retry``: fail the record and back off; ``dead_letter``: DLQ it now (retrying cannot help)."""
+    """``retry``: fail the record and back off; ``dead_letter``: DLQ it now (retrying cannot help).
+
+    ``not_before``: epoch seconds before which a retry is pointless (a claim that could not be
+    released shuts out the retry until its lease is over).
+    """
 
     code: str
     retry: bool = False
     detail: str = ""
     dead_letter: bool = False
+    not_before: int = 0
 
     @property
     def reason(self) -> str:
         return f"{self.code}: {self.detail}" if self.detail else self.code
 
     @classmethod
-    def failed(cls, error: DomainJoinError) -> Outcome:
-        return cls(code=error.code, retry=True, detail=str(error))
+    def failed(cls, error: DomainJoinError, not_before: int = 0) -> Outcome:
+        return cls(code=error.code, retry=True, detail=str(error), not_before=not_before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +134,15 @@ def key_of(change: InstanceStateChange) -> ChangeKey:
 
 
 class Engine:
-    def __init__(self, port: AwsPort, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        port: AwsPort,
+        clock: Callable[[], float] = time.time,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    ) -> None:
         self._port = port
         self._clock = clock
+        self._lease_seconds = lease_seconds
 
     def process(self, changes: Iterable[InstanceStateChange]) -> dict[ChangeKey, Outcome]:
         """Outcome of every distinct (instance, state) of the batch; duplicates share one."""
@@ -178,8 +200,10 @@ class Engine:
         pending: list[InstanceStateChange] = []
         for change in group:
             entry = ledger.get(change.instance_id)
-            if entry is not None and entry.status in (JOIN_SENT, REMOVE_SENT):
+            if entry is not None and entry.status in _JOINED_STATES:
                 self._settle(outcomes, [change], Outcome(ALREADY_JOINED, detail=entry.status))
+            elif entry is not None and entry.leased(now):
+                self._settle(outcomes, [change], _claimed_elsewhere(entry.status, entry.lease_expires_at))
             else:
                 pending.append(change)
         if not pending:
@@ -228,6 +252,7 @@ class Engine:
                 join_user=config.join_user,
                 password_parameter=config.password_parameter,
                 platform=fact.platform,
+                lease_expires_at=now + self._lease_seconds,
             )
             plans.append(
                 _JoinPlan(
@@ -241,18 +266,65 @@ class Engine:
             )
         return plans
 
+    # --- claiming -----------------------------------------------------------
+    def _claim(
+        self, entries: Sequence[LedgerEntry], now: int
+    ) -> tuple[set[str], dict[str, str], dict[str, DomainJoinError]]:
+        """Claim ``entries``: the ids claimed, those refused (with the status found), those failed."""
+        claimed: set[str] = set()
+        refused: dict[str, str] = {}
+        failed: dict[str, DomainJoinError] = {}
+        for chunk in _chunks(entries, MAX_CLAIMS_PER_TRANSACTION):
+            pending = list(chunk)
+            error: DomainJoinError | None = None
+            for _ in range(CLAIM_ATTEMPTS):
+                try:
+                    self._port.claim_ledger(pending, now)
+                except LedgerClaimRefused as exc:
+                    refused.update(exc.refused)
+                    pending = [e for e in pending if e.instance_id not in exc.refused]
+                    error = exc
+                    if not pending:
+                        break
+                    continue
+                except DomainJoinError as exc:
+                    error = exc
+                    break
+                claimed.update(e.instance_id for e in pending)
+                pending = []
+                break
+            if error is not None:
+                failed.update({e.instance_id: error for e in pending})
+        return claimed, refused, failed
+
+    @staticmethod
+    def _released(entry: LedgerEntry, now: int) -> LedgerEntry:
+        """The claim given back after a failure, so that the retry may claim it again at once."""
+        return entry.moved_to(entry.status, now, lease_expires_at=0)
+
     # --- joining ------------------------------------------------------------
     def _join(self, plans: list[_JoinPlan], outcomes: dict[ChangeKey, Outcome], now: int) -> None:
         if not plans:
             return
         try:
             host = self._port.tools_host()
-            # Recorded before anything is sent: a crash from here on is redone from JOINING.
-            self._port.write_ledger([plan.entry for plan in plans])
         except DomainJoinError as exc:
             self._settle(outcomes, [plan.change for plan in plans], Outcome.failed(exc))
             return
+        # Claimed before anything is sent: only one container prestages and joins an instance.
+        changes = {p.entry.instance_id: p.change for p in plans}
+        claimed, refused, failed = self._claim([plan.entry for plan in plans], now)
+        for instance_id, status in refused.items():
+            if status in _JOINED_STATES:
+                outcome = Outcome(ALREADY_JOINED, detail=f"{status} (found when claiming)")
+            else:
+                outcome = _claimed_elsewhere(status)
+            self._settle(outcomes, [changes[instance_id]], outcome)
+        for instance_id, error in failed.items():
+            self._settle(outcomes, [changes[instance_id]], Outcome.failed(error))
+        plans = [plan for plan in plans if plan.entry.instance_id in claimed]
 
+        released: list[tuple[_JoinPlan, DomainJoinError]] = []
         prestaged: list[tuple[_JoinPlan, str]] = []
         prestage_groups = _group_by(plans, lambda p: p.prestage_key).items()
         for (domain, ou_path, user, parameter), group in prestage_groups:
@@ -269,7 +341,7 @@ class Engine:
                 try:
                     command_id = self._port.send_tools_command(PRESTAGE_DOCUMENT, host, parameters)
                 except DomainJoinError as exc:
-                    self._settle(outcomes, [p.change for p in to_stage], Outcome.failed(exc))
+                    released += [(p, exc) for p in to_stage]
                     continue
                 prestaged += [(p, command_id) for p in to_stage]
 
@@ -291,21 +363,29 @@ class Engine:
                 try:
                     command_id = self._port.send_spoke_command(spoke, JOIN_DOCUMENT, instance_ids, parameters)
                 except DomainJoinError as exc:
-                    self._settle(outcomes, [p.change for p, _ in chunk], Outcome.failed(exc))
+                    released += [(p, exc) for p, _ in chunk]
                     continue
                 sent += [
                     p.entry.moved_to(
-                        JOIN_SENT, now, prestage_command_id=prestage_id, join_command_id=command_id
+                        JOIN_SENT,
+                        now,
+                        prestage_command_id=prestage_id,
+                        join_command_id=command_id,
+                        lease_expires_at=0,
                     )
                     for p, prestage_id in chunk
                 ]
-        if not sent:
+        for plan, error in released:
+            self._settle(outcomes, [plan.change], Outcome.failed(error))
+        if not sent and not released:
             return
-        changes = {p.entry.instance_id: p.change for p in plans}
         try:
-            self._port.write_ledger(sent)
+            # One write: the joins sent, and the claims given back for the ones that failed.
+            self._port.write_ledger(sent + [self._released(p.entry, now) for p, _ in released])
         except DomainJoinError as exc:
             self._settle(outcomes, [changes[e.instance_id] for e in sent], Outcome.failed(exc))
+            for plan, error in released:  # still claimed: a retry before the lease is over would be refused
+                self._settle(outcomes, [plan.change], Outcome.failed(error, plan.entry.lease_expires_at))
             return
         for entry in sent:
             self._settle(outcomes, [changes[entry.instance_id]], Outcome(JOIN_REQUESTED))
@@ -338,6 +418,8 @@ class Engine:
                 self._settle(outcomes, [change], Outcome(NEVER_JOINED))
             elif entry.status == REMOVE_SENT:
                 self._settle(outcomes, [change], Outcome(ALREADY_REMOVED))
+            elif entry.leased(now):
+                self._settle(outcomes, [change], _removal_refused(entry.status))
             else:
                 # The current config's credentials win; the ledger's copy covers an offboarded account.
                 config = configs.get(change.account)
@@ -345,7 +427,8 @@ class Engine:
                     user, parameter = config.join_user, config.password_parameter
                 else:
                     user, parameter = entry.join_user, entry.password_parameter
-                removals.append((change, entry, user, parameter))
+                claim = entry.moved_to(REMOVING, now, lease_expires_at=now + self._lease_seconds)
+                removals.append((change, claim, user, parameter))
         if not removals:
             return
         try:
@@ -353,7 +436,17 @@ class Engine:
         except DomainJoinError as exc:
             self._settle(outcomes, [r[0] for r in removals], Outcome.failed(exc))
             return
+        # Claimed before the command: one remove per computer, and never while a join holds its claim.
+        changes = {r[1].instance_id: r[0] for r in removals}
+        claimed, refused, failed = self._claim([r[1] for r in removals], now)
+        for instance_id, status in refused.items():
+            self._settle(outcomes, [changes[instance_id]], _removal_refused(status))
+        for instance_id, error in failed.items():
+            self._settle(outcomes, [changes[instance_id]], Outcome.failed(error))
+        removals = [r for r in removals if r[1].instance_id in claimed]
+
         done: list[tuple[InstanceStateChange, LedgerEntry]] = []
+        released: list[tuple[InstanceStateChange, LedgerEntry, DomainJoinError]] = []
         grouped = _group_by(removals, lambda r: (r[1].domain, r[2], r[3]))
         for (domain, user, parameter), group in grouped.items():
             for chunk in _chunks(group, MAX_INSTANCES_PER_COMMAND):
@@ -367,7 +460,7 @@ class Engine:
                 try:
                     command_id = self._port.send_tools_command(REMOVE_DOCUMENT, host, parameters)
                 except DomainJoinError as exc:
-                    self._settle(outcomes, [c for c, _, _, _ in chunk], Outcome.failed(exc))
+                    released += [(change, entry, exc) for change, entry, _, _ in chunk]
                     continue
                 done += [
                     (
@@ -377,16 +470,21 @@ class Engine:
                             now,
                             remove_command_id=command_id,
                             expires_at=now + REMOVED_RECORD_RETENTION_SECONDS,
+                            lease_expires_at=0,
                         ),
                     )
                     for change, entry, _, _ in chunk
                 ]
-        if not done:
+        for change, _, error in released:
+            self._settle(outcomes, [change], Outcome.failed(error))
+        if not done and not released:
             return
         try:
-            self._port.write_ledger([entry for _, entry in done])
+            self._port.write_ledger([e for _, e in done] + [self._released(e, now) for _, e, _ in released])
         except DomainJoinError as exc:
             self._settle(outcomes, [c for c, _ in done], Outcome.failed(exc))
+            for change, entry, error in released:
+                self._settle(outcomes, [change], Outcome.failed(error, entry.lease_expires_at))
             return
         for change, entry in done:
             self._settle(outcomes, [change], Outcome(REMOVE_REQUESTED))
@@ -420,6 +518,24 @@ class Engine:
                         "detail": outcome.detail,
                     },
                 )
+
+
+def _claimed_elsewhere(status: str, lease_expires_at: int = 0) -> Outcome:
+    detail = f"{status or 'record'} claimed by another invocation"
+    if lease_expires_at:
+        detail += f" until {lease_expires_at}"
+    return Outcome(CLAIMED_ELSEWHERE, detail=detail)
+
+
+def _removal_refused(status: str) -> Outcome:
+    """What a terminated event does when the record it would claim is not (or no longer) removable."""
+    if status == REMOVE_SENT:
+        return Outcome(ALREADY_REMOVED)
+    if status == REMOVING:
+        return _claimed_elsewhere(status)
+    if status == JOINING:  # the join's claim is fresh: remove once it has been sent
+        return Outcome(JOIN_IN_PROGRESS, retry=True, detail="a join holds the ledger claim")
+    return Outcome(NEVER_JOINED, detail=status or "record gone")
 
 
 def _stamp(entry: LedgerEntry) -> str:

@@ -7,6 +7,8 @@ denied role is usually fixed by an operator within that window.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 
 class DomainJoinError(Exception):
     """Base class; ``code`` is the short, stable reason used in the DLQ and logs."""
@@ -44,6 +46,23 @@ class ConfigInvalidError(DomainJoinError):
 
 class ToolsHostUnavailableError(DomainJoinError):
     code = "ToolsHostUnavailable"
+
+
+class LedgerClaimRefused(DomainJoinError):
+    """A ledger claim transaction was cancelled; nothing of it was written.
+
+    ``refused`` maps each instance whose record failed the claim's condition to the
+    status that record has now ("" when there is none).  ``contended`` are the items
+    that did not fail their condition but were cancelled for another reason
+    (TransactionConflict, throttling): they may succeed when tried again.
+    """
+
+    code = "LedgerContended"
+
+    def __init__(self, message: str, refused: Mapping[str, str], contended: Collection[str] = ()) -> None:
+        super().__init__(message)
+        self.refused: dict[str, str] = dict(refused)
+        self.contended: frozenset[str] = frozenset(contended)
 
 
 class MalformedMessage(Exception):

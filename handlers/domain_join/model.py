@@ -12,10 +12,13 @@ from .contract import CONFIG_TABLE_KEY, DEFAULT_SPOKE_ROLE_NAME
 from .errors import ConfigInvalidError
 from .naming import DEFAULT_PREFIX, valid_prefix
 
-# Ledger statuses, in the order an instance goes through them.
-JOINING: Final = "JOINING"  # written before any command is sent; redo everything from here
+# Ledger statuses, in the order an instance goes through them.  JOINING and REMOVING are claims: written
+# with a condition before any command is sent, they shut out other containers until ``leaseExpiresAt``.
+JOINING: Final = "JOINING"  # claimed for a join; redo everything from here once the lease is over
 JOIN_SENT: Final = "JOIN_SENT"  # prestage + join commands accepted by SSM
+REMOVING: Final = "REMOVING"  # claimed for a removal
 REMOVE_SENT: Final = "REMOVE_SENT"  # remove command accepted by SSM
+CLAIMS: Final = frozenset({JOINING, REMOVING})
 
 _ROLE_ARN_RE: Final = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 # Mirrors of the documents' allowedPatterns (modules/documents.py; a test keeps them in step), so that a
@@ -136,9 +139,14 @@ class LedgerEntry:
     join_command_id: str = ""
     remove_command_id: str = ""
     expires_at: int = 0  # DynamoDB TTL; 0 = keep
+    lease_expires_at: int = 0  # end of a JOINING/REMOVING claim; 0 = released (claimable at once)
 
     def moved_to(self, status: str, now: int, **changes: Any) -> LedgerEntry:
         return replace(self, status=status, updated_at=now, **changes)
+
+    def leased(self, now: int) -> bool:
+        """True while another container's claim on this record must be respected."""
+        return self.status in CLAIMS and self.lease_expires_at > now
 
 
 class AwsPort(Protocol):
@@ -168,4 +176,16 @@ class AwsPort(Protocol):
 
     def read_ledger(self, instance_ids: Collection[str]) -> dict[str, LedgerEntry]: ...
 
-    def write_ledger(self, entries: Sequence[LedgerEntry]) -> None: ...
+    def write_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Unconditional writes of records this container holds a claim on."""
+        ...
+
+    def claim_ledger(self, entries: Sequence[LedgerEntry], now: int) -> None:
+        """Write up to 100 JOINING/REMOVING claims atomically (all or none).
+
+        A JOINING claim needs no record, or a JOINING one whose lease is over.  A
+        REMOVING claim needs a record of the same account that is JOIN_SENT, or
+        JOINING/REMOVING with its lease over.  Raises ``LedgerClaimRefused`` naming
+        the records that failed their condition; then nothing was written.
+        """
+        ...

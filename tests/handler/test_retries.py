@@ -223,11 +223,11 @@ def test_throttling_in_one_account_fails_exactly_its_records(world: World) -> No
     assert visibility_timeouts(world) == [60, 60]
 
 
-def test_throttled_ledger_write_fails_the_batch_before_any_command(world: World) -> None:
+def test_throttled_ledger_claim_fails_the_batch_before_any_command(world: World) -> None:
     # GIVEN the ledger throttled
     world.put_config(SPOKE_A)
     ids = world.launch(SPOKE_A, count=2)
-    world.inject("BatchWriteItem", "ProvisionedThroughputExceededException")
+    world.inject("TransactWriteItems", "ProvisionedThroughputExceededException")
     event = world.deliver([eventbridge_body(SPOKE_A, HOME_REGION, i) for i in ids])
 
     # WHEN the batch is handled
