@@ -77,6 +77,7 @@ POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-x86_64"
 LAMBDA_HANDLER = "domain_join.app.lambda_handler"
 LAMBDA_RUNTIME = "python3.13"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS guidance for SQS event sources
+LEDGER_LEASE_FACTOR = 2  # >= 1 invocation, < the visibility timeout
 BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
 
@@ -162,6 +163,13 @@ class HubProps:
         check_range("config_table_min_capacity", self.config_table_min_capacity, 1, 40000)
         check_range("config_table_max_capacity", self.config_table_max_capacity, 1, 40000)
         check_range("kms_key_deletion_window_days", self.kms_key_deletion_window_days, 7, 30)
+
+    @property
+    def ledger_lease_seconds(self) -> Any:
+        """How long a ledger claim shuts out other invocations: outlives one invocation, not a redelivery."""
+        if is_token(self.function_timeout_seconds):
+            return self.function_timeout_seconds
+        return LEDGER_LEASE_FACTOR * self.function_timeout_seconds
 
     @property
     def visibility_timeout_seconds(self) -> Any:
@@ -469,6 +477,7 @@ class Hub(Construct):
             contract.ENV_TOOLS_HOST_TAG_VALUE: p.tools_host_tag_value,
             contract.ENV_READINESS_DEADLINE_SECONDS: str(p.readiness_deadline_seconds),
             contract.ENV_CONFIG_CACHE_TTL_SECONDS: str(p.config_cache_ttl_seconds),
+            contract.ENV_LEDGER_LEASE_SECONDS: str(p.ledger_lease_seconds),
             "POWERTOOLS_SERVICE_NAME": "ec2-domain-join",
             "POWERTOOLS_METRICS_NAMESPACE": "Ec2DomainJoin",
         }

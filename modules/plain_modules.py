@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from handlers.domain_join import contract
 from . import naming
 from .artifact import S3Artifact
 from .cdk import TerraformVariableValidationConfig, Token
+from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
 from .spoke import Spoke, SpokeProps
@@ -206,7 +208,7 @@ def _caller(scope: Construct) -> tuple[str, str]:
     return DataAwsCallerIdentity(scope, "caller").account_id, DataAwsRegion(scope, "region").region
 
 
-def _hub(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
+def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
     account, region = _caller(scope)
     hub = Hub(
         scope,
@@ -230,6 +232,7 @@ def _hub(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
             config_table_name=v["config_table_name"],
             ledger_table_name=v["ledger_table_name"],
             alarm_topic_arn=v["alarm_topic_arn"],
+            scripts_dir=scripts_dir,
         ),
     )
     return {
@@ -245,7 +248,7 @@ def _hub(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _forwarder(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
+def _forwarder(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
     account, region = _caller(scope)
     forwarder = RegionForwarder(
         scope,
@@ -261,7 +264,7 @@ def _forwarder(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
     return {"bus_arn": forwarder.bus.arn, "topic_arn": forwarder.topic.arn}
 
 
-def _spoke(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
+def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
     account = DataAwsCallerIdentity(scope, "caller").account_id
     spoke = Spoke(
         scope,
@@ -274,12 +277,13 @@ def _spoke(scope: Construct, v: dict[str, Any]) -> dict[str, Any]:
             execution_role_name=v["execution_role_name"],
             external_id=v["external_id"],
             name=v["name"],
+            scripts_dir=scripts_dir,
         ),
     )
     return {"execution_role_arn": spoke.execution_role_arn, "events_role_arn": spoke.events_role_arn}
 
 
-Build = Callable[[Construct, dict[str, Any]], dict[str, Any]]
+Build = Callable[..., dict[str, Any]]  # (scope, variable values, scripts_dir=...)
 MODULES: dict[str, tuple[Sequence[Variable], Sequence[Output], Build, str]] = {
     "hub": (
         HUB_VARIABLES,
@@ -325,13 +329,13 @@ def _readme(unit: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def emit(dest: Path = DEFAULT_DEST) -> list[Path]:
+def emit(dest: Path = DEFAULT_DEST, scripts_dir: Path = SCRIPTS_DIR) -> list[Path]:
     """Synthesize every plain module into `dest/<unit>/` and return the files written."""
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="plain-modules-") as tmp:
         app = TFModuleApp(outdir=tmp)
         for unit, (variables, outputs, build, _) in MODULES.items():
-            _ModuleStack(app, unit, variables, outputs, build)
+            _ModuleStack(app, unit, variables, outputs, partial(build, scripts_dir=scripts_dir))
         app.synth()
         for unit in MODULES:
             target = dest / unit

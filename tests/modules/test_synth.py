@@ -155,6 +155,12 @@ def test_lambda_runtime_tracing_concurrency_layer_and_environment(synth: Synthes
     )
     assert env[contract.ENV_READINESS_DEADLINE_SECONDS] == "3600"
     assert env[contract.ENV_CONFIG_CACHE_TTL_SECONDS] == "300"
+    queue = _queue(synth, "domain-join-queue")
+    assert (
+        function["timeout"]
+        <= int(env[contract.ENV_LEDGER_LEASE_SECONDS])
+        < queue["visibility_timeout_seconds"]
+    )
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(env)
     assert contract.ENV_SPOKE_ROLE_EXTERNAL_ID not in env
 
