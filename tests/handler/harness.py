@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,13 +77,26 @@ class Injection:
     status: int
     account: str | None
     remaining: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def error_response(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
+@dataclass
+class Hook:
+    """Something another party does just before one of the handler's calls (e.g. a racing container)."""
+
+    operation: str
+    action: Callable[[], None]
+    fired: bool = False
+
+
+def error_response(
+    code: str, status: int, extra: dict[str, Any] | None = None
+) -> tuple[AWSResponse, dict[str, Any]]:
     http = AWSResponse("https://stub.invalid", status, {}, None)
     parsed = {
         "Error": {"Code": code, "Message": f"injected {code}"},
         "ResponseMetadata": {"HTTPStatusCode": status},
+        **(extra or {}),  # modelled error fields, e.g. CancellationReasons
     }
     return http, parsed
 
@@ -95,6 +109,7 @@ class World:
     calls: list[Call] = field(default_factory=list)
     offline: set[str] = field(default_factory=set)
     injections: list[Injection] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
     requested_targets: dict[str, list[str]] = field(default_factory=dict)
     aws_cpu_seconds: float = 0.0  # CPU spent inside AWS calls (moto's emulation, in this process)
     join_queue_url: str = ""
@@ -172,13 +187,18 @@ class World:
 
         def before_call(model: Any, context: dict[str, Any], **_: Any) -> Any:
             operation = model.name
+            for hook in self.hooks:
+                if hook.operation == operation and not hook.fired:
+                    hook.fired = True  # before acting: the action may call the handler again
+                    hook.action()
+                    break
             for injection in self.injections:
                 if injection.operation == operation and injection.account in (None, account):
                     if injection.remaining is not None:
                         if injection.remaining <= 0:
                             continue
                         injection.remaining -= 1
-                    return error_response(injection.code, injection.status)
+                    return error_response(injection.code, injection.status, injection.extra)
             if operation == "DescribeInstanceInformation":
                 return self._instance_information(account, region, context.get("api_params", {}))
             return None
@@ -223,8 +243,13 @@ class World:
         status: int = 400,
         account: str | None = None,
         times: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        self.injections.append(Injection(operation, code, status, account, times))
+        self.injections.append(Injection(operation, code, status, account, times, dict(extra or {})))
+
+    def before(self, operation: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, just before the handler's next ``operation`` call not yet hooked."""
+        self.hooks.append(Hook(operation, action))
 
     def calls_of(self, operation: str) -> list[Call]:
         return [c for c in self.calls if c.operation == operation]
@@ -331,6 +356,24 @@ class World:
 
     def run(self, bodies: list[str]) -> dict[str, Any]:
         return self.invoke(self.deliver(bodies))
+
+    def put_ledger(
+        self, instance_id: str, account: str, region: str = HOME_REGION, **attributes: Any
+    ) -> None:
+        """Write a ledger record as another container (or an earlier handler version) would have."""
+        item: dict[str, Any] = {
+            "instanceId": instance_id,
+            "account": account,
+            "region": region,
+            "computerName": "EC2OTHERWRITER",
+            "domain": DOMAIN,
+            "joinUserName": "svc-domain-join",
+            "joinPasswordParameter": PASSWORD_PARAMETER,
+            "createdAt": int(self.clock()) - 60,
+            "updatedAt": int(self.clock()),
+            **attributes,
+        }
+        boto3.resource("dynamodb", region_name=HOME_REGION).Table(LEDGER_TABLE).put_item(Item=item)
 
     # --- what the handler left behind ----------------------------------------
     def ledger(self) -> dict[str, dict[str, Any]]:

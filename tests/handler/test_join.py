@@ -263,6 +263,7 @@ def test_crash_after_joining_record_is_redone_from_the_ledger(world: World) -> N
     first = world.invoke(event)
     assert [f["itemIdentifier"] for f in first["batchItemFailures"]] == [event["Records"][0]["messageId"]]
     assert world.ledger()[instance]["status"] == "JOINING"
+    assert "leaseExpiresAt" not in world.ledger()[instance]  # the claim was given back
 
     # WHEN the message comes back
     world.let_time_pass(event)
