@@ -10,6 +10,7 @@ processed, so they never hold back a batch or loop.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -59,7 +60,7 @@ class Settings:
     spoke_role_external_id: str
     readiness_deadline_seconds: int
     config_cache_ttl_seconds: int
-    ledger_lease_seconds: int = DEFAULT_LEASE_SECONDS
+    ledger_lease_seconds: int = 0  # 0: until this invocation's own timeout (the function's max runtime)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -83,7 +84,7 @@ class Settings:
             config_cache_ttl_seconds=int(
                 env.get(contract.ENV_CONFIG_CACHE_TTL_SECONDS) or DEFAULT_CONFIG_CACHE_TTL_SECONDS
             ),
-            ledger_lease_seconds=int(env.get(contract.ENV_LEDGER_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS),
+            ledger_lease_seconds=int(env.get(contract.ENV_LEDGER_LEASE_SECONDS) or 0),
         )
 
 
@@ -106,7 +107,7 @@ class DomainJoinApp:
         self.settings = settings
         self.gateway = gateway
         self._clock = clock
-        self._engine = Engine(gateway, clock, settings.ledger_lease_seconds)
+        self._engine = Engine(gateway, clock)
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         records = [SQSRecord(raw) for raw in event.get("Records", [])]
@@ -119,7 +120,7 @@ class DomainJoinApp:
                 malformed[record.message_id] = exc.reason
 
         try:
-            by_key = self._engine.process(changes.values())
+            by_key = self._engine.process(changes.values(), self._lease_seconds(context))
         except Exception as exc:  # a bug must not lose the batch: everything is retried
             logger.exception("engine failed")
             by_key = {
@@ -137,6 +138,16 @@ class DomainJoinApp:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
+
+    def _lease_seconds(self, context: LambdaContext) -> int:
+        """The configured lease, or the time this invocation may still run (its timeout, at the start)."""
+        if self.settings.ledger_lease_seconds > 0:
+            return self.settings.ledger_lease_seconds
+        try:
+            remaining = math.ceil(context.get_remaining_time_in_millis() / 1000)
+        except (AttributeError, TypeError):
+            return DEFAULT_LEASE_SECONDS
+        return remaining if remaining > 0 else DEFAULT_LEASE_SECONDS
 
     def _settle(
         self,

@@ -134,18 +134,18 @@ def key_of(change: InstanceStateChange) -> ChangeKey:
 
 
 class Engine:
-    def __init__(
-        self,
-        port: AwsPort,
-        clock: Callable[[], float] = time.time,
-        lease_seconds: int = DEFAULT_LEASE_SECONDS,
-    ) -> None:
+    def __init__(self, port: AwsPort, clock: Callable[[], float] = time.time) -> None:
         self._port = port
         self._clock = clock
-        self._lease_seconds = lease_seconds
 
-    def process(self, changes: Iterable[InstanceStateChange]) -> dict[ChangeKey, Outcome]:
-        """Outcome of every distinct (instance, state) of the batch; duplicates share one."""
+    def process(
+        self, changes: Iterable[InstanceStateChange], lease_seconds: int = DEFAULT_LEASE_SECONDS
+    ) -> dict[ChangeKey, Outcome]:
+        """Outcome of every distinct (instance, state) of the batch; duplicates share one.
+
+        ``lease_seconds``: how long this invocation's claims shut out other containers; at least
+        as long as the invocation may still run.
+        """
         unique: dict[ChangeKey, InstanceStateChange] = {}
         for change in changes:
             unique.setdefault(key_of(change), change)
@@ -166,10 +166,10 @@ class Engine:
             if account in config_errors:
                 self._settle(outcomes, group, Outcome.failed(config_errors[account]))
                 continue
-            plans += self._plan_group(configs[account], region, group, ledger, outcomes, now)
+            plans += self._plan_group(configs[account], region, group, ledger, outcomes, now, lease_seconds)
         self._join(plans, outcomes, now)
         leaves = [c for c in unique.values() if c.state == TERMINATED]
-        self._leave(leaves, configs, ledger, outcomes, now)
+        self._leave(leaves, configs, ledger, outcomes, now, lease_seconds)
         return outcomes
 
     # --- reading ------------------------------------------------------------
@@ -196,6 +196,7 @@ class Engine:
         ledger: Mapping[str, LedgerEntry],
         outcomes: dict[ChangeKey, Outcome],
         now: int,
+        lease_seconds: int,
     ) -> list[_JoinPlan]:
         pending: list[InstanceStateChange] = []
         for change in group:
@@ -252,7 +253,7 @@ class Engine:
                 join_user=config.join_user,
                 password_parameter=config.password_parameter,
                 platform=fact.platform,
-                lease_expires_at=now + self._lease_seconds,
+                lease_expires_at=now + lease_seconds,
             )
             plans.append(
                 _JoinPlan(
@@ -410,6 +411,7 @@ class Engine:
         ledger: Mapping[str, LedgerEntry],
         outcomes: dict[ChangeKey, Outcome],
         now: int,
+        lease_seconds: int,
     ) -> None:
         removals: list[tuple[InstanceStateChange, LedgerEntry, str, str]] = []
         for change in leaves:
@@ -427,7 +429,7 @@ class Engine:
                     user, parameter = config.join_user, config.password_parameter
                 else:
                     user, parameter = entry.join_user, entry.password_parameter
-                claim = entry.moved_to(REMOVING, now, lease_expires_at=now + self._lease_seconds)
+                claim = entry.moved_to(REMOVING, now, lease_expires_at=now + lease_seconds)
                 removals.append((change, claim, user, parameter))
         if not removals:
             return

@@ -51,6 +51,10 @@ class FakeContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{HOME_REGION}:{HUB_ACCOUNT}:function:domain-join"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    timeout_millis: int = 900_000  # the function's timeout; the invocation is taken as just started
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_millis
 
 
 @dataclass
@@ -344,9 +348,9 @@ class World:
                 QueueUrl=self.join_queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
             )
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+    def invoke(self, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
         """Run the real Lambda entry point, then delete the processed messages as the ESM does."""
-        response: dict[str, Any] = dict(app_module.lambda_handler(event, FakeContext()))
+        response: dict[str, Any] = dict(app_module.lambda_handler(event, context or FakeContext()))
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         sqs = self.client("sqs")
         for record in event["Records"]:
@@ -354,8 +358,8 @@ class World:
                 sqs.delete_message(QueueUrl=self.join_queue_url, ReceiptHandle=record["receiptHandle"])
         return response
 
-    def run(self, bodies: list[str]) -> dict[str, Any]:
-        return self.invoke(self.deliver(bodies))
+    def run(self, bodies: list[str], context: FakeContext | None = None) -> dict[str, Any]:
+        return self.invoke(self.deliver(bodies), context)
 
     def put_ledger(
         self, instance_id: str, account: str, region: str = HOME_REGION, **attributes: Any

@@ -49,7 +49,7 @@ def test_optional_settings_have_their_defaults() -> None:
     assert settings.readiness_deadline_seconds == 3600
     assert settings.config_cache_ttl_seconds == DEFAULT_CONFIG_CACHE_TTL_SECONDS
     assert settings.spoke_role_external_id == ""
-    assert settings.ledger_lease_seconds == 900  # Lambda's maximum timeout
+    assert settings.ledger_lease_seconds == 0  # the invocation's remaining time
 
 
 def test_external_id_is_presented_when_configured(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -228,25 +228,34 @@ def test_claim_whose_lease_has_expired_is_taken_over_and_joined(world: World) ->
     assert "leaseExpiresAt" not in record
 
 
-def test_claim_is_written_with_the_configured_lease_before_anything_is_sent(
-    world: World, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("configured", "function_timeout", "lease"),
+    [("120", 900, 120), ("", 300, 300), ("", 900, 900)],
+    ids=["LEDGER_LEASE_SECONDS", "300 s function", "900 s function"],
+)
+def test_claim_is_written_with_its_lease_before_anything_is_sent(
+    world: World, monkeypatch: pytest.MonkeyPatch, configured: str, function_timeout: int, lease: int
 ) -> None:
-    # GIVEN a function configured with a 120 s lease
-    monkeypatch.setenv(contract.ENV_LEDGER_LEASE_SECONDS, "120")
+    # GIVEN a function with that timeout, and LEDGER_LEASE_SECONDS set or not
+    monkeypatch.setenv(contract.ENV_LEDGER_LEASE_SECONDS, configured)
     monkeypatch.setattr(app_module, "_app", another_container(world))
     world.put_config(SPOKE_A)
     (instance,) = world.launch(SPOKE_A)
     seen: list[dict[str, Any]] = []
     world.before("SendCommand", lambda: seen.append(world.ledger()[instance]))
 
-    # WHEN its running event is handled
+    # WHEN its running event is handled at the start of an invocation
     started = int(world.clock())
-    world.run([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+    world.run(
+        [eventbridge_body(SPOKE_A, HOME_REGION, instance)],
+        FakeContext(timeout_millis=function_timeout * 1000),
+    )
 
-    # THEN when the first command went out, the ledger already held the claim with that lease
+    # THEN when the first command went out, the ledger already held the claim, leased for the configured
+    # time or else for as long as the invocation could still run
     (claim,) = seen
     assert claim["status"] == "JOINING"
-    assert started + 120 <= claim["leaseExpiresAt"] <= int(world.clock()) + 120
+    assert started + lease <= claim["leaseExpiresAt"] <= int(world.clock()) + lease
     # AND once the join is sent the claim is over
     assert "leaseExpiresAt" not in world.ledger()[instance]
 
