@@ -10,8 +10,11 @@
 #   "COMPUTERNAME=OTP=STAMP COMPUTERNAME=OTP=STAMP ..."   STAMP = ec2-domain-join:<account>/<region>/<instance id>
 # For each computer: no object with that sAMAccountName anywhere in the domain -> create it in OU (default: the
 # domain's Computers container) with the one-time password (OTP) and the stamp in `description`, in one LDAP
-# add; an object whose description is exactly STAMP -> reset its password to the OTP (idempotent retry);
-# any other object -> refuse and leave it untouched.
+# add; an object whose description is exactly STAMP and that no instance has joined yet -> reset its password to
+# the OTP (idempotent retry); an object with STAMP that the instance has already joined -> leave it untouched
+# (resetting its password would break the instance's trust); any other object -> refuse and leave it untouched.
+# "Already joined" means the object has a servicePrincipalName: prestage never writes one, and both adcli join
+# and a Windows join register HOST/... SPNs right after replacing the OTP with their own machine password.
 #
 # The join user's password is read from the SSM SecureString (aws ssm get-parameter --with-decryption) or from
 # stdin, never from argv; it only reaches kinit through a pipe. OTPs reach the directory in LDIF on a pipe
@@ -21,7 +24,7 @@
 #
 # Output: one `DOMAIN_JOIN_RESULT {json}` line per computer on stdout; diagnostics on stderr.
 # Exit codes (the highest per-computer code wins when several computers differ):
-#   0  every computer created or reset
+#   0  every computer created, reset, or already joined by its instance (left untouched)
 #   2  usage error or invalid option value
 #   3  the join user's password could not be read (empty or parameter unreadable)
 #   4  Kerberos login as the join user failed
@@ -173,21 +176,23 @@ ldap() {
   "$tool" -N -Q -Y GSSAPI -H "ldap://$server" "$@"
 }
 
-# Prints "dn<TAB>description" of the computer whose sAMAccountName is NAME$, or nothing when absent.
+# Prints "SPN_COUNT<TAB>dn<TAB>description" of the computer whose sAMAccountName is NAME$, or nothing when
+# absent. SPN_COUNT is how many servicePrincipalName values it has: more than zero once an instance joined.
 lookup() {
   ldap ldapsearch -LLL -o ldif-wrap=no -b "$base_dn" "(&(objectClass=computer)(sAMAccountName=$1\$))" \
-    description | awk '
+    description servicePrincipalName | awk '
       /^dn: / { dn = substr($0, 5) }
       /^dn:: / { dn = "(base64)" }
       /^description: / { desc = substr($0, 14) }
       /^description:: / { desc = "(base64)" }
-      END { if (dn != "") printf "%s\t%s\n", dn, desc }'
+      tolower($0) ~ /^serviceprincipalname::? / { spns++ }
+      END { if (dn != "") printf "%d\t%s\t%s\n", spns, dn, desc }'
 }
 
 unicode_pwd() { printf '"%s"' "$1" | iconv -f ASCII -t UTF-16LE | base64 -w0; }
 
 prestage_one() {
-  local name=$1 otp=$2 stamp=$3 found dn description
+  local name=$1 otp=$2 stamp=$3 found spns dn description
   if ! found=$(lookup "$name"); then
     report "$name" "failed" 7 "looking up $name failed"
     return
@@ -202,10 +207,17 @@ prestage_one() {
     fi
     return
   fi
+  spns=${found%%$'\t'*}
+  found=${found#*$'\t'}
   dn=${found%%$'\t'*}
   description=${found#*$'\t'}
   if [ "$description" != "$stamp" ]; then
     report "$name" "refused" 6 "$dn exists and is not owned by this instance; left untouched"
+    return
+  fi
+  if [ "$spns" -gt 0 ]; then
+    # A redelivered or duplicate event after the join: a new OTP would lock the joined instance out.
+    report "$name" "already-joined" 0 "$dn is ours and already joined (it has service principal names); left untouched"
     return
   fi
   if printf 'dn: %s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' "$dn" "$(unicode_pwd "$otp")" |
