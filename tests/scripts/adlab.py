@@ -44,6 +44,7 @@ REALAD_COMMANDS = (
     "samba",
     "samba-tool",
     "ldbsearch",
+    "ldbmodify",
     "adcli",
     "kinit",
     "klist",
@@ -383,8 +384,25 @@ class Lab:
     def computer(self, name: str) -> dict[str, list[str]]:
         return self.object_attributes(
             f"(&(objectClass=computer)(sAMAccountName={name}$))",
-            ["description", "msDS-KeyVersionNumber", "pwdLastSet", "whenChanged", "servicePrincipalName"],
+            [
+                "description",
+                "msDS-KeyVersionNumber",
+                "pwdLastSet",
+                "whenChanged",
+                "uSNChanged",
+                "servicePrincipalName",
+            ],
         )
+
+    def clear_service_principal_names(self, name: str) -> None:
+        """What a join leaves behind when its SPN write fails (adcli ignores that failure): no SPN at all."""
+        dn = self.computer(name)["dn"][0]
+        result = self.dc.run(
+            ["ldbmodify", "-H", str(self.sam_ldb)],
+            input=f"dn: {dn}\nchangetype: modify\ndelete: servicePrincipalName\n",
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ldbmodify failed: {result.stderr}")
 
     def create_foreign_computer(self, name: str, description: str | None) -> None:
         """A computer object someone else owns, created by the domain admin, maybe with a description."""

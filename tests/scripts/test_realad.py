@@ -165,18 +165,43 @@ def test_without_a_login_group_no_domain_user_may_log_in(ad_lab: Lab) -> None:
     assert "Permission denied" in login.stderr
 
 
-def test_join_again_is_a_no_op(ad_lab: Lab, joined: Joined) -> None:
+def test_prestage_of_the_joined_object_leaves_it_untouched(ad_lab: Lab, joined: Joined) -> None:
+    # GIVEN the joined instance's account; WHEN its event is redelivered and prestage runs with a new OTP
+    before = ad_lab.computer(joined.name)
+    assert before["servicePrincipalName"]  # the join registered them; prestage never writes any
+    new_otp = random_otp()
+    again = ad_lab.prestage(f"{joined.name}={new_otp}={joined.stamp}")
+    # THEN it reports the join and changes nothing: the instance's machine password still works
+    assert again.returncode == 0, again.stderr
+    assert only_result(again) == {
+        "computerName": joined.name,
+        "status": "already-joined",
+        "exitCode": 0,
+        "message": f"CN={joined.name},{OU_DN} is ours and already joined (it has service principal names); "
+        "left untouched",
+    }
+    assert ad_lab.computer(joined.name) == before
+    kinit = joined.instance.run(["kinit", "-k", f"{joined.name}$@{REALM}"], env={"KRB5CCNAME": "MEMORY:"})
+    assert kinit.returncode == 0, kinit.stderr
+    assert_no_secret(again, new_otp, ad_lab.join_password)
+
+
+def test_join_again_with_another_otp_is_a_no_op(ad_lab: Lab, joined: Joined) -> None:
+    # GIVEN the joined instance; WHEN a redelivered event's join arrives carrying a new OTP
     watched = ["/etc/krb5.keytab", "/etc/sssd/sssd.conf", "/etc/krb5.conf", "/etc/resolv.conf"]
     before = {path: joined.instance.path(path).stat().st_mtime_ns for path in watched}
-    kvno_before = ad_lab.computer(joined.name)["msDS-KeyVersionNumber"]
-    again = ad_lab.join(
-        joined.instance, joined.instance_id, f"{joined.instance_id}={joined.name}={joined.otp}"
-    )
+    account_before = ad_lab.computer(joined.name)
+    new_otp = random_otp()
+    again = ad_lab.join(joined.instance, joined.instance_id, f"{joined.instance_id}={joined.name}={new_otp}")
+    # THEN the join notices it is joined under this name and touches neither the files nor the account
     assert again.returncode == 0, again.stderr
     result = only_result(again)
     assert (result["status"], result["changed"]) == ("already-joined", False)
     assert {path: joined.instance.path(path).stat().st_mtime_ns for path in watched} == before
-    assert ad_lab.computer(joined.name)["msDS-KeyVersionNumber"] == kvno_before
+    account_after = ad_lab.computer(joined.name)
+    assert account_after["msDS-KeyVersionNumber"] == account_before["msDS-KeyVersionNumber"]
+    assert account_after["pwdLastSet"] == account_before["pwdLastSet"]
+    assert_no_secret(again, new_otp)
 
 
 def test_join_under_another_name_is_refused_and_changes_nothing(ad_lab: Lab, joined: Joined) -> None:
@@ -195,6 +220,7 @@ def test_prestage_retry_resets_the_otp_of_our_own_object(ad_lab: Lab) -> None:
     name, stamp = "RETRY-" + instance_id[-6:].upper(), stamp_for(instance_id)
     assert ad_lab.prestage(f"{name}={random_otp()}={stamp}").returncode == 0
     before = ad_lab.computer(name)
+    assert "servicePrincipalName" not in before  # prestaged, never joined
     new_otp = random_otp()
     retry = ad_lab.prestage(f"{name}={new_otp}={stamp}")
     assert retry.returncode == 0, retry.stderr
@@ -209,8 +235,9 @@ def test_prestage_retry_resets_the_otp_of_our_own_object(ad_lab: Lab) -> None:
     assert_no_secret(retry, new_otp, ad_lab.join_password)
 
 
-def test_a_joined_instance_rejoins_after_its_account_was_prestaged_again(ad_lab: Lab) -> None:
-    # GIVEN a joined instance whose computer account is then prestaged again (its password reset to a new OTP)
+def test_a_join_without_spns_is_reset_by_prestage_and_the_instance_rejoins(ad_lab: Lab) -> None:
+    # GIVEN a joined instance whose account has no SPN (adcli ignores a failed SPN write), so a second
+    # prestage cannot tell it was joined and resets its password to a new OTP
     instance = ad_lab.new_instance("rejoin")
     instance_id = random_instance_id()
     name, stamp, first_otp, second_otp = (
@@ -221,10 +248,12 @@ def test_a_joined_instance_rejoins_after_its_account_was_prestaged_again(ad_lab:
     )
     assert ad_lab.prestage(f"{name}={first_otp}={stamp}").returncode == 0
     assert ad_lab.join(instance, instance_id, f"{instance_id}={name}={first_otp}").returncode == 0
-    assert ad_lab.prestage(f"{name}={second_otp}={stamp}").returncode == 0
+    ad_lab.clear_service_principal_names(name)
+    reset = ad_lab.prestage(f"{name}={second_otp}={stamp}")
+    assert (reset.returncode, only_result(reset)["status"]) == (0, "reset")
     # WHEN the join runs again with the new OTP
     again = ad_lab.join(instance, instance_id, f"{instance_id}={name}={second_otp}")
-    # THEN the stale keytab is noticed and the instance joins afresh
+    # THEN the stale keytab is noticed and the instance joins afresh (the damage heals itself)
     assert again.returncode == 0, again.stderr
     assert only_result(again)["status"] == "joined"
     kinit = instance.run(["kinit", "-k", f"{name}$@{REALM}"], env={"KRB5CCNAME": "MEMORY:"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,3 +105,33 @@ def test_the_parser_does_flag_broken_powershell() -> None:
     """Guards the check above: a script with a syntax error must produce ERROR or MISSING nodes."""
     tree = POWERSHELL.parse(b"param([string]$A\nif ($A -eq { Write-Output 'x' }\n")
     assert broken_nodes(tree.root_node) != []
+
+
+def reported_statuses(script: Path) -> set[str]:
+    """The result statuses a tools-host script can print (bash: report/abort; PowerShell: Write-Result)."""
+    text = script.read_text()
+    bash = re.findall(r'(?:report "[^"]*"|abort) "([a-z-]+)"', text)
+    powershell = re.findall(r'Write-Result \S+ "([a-z-]+)"', text)
+    return set(bash) | set(powershell)
+
+
+@pytest.mark.parametrize(
+    ("bash", "powershell", "outcomes"),
+    [
+        (
+            "toolshost/prestage.sh",
+            "toolshost/Prestage.ps1",
+            {"created", "reset", "already-joined", "refused"},
+        ),
+        ("toolshost/remove.sh", "toolshost/Remove.ps1", {"deleted", "absent", "refused"}),
+    ],
+    ids=["prestage", "remove"],
+)
+def test_windows_tools_scripts_report_the_same_statuses_as_bash(
+    bash: str, powershell: str, outcomes: set[str]
+) -> None:
+    """The Windows twin cannot run here; it must know every outcome bash has (already-joined, ...)."""
+    bash_statuses = reported_statuses(SCRIPTS / bash)
+    assert outcomes <= bash_statuses
+    # login-failed is bash's own: the AD module logs in on each call and fails as no-domain-controller there
+    assert reported_statuses(SCRIPTS / powershell) == bash_statuses - {"login-failed"}
