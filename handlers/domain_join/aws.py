@@ -262,18 +262,20 @@ class AwsGateway:
         for entry in entries:
             if entry.status not in _CLAIM_CONDITIONS:
                 raise ValueError(f"{entry.status} is not a claim")
-            condition = _CLAIM_CONDITIONS[entry.status]
-            names = {"#key": LEDGER_TABLE_KEY, "#status": "status", "#lease": "leaseExpiresAt"}
+            # DynamoDB refuses names and values an expression does not use, so each claim has its own set.
+            names = {"#status": "status", "#lease": "leaseExpiresAt"}
             values: dict[str, Any] = {":now": now, ":joining": JOINING}
-            if entry.status == REMOVING:
-                names = {"#account": "account", "#status": "status", "#lease": "leaseExpiresAt"}
+            if entry.status == JOINING:
+                names["#key"] = LEDGER_TABLE_KEY
+            else:
+                names["#account"] = "account"
                 values.update({":account": entry.account, ":join_sent": JOIN_SENT, ":removing": REMOVING})
             actions.append(
                 {
                     "Put": {
                         "TableName": self._settings.ledger_table,
                         "Item": self._serialize(_item_from_entry(entry)),
-                        "ConditionExpression": condition,
+                        "ConditionExpression": _CLAIM_CONDITIONS[entry.status],
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": self._serialize(values),
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

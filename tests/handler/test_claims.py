@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -393,3 +394,21 @@ def test_failed_remove_gives_the_claim_back_and_is_retried(world: World) -> None
     assert world.ledger()[instance]["status"] == "REMOVE_SENT"
     removes = [c for c in world.commands() if c["DocumentName"] == contract.REMOVE_DOCUMENT]
     assert len(removes) == 1
+
+
+def test_claim_expressions_use_exactly_their_names_and_values(world: World) -> None:
+    # GIVEN an instance joined and then removed (both kinds of claim)
+    world.put_config(SPOKE_A)
+    (instance,) = world.launch(SPOKE_A)
+    world.run([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+    world.terminate(SPOKE_A, HOME_REGION, [instance])
+    world.run([eventbridge_body(SPOKE_A, HOME_REGION, instance, "terminated")])
+
+    # THEN each claim's placeholders match its names and values one for one (DynamoDB refuses unused ones)
+    puts = [a["Put"] for call in world.calls_of("TransactWriteItems") for a in call.params["TransactItems"]]
+    assert sorted(p["Item"]["status"]["S"] for p in puts) == ["JOINING", "REMOVING"]
+    for put in puts:
+        expression = put["ConditionExpression"]
+        assert set(re.findall(r"#\w+", expression)) == set(put["ExpressionAttributeNames"])
+        assert set(re.findall(r":\w+", expression)) == set(put["ExpressionAttributeValues"])
+        assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
