@@ -10,7 +10,7 @@ CHECKOV_VERSION := 3.3.30
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth test lint typecheck static bench bench-synth clean
+.PHONY: synth test lint typecheck static bench bench-synth plain-modules clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
 synth: $(STAMP)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 ## make bench-synth: synth time and peak memory for 500 accounts x 17 Regions
 bench-synth: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
+
+## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/)
+plain-modules: $(STAMP)
+	$(BIN)/python -m modules.plain_modules
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
