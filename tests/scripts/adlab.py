@@ -350,7 +350,13 @@ class Lab:
                 input=self.join_password + "\n",
                 timeout=20,
             )
-            if info.returncode == 0 and kinit.returncode == 0:
+            # adcli info (CLDAP over UDP) and the KDC answer before samba's LDAP server listens on TCP (it
+            # first generates its TLS keys): without this probe the first prestage could meet a closed port.
+            ldap = self.tools.run(
+                ["ldapsearch", "-x", "-H", f"ldap://{DC_IP}", "-s", "base", "-b", "", "dnsHostName"],
+                timeout=20,
+            )
+            if info.returncode == 0 and kinit.returncode == 0 and ldap.returncode == 0:
                 return
             time.sleep(1)
         raise RuntimeError(f"samba did not start serving: {(self.workdir / 'samba.log').read_text()[-3000:]}")
