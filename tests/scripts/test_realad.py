@@ -228,6 +228,7 @@ def test_prestage_retry_resets_the_otp_of_our_own_object(ad_lab: Lab) -> None:
     after = ad_lab.computer(name)
     assert after["pwdLastSet"] != before["pwdLastSet"]
     assert after["description"] == [stamp]
+    assert "servicePrincipalName" not in after  # a reset does not look like a join
     # the reset password is the new OTP: an instance can join with it
     instance = ad_lab.new_instance("retry")
     join = ad_lab.join(instance, instance_id, f"{instance_id}={name}={new_otp}")
