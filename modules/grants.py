@@ -30,6 +30,8 @@ def grant_xray_write() -> list[Statement]:
 
 
 def grant_queue_consume(queue_arn: str) -> list[Statement]:
+    """Receive/Delete/GetQueueAttributes are the event source mapping's (it polls with the function's role);
+    ChangeMessageVisibility is the handler's (its Batch API is authorized as this action)."""
     return [
         statement(
             "ConsumeJoinQueue",
@@ -45,22 +47,27 @@ def grant_queue_consume(queue_arn: str) -> list[Statement]:
 
 
 def grant_queue_send(queue_arns: Sequence[str]) -> list[Statement]:
+    """SendMessageBatch is authorized as sqs:SendMessage."""
     return [statement("SendToDeadLetterQueue", ["sqs:SendMessage"], list(queue_arns))]
 
 
-def grant_dynamodb_read_write(table_arns: Sequence[str]) -> list[Statement]:
+def grant_dynamodb_read(table_arns: Sequence[str]) -> list[Statement]:
+    """The handler reads both tables only in batches (config items, ledger records)."""
+    return [statement("ReadTables", ["dynamodb:BatchGetItem"], list(table_arns))]
+
+
+def grant_ledger_write(ledger_table_arn: str) -> list[Statement]:
+    """Claims are conditional `Put`s inside TransactWriteItems, which IAM authorizes per item as PutItem:
+    the `EnclosingOperation` condition keeps a plain, unconditional PutItem out.  The final records go
+    through BatchWriteItem, its own action, which that condition does not touch."""
     return [
         statement(
-            "ReadWriteTables",
-            [
-                "dynamodb:GetItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:BatchWriteItem",
-            ],
-            list(table_arns),
-        )
+            "ClaimLedgerRecordsInTransactions",
+            ["dynamodb:PutItem"],
+            ledger_table_arn,
+            conditions={"StringEquals": {"dynamodb:EnclosingOperation": "TransactWriteItems"}},
+        ),
+        statement("WriteLedgerRecords", ["dynamodb:BatchWriteItem"], ledger_table_arn),
     ]
 
 

@@ -61,7 +61,8 @@ from .cdk import Fn, TerraformAsset, Token, is_token
 from .events import ec2_state_change_pattern_json
 from .grants import (
     grant_assume_spoke_role,
-    grant_dynamodb_read_write,
+    grant_dynamodb_read,
+    grant_ledger_write,
     grant_logs_write,
     grant_queue_consume,
     grant_queue_send,
@@ -235,7 +236,8 @@ class Hub(Construct):
                 *grant_xray_write(),
                 *grant_queue_consume(self.queue_arn),
                 *grant_queue_send([self.dead_letter_queue_arn]),
-                *grant_dynamodb_read_write([config_table_arn, ledger_table_arn]),
+                *grant_dynamodb_read([config_table_arn, ledger_table_arn]),
+                *grant_ledger_write(ledger_table_arn),
                 *grant_tools_host_discovery(),
                 *grant_send_command_to_tools_host(
                     document_arns, account, region, p.tools_host_tag_key, p.tools_host_tag_value

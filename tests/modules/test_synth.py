@@ -245,7 +245,7 @@ def test_existing_config_table_is_used_not_created(tmp_path, write_landing_zone)
     env = next(iter(hub["resource"]["aws_lambda_function"].values()))["environment"]["variables"]
     assert env[contract.ENV_CONFIG_TABLE] == "seed-config"
     policy = parse_policy(next(iter(hub["resource"]["aws_iam_role_policy"].values()))["policy"])
-    tables = statements_by_sid(policy)["ReadWriteTables"]["Resource"]
+    tables = statements_by_sid(policy)["ReadTables"]["Resource"]
     assert f"arn:aws:dynamodb:{HOME_REGION}:{SECURITY_ACCOUNT}:table/seed-config" in tables
 
 
@@ -286,16 +286,56 @@ def test_handler_role_is_least_privilege(synth: SynthesizedApp) -> None:
     tools = sids["SendCommandToToolsHostOnly"]
     assert tools["Resource"] == f"arn:aws:ec2:{HOME_REGION}:{SECURITY_ACCOUNT}:instance/*"
     assert tools["Condition"] == {"StringEquals": {"ssm:resourceTag/ADToolsHost": "true"}}
-    assert sorted(sids["ReadWriteTables"]["Resource"]) == [
-        f"arn:aws:dynamodb:{HOME_REGION}:{SECURITY_ACCOUNT}:table/domain-join-config",
-        f"arn:aws:dynamodb:{HOME_REGION}:{SECURITY_ACCOUNT}:table/domain-join-ledger",
-    ]
     assert sids["ConsumeJoinQueue"]["Resource"] == QUEUE_ARN
     # "*" only where the service has no resource-level permissions
     star = {sid for sid, s in sids.items() if "*" in as_list(s["Resource"])}
     assert star == {"WriteTraces", "FindToolsHost"}
     for sid in star:
         assert all(a.split(":")[1].startswith(("Describe", "Put")) for a in as_list(sids[sid]["Action"]))
+
+
+def test_handler_role_allows_exactly_the_table_and_queue_calls_the_handler_makes(
+    synth: SynthesizedApp,
+) -> None:
+    """Batch reads of both tables; ledger claims (PutItem only inside a transaction) and batch writes."""
+    sids = statements_by_sid(parse_policy(synth.resource("hub", "aws_iam_role_policy")["policy"]))
+    config = f"arn:aws:dynamodb:{HOME_REGION}:{SECURITY_ACCOUNT}:table/domain-join-config"
+    ledger = f"arn:aws:dynamodb:{HOME_REGION}:{SECURITY_ACCOUNT}:table/domain-join-ledger"
+    dynamodb = {
+        sid: (sorted(as_list(s["Action"])), sorted(as_list(s["Resource"])), s.get("Condition"))
+        for sid, s in sids.items()
+        if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))
+    }
+    assert dynamodb == {
+        "ReadTables": (["dynamodb:BatchGetItem"], [config, ledger], None),
+        "ClaimLedgerRecordsInTransactions": (
+            ["dynamodb:PutItem"],
+            [ledger],
+            {"StringEquals": {"dynamodb:EnclosingOperation": "TransactWriteItems"}},
+        ),
+        "WriteLedgerRecords": (["dynamodb:BatchWriteItem"], [ledger], None),
+    }
+    sqs = {
+        sid: (sorted(as_list(s["Action"])), as_list(s["Resource"]))
+        for sid, s in sids.items()
+        if any(a.startswith("sqs:") for a in as_list(s["Action"]))
+    }
+    assert sqs == {
+        # the event source mapping polls with the function's role; the handler changes visibility
+        "ConsumeJoinQueue": (
+            [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
+            [QUEUE_ARN],
+        ),
+        "SendToDeadLetterQueue": (
+            ["sqs:SendMessage"],
+            [f"arn:aws:sqs:{HOME_REGION}:{SECURITY_ACCOUNT}:domain-join-dlq"],
+        ),
+    }
 
 
 def test_handler_assumes_only_listed_accounts_without_organization(landing_zones: LandingZones) -> None:
