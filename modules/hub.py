@@ -57,7 +57,7 @@ from handlers.domain_join import contract
 
 from . import documents, iam, naming
 from .artifact import LocalArtifact, S3Artifact
-from .cdk import Fn, TerraformAsset, Token, is_token
+from .cdk import Fn, Op, TerraformAsset, Token, is_token
 from .events import ec2_state_change_pattern_json
 from .grants import (
     grant_assume_spoke_role,
@@ -168,16 +168,25 @@ class HubProps:
     @property
     def ledger_lease_seconds(self) -> Any:
         """How long a ledger claim shuts out other invocations: outlives one invocation, not a redelivery."""
-        if is_token(self.function_timeout_seconds):
-            return self.function_timeout_seconds
-        return LEDGER_LEASE_FACTOR * self.function_timeout_seconds
+        return _times(LEDGER_LEASE_FACTOR, self.function_timeout_seconds)
 
     @property
     def visibility_timeout_seconds(self) -> Any:
-        """At least 6x the function timeout, so a message is never redelivered while still in flight."""
-        if is_token(self.function_timeout_seconds):
-            return self.function_timeout_seconds
-        return VISIBILITY_TIMEOUT_FACTOR * self.function_timeout_seconds
+        """6x the function timeout: a message is never redelivered while in flight, and comes back only
+        after the lease (2x) of a container that died is over."""
+        return _times(VISIBILITY_TIMEOUT_FACTOR, self.function_timeout_seconds)
+
+
+def _as_text(number: Any) -> str:
+    """Environment values are strings; a number token must stay a reference, not a float literal."""
+    return Token.as_string(number) if is_token(number) else str(number)
+
+
+def _times(factor: int, seconds: Any) -> Any:
+    """factor x seconds; a Terraform expression when the seconds are a variable (plain module)."""
+    if is_token(seconds):
+        return Token.as_number(Op.mul(factor, seconds))
+    return factor * seconds
 
 
 class Hub(Construct):
@@ -479,7 +488,7 @@ class Hub(Construct):
             contract.ENV_TOOLS_HOST_TAG_VALUE: p.tools_host_tag_value,
             contract.ENV_READINESS_DEADLINE_SECONDS: str(p.readiness_deadline_seconds),
             contract.ENV_CONFIG_CACHE_TTL_SECONDS: str(p.config_cache_ttl_seconds),
-            contract.ENV_LEDGER_LEASE_SECONDS: str(p.ledger_lease_seconds),
+            contract.ENV_LEDGER_LEASE_SECONDS: _as_text(p.ledger_lease_seconds),
             "POWERTOOLS_SERVICE_NAME": "ec2-domain-join",
             "POWERTOOLS_METRICS_NAMESPACE": "Ec2DomainJoin",
         }

@@ -96,6 +96,16 @@ HUB_VARIABLES = (
         300,
         ("var.join_delay_seconds >= 0 && var.join_delay_seconds <= 900", "join_delay_seconds: 0 to 900"),
     ),
+    Variable(
+        "function_timeout_seconds",
+        "number",
+        "Handler timeout; the ledger lease is 2x and the join queue's visibility timeout 6x this.",
+        120,
+        (
+            "var.function_timeout_seconds >= 10 && var.function_timeout_seconds <= 900",
+            "function_timeout_seconds: 10 to 900",
+        ),
+    ),
     Variable("tools_host_tag_key", "string", "Tag key that marks the AD tools host.", "ADToolsHost"),
     Variable("tools_host_tag_value", "string", "Tag value that marks the AD tools host.", "true"),
     Variable(
@@ -223,6 +233,7 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
             name=v["name"],
             forwarder_regions=v["forwarder_regions"],
             join_delay_seconds=v["join_delay_seconds"],
+            function_timeout_seconds=v["function_timeout_seconds"],
             powertools_layer_version=v["powertools_layer_version"],
             tools_host_tag_key=v["tools_host_tag_key"],
             tools_host_tag_value=v["tools_host_tag_value"],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import operator
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from handlers.domain_join import contract
 from modules.plain_modules import DEFAULT_DEST, MODULES, emit
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +87,40 @@ def test_plain_hub_takes_code_from_s3_and_creates_the_config_table_on_request() 
     assert function["s3_bucket"] == "${var.artifact_s3_bucket}" and "filename" not in function
     config = next(t for t in resources["aws_dynamodb_table"].values() if "config" in t["name"])
     assert config["count"] == "${var.create_config_table ? 1 : 0}"
+
+
+def evaluate_arithmetic(expression: str, variables: dict[str, int]) -> int:
+    """Evaluate a `${...}` expression made of integers, `var.*` references, + and * (no terraform here)."""
+    body = expression.removeprefix("${").removesuffix("}")
+    for name, value in variables.items():
+        body = re.sub(rf"\bvar\.{name}\b", str(value), body)
+    operations = {ast.Add: operator.add, ast.Mult: operator.mul}
+
+    def walk(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in operations:
+            return int(operations[type(node.op)](walk(node.left), walk(node.right)))
+        raise AssertionError(f"not plain arithmetic: {expression}")
+
+    return walk(ast.parse(body, mode="eval").body)
+
+
+@pytest.mark.parametrize("timeout", [10, 120, 900])
+def test_plain_hub_derives_lease_and_visibility_from_the_timeout_variable(timeout: int) -> None:
+    """Lease 2x the timeout (outlives an invocation), visibility 6x (a dead container's message comes back
+    only after its lease is over), as in the Python construct."""
+    resources = module_json("hub")["resource"]
+    [function] = resources["aws_lambda_function"].values()
+    queue = next(q for q in resources["aws_sqs_queue"].values() if q["name"] == "${var.name}-queue")
+    values = {"function_timeout_seconds": timeout}
+    function_timeout = evaluate_arithmetic(function["timeout"], values)
+    lease = evaluate_arithmetic(
+        function["environment"]["variables"][contract.ENV_LEDGER_LEASE_SECONDS], values
+    )
+    visibility = evaluate_arithmetic(queue["visibility_timeout_seconds"], values)
+    assert (function_timeout, lease, visibility) == (timeout, 2 * timeout, 6 * timeout)
+    assert function_timeout < lease < visibility
 
 
 def _example() -> dict[str, Any]:
