@@ -16,8 +16,9 @@ import shutil
 import signal
 import string
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +112,36 @@ def require_realad() -> None:
         pytest.skip(message)
 
 
-# Runs as PID of the namespace holder: private mounts, then sleep until the lab is torn down.
+# What each machine replaces with a private copy (bind) or an empty tmpfs.
+PRIVATE_COPIES = ("/etc", "/var/lib/sss", "/var/log/sssd", "/var/lib/pam")
+EMPTY_MOUNTS = ("/run", "/tmp", "/var/lib/samba", "/var/cache/samba", "/var/log/samba")
+
+
+def paths_hidden_by_machines(paths: Iterable[Path]) -> list[Path]:
+    """Those of the paths a machine's private mounts would hide, outermost only (the rest come along)."""
+    masked = [Path(root) for root in (*PRIVATE_COPIES, *EMPTY_MOUNTS)]
+    hidden = {path for path in paths if any(path != root and path.is_relative_to(root) for root in masked)}
+    return sorted(
+        path for path in hidden if not any(path != other and path.is_relative_to(other) for other in hidden)
+    )
+
+
+def host_paths_to_keep() -> list[Path]:
+    """The checkout and this interpreter (venv and base install), wherever they are.
+
+    Tests run the checkout's own script files and this interpreter inside the machines, at the host's paths;
+    a fresh CI clone (or its venv) may live under /tmp or /run, which every machine masks.
+    """
+    return paths_hidden_by_machines([REPO, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()])
+
+
+# Runs as PID of the namespace holder: private mounts, then sleep until the lab is torn down.  Paths to
+# keep (arguments after the first two) are staged under the machine's root before the masks and moved back
+# to where they were afterwards, so the machine sees the same files at the same paths as the host.
 HOLDER_SCRIPT = r"""
 set -eu
 root=$1 nameserver=$2
+shift 2
 mkdir -p "$root/etc" "$root/sss" "$root/sss-log" "$root/pam"
 cp -a /etc/. "$root/etc/"
 rm -rf "$root/etc/krb5.keytab" "$root/etc/krb5.conf" "$root/etc/sssd/sssd.conf"
@@ -124,18 +151,30 @@ printf 'nameserver %s\n' "$nameserver" > "$root/etc/resolv.conf"
 [ ! -d /var/lib/sss ] || cp -a /var/lib/sss/. "$root/sss/"
 [ ! -d /var/lib/pam ] || cp -a /var/lib/pam/. "$root/pam/"
 mount --make-rprivate /
+index=0
+for keep in "$@"; do
+  mkdir -p "$root/keep/$index"
+  mount --rbind "$keep" "$root/keep/$index"
+  index=$((index + 1))
+done
 mount --bind "$root/etc" /etc
 for pair in "sss:/var/lib/sss" "sss-log:/var/log/sssd" "pam:/var/lib/pam"; do
   [ ! -d "${pair#*:}" ] || mount --bind "$root/${pair%%:*}" "${pair#*:}"
 done
-for dir in /run /tmp /var/lib/samba /var/cache/samba /var/log/samba; do
+for dir in @EMPTY_MOUNTS@; do
   [ ! -d "$dir" ] || mount -t tmpfs -o mode=0755 tmpfs "$dir"
 done
 chmod 1777 /tmp
+index=0
+for keep in "$@"; do
+  mkdir -p "$keep"
+  mount --move "$root/keep/$index" "$keep"
+  index=$((index + 1))
+done
 mkdir -p /run/samba /run/sssd
 touch "$root/ready"
 exec sleep infinity
-"""
+""".replace("@EMPTY_MOUNTS@", " ".join(EMPTY_MOUNTS))
 
 
 @dataclass
@@ -274,6 +313,7 @@ class Lab:
                     ),
                     str(root),
                     nameserver,
+                    *(str(path) for path in host_paths_to_keep()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
