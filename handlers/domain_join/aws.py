@@ -169,7 +169,7 @@ class AwsGateway:
         return self._client(service, self._settings.home_region, None, "")
 
     def _spoke(self, service: str, spoke: Spoke) -> Any:
-        if spoke.account == self._settings.own_account:
+        if spoke.account == self._settings.own_account and not spoke.role_arn_configured:
             return self._client(service, spoke.region, None, "")
         credentials = self._assume(spoke)
         return self._client(service, spoke.region, credentials, credentials.access_key_id)

@@ -209,7 +209,7 @@ class Engine:
                 pending.append(change)
         if not pending:
             return []
-        spoke = Spoke(config.account_id, region, config.role_arn)
+        spoke = Spoke(config.account_id, region, config.role_arn, config.role_arn_configured)
         try:
             facts = self._port.describe_instances(spoke, [c.instance_id for c in pending])
             candidates: list[tuple[InstanceStateChange, InstanceFacts]] = []

@@ -42,6 +42,7 @@ class AccountConfig:
     password_parameter: str  # the SecureString's NAME; only the tools host reads its value
     role_arn: str
     dns_ips: tuple[str, ...] = ()
+    role_arn_configured: bool = False  # the item names assumeRoleARN (not the default role)
     ou_path: str = ""
     computer_name_prefix: str = DEFAULT_PREFIX
     sudo_group: str = ""
@@ -96,6 +97,7 @@ class AccountConfig:
             password_parameter=text("adJoinUserPwParam", required=True, pattern=_PARAMETER_NAME_RE),
             role_arn=role_arn,
             dns_ips=dns_ips,
+            role_arn_configured=bool(text("assumeRoleARN")),
             ou_path=text("ouPath", pattern=_OU_RE),
             computer_name_prefix=prefix,
             sudo_group=text("sudoGroupName", pattern=GROUP_RE),
@@ -110,6 +112,9 @@ class Spoke:
     account: str
     region: str
     role_arn: str
+    role_arn_configured: bool = False
+    """In the handler's own account the role is assumed only when the config names it (least privilege:
+    the hub role itself may run no DomainJoin-Join); otherwise its own credentials are used."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ class Call:
     account: str
     region: str
     params: dict[str, Any]
+    access_key_id: str | None = None  # None: the handler's own credentials; else the session's key
 
 
 @dataclass
@@ -115,6 +116,7 @@ class World:
     injections: list[Injection] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
     requested_targets: dict[str, list[str]] = field(default_factory=dict)
+    issued_access_keys: dict[str, str] = field(default_factory=dict)  # role ARN -> key STS handed out
     aws_cpu_seconds: float = 0.0  # CPU spent inside AWS calls (moto's emulation, in this process)
     join_queue_url: str = ""
     join_queue_arn: str = ""
@@ -187,7 +189,8 @@ class World:
         def record(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
             context["api_params"] = params
             context["cpu_started"] = time.process_time()
-            self.calls.append(Call(service, model.name, account, region, dict(params)))
+            key = credentials.access_key_id if credentials else None
+            self.calls.append(Call(service, model.name, account, region, dict(params), key))
 
         def before_call(model: Any, context: dict[str, Any], **_: Any) -> Any:
             operation = model.name
@@ -209,6 +212,9 @@ class World:
 
         def after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
             self.aws_cpu_seconds += time.process_time() - context.get("cpu_started", time.process_time())
+            if model.name == "AssumeRole" and "Credentials" in parsed:
+                role_arn = context["api_params"]["RoleArn"]
+                self.issued_access_keys[role_arn] = parsed["Credentials"]["AccessKeyId"]
             if model.name == "SendCommand" and "Command" in parsed:
                 self.requested_targets[parsed["Command"]["CommandId"]] = list(
                     context["api_params"]["InstanceIds"]

@@ -149,9 +149,11 @@ def test_several_accounts_and_regions_are_reached_through_their_own_roles(world:
     assert len(prestage["Params"]["Computers"].split()) == 5
 
 
-def test_instance_in_the_hub_account_is_joined_without_assuming_a_role(world: World) -> None:
-    # GIVEN an instance in the handler's own account
-    world.put_config(HUB_ACCOUNT)
+def test_instance_in_the_hub_account_without_a_configured_role_uses_the_handlers_own_credentials(
+    world: World,
+) -> None:
+    # GIVEN an instance in the handler's own account, whose config names no assumeRoleARN
+    world.put_config(HUB_ACCOUNT, assumeRoleARN=None)
     (instance,) = world.launch(HUB_ACCOUNT, "eu-west-1")
 
     # WHEN its running event is handled
@@ -161,6 +163,41 @@ def test_instance_in_the_hub_account_is_joined_without_assuming_a_role(world: Wo
     assert world.calls_of("AssumeRole") == []
     (join,) = world.commands(HUB_ACCOUNT, "eu-west-1")
     assert join["InstanceIds"] == [instance]
+    (send,) = [c for c in world.calls_of("SendCommand") if c.params["DocumentName"] == contract.JOIN_DOCUMENT]
+    assert send.access_key_id is None
+
+
+def test_instance_in_the_hub_account_with_a_configured_role_is_joined_through_that_role(
+    world: World,
+) -> None:
+    """The security account enrolled like a spoke: the hub role itself may run no DomainJoin-Join."""
+    # GIVEN an instance in the handler's own account, whose config names the execution role there
+    role_arn = f"arn:aws:iam::{HUB_ACCOUNT}:role/{contract.DEFAULT_SPOKE_ROLE_NAME}"
+    world.put_config(HUB_ACCOUNT, assumeRoleARN=role_arn)
+    (instance,) = world.launch(HUB_ACCOUNT, "eu-west-1")
+
+    # WHEN its running event is handled
+    response = world.run([eventbridge_body(HUB_ACCOUNT, "eu-west-1", instance)])
+
+    # THEN that role was assumed once, and every call in the instance's Region used the assumed session
+    assert response == {"batchItemFailures": []}
+    (assume,) = world.calls_of("AssumeRole")
+    assert assume.params["RoleArn"] == role_arn and assume.access_key_id is None
+    session_key = world.issued_access_keys[role_arn]
+    in_region = [c for c in world.calls if c.region == "eu-west-1"]
+    assert {c.operation for c in in_region} == {
+        "DescribeInstances",
+        "DescribeInstanceInformation",
+        "SendCommand",
+    }
+    assert {c.access_key_id for c in in_region} == {session_key}
+    (join,) = world.commands(HUB_ACCOUNT, "eu-west-1")
+    assert join["DocumentName"] == contract.JOIN_DOCUMENT and join["InstanceIds"] == [instance]
+    # AND the tools host's prestage still goes with the handler's own credentials
+    (prestage,) = [
+        c for c in world.calls_of("SendCommand") if c.params["DocumentName"] == contract.PRESTAGE_DOCUMENT
+    ]
+    assert prestage.access_key_id is None and prestage.params["InstanceIds"] == [world.tools_host_id]
 
 
 def test_windows_instance_joins_and_is_recorded_as_windows(world: World) -> None:
