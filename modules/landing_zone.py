@@ -239,7 +239,10 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             if home_region and region not in known_regions:
                 r.problem(
                     f"{where}.regions[{region_index}]",
-                    f"{region} has no domain-join bus: add it to extra_regions (or use the home Region)",
+                    f"{region} has no hub or forwarder rule of the security account: its events would "
+                    "reach no queue; add it to extra_regions (or use the home Region)"
+                    if account is not None and account == security_account_id
+                    else f"{region} has no domain-join bus: add it to extra_regions (or use the home Region)",
                 )
         assumed_role = r.string(
             entry, "role_name", f"{where}.role_name", ROLE_NAME, "an IAM role name", default=role_name

@@ -7,7 +7,7 @@ covers 1 Region or 17: synth stays fast and plans stay quiet when Regions change
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,9 @@ class SpokeProps:
     """Optional sts:ExternalId the hub must present (an identifier, not a secret)."""
     name: str = naming.DEFAULT_NAME
     """Must equal the hub's `name`: the target bus name derives from it."""
+    forward_events: bool = True
+    """False for the security account itself: the hub and forwarders already have default-bus rules there,
+    so only the join documents and the execution role are created (no rule, target, role or DLQ)."""
     maximum_event_age_seconds: int = 86400
     maximum_retry_attempts: int = 185
     dlq_retention_seconds: int = 14 * 24 * 3600
@@ -75,6 +78,13 @@ class SpokeProps:
         check_range("maximum_event_age_seconds", self.maximum_event_age_seconds, 60, 86400)
         check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 185)
         check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
+        if not isinstance(self.forward_events, bool):
+            raise PropsError("forward_events", f"{self.forward_events!r} must be true or false")
+        if self.forward_events and self.account_id == self.security_account_id:
+            raise PropsError(
+                "forward_events",
+                "the security account's events already reach the hub (default-bus rules): set it to False",
+            )
 
 
 class Spoke(Construct):
@@ -89,114 +99,11 @@ class Spoke(Construct):
         def each_region() -> Any:  # a ListTerraformIterator
             return TerraformIterator.from_list(regions)
 
-        # --- forwarding of EC2 state changes to the security account's bus, per Region ---
-        dlq = SqsQueue(
-            self,
-            "target-dlq",
-            for_each=each_region(),
-            region=EACH_REGION,
-            name=f"{name}-forwarding-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=p.dlq_retention_seconds,
-            tags=tags,
-        )
-        dlq.override_logical_id("target_dlq")
-        policy_regions = each_region()
-
-        def dlq_policy(region: str) -> dict[str, Any]:
-            dlq_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarding-dlq"
-            rule_arn = naming.bus_rule_arn(account, region, "default", rule_name)
-            return iam.policy_document(
-                [
-                    iam.deny_insecure_transport(dlq_arn, "sqs:*"),
-                    iam.resource_statement(
-                        "ForwardingRuleDeadLetters",
-                        {"Service": "events.amazonaws.com"},
-                        ["sqs:SendMessage"],
-                        dlq_arn,
-                        conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
-                    ),
-                ]
-            )
-
-        self.dead_letter_queue_policy_document = dlq_policy(EACH_REGION)
-        if contains_token(self.dead_letter_queue_policy_document):
-            # Emitted through jsonencode() (plain modules), where a literal "${each.value}" would be
-            # escaped into text: refer to the iterator instead.
-            self.dead_letter_queue_policy_document = dlq_policy(Token.as_string(policy_regions.value))
-        SqsQueuePolicy(
-            self,
-            "target-dlq-policy",
-            for_each=policy_regions,
-            region=EACH_REGION,
-            queue_url="${aws_sqs_queue.target_dlq[each.value].url}",
-            policy=iam.to_json(self.dead_letter_queue_policy_document),
-        )
-
-        self.events_role = IamRole(
-            self,
-            "events-role",
-            name=f"{name}-forwarding",
-            description="EventBridge forwards EC2 state changes to the security account's domain-join bus",
-            assume_role_policy=iam.to_json(
-                iam.policy_document(
-                    [
-                        iam.trust_statement(
-                            "EventBridgeAssumesRole",
-                            {"Service": "events.amazonaws.com"},
-                            conditions={"StringEquals": {"aws:SourceAccount": account}},
-                        )
-                    ]
-                )
-            ),
-            tags=tags,
-        )
-        self.events_policy_document = iam.policy_document(
-            grant_put_events(
-                [naming.bus_arn(p.security_account_id, "*", name)]
-                if is_token(regions)  # plain module: the Region list is known only at plan
-                else [naming.bus_arn(p.security_account_id, region, name) for region in regions]
-            )
-        )
-        IamRolePolicy(
-            self,
-            "events-policy",
-            name="put-events-on-domain-join-bus",
-            role=self.events_role.name,
-            policy=iam.to_json(self.events_policy_document),
-        )
-
-        rule = CloudwatchEventRule(
-            self,
-            "rule",
-            for_each=each_region(),
-            region=EACH_REGION,
-            name=rule_name,
-            description="EC2 instances entering running or terminated: forward to the domain-join hub",
-            event_bus_name="default",
-            event_pattern=ec2_state_change_pattern_json(),
-            tags=tags,
-        )
-        rule.override_logical_id("forwarding_rule")
-        self.rule = rule
-        CloudwatchEventTarget(
-            self,
-            "target",
-            for_each=each_region(),
-            region=EACH_REGION,
-            rule="${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}",
-            event_bus_name="default",
-            target_id="security-account-bus",
-            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
-            role_arn=self.events_role.arn,
-            retry_policy=CloudwatchEventTargetRetryPolicy(
-                maximum_event_age_in_seconds=p.maximum_event_age_seconds,
-                maximum_retry_attempts=p.maximum_retry_attempts,
-            ),
-            dead_letter_config=CloudwatchEventTargetDeadLetterConfig(
-                arn="${aws_sqs_queue.target_dlq[each.value].arn}"
-            ),
-        )
+        self.events_role: IamRole | None = None
+        self.events_role_arn: str | None = None
+        self.rule: CloudwatchEventRule | None = None
+        if p.forward_events:
+            self._forward_events(p, each_region, rule_name, regions, tags)
 
         # --- the join document, in every Region ---
         self.join_document = SsmDocument(
@@ -247,7 +154,127 @@ class Spoke(Construct):
             policy=iam.to_json(self.execution_policy_document),
         )
         self.execution_role_arn = self.execution_role.arn
-        self.events_role_arn = self.events_role.arn
+
+    def _forward_events(
+        self,
+        p: SpokeProps,
+        each_region: Callable[[], Any],
+        rule_name: str,
+        regions: Sequence[str],
+        tags: dict[str, str] | None,
+    ) -> None:
+        """Default-bus rule -> the security account's bus of the same Region (role, retries, DLQ)."""
+        account, name = p.account_id, p.name
+        # --- forwarding of EC2 state changes to the security account's bus, per Region ---
+        dlq = SqsQueue(
+            self,
+            "target-dlq",
+            for_each=each_region(),
+            region=EACH_REGION,
+            name=f"{name}-forwarding-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=p.dlq_retention_seconds,
+            tags=tags,
+        )
+        dlq.override_logical_id("target_dlq")
+        policy_regions = each_region()
+
+        def dlq_policy(region: str) -> dict[str, Any]:
+            dlq_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarding-dlq"
+            rule_arn = naming.bus_rule_arn(account, region, "default", rule_name)
+            return iam.policy_document(
+                [
+                    iam.deny_insecure_transport(dlq_arn, "sqs:*"),
+                    iam.resource_statement(
+                        "ForwardingRuleDeadLetters",
+                        {"Service": "events.amazonaws.com"},
+                        ["sqs:SendMessage"],
+                        dlq_arn,
+                        conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
+                    ),
+                ]
+            )
+
+        self.dead_letter_queue_policy_document = dlq_policy(EACH_REGION)
+        if contains_token(self.dead_letter_queue_policy_document):
+            # Emitted through jsonencode() (plain modules), where a literal "${each.value}" would be
+            # escaped into text: refer to the iterator instead.
+            self.dead_letter_queue_policy_document = dlq_policy(Token.as_string(policy_regions.value))
+        SqsQueuePolicy(
+            self,
+            "target-dlq-policy",
+            for_each=policy_regions,
+            region=EACH_REGION,
+            queue_url="${aws_sqs_queue.target_dlq[each.value].url}",
+            policy=iam.to_json(self.dead_letter_queue_policy_document),
+        )
+
+        events_role = IamRole(
+            self,
+            "events-role",
+            name=f"{name}-forwarding",
+            description="EventBridge forwards EC2 state changes to the security account's domain-join bus",
+            assume_role_policy=iam.to_json(
+                iam.policy_document(
+                    [
+                        iam.trust_statement(
+                            "EventBridgeAssumesRole",
+                            {"Service": "events.amazonaws.com"},
+                            conditions={"StringEquals": {"aws:SourceAccount": account}},
+                        )
+                    ]
+                )
+            ),
+            tags=tags,
+        )
+        self.events_role = events_role
+        self.events_role_arn = events_role.arn
+        self.events_policy_document = iam.policy_document(
+            grant_put_events(
+                [naming.bus_arn(p.security_account_id, "*", name)]
+                if is_token(regions)  # plain module: the Region list is known only at plan
+                else [naming.bus_arn(p.security_account_id, region, name) for region in regions]
+            )
+        )
+        IamRolePolicy(
+            self,
+            "events-policy",
+            name="put-events-on-domain-join-bus",
+            role=events_role.name,
+            policy=iam.to_json(self.events_policy_document),
+        )
+
+        rule = CloudwatchEventRule(
+            self,
+            "rule",
+            for_each=each_region(),
+            region=EACH_REGION,
+            name=rule_name,
+            description="EC2 instances entering running or terminated: forward to the domain-join hub",
+            event_bus_name="default",
+            event_pattern=ec2_state_change_pattern_json(),
+            tags=tags,
+        )
+        rule.override_logical_id("forwarding_rule")
+        self.rule = rule
+        CloudwatchEventTarget(
+            self,
+            "target",
+            for_each=each_region(),
+            region=EACH_REGION,
+            rule="${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}",
+            event_bus_name="default",
+            target_id="security-account-bus",
+            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
+            role_arn=events_role.arn,
+            retry_policy=CloudwatchEventTargetRetryPolicy(
+                maximum_event_age_in_seconds=p.maximum_event_age_seconds,
+                maximum_retry_attempts=p.maximum_retry_attempts,
+            ),
+            dead_letter_config=CloudwatchEventTargetDeadLetterConfig(
+                arn="${aws_sqs_queue.target_dlq[each.value].arn}"
+            ),
+        )
 
 
 _JOIN_DOCUMENT_CACHE: dict[Path, str] = {}

@@ -1,7 +1,8 @@
 """One deployable stack per unit and account, from a landing-zone file.
 
 `hub`, `forwarder-<region>` (both in the security account) and
-`spoke-<account id>`; each has its own AWS provider that assumes the configured
+`spoke-<account id>` (also for the security account when it is enrolled, to join
+its own instances: then without forwarding); each has its own AWS provider that assumes the configured
 role in its target account, so a pipeline can run `cdktf deploy spoke-<id>`
 account by account.
 """
@@ -155,6 +156,8 @@ def build_app(
                 execution_role_name=lz.spoke_role_name,
                 external_id=lz.spoke_role_external_id,
                 name=lz.name,
+                # The security account's default buses already feed the hub and forwarders.
+                forward_events=spoke_config.account_id != lz.security_account_id,
                 scripts_dir=scripts_dir,
             ),
         )

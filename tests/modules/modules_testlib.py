@@ -15,6 +15,7 @@ HOME_REGION = "eu-west-1"
 EXTRA_REGIONS = ["eu-central-1", "us-east-1"]
 SPOKE_SMALL = "222222222222"
 SPOKE_WIDE = "333333333333"
+SECURITY_SPOKE_EXTRA_REGION = "us-east-1"
 
 
 def organization_landing_zone() -> dict[str, Any]:
@@ -34,6 +35,8 @@ def organization_landing_zone() -> dict[str, Any]:
                 "regions": [HOME_REGION, *EXTRA_REGIONS],
                 "role_name": "AWSControlTowerExecution",
             },
+            # the security account enrolled for its own instances (documents + execution role only)
+            {"account_id": SECURITY_ACCOUNT, "regions": [HOME_REGION, SECURITY_SPOKE_EXTRA_REGION]},
         ],
     }
 

@@ -35,7 +35,11 @@ def test_valid_file_gives_typed_values_and_defaults(write_landing_zone: WriteLz)
     assert lz.organization_id == ORG_ID and lz.security_account_id == SECURITY_ACCOUNT
     assert lz.join_delay_seconds == 240
     roles = {spoke.account_id: spoke.role_name for spoke in lz.spokes}
-    assert roles == {"222222222222": DEFAULT_ROLE_NAME, "333333333333": "AWSControlTowerExecution"}
+    assert roles == {
+        "222222222222": DEFAULT_ROLE_NAME,
+        "333333333333": "AWSControlTowerExecution",
+        SECURITY_ACCOUNT: DEFAULT_ROLE_NAME,
+    }
 
 
 @pytest.mark.parametrize(
@@ -70,10 +74,12 @@ def test_missing_required_fields_are_named(write_landing_zone: WriteLz) -> None:
 def test_all_problems_are_collected_not_only_the_first(write_landing_zone: WriteLz) -> None:
     data = organization_landing_zone() | {"organization_id": "bad", "home_region": "nowhere"}
     data["spokes"][1]["account_id"] = "33"
+    duplicate = len(data["spokes"])
     data["spokes"].append({"account_id": "222222222222", "regions": ["eu-west-1"]})
     problems = problems_for(write_landing_zone, data)
     fields = {p.split(": ")[1] for p in problems}
-    assert {"organization_id", "home_region", "spokes[1].account_id", "spokes[2].account_id"} <= fields
+    expected = {"organization_id", "home_region", "spokes[1].account_id", f"spokes[{duplicate}].account_id"}
+    assert expected <= fields
 
 
 def test_spoke_region_without_a_bus_is_rejected(write_landing_zone: WriteLz) -> None:
@@ -82,6 +88,24 @@ def test_spoke_region_without_a_bus_is_rejected(write_landing_zone: WriteLz) -> 
     data["spokes"][0]["regions"] = ["ap-south-1"]
     problems = problems_for(write_landing_zone, data)
     assert any("spokes[0].regions[0]" in p and "extra_regions" in p for p in problems)
+
+
+def test_security_account_may_be_enrolled_in_home_and_extra_regions_only(write_landing_zone: WriteLz) -> None:
+    # GIVEN the security account enrolled in its home Region and one Region that has no forwarder
+    data = organization_landing_zone()
+    data["spokes"] = [{"account_id": SECURITY_ACCOUNT, "regions": [data["home_region"], "ap-south-1"]}]
+    # WHEN the file is read
+    problems = problems_for(write_landing_zone, data)
+    # THEN exactly the Region outside home + extra Regions is named, with why it cannot work
+    assert len(problems) == 1, problems
+    assert ": spokes[0].regions[1]: ap-south-1 " in problems[0]
+    assert "security account" in problems[0] and "extra_regions" in problems[0]
+
+
+def test_example_landing_zone_enrolls_the_security_account() -> None:
+    lz = load_landing_zone(main.DEFAULT_CONFIG)
+    [security] = [s for s in lz.spokes if s.account_id == lz.security_account_id]
+    assert set(security.regions) <= set(lz.all_regions)
 
 
 def test_unquoted_account_id_with_lost_leading_zero_is_explained(write_landing_zone: WriteLz) -> None:

@@ -112,3 +112,11 @@ def test_cdktf_json_runs_main_py_as_python_without_provider_downloads() -> None:
     assert config["language"] == "python"
     assert config["app"].endswith("python main.py")
     assert config["terraformProviders"] == [] and config["terraformModules"] == []
+
+
+def test_security_account_spoke_must_not_forward_its_events() -> None:
+    """Its default buses already feed the hub and forwarders: a forwarding rule would clash and loop."""
+    with pytest.raises(PropsError) as caught:
+        spoke_props(account_id="111111111111")
+    assert caught.value.field == "forward_events"
+    assert spoke_props(account_id="111111111111", forward_events=False).forward_events is False

@@ -9,6 +9,7 @@ from modules_testlib import (
     HOME_REGION,
     ORG_ID,
     SECURITY_ACCOUNT,
+    SECURITY_SPOKE_EXTRA_REGION,
     SPOKE_SMALL,
     SPOKE_WIDE,
     LandingZones,
@@ -30,6 +31,7 @@ def test_one_stack_per_unit_and_account(synth: SynthesizedApp) -> None:
         *(f"forwarder-{r}" for r in EXTRA_REGIONS),
         f"spoke-{SPOKE_SMALL}",
         f"spoke-{SPOKE_WIDE}",
+        f"spoke-{SECURITY_ACCOUNT}",
     }
 
 
@@ -39,6 +41,7 @@ def test_each_stack_assumes_a_role_in_its_own_account(synth: SynthesizedApp) -> 
         "forwarder-us-east-1": (SECURITY_ACCOUNT, "OrganizationAccountAccessRole", "us-east-1"),
         f"spoke-{SPOKE_SMALL}": (SPOKE_SMALL, "OrganizationAccountAccessRole", HOME_REGION),
         f"spoke-{SPOKE_WIDE}": (SPOKE_WIDE, "AWSControlTowerExecution", HOME_REGION),
+        f"spoke-{SECURITY_ACCOUNT}": (SECURITY_ACCOUNT, "OrganizationAccountAccessRole", HOME_REGION),
     }
     for stack, (account, role, region) in expected.items():
         [provider] = synth.stack(stack)["provider"]["aws"]
@@ -455,6 +458,34 @@ def test_spoke_execution_role_trusts_only_the_hub_role_and_allows_exactly_the_jo
         assert statement["Condition"] == {
             "StringEquals": {"aws:RequestedRegion": ["eu-central-1", "eu-west-1", "us-east-1"]}
         }
+
+
+def test_security_account_spoke_has_join_documents_and_execution_role_but_no_forwarding(
+    synth: SynthesizedApp,
+) -> None:
+    """Its instances are joined through its own execution role; the hub's rules already see its events."""
+    stack = f"spoke-{SECURITY_ACCOUNT}"
+    regions = sorted([HOME_REGION, SECURITY_SPOKE_EXTRA_REGION])
+    resources = synth.stack(stack)["resource"]
+    assert set(resources) == {"aws_ssm_document", "aws_iam_role", "aws_iam_role_policy"}
+    [document] = resources["aws_ssm_document"].values()
+    assert document["name"] == contract.JOIN_DOCUMENT
+    assert document["for_each"] == "${toset(" + str(regions).replace("'", '"') + ")}"
+    [role] = resources["aws_iam_role"].values()
+    assert role["name"] == contract.DEFAULT_SPOKE_ROLE_NAME
+    [trust] = parse_policy(role["assume_role_policy"])["Statement"]
+    assert trust["Principal"] == {"AWS": HUB_ROLE_ARN}
+    [policy] = resources["aws_iam_role_policy"].values()
+    send = statements_by_sid(parse_policy(policy["policy"]))["SendJoinDocument"]
+    assert sorted(send["Resource"]) == [
+        f"arn:aws:ec2:*:{SECURITY_ACCOUNT}:instance/*",
+        f"arn:aws:ssm:*:{SECURITY_ACCOUNT}:document/{contract.JOIN_DOCUMENT}",
+    ]
+    assert send["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}
+    # AND the hub role may assume it: organization-scoped AssumeRole on that role name
+    hub_policy = parse_policy(synth.resource("hub", "aws_iam_role_policy")["policy"])
+    assume = statements_by_sid(hub_policy)["AssumeSpokeExecutionRole"]
+    assert assume["Resource"] == f"arn:aws:iam::*:role/{role['name']}"
 
 
 def test_no_unrendered_or_undefined_values_in_any_stack(landing_zones: LandingZones) -> None:
