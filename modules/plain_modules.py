@@ -165,10 +165,19 @@ SPOKE_VARIABLES = (
     ),
     Variable("external_id", "string", 'sts:ExternalId the hub presents, "" for none.', ""),
     NAME,
+    Variable(
+        "forward_events",
+        "bool",
+        "Forward EC2 state changes to the security account; false when this IS the security account "
+        "(then only the join documents and the execution role are created).",
+        True,
+    ),
 )
 SPOKE_OUTPUTS = (
     Output("execution_role_arn", "Role the hub handler assumes in this account."),
-    Output("events_role_arn", "Role EventBridge uses to forward to the security account."),
+    Output(
+        "events_role_arn", "Role EventBridge uses to forward to the security account (null: no forwarding)."
+    ),
 )
 
 
@@ -288,6 +297,7 @@ def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR)
             execution_role_name=v["execution_role_name"],
             external_id=v["external_id"],
             name=v["name"],
+            forward_events=v["forward_events"],
             scripts_dir=scripts_dir,
         ),
     )

@@ -78,7 +78,7 @@ class SpokeProps:
         check_range("maximum_event_age_seconds", self.maximum_event_age_seconds, 60, 86400)
         check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 185)
         check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
-        if not isinstance(self.forward_events, bool):
+        if not is_token(self.forward_events) and not isinstance(self.forward_events, bool):
             raise PropsError("forward_events", f"{self.forward_events!r} must be true or false")
         if self.forward_events and self.account_id == self.security_account_id:
             raise PropsError(
@@ -102,7 +102,14 @@ class Spoke(Construct):
         self.events_role: IamRole | None = None
         self.events_role_arn: str | None = None
         self.rule: CloudwatchEventRule | None = None
-        if p.forward_events:
+        if is_token(p.forward_events):  # plain module: decided at plan (empty Region set, count 0)
+            enabled = p.forward_events
+
+            def forwarding_regions() -> Any:
+                return TerraformIterator.from_list(Token.as_list(Fn.conditional(enabled, regions, [])))
+
+            self._forward_events(p, forwarding_regions, rule_name, regions, tags, enabled)
+        elif p.forward_events:
             self._forward_events(p, each_region, rule_name, regions, tags)
 
         # --- the join document, in every Region ---
@@ -162,8 +169,13 @@ class Spoke(Construct):
         rule_name: str,
         regions: Sequence[str],
         tags: dict[str, str] | None,
+        enabled: Any = None,
     ) -> None:
-        """Default-bus rule -> the security account's bus of the same Region (role, retries, DLQ)."""
+        """Default-bus rule -> the security account's bus of the same Region (role, retries, DLQ).
+
+        `enabled` is the plain module's `forward_events` variable: the regional resources then iterate over
+        an empty set when it is false, and the EventBridge role and its policy get `count` 0.
+        """
         account, name = p.account_id, p.name
         # --- forwarding of EC2 state changes to the security account's bus, per Region ---
         dlq = SqsQueue(
@@ -227,8 +239,16 @@ class Spoke(Construct):
             ),
             tags=tags,
         )
-        self.events_role = events_role
+        role_name_ref: str = events_role.name
+        role_arn_ref: str = events_role.arn
         self.events_role_arn = events_role.arn
+        if enabled is not None:
+            events_role.count = Token.as_number(Fn.conditional(enabled, 1, 0))
+            address = f"{events_role.terraform_resource_type}.{events_role.friendly_unique_id}"
+            role_name_ref = f"${{{address}[0].name}}"
+            role_arn_ref = f"${{{address}[0].arn}}"
+            self.events_role_arn = f"${{one({address}[*].arn)}}"  # null without forwarding
+        self.events_role = events_role
         self.events_policy_document = iam.policy_document(
             grant_put_events(
                 [naming.bus_arn(p.security_account_id, "*", name)]
@@ -236,13 +256,15 @@ class Spoke(Construct):
                 else [naming.bus_arn(p.security_account_id, region, name) for region in regions]
             )
         )
-        IamRolePolicy(
+        events_policy = IamRolePolicy(
             self,
             "events-policy",
             name="put-events-on-domain-join-bus",
-            role=events_role.name,
+            role=role_name_ref,
             policy=iam.to_json(self.events_policy_document),
         )
+        if enabled is not None:
+            events_policy.count = Token.as_number(Fn.conditional(enabled, 1, 0))
 
         rule = CloudwatchEventRule(
             self,
@@ -266,7 +288,7 @@ class Spoke(Construct):
             event_bus_name="default",
             target_id="security-account-bus",
             arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
-            role_arn=events_role.arn,
+            role_arn=role_arn_ref,
             retry_policy=CloudwatchEventTargetRetryPolicy(
                 maximum_event_age_in_seconds=p.maximum_event_age_seconds,
                 maximum_retry_attempts=p.maximum_retry_attempts,

@@ -73,7 +73,10 @@ def test_module_readme_lists_every_input_and_output(unit: str) -> None:
 def test_plain_spoke_iterates_over_the_regions_variable() -> None:
     resources = module_json("spoke")["resource"]
     rule = resources["aws_cloudwatch_event_rule"]["forwarding_rule"]
-    assert rule["for_each"] == "${toset(var.regions)}" and rule["region"] == "${each.value}"
+    assert rule["for_each"] == "${toset(var.forward_events ? var.regions : [])}"
+    assert rule["region"] == "${each.value}"
+    [document] = resources["aws_ssm_document"].values()
+    assert document["for_each"] == "${toset(var.regions)}" and document["region"] == "${each.value}"
     [dlq_policy] = resources["aws_sqs_queue_policy"].values()
     assert "$${each.value}" not in dlq_policy["policy"], "each.value must be evaluated, not kept as text"
     assert "arn:aws:sqs:${each.value}:" in dlq_policy["policy"]
@@ -87,6 +90,37 @@ def test_plain_hub_takes_code_from_s3_and_creates_the_config_table_on_request() 
     assert function["s3_bucket"] == "${var.artifact_s3_bucket}" and "filename" not in function
     config = next(t for t in resources["aws_dynamodb_table"].values() if "config" in t["name"])
     assert config["count"] == "${var.create_config_table ? 1 : 0}"
+
+
+def test_plain_spoke_forwards_only_when_forward_events_is_true() -> None:
+    """forward_events = false (the security account): no forwarding resource, still documents + role."""
+    data = module_json("spoke")
+    assert data["variable"]["forward_events"]["default"] is True
+    resources = data["resource"]
+    forwarding = "${toset(var.forward_events ? var.regions : [])}"
+    regional = {
+        resource_type: [body["for_each"] for body in resources[resource_type].values()]
+        for resource_type in (
+            "aws_cloudwatch_event_rule",
+            "aws_cloudwatch_event_target",
+            "aws_sqs_queue",
+            "aws_sqs_queue_policy",
+        )
+    }
+    assert regional == {resource_type: [forwarding] for resource_type in regional}
+    events_role_id = next(n for n in resources["aws_iam_role"] if "events-role" in n)
+    counted = {
+        name: body.get("count")
+        for resource_type in ("aws_iam_role", "aws_iam_role_policy")
+        for name, body in resources[resource_type].items()
+    }
+    assert sorted(c for c in counted.values() if c) == ["${var.forward_events ? 1 : 0}"] * 2
+    assert counted[events_role_id] == "${var.forward_events ? 1 : 0}"
+    assert not any(c for n, c in counted.items() if "execution" in n), "the execution role always exists"
+    # references to the counted role are indexed, and the output is null without it
+    [target] = resources["aws_cloudwatch_event_target"].values()
+    assert target["role_arn"] == f"${{aws_iam_role.{events_role_id}[0].arn}}"
+    assert data["output"]["events_role_arn"]["value"] == f"${{one(aws_iam_role.{events_role_id}[*].arn)}}"
 
 
 def evaluate_arithmetic(expression: str, variables: dict[str, int]) -> int:
