@@ -5,8 +5,9 @@ Parameters reach the agent as environment variables (`interpolationType:
 ENV_VAR`, SSM Agent >= 3.3.2746.0), so no value is ever templated into shell or
 PowerShell text; `allowedPattern` is defence in depth.  The script text is
 embedded unmodified: a quoted heredoc (bash) or a verbatim here-string
-(PowerShell) writes it to a private temporary file, which is run with the
-values as arguments and removed afterwards.
+(PowerShell) writes it, and the library files it sources from its own
+directory, into a private temporary directory; the script is run from there
+with the values as arguments, and the directory is removed afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from handlers.domain_join import contract
@@ -23,6 +24,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPOSITORY_ROOT / "scripts"
 MAX_DOCUMENT_BYTES = 64 * 1024  # SSM's limit for a command document
 HEREDOC_END = "DOMAIN_JOIN_SCRIPT_END"
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # safe unquoted in both shells' single quotes
 
 # allowedPattern of every parameter.  "" always means "not given".
 _INSTANCE_ID = "i-[0-9a-f]{8,17}"
@@ -93,6 +95,10 @@ class DocumentSpec:
     parameters: tuple[Parameter, ...]
     arguments: tuple[Argument, ...]
     computers_parameter: str
+    # Files the script sources from its own directory (relative to scripts/, in the script's folder): the step
+    # writes them next to the script, so one copy serves several scripts in the repository.
+    linux_libraries: tuple[str, ...] = ()
+    windows_libraries: tuple[str, ...] = ()
 
 
 def _read_script(relative: str, scripts_dir: Path, parameters: tuple[Parameter, ...]) -> str:
@@ -109,62 +115,101 @@ def _read_script(relative: str, scripts_dir: Path, parameters: tuple[Parameter, 
     return text
 
 
-def _linux_commands(spec: DocumentSpec, script: str) -> list[str]:
-    if any(line.strip() == HEREDOC_END for line in script.splitlines()):
-        raise ValueError(f"scripts/{spec.linux_script} contains the heredoc delimiter {HEREDOC_END}")
+@dataclass(frozen=True)
+class EmbeddedFile:
+    """A file the step writes into its temporary directory: the script itself or a library it sources."""
+
+    relative: str  # relative to scripts/
+    name: str  # its file name in the temporary directory
+    text: str  # without its final newline
+
+
+def _read_files(
+    script: str, libraries: tuple[str, ...], scripts_dir: Path, parameters: tuple[Parameter, ...]
+) -> list[EmbeddedFile]:
+    """The libraries first, then the script (last: the one the step runs)."""
+    folder = PurePosixPath(script).parent
+    files: list[EmbeddedFile] = []
+    for relative in (*libraries, script):
+        path = PurePosixPath(relative)
+        if path.parent != folder:
+            raise ValueError(f"scripts/{relative} must sit next to scripts/{script}, which sources it")
+        if not _FILE_NAME.fullmatch(path.name):
+            raise ValueError(f"scripts/{relative}: file name {path.name!r} is not safe to quote")
+        text = _read_script(relative, scripts_dir, parameters)
+        files.append(EmbeddedFile(relative, path.name, text.rstrip("\n")))
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scripts/{script}: its libraries and it need distinct file names, got {names}")
+    return files
+
+
+def _linux_commands(spec: DocumentSpec, files: list[EmbeddedFile]) -> list[str]:
     guard = " || ".join(f'[ -z "${{SSM_{p.name}+x}}" ]' for p in spec.parameters)
     args = " ".join(f'{a.linux_option} "$SSM_{a.parameter}"' for a in spec.arguments if a.linux_option)
-    return [
+    commands = [
         "#!/bin/bash",
         "set -u",
         f"if {guard}; then",
         '  echo "SSM Agent 3.3.2746.0 or later is required (ENV_VAR parameters are missing)" >&2',
         "  exit 90",
         "fi",
-        'script_file="$(mktemp)"',
-        "trap 'rm -f \"$script_file\"' EXIT",
-        'chmod 0700 "$script_file"',
-        f"cat > \"$script_file\" <<'{HEREDOC_END}'",
-        *script.rstrip("\n").split("\n"),
-        HEREDOC_END,
-        f'{contract.SCRIPT_COMPUTERS_ENV}="$SSM_{spec.computers_parameter}" bash "$script_file" {args}',
+        'script_dir="$(mktemp -d)"',
+        "trap 'rm -rf \"$script_dir\"' EXIT",
+        'chmod 0700 "$script_dir"',
     ]
+    for file in files:
+        lines = file.text.split("\n")
+        if any(line.strip() == HEREDOC_END for line in lines):
+            raise ValueError(f"scripts/{file.relative} contains the heredoc delimiter {HEREDOC_END}")
+        commands += [f"cat > \"$script_dir/{file.name}\" <<'{HEREDOC_END}'", *lines, HEREDOC_END]
+    computers = f'{contract.SCRIPT_COMPUTERS_ENV}="$SSM_{spec.computers_parameter}"'
+    return [*commands, f'{computers} bash "$script_dir/{files[-1].name}" {args}']
 
 
-def _windows_commands(spec: DocumentSpec, script: str) -> list[str]:
-    if any(line.startswith("'@") for line in script.splitlines()):
-        raise ValueError(f"scripts/{spec.windows_script} has a line starting with '@ (ends a here-string)")
+def _windows_commands(spec: DocumentSpec, files: list[EmbeddedFile]) -> list[str]:
     missing = " -or ".join(f"($null -eq $env:SSM_{p.name})" for p in spec.parameters)
     args = " ".join(
         f"-{a.windows_parameter} $env:SSM_{a.parameter}" for a in spec.arguments if a.windows_parameter
     )
-    return [
+    commands = [
         "$ErrorActionPreference = 'Stop'",
         f"if ({missing}) {{",
         "  Write-Error 'SSM Agent 3.3.2746.0 or later is required (ENV_VAR parameters are missing)'",
         "  exit 90",
         "}",
-        "$scriptName = 'domain-join-' + [guid]::NewGuid().ToString('N') + '.ps1'",
-        "$scriptFile = Join-Path $env:ProgramData $scriptName",
-        "$scriptText = @'",
-        *script.rstrip("\n").replace("\r\n", "\n").split("\n"),
-        "'@",
-        "Set-Content -LiteralPath $scriptFile -Value $scriptText -Encoding UTF8",
+        "$scriptDir = Join-Path $env:ProgramData ('domain-join-' + [guid]::NewGuid().ToString('N'))",
+        "New-Item -ItemType Directory -Path $scriptDir | Out-Null",
         "try {",
+    ]
+    for file in files:
+        lines = file.text.replace("\r\n", "\n").split("\n")
+        if any(line.startswith("'@") for line in lines):
+            raise ValueError(f"scripts/{file.relative} has a line starting with '@ (ends a here-string)")
+        commands += [
+            "  $fileText = @'",
+            *lines,
+            "'@",
+            f"  $file = Join-Path $scriptDir '{file.name}'",
+            "  Set-Content -LiteralPath $file -Value $fileText -Encoding UTF8",
+        ]
+    return [
+        *commands,
+        f"  $scriptFile = Join-Path $scriptDir '{files[-1].name}'",
         f"  $env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_{spec.computers_parameter}",
         f"  & $scriptFile {args}",
         "  $code = $LASTEXITCODE",
         "} finally {",
         f"  Remove-Item Env:{contract.SCRIPT_COMPUTERS_ENV} -ErrorAction SilentlyContinue",
-        "  Remove-Item -LiteralPath $scriptFile -Force -ErrorAction SilentlyContinue",
+        "  Remove-Item -LiteralPath $scriptDir -Recurse -Force -ErrorAction SilentlyContinue",
         "}",
         "exit $code",
     ]
 
 
 def build_document(spec: DocumentSpec, scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
-    linux = _read_script(spec.linux_script, scripts_dir, spec.parameters)
-    windows = _read_script(spec.windows_script, scripts_dir, spec.parameters)
+    linux = _read_files(spec.linux_script, spec.linux_libraries, scripts_dir, spec.parameters)
+    windows = _read_files(spec.windows_script, spec.windows_libraries, scripts_dir, spec.parameters)
     return {
         "schemaVersion": "2.2",
         "description": spec.description,
@@ -259,12 +304,17 @@ _TOOLS_ARGUMENTS = (
     Argument("--join-user", "JoinUserName", contract.TOOLS_PARAM_JOIN_USER),
     Argument("--password-parameter", "PasswordParameter", contract.TOOLS_PARAM_PASSWORD_PARAMETER),
 )
+# What prestage and remove share; each script sources it from its own directory.
+_TOOLS_LINUX_LIBRARIES = ("toolshost/toolshost-lib.sh",)
+_TOOLS_WINDOWS_LIBRARIES = ("toolshost/ToolsHostLib.ps1",)
 
 PRESTAGE = DocumentSpec(
     name=contract.PRESTAGE_DOCUMENT,
     description="Prestages computer accounts with one-time passwords and an ownership stamp (AD tools host).",
     linux_script="toolshost/prestage.sh",
     windows_script="toolshost/Prestage.ps1",
+    linux_libraries=_TOOLS_LINUX_LIBRARIES,
+    windows_libraries=_TOOLS_WINDOWS_LIBRARIES,
     parameters=(
         *_TOOLS_COMMON,
         Parameter(
@@ -285,6 +335,8 @@ REMOVE = DocumentSpec(
     description="Removes computer accounts whose ownership stamp matches (AD tools host).",
     linux_script="toolshost/remove.sh",
     windows_script="toolshost/Remove.ps1",
+    linux_libraries=_TOOLS_LINUX_LIBRARIES,
+    windows_libraries=_TOOLS_WINDOWS_LIBRARIES,
     parameters=(
         *_TOOLS_COMMON,
         Parameter(

@@ -16,6 +16,7 @@ servicePrincipalName: prestage never writes one, and a Windows join or adcli joi
 after replacing the one-time password with its own machine password.
 The join user's password is read from the SSM SecureString here; it is never a parameter value.
 Needs the ActiveDirectory PowerShell module (RSAT-AD-PowerShell) and AWS Tools for PowerShell or the AWS CLI.
+Dot-sources ToolsHostLib.ps1 from its own directory.
 
 Output: one `DOMAIN_JOIN_RESULT {json}` line per computer. Exit codes (the highest per-computer code wins):
   0 every computer created, reset, or already joined by its instance (left untouched)
@@ -33,78 +34,21 @@ param(
 )
 
 $ErrorActionPreference = "Stop"
-$script:Worst = 0
-$stampPattern = '^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
+. (Join-Path $PSScriptRoot "ToolsHostLib.ps1")
 
-function Write-Result([string]$Name, [string]$Status, [int]$Code, [string]$Message) {
-    $line = [ordered]@{ computerName = $Name; status = $Status; exitCode = $Code; message = $Message } |
-        ConvertTo-Json -Compress
-    Write-Output "DOMAIN_JOIN_RESULT $line"
-    if ($Code -gt $script:Worst) { $script:Worst = $Code }
-}
-
-function Get-JoinPassword {
-    if ($Region -eq "") { $Region = $env:AWS_REGION }
-    if (Get-Command -Name Get-SSMParameter -ErrorAction SilentlyContinue) {
-        $arguments = @{ Name = $PasswordParameter; WithDecryption = $true }
-        if ($Region) { $arguments.Region = $Region }
-        return (Get-SSMParameter @arguments).Value
-    }
-    $cli = @("ssm", "get-parameter", "--name", $PasswordParameter, "--with-decryption",
-        "--query", "Parameter.Value", "--output", "text")
-    if ($Region) { $cli += @("--region", $Region) }
-    return (& aws @cli)
-}
-
-if ($DomainName -notmatch '^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$' -or $JoinUserName -notmatch '^[A-Za-z0-9][A-Za-z0-9._@\\-]{0,255}$') {
-    Write-Result "" "invalid-arguments" 2 "DomainName or JoinUserName is invalid"
-    exit 2
-}
-
-$entries = @()
-foreach ($entry in ("$env:DOMAIN_JOIN_COMPUTERS".Trim() -split '\s+')) {
-    if ($entry -eq "") { continue }
-    $fields = $entry.Split("=")
-    if ($fields.Count -eq 3 -and $fields[0] -cmatch '^[A-Z][A-Z0-9-]{0,14}$' -and
-        $fields[1] -cmatch '^[A-Za-z0-9]{24,128}$' -and $fields[2] -cmatch $stampPattern) {
-        $entries += , $fields
-    } else {
-        Write-Result "" "invalid-entry" 8 "malformed entry (expected NAME=OTP=STAMP)"
-    }
-}
-if ($entries.Count -eq 0) {
-    if ($script:Worst -eq 0) { Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS lists no computer" }
-    exit $script:Worst
-}
-
-# NETBIOS\name and name@domain are used as given; a plain name logs in as name@DomainName.
-$loginName = $JoinUserName
-if ($JoinUserName -notmatch '[\\@]') { $loginName = "$JoinUserName@$DomainName" }
-
+Initialize-ToolsHost -DomainName $DomainName -JoinUserName $JoinUserName -PasswordParameter $PasswordParameter `
+    -Server $Server -Region $Region -FieldPatterns $ComputerNamePattern, $OtpPattern, $StampPattern `
+    -Expected "NAME=OTP=STAMP"
+$ad = $script:AD
 try {
-    $password = Get-JoinPassword
-    if (-not $password) { throw "empty" }
-    $credential = New-Object System.Management.Automation.PSCredential -ArgumentList @(
-        $loginName, (ConvertTo-SecureString -String $password -AsPlainText -Force))
-    $password = $null
-} catch {
-    foreach ($fields in $entries) { Write-Result $fields[0] "no-password" 3 "the join user's password could not be read" }
-    exit 3
-}
-
-try {
-    Import-Module ActiveDirectory
-    if ($Server -eq "") { $Server = [string](Get-ADDomainController -DomainName $DomainName -Discover).HostName }
-    $ad = @{ Server = $Server; Credential = $credential }
     if ($OuPath -eq "") { $OuPath = (Get-ADDomain @ad).ComputersContainer }
 } catch {
-    foreach ($fields in $entries) { Write-Result $fields[0] "no-domain-controller" 5 "no domain controller for $DomainName" }
-    exit 5
+    Exit-ForEveryEntry "no-domain-controller" 5 "no domain controller for $DomainName"
 }
 
 # The stamp proves ownership; any servicePrincipalName proves that the instance has already joined.
 $lookedAt = @("Description", "servicePrincipalName")
-foreach ($fields in $entries) {
+foreach ($fields in $script:Entries) {
     $name, $otp, $stamp = $fields
     try {
         $secret = ConvertTo-SecureString -String $otp -AsPlainText -Force

@@ -10,6 +10,7 @@ The computer list comes in the environment variable DOMAIN_JOIN_COMPUTERS, never
 For each computer: no object with that sAMAccountName -> success (already gone); an object whose description is
 exactly STAMP -> delete it with its child objects; any other object -> refuse and leave it untouched.
 The join user's password is read from the SSM SecureString here; it is never a parameter value.
+Dot-sources ToolsHostLib.ps1 from its own directory.
 
 Output: one `DOMAIN_JOIN_RESULT {json}` line per computer. Exit codes (the highest per-computer code wins):
   0 every computer deleted or already gone   2 invalid parameter value         3 password could not be read
@@ -25,74 +26,13 @@ param(
 )
 
 $ErrorActionPreference = "Stop"
-$script:Worst = 0
-$stampPattern = '^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
+. (Join-Path $PSScriptRoot "ToolsHostLib.ps1")
 
-function Write-Result([string]$Name, [string]$Status, [int]$Code, [string]$Message) {
-    $line = [ordered]@{ computerName = $Name; status = $Status; exitCode = $Code; message = $Message } |
-        ConvertTo-Json -Compress
-    Write-Output "DOMAIN_JOIN_RESULT $line"
-    if ($Code -gt $script:Worst) { $script:Worst = $Code }
-}
+Initialize-ToolsHost -DomainName $DomainName -JoinUserName $JoinUserName -PasswordParameter $PasswordParameter `
+    -Server $Server -Region $Region -FieldPatterns $ComputerNamePattern, $StampPattern -Expected "NAME=STAMP"
+$ad = $script:AD
 
-function Get-JoinPassword {
-    if ($Region -eq "") { $Region = $env:AWS_REGION }
-    if (Get-Command -Name Get-SSMParameter -ErrorAction SilentlyContinue) {
-        $arguments = @{ Name = $PasswordParameter; WithDecryption = $true }
-        if ($Region) { $arguments.Region = $Region }
-        return (Get-SSMParameter @arguments).Value
-    }
-    $cli = @("ssm", "get-parameter", "--name", $PasswordParameter, "--with-decryption",
-        "--query", "Parameter.Value", "--output", "text")
-    if ($Region) { $cli += @("--region", $Region) }
-    return (& aws @cli)
-}
-
-if ($DomainName -notmatch '^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$' -or $JoinUserName -notmatch '^[A-Za-z0-9][A-Za-z0-9._@\\-]{0,255}$') {
-    Write-Result "" "invalid-arguments" 2 "DomainName or JoinUserName is invalid"
-    exit 2
-}
-
-$entries = @()
-foreach ($entry in ("$env:DOMAIN_JOIN_COMPUTERS".Trim() -split '\s+')) {
-    if ($entry -eq "") { continue }
-    $fields = $entry.Split("=")
-    if ($fields.Count -eq 2 -and $fields[0] -cmatch '^[A-Z][A-Z0-9-]{0,14}$' -and $fields[1] -cmatch $stampPattern) {
-        $entries += , $fields
-    } else {
-        Write-Result "" "invalid-entry" 8 "malformed entry (expected NAME=STAMP)"
-    }
-}
-if ($entries.Count -eq 0) {
-    if ($script:Worst -eq 0) { Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS lists no computer" }
-    exit $script:Worst
-}
-
-# NETBIOS\name and name@domain are used as given; a plain name logs in as name@DomainName.
-$loginName = $JoinUserName
-if ($JoinUserName -notmatch '[\\@]') { $loginName = "$JoinUserName@$DomainName" }
-
-try {
-    $password = Get-JoinPassword
-    if (-not $password) { throw "empty" }
-    $credential = New-Object System.Management.Automation.PSCredential -ArgumentList @(
-        $loginName, (ConvertTo-SecureString -String $password -AsPlainText -Force))
-    $password = $null
-} catch {
-    foreach ($fields in $entries) { Write-Result $fields[0] "no-password" 3 "the join user's password could not be read" }
-    exit 3
-}
-
-try {
-    Import-Module ActiveDirectory
-    if ($Server -eq "") { $Server = [string](Get-ADDomainController -DomainName $DomainName -Discover).HostName }
-    $ad = @{ Server = $Server; Credential = $credential }
-} catch {
-    foreach ($fields in $entries) { Write-Result $fields[0] "no-domain-controller" 5 "no domain controller for $DomainName" }
-    exit 5
-}
-
-foreach ($fields in $entries) {
+foreach ($fields in $script:Entries) {
     $name, $stamp = $fields
     try {
         $existing = Get-ADComputer @ad -Filter "sAMAccountName -eq '$name`$'" -Properties Description

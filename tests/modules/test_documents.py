@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -44,18 +45,60 @@ def test_document_has_a_linux_and_a_windows_step_and_env_var_parameters(spec: do
     assert "{{" not in commands, "values must arrive as SSM_<Name> variables, never templated"
 
 
+LINUX_FILE = re.compile(rf"cat > \"\$script_dir/(?P<name>[^\"/]+)\" <<'{HEREDOC_END}'")
+WINDOWS_FILE = re.compile(r"  \$file = Join-Path \$scriptDir '(?P<name>[^'/]+)'")
+
+
+def embedded_linux_files(commands: list[str]) -> dict[str, str]:
+    """File name -> text of every heredoc the Linux step writes into its temporary directory, in order."""
+    files, index = {}, 0
+    while index < len(commands):
+        if match := LINUX_FILE.fullmatch(commands[index]):
+            end = commands.index(HEREDOC_END, index + 1)
+            files[match["name"]] = "\n".join(commands[index + 1 : end])
+            index = end
+        index += 1
+    return files
+
+
+def embedded_windows_files(commands: list[str]) -> dict[str, str]:
+    """File name -> text of every here-string the Windows step writes into its temporary folder, in order."""
+    files, index = {}, 0
+    while index < len(commands):
+        if commands[index] == "  $fileText = @'":
+            end = commands.index("'@", index + 1)
+            match = WINDOWS_FILE.fullmatch(commands[end + 1])
+            assert match, commands[end + 1]
+            files[match["name"]] = "\n".join(commands[index + 1 : end])
+            index = end
+        index += 1
+    return files
+
+
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
-def test_scripts_are_embedded_unmodified(spec: documents.DocumentSpec) -> None:
+def test_scripts_and_their_libraries_are_embedded_unmodified(spec: documents.DocumentSpec) -> None:
     document = build_document(spec)
-    linux = step(document, "Linux")["inputs"]["runCommand"]
-    start = next(i for i, line in enumerate(linux) if line.endswith(f"<<'{HEREDOC_END}'"))
-    end = linux.index(HEREDOC_END)
-    script = (documents.SCRIPTS_DIR / spec.linux_script).read_text()
-    assert "\n".join(linux[start + 1 : end]) == script.rstrip("\n")
-    windows = step(document, "Windows")["inputs"]["runCommand"]
-    start, end = windows.index("$scriptText = @'"), windows.index("'@")
-    ps1 = (documents.SCRIPTS_DIR / spec.windows_script).read_text().replace("\r\n", "\n")
-    assert "\n".join(windows[start + 1 : end]) == ps1.rstrip("\n")
+    for platform, embedded, relatives in (
+        ("Linux", embedded_linux_files, (*spec.linux_libraries, spec.linux_script)),
+        ("Windows", embedded_windows_files, (*spec.windows_libraries, spec.windows_script)),
+    ):
+        files = embedded(step(document, platform)["inputs"]["runCommand"])
+        expected = {
+            Path(relative).name: (documents.SCRIPTS_DIR / relative)
+            .read_text()
+            .replace("\r\n", "\n")
+            .rstrip("\n")
+            for relative in relatives
+        }
+        assert files == expected, platform
+
+
+def test_tools_documents_ship_the_library_each_script_sources() -> None:
+    assert PRESTAGE.linux_libraries == REMOVE.linux_libraries == ("toolshost/toolshost-lib.sh",)
+    assert PRESTAGE.windows_libraries == REMOVE.windows_libraries == ("toolshost/ToolsHostLib.ps1",)
+    assert JOIN.linux_libraries == JOIN.windows_libraries == ()
+    windows = step(build_document(PRESTAGE), "Windows")["inputs"]["runCommand"]
+    assert list(embedded_windows_files(windows)) == ["ToolsHostLib.ps1", "Prestage.ps1"], "library first"
 
 
 def test_document_parameters_are_those_of_the_contract() -> None:
@@ -127,15 +170,50 @@ def test_missing_script_fails_naming_the_file(tmp_path: Path) -> None:
         build_document(JOIN, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("library", "text", "error"),
+    [
+        ("toolshost/lib.sh", f"echo before\n{HEREDOC_END}\nreboot\n", "heredoc delimiter"),
+        ("toolshost/lib.sh", "domain={{ DomainName }}\n", "placeholder"),
+        ("toolshost/Lib.ps1", "$x = @'\nx\n'@\n", "here-string"),
+        ("linux/lib.sh", "f() { :; }\n", "must sit next to"),
+        ("toolshost/prestage.sh", "f() { :; }\n", "distinct file names"),
+        ("toolshost/lib one.sh", "f() { :; }\n", "not safe to quote"),
+    ],
+)
+def test_libraries_get_the_same_safety_checks_as_scripts(
+    tmp_path: Path, library: str, text: str, error: str
+) -> None:
+    # GIVEN the prestage document's scripts, with a library the builder must refuse
+    scripts = _stub_scripts(tmp_path, 0)
+    (scripts / library).parent.mkdir(parents=True, exist_ok=True)
+    (scripts / library).write_text(text)
+    platform = "windows" if library.endswith(".ps1") else "linux"
+    spec = dataclasses.replace(PRESTAGE, **{f"{platform}_libraries": (library,)})
+    # WHEN the document is built THEN it fails, naming the problem
+    with pytest.raises(ValueError, match=error):
+        build_document(spec, scripts)
+
+
+def test_a_missing_library_fails_naming_the_file(tmp_path: Path) -> None:
+    scripts = _stub_scripts(tmp_path, 0)
+    (scripts / REMOVE.windows_libraries[0]).unlink()
+    with pytest.raises(ScriptMissingError, match=r"scripts/toolshost/ToolsHostLib\.ps1"):
+        build_document(REMOVE, scripts)
+
+
 def _stub_scripts(tmp_path: Path, exit_code: int) -> Path:
-    """Scripts that record how they were called (argv, the computers variable, their own path)."""
+    """Scripts that record how they were called (argv, the computers variable, their own path, the files
+    next to them and their folder's mode); libraries that only name themselves."""
     record = tmp_path / "record.json"
     body = f"""#!/bin/bash
 python3 - "$0" "$@" <<'PY'
 import json, os, sys
 computers = os.environ.get("{contract.SCRIPT_COMPUTERS_ENV}")
-mode = oct(os.stat(sys.argv[1]).st_mode & 0o777)
-record = {{"self": sys.argv[1], "argv": sys.argv[2:], "computers": computers, "mode": mode}}
+folder = os.path.dirname(sys.argv[1])
+mode = oct(os.stat(folder).st_mode & 0o777)
+files = {{name: open(os.path.join(folder, name)).read() for name in os.listdir(folder)}}
+record = {{"self": sys.argv[1], "argv": sys.argv[2:], "computers": computers, "mode": mode, "files": files}}
 json.dump(record, open("{record}", "w"))
 PY
 exit {exit_code}
@@ -145,6 +223,8 @@ exit {exit_code}
             path = tmp_path / "scripts" / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(body if relative.endswith(".sh") else "param()\n")
+        for relative in (*spec.linux_libraries, *spec.windows_libraries):
+            (tmp_path / "scripts" / relative).write_text(f"# library {relative}\n")
     return tmp_path / "scripts"
 
 
@@ -180,8 +260,88 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(
     ]  # fmt: skip
     assert computers not in " ".join(record["argv"])
     assert record["computers"] == computers
+    assert Path(record["self"]).name == "domain-join.sh" and list(record["files"]) == ["domain-join.sh"]
+    assert record["mode"] == "0o700", "the script's folder must be private"
+    assert not Path(record["self"]).parent.exists(), "the temporary folder must be removed"
+
+
+@pytest.mark.parametrize("spec", [PRESTAGE, REMOVE], ids=lambda s: s.name)
+def test_linux_step_writes_the_library_next_to_the_script(
+    tmp_path: Path, spec: documents.DocumentSpec
+) -> None:
+    # GIVEN a tools document's Linux step, built around a recording stub script and a stub library
+    scripts = _stub_scripts(tmp_path, 0)
+    linux = step(build_document(spec, scripts), "Linux")["inputs"]["runCommand"]
+    env = {f"SSM_{p.name}": "x" for p in spec.parameters} | {
+        "PATH": os.environ["PATH"],
+        "TMPDIR": str(tmp_path),
+    }
+    # WHEN the agent runs it
+    wrapper = tmp_path / "_script.sh"
+    wrapper.write_text("\n".join(linux) + "\n")
+    result = subprocess.run(["sh", str(wrapper)], env=env, capture_output=True, text=True, timeout=60)
+    # THEN the script ran from a private folder that held exactly it and its library, removed afterwards
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert Path(record["self"]).name == Path(spec.linux_script).name
+    assert record["files"] == {
+        "toolshost-lib.sh": "# library toolshost/toolshost-lib.sh\n",
+        Path(spec.linux_script).name: (scripts / spec.linux_script).read_text(),
+    }
     assert record["mode"] == "0o700"
-    assert not Path(record["self"]).exists(), "the temporary script must be removed"
+    assert not Path(record["self"]).parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "computers"),
+    [(PRESTAGE, f"WEB01={OTP}={STAMP} WEB02={OTP}={STAMP}"), (REMOVE, f"WEB01={STAMP} WEB02={STAMP}")],
+    ids=lambda v: getattr(v, "name", "computers"),
+)
+def test_real_tools_scripts_run_from_the_document_with_their_library(
+    tmp_path: Path, spec: documents.DocumentSpec, computers: str
+) -> None:
+    """The real script sources the real library from the step's folder: options, the list and the password
+    reading all live in the library, and an unreadable password parameter ends the run with exit 3."""
+    # GIVEN a tools host whose AWS CLI cannot read the password parameter
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text("#!/bin/sh\necho 'AccessDeniedException' >&2\nexit 254\n")
+    (bin_dir / "aws").chmod(0o755)
+    (tmp_path / "tmp").mkdir()
+    parameters = {
+        contract.TOOLS_PARAM_DOMAIN: "corp.example.com",
+        contract.TOOLS_PARAM_JOIN_USER: "CORP\\svc-join",
+        contract.TOOLS_PARAM_PASSWORD_PARAMETER: "/domain-join/password",
+        contract.TOOLS_PARAM_OU: "",
+        contract.TOOLS_PARAM_COMPUTERS: computers,
+    }
+    env = {
+        f"SSM_{name}": value
+        for name, value in parameters.items()
+        if name in {p.name for p in spec.parameters}
+    }
+    env |= {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path / "tmp"),
+        "AWS_REGION": "eu-west-1",
+    }
+    # WHEN the agent runs the document's Linux step
+    wrapper = tmp_path / "_script.sh"
+    wrapper.write_text("\n".join(step(build_document(spec), "Linux")["inputs"]["runCommand"]) + "\n")
+    result = subprocess.run(["sh", str(wrapper)], env=env, capture_output=True, text=True, timeout=60)
+    # THEN every computer is reported as no-password, with exit 3, and nothing is left in the temporary folder
+    assert result.returncode == 3, result.stderr
+    results = [
+        json.loads(line.removeprefix("DOMAIN_JOIN_RESULT "))
+        for line in result.stdout.splitlines()
+        if line.startswith("DOMAIN_JOIN_RESULT ")
+    ]
+    assert [(r["computerName"], r["status"], r["exitCode"]) for r in results] == [
+        ("WEB01", "no-password", 3),
+        ("WEB02", "no-password", 3),
+    ]
+    assert OTP not in result.stdout + result.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_linux_step_refuses_to_run_on_an_agent_without_env_var_parameters(tmp_path: Path) -> None:

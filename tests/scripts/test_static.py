@@ -12,6 +12,8 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
+from modules import documents
+
 from .adlab import SCRIPTS
 
 SHELL_SCRIPTS = sorted(SCRIPTS.rglob("*.sh"))
@@ -30,6 +32,15 @@ CONTRACT_PARAMETERS = {
     },
     "toolshost/Prestage.ps1": {"DomainName", "OuPath", "JoinUserName", "PasswordParameter"},
     "toolshost/Remove.ps1": {"DomainName", "JoinUserName", "PasswordParameter"},
+}
+
+
+# The library each tools-host script sources from its own directory (and the documents ship next to it).
+LIBRARIES = {
+    "toolshost/prestage.sh": "toolshost/toolshost-lib.sh",
+    "toolshost/remove.sh": "toolshost/toolshost-lib.sh",
+    "toolshost/Prestage.ps1": "toolshost/ToolsHostLib.ps1",
+    "toolshost/Remove.ps1": "toolshost/ToolsHostLib.ps1",
 }
 
 
@@ -62,8 +73,11 @@ def test_the_expected_scripts_exist() -> None:
         "linux/domain-join.sh",
         "toolshost/prestage.sh",
         "toolshost/remove.sh",
+        LIBRARIES["toolshost/prestage.sh"],
     }
-    assert {relative(path) for path in POWERSHELL_SCRIPTS} == set(CONTRACT_PARAMETERS)
+    assert {relative(path) for path in POWERSHELL_SCRIPTS} == set(CONTRACT_PARAMETERS) | {
+        LIBRARIES["toolshost/Prestage.ps1"]
+    }
 
 
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=relative)
@@ -96,9 +110,23 @@ def test_powershell_script_parses_without_errors(script: Path) -> None:
     assert broken_nodes(tree.root_node) == []
 
 
-@pytest.mark.parametrize("script", POWERSHELL_SCRIPTS, ids=relative)
-def test_powershell_script_takes_the_contract_parameters(script: Path) -> None:
-    assert CONTRACT_PARAMETERS[relative(script)] <= script_parameters(script)
+@pytest.mark.parametrize("script", sorted(CONTRACT_PARAMETERS))
+def test_powershell_script_takes_the_contract_parameters(script: str) -> None:
+    assert CONTRACT_PARAMETERS[script] <= script_parameters(SCRIPTS / script)
+
+
+@pytest.mark.parametrize("script", sorted(LIBRARIES))
+def test_tools_script_loads_its_library_from_its_own_directory(script: str) -> None:
+    """The documents write the library next to the script, and the realad suite runs it from the checkout."""
+    library = LIBRARIES[script].rsplit("/", 1)[1]
+    text = (SCRIPTS / script).read_text()
+    if script.endswith(".sh"):
+        assert f'source "$(dirname "${{BASH_SOURCE[0]}}")/{library}"' in text.splitlines()
+        assert f"# shellcheck source-path=SCRIPTDIR source={library}" in text.splitlines()
+    else:
+        assert f'. (Join-Path $PSScriptRoot "{library}")' in text.splitlines()
+    spec = documents.PRESTAGE if "restage" in script else documents.REMOVE
+    assert LIBRARIES[script] in (spec.linux_libraries if script.endswith(".sh") else spec.windows_libraries)
 
 
 def test_the_parser_does_flag_broken_powershell() -> None:
@@ -107,11 +135,16 @@ def test_the_parser_does_flag_broken_powershell() -> None:
     assert broken_nodes(tree.root_node) != []
 
 
-def reported_statuses(script: Path) -> set[str]:
-    """The result statuses a tools-host script can print (bash: report/abort; PowerShell: Write-Result)."""
-    text = script.read_text()
+# What both scripts of a shell report through their library (plus each script's own "failed").
+SHARED_STATUSES = {"invalid-arguments", "invalid-entry", "no-password", "no-domain-controller", "failed"}
+
+
+def reported_statuses(script: str) -> set[str]:
+    """The result statuses a tools-host script can print, its library's included (bash: report/abort;
+    PowerShell: Write-Result/Exit-ForEveryEntry)."""
+    text = (SCRIPTS / script).read_text() + (SCRIPTS / LIBRARIES[script]).read_text()
     bash = re.findall(r'(?:report "[^"]*"|abort) "([a-z-]+)"', text)
-    powershell = re.findall(r'Write-Result \S+ "([a-z-]+)"', text)
+    powershell = re.findall(r'(?:Write-Result \S+|Exit-ForEveryEntry) "([a-z-]+)"', text)
     return set(bash) | set(powershell)
 
 
@@ -131,7 +164,7 @@ def test_windows_tools_scripts_report_the_same_statuses_as_bash(
     bash: str, powershell: str, outcomes: set[str]
 ) -> None:
     """The Windows twin cannot run here; it must know every outcome bash has (already-joined, ...)."""
-    bash_statuses = reported_statuses(SCRIPTS / bash)
-    assert outcomes <= bash_statuses
+    bash_statuses = reported_statuses(bash)
+    assert outcomes | SHARED_STATUSES <= bash_statuses
     # login-failed is bash's own: the AD module logs in on each call and fails as no-domain-controller there
-    assert reported_statuses(SCRIPTS / powershell) == bash_statuses - {"login-failed"}
+    assert reported_statuses(powershell) == bash_statuses - {"login-failed"}
