@@ -63,3 +63,14 @@ TAG_LOGIN_GROUP: Final = "adGroupName"
 
 # Default name of the spoke execution role the hub Lambda assumes.
 DEFAULT_SPOKE_ROLE_NAME: Final = "ec2-domain-join-execution"
+
+# --- Run Command results (SSM "EC2 Command Invocation Status-change Notification") ---
+# Only failures travel: a join that was sent and never reported failed is a join that worked, which keeps
+# the success path free of extra events and calls.
+COMMAND_STATUS_SOURCE: Final = "aws.ssm"
+COMMAND_STATUS_DETAIL_TYPE: Final = "EC2 Command Invocation Status-change Notification"
+COMMAND_FAILED_STATUSES: Final = ("Failed", "TimedOut", "Cancelled")
+# Name of the spoke execution role, for accounts whose config item has no assumeRoleARN.
+ENV_SPOKE_ROLE_NAME: Final = "SPOKE_ROLE_NAME"
+# How many times a failed join or remove is sent again before the ledger marks it failed (default 3).
+ENV_MAX_COMMAND_ATTEMPTS: Final = "MAX_COMMAND_ATTEMPTS"
