@@ -114,6 +114,8 @@ class HubProps:
     spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
     spoke_role_external_id: str | None = None
     readiness_deadline_seconds: int = 3600
+    max_command_attempts: int = 3
+    """How many times the handler sends a failed join or remove before the ledger marks it failed."""
     config_cache_ttl_seconds: int = 300
     create_config_table: bool = True
     config_table_name: str = "domain-join-config"
@@ -156,6 +158,7 @@ class HubProps:
         check_pattern("tools_host_tag_key", self.tools_host_tag_key, TAG_KEY, "a tag key")
         check_pattern("spoke_role_name", self.spoke_role_name, ROLE_NAME, "an IAM role name")
         check_range("readiness_deadline_seconds", self.readiness_deadline_seconds, 60, 86400)
+        check_range("max_command_attempts", self.max_command_attempts, 1, 10)
         check_range("config_cache_ttl_seconds", self.config_cache_ttl_seconds, 0, 3600)
         check_pattern("config_table_name", self.config_table_name, RESOURCE_NAME, "a table name")
         check_pattern("ledger_table_name", self.ledger_table_name, RESOURCE_NAME, "a table name")
@@ -486,7 +489,9 @@ class Hub(Construct):
             contract.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.url,
             contract.ENV_TOOLS_HOST_TAG_KEY: p.tools_host_tag_key,
             contract.ENV_TOOLS_HOST_TAG_VALUE: p.tools_host_tag_value,
-            contract.ENV_READINESS_DEADLINE_SECONDS: str(p.readiness_deadline_seconds),
+            contract.ENV_READINESS_DEADLINE_SECONDS: _as_text(p.readiness_deadline_seconds),
+            contract.ENV_SPOKE_ROLE_NAME: p.spoke_role_name,
+            contract.ENV_MAX_COMMAND_ATTEMPTS: _as_text(p.max_command_attempts),
             contract.ENV_CONFIG_CACHE_TTL_SECONDS: str(p.config_cache_ttl_seconds),
             contract.ENV_LEDGER_LEASE_SECONDS: _as_text(p.ledger_lease_seconds),
             "POWERTOOLS_SERVICE_NAME": "ec2-domain-join",

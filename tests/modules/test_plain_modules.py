@@ -189,6 +189,18 @@ def test_no_unrendered_or_undefined_values_leak_into_the_module(unit: str) -> No
     assert "undefined" not in text and "TfToken" not in text
 
 
+def test_plain_hub_hands_the_spoke_role_name_and_attempt_limit_to_the_handler() -> None:
+    data = module_json("hub")
+    [function] = data["resource"]["aws_lambda_function"].values()
+    env = function["environment"]["variables"]
+    assert env[contract.ENV_SPOKE_ROLE_NAME] == "${var.spoke_role_name}"
+    assert env[contract.ENV_MAX_COMMAND_ATTEMPTS] == "${var.max_command_attempts}"
+    attempts = data["variable"]["max_command_attempts"]
+    assert attempts["default"] == 3
+    [validation] = attempts["validation"]
+    assert validation["condition"] == "${var.max_command_attempts >= 1 && var.max_command_attempts <= 10}"
+
+
 def test_plain_hub_keeps_the_tools_host_tag_condition() -> None:
     [policy] = module_json("hub")["resource"]["aws_iam_role_policy"].values()
     assert (

@@ -45,6 +45,7 @@ def test_hub_defaults_are_the_secure_documented_ones() -> None:
     assert props.batch_size == 10 and props.log_retention_days >= 365
     assert props.create_config_table and props.config_table_billing_mode == "PAY_PER_REQUEST"
     assert props.spoke_role_external_id is None
+    assert props.max_command_attempts == 3
 
 
 @pytest.mark.parametrize(
@@ -63,6 +64,8 @@ def test_hub_defaults_are_the_secure_documented_ones() -> None:
         ("forwarder_regions", ["us-east-1", "us-east-1"]),
         ("spoke_role_name", "bad role"),
         ("tools_host_tag_key", ""),
+        ("max_command_attempts", 0),
+        ("max_command_attempts", 11),
     ],
 )
 def test_hub_validation_names_the_field(field: str, value: Any) -> None:

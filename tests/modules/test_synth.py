@@ -158,6 +158,8 @@ def test_lambda_runtime_tracing_concurrency_layer_and_environment(synth: Synthes
     )
     assert env[contract.ENV_READINESS_DEADLINE_SECONDS] == "3600"
     assert env[contract.ENV_CONFIG_CACHE_TTL_SECONDS] == "300"
+    assert env[contract.ENV_SPOKE_ROLE_NAME] == contract.DEFAULT_SPOKE_ROLE_NAME
+    assert env[contract.ENV_MAX_COMMAND_ATTEMPTS] == "3"
     queue = _queue(synth, "domain-join-queue")
     assert (
         function["timeout"]
@@ -168,10 +170,11 @@ def test_lambda_runtime_tracing_concurrency_layer_and_environment(synth: Synthes
     assert contract.ENV_SPOKE_ROLE_EXTERNAL_ID not in env
 
 
-def test_external_id_reaches_the_handler_and_the_spoke_trust(landing_zones: LandingZones) -> None:
+def test_external_id_and_role_name_reach_the_handler_and_the_spoke(landing_zones: LandingZones) -> None:
     synth = landing_zones.accounts
     env = synth.resource("hub", "aws_lambda_function")["environment"]["variables"]
     assert env[contract.ENV_SPOKE_ROLE_EXTERNAL_ID] == "landing-zone-7"
+    assert env[contract.ENV_SPOKE_ROLE_NAME] == "domain-join-exec"  # the landing zone's spoke_role.name
     role = synth.resource(f"spoke-{SPOKE_SMALL}", "aws_iam_role", "execution-role")
     [trust] = parse_policy(role["assume_role_policy"])["Statement"]
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "landing-zone-7"}}
