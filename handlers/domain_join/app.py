@@ -61,6 +61,7 @@ class Settings:
     readiness_deadline_seconds: int
     config_cache_ttl_seconds: int
     ledger_lease_seconds: int = 0  # 0: until this invocation's own timeout (the function's max runtime)
+    spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -85,6 +86,8 @@ class Settings:
                 env.get(contract.ENV_CONFIG_CACHE_TTL_SECONDS) or DEFAULT_CONFIG_CACHE_TTL_SECONDS
             ),
             ledger_lease_seconds=int(env.get(contract.ENV_LEDGER_LEASE_SECONDS) or 0),
+            spoke_role_name=env.get(contract.ENV_SPOKE_ROLE_NAME, "").strip()
+            or contract.DEFAULT_SPOKE_ROLE_NAME,
         )
 
 
@@ -107,7 +110,7 @@ class DomainJoinApp:
         self.settings = settings
         self.gateway = gateway
         self._clock = clock
-        self._engine = Engine(gateway, clock)
+        self._engine = Engine(gateway, clock, settings.spoke_role_name)
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         records = [SQSRecord(raw) for raw in event.get("Records", [])]
@@ -270,11 +273,9 @@ def build_app(
     clock: Callable[[], float] = time.time,
 ) -> DomainJoinApp:
     settings = Settings.from_env(os.environ if env is None else env)
-    own_account = context.invoked_function_arn.split(":")[4]
     gateway = AwsGateway(
         GatewaySettings(
             home_region=settings.home_region,
-            own_account=own_account,
             config_table=settings.config_table,
             ledger_table=settings.ledger_table,
             dead_letter_queue_url=settings.dead_letter_queue_url,

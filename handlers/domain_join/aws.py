@@ -135,7 +135,6 @@ def _translated(action: str) -> Iterator[None]:
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     home_region: str
-    own_account: str
     config_table: str
     ledger_table: str
     dead_letter_queue_url: str
@@ -169,8 +168,7 @@ class AwsGateway:
         return self._client(service, self._settings.home_region, None, "")
 
     def _spoke(self, service: str, spoke: Spoke) -> Any:
-        if spoke.account == self._settings.own_account and not spoke.role_arn_configured:
-            return self._client(service, spoke.region, None, "")
+        # Always the execution role, in the own account too: the hub role may run no DomainJoin-Join.
         credentials = self._assume(spoke)
         return self._client(service, spoke.region, credentials, credentials.access_key_id)
 

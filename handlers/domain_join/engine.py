@@ -20,6 +20,7 @@ from typing import Final, TypeVar
 from aws_lambda_powertools import Logger
 
 from .contract import (
+    DEFAULT_SPOKE_ROLE_NAME,
     JOIN_DOCUMENT,
     JOIN_PARAM_COMPUTERS,
     JOIN_PARAM_DNS_IPS,
@@ -134,9 +135,15 @@ def key_of(change: InstanceStateChange) -> ChangeKey:
 
 
 class Engine:
-    def __init__(self, port: AwsPort, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        port: AwsPort,
+        clock: Callable[[], float] = time.time,
+        spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME,
+    ) -> None:
         self._port = port
         self._clock = clock
+        self._spoke_role_name = spoke_role_name
 
     def process(
         self, changes: Iterable[InstanceStateChange], lease_seconds: int = DEFAULT_LEASE_SECONDS
@@ -183,7 +190,7 @@ class Engine:
                 errors[account] = ConfigMissingError(f"no item for account {account} in the config table")
                 continue
             try:
-                configs[account] = AccountConfig.from_item(account, item)
+                configs[account] = AccountConfig.from_item(account, item, self._spoke_role_name)
             except ConfigInvalidError as exc:
                 errors[account] = exc
         return configs, errors
@@ -209,7 +216,7 @@ class Engine:
                 pending.append(change)
         if not pending:
             return []
-        spoke = Spoke(config.account_id, region, config.role_arn, config.role_arn_configured)
+        spoke = Spoke(config.account_id, region, config.role_arn)
         try:
             facts = self._port.describe_instances(spoke, [c.instance_id for c in pending])
             candidates: list[tuple[InstanceStateChange, InstanceFacts]] = []

@@ -42,14 +42,17 @@ class AccountConfig:
     password_parameter: str  # the SecureString's NAME; only the tools host reads its value
     role_arn: str
     dns_ips: tuple[str, ...] = ()
-    role_arn_configured: bool = False  # the item names assumeRoleARN (not the default role)
     ou_path: str = ""
     computer_name_prefix: str = DEFAULT_PREFIX
     sudo_group: str = ""
     install_rds_role: bool = False
 
     @classmethod
-    def from_item(cls, account_id: str, item: Mapping[str, Any]) -> AccountConfig:
+    def from_item(
+        cls, account_id: str, item: Mapping[str, Any], spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME
+    ) -> AccountConfig:
+        """``spoke_role_name``: the execution role assumed when the item names no ``assumeRoleARN``."""
+
         def text(name: str, required: bool = False, pattern: re.Pattern[str] | None = None) -> str:
             value = item.get(name)
             if value is None or (isinstance(value, str) and not value.strip()):
@@ -73,7 +76,7 @@ class AccountConfig:
                 ipaddress.IPv4Address(ip)
             except ValueError as exc:
                 raise ConfigInvalidError(f"config of account {account_id}: {ip!r} is not IPv4") from exc
-        role_arn = text("assumeRoleARN") or f"arn:aws:iam::{account_id}:role/{DEFAULT_SPOKE_ROLE_NAME}"
+        role_arn = text("assumeRoleARN") or f"arn:aws:iam::{account_id}:role/{spoke_role_name}"
         match = _ROLE_ARN_RE.match(role_arn)
         if not match:
             raise ConfigInvalidError(f"config of account {account_id}: assumeRoleARN is not a role ARN")
@@ -97,7 +100,6 @@ class AccountConfig:
             password_parameter=text("adJoinUserPwParam", required=True, pattern=_PARAMETER_NAME_RE),
             role_arn=role_arn,
             dns_ips=dns_ips,
-            role_arn_configured=bool(text("assumeRoleARN")),
             ou_path=text("ouPath", pattern=_OU_RE),
             computer_name_prefix=prefix,
             sudo_group=text("sudoGroupName", pattern=GROUP_RE),
@@ -112,9 +114,8 @@ class Spoke:
     account: str
     region: str
     role_arn: str
-    role_arn_configured: bool = False
-    """In the handler's own account the role is assumed only when the config names it (least privilege:
-    the hub role itself may run no DomainJoin-Join); otherwise its own credentials are used."""
+    """Assumed in every account, the handler's own included: the hub role itself may run no DomainJoin-Join
+    (least privilege), so the security account is enrolled with an execution role like any spoke."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from .harness import (
     PASSWORD_PARAMETER,
     SPOKE_A,
     SPOKE_B,
+    FakeContext,
     World,
+    app_module,
     emitted_metrics,
     eventbridge_body,
     raw_body,
@@ -149,22 +151,48 @@ def test_several_accounts_and_regions_are_reached_through_their_own_roles(world:
     assert len(prestage["Params"]["Computers"].split()) == 5
 
 
-def test_instance_in_the_hub_account_without_a_configured_role_uses_the_handlers_own_credentials(
+def test_instance_in_the_hub_account_without_a_configured_role_is_joined_through_the_default_role(
     world: World,
 ) -> None:
+    """Least privilege: the hub role itself may never send DomainJoin-Join, not even in its own account."""
     # GIVEN an instance in the handler's own account, whose config names no assumeRoleARN
     world.put_config(HUB_ACCOUNT, assumeRoleARN=None)
     (instance,) = world.launch(HUB_ACCOUNT, "eu-west-1")
 
     # WHEN its running event is handled
-    world.run([eventbridge_body(HUB_ACCOUNT, "eu-west-1", instance)])
+    response = world.run([eventbridge_body(HUB_ACCOUNT, "eu-west-1", instance)])
 
-    # THEN it is joined with the handler's own credentials
-    assert world.calls_of("AssumeRole") == []
+    # THEN the default execution role of that account was assumed, and the join went through it
+    assert response == {"batchItemFailures": []}
+    role_arn = f"arn:aws:iam::{HUB_ACCOUNT}:role/{contract.DEFAULT_SPOKE_ROLE_NAME}"
+    (assume,) = world.calls_of("AssumeRole")
+    assert assume.params["RoleArn"] == role_arn
     (join,) = world.commands(HUB_ACCOUNT, "eu-west-1")
     assert join["InstanceIds"] == [instance]
     (send,) = [c for c in world.calls_of("SendCommand") if c.params["DocumentName"] == contract.JOIN_DOCUMENT]
-    assert send.access_key_id is None
+    assert send.access_key_id == world.issued_access_keys[role_arn]
+
+
+def test_spoke_role_name_from_the_environment_is_the_default_for_items_without_a_role(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the hub module named the execution role "org-ad-join", and a spoke without assumeRoleARN
+    monkeypatch.setenv(contract.ENV_SPOKE_ROLE_NAME, "org-ad-join")
+    monkeypatch.setattr(
+        app_module,
+        "_app",
+        app_module.build_app(FakeContext(), client_factory=world.handler_client_factory, clock=world.clock),
+    )
+    world.put_config(SPOKE_A, assumeRoleARN=None)
+    (instance,) = world.launch(SPOKE_A)
+
+    # WHEN its running event is handled
+    response = world.run([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+
+    # THEN that role was assumed in the spoke
+    assert response == {"batchItemFailures": []}
+    (assume,) = world.calls_of("AssumeRole")
+    assert assume.params["RoleArn"] == f"arn:aws:iam::{SPOKE_A}:role/org-ad-join"
 
 
 def test_instance_in_the_hub_account_with_a_configured_role_is_joined_through_that_role(

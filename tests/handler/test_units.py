@@ -93,6 +93,15 @@ def test_seed_item_without_role_uses_the_default_execution_role() -> None:
     assert config.install_rds_role is False
 
 
+def test_default_role_name_can_be_given() -> None:
+    config = AccountConfig.from_item(SPOKE_A, seed_item(), spoke_role_name="org-ad-join")
+    assert config.role_arn == f"arn:aws:iam::{SPOKE_A}:role/org-ad-join"
+    explicit = AccountConfig.from_item(
+        SPOKE_A, seed_item(assumeRoleARN=f"arn:aws:iam::{SPOKE_A}:role/mine"), spoke_role_name="org-ad-join"
+    )
+    assert explicit.role_arn == f"arn:aws:iam::{SPOKE_A}:role/mine"
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
