@@ -6,6 +6,7 @@ with its config and ledger tables, the tools-host documents and a DLQ alarm.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,13 @@ LAMBDA_HANDLER = "domain_join.app.lambda_handler"
 LAMBDA_RUNTIME = "python3.13"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS guidance for SQS event sources
 LEDGER_LEASE_FACTOR = 2  # >= 1 invocation, < the visibility timeout
+# The handler keeps a message that waits for readiness by raising its visibility (60 s * 2^(n-1), at most
+# HANDLER_BACKOFF_CAP_SECONDS) until READINESS_DEADLINE_SECONDS, then dead-letters it itself, with a reason.
+# SQS must not get there first: the backoff needs ceil(deadline / cap) + 4 receives (its four short steps
+# fill the first 900 s), so RECEIVE_COUNT_MARGIN = 6 leaves two for failed invocations.
+HANDLER_BACKOFF_CAP_SECONDS = 900
+RECEIVE_COUNT_MARGIN = 6
+MIN_RECEIVE_COUNT = 10
 BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
 
@@ -172,6 +180,17 @@ class HubProps:
     def ledger_lease_seconds(self) -> Any:
         """How long a ledger claim shuts out other invocations: outlives one invocation, not a redelivery."""
         return _times(LEDGER_LEASE_FACTOR, self.function_timeout_seconds)
+
+    @property
+    def max_receive_count(self) -> Any:
+        """Receives before SQS dead-letters a message: more than the handler's backoff needs to reach its own
+        readiness deadline, so an expired message reaches the DLQ from the handler, with a reason."""
+        deadline = self.readiness_deadline_seconds
+        if is_token(deadline):  # plain module: a Terraform expression of the variable
+            receives = Op.add(Fn.ceil(Op.div(deadline, HANDLER_BACKOFF_CAP_SECONDS)), RECEIVE_COUNT_MARGIN)
+            return Token.as_number(Fn.max([MIN_RECEIVE_COUNT, receives]))
+        receives = math.ceil(deadline / HANDLER_BACKOFF_CAP_SECONDS) + RECEIVE_COUNT_MARGIN
+        return max(MIN_RECEIVE_COUNT, receives)
 
     @property
     def visibility_timeout_seconds(self) -> Any:
@@ -342,7 +361,7 @@ class Hub(Construct):
             kms_master_key_id=self.key.arn,
             kms_data_key_reuse_period_seconds=3600,
             redrive_policy=iam.to_json(
-                {"deadLetterTargetArn": self.dead_letter_queue_arn, "maxReceiveCount": 10}
+                {"deadLetterTargetArn": self.dead_letter_queue_arn, "maxReceiveCount": p.max_receive_count}
             ),
             depends_on=[self.dead_letter_queue],
             tags=tags,

@@ -116,6 +116,16 @@ HUB_VARIABLES = (
     ),
     Variable("spoke_role_external_id", "string", 'sts:ExternalId for the spoke roles, "" for none.', ""),
     Variable(
+        "readiness_deadline_seconds",
+        "number",
+        "How long the handler waits for an instance to be ready; sets the join queue's maxReceiveCount.",
+        3600,
+        (
+            "var.readiness_deadline_seconds >= 60 && var.readiness_deadline_seconds <= 86400",
+            "readiness_deadline_seconds: 60 to 86400",
+        ),
+    ),
+    Variable(
         "max_command_attempts",
         "number",
         "How many times a failed join or remove is sent before the ledger marks it failed.",
@@ -258,6 +268,7 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
             tools_host_tag_value=v["tools_host_tag_value"],
             spoke_role_name=v["spoke_role_name"],
             spoke_role_external_id=v["spoke_role_external_id"],
+            readiness_deadline_seconds=v["readiness_deadline_seconds"],
             max_command_attempts=v["max_command_attempts"],
             create_config_table=v["create_config_table"],
             config_table_name=v["config_table_name"],

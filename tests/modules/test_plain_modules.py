@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 import re
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any
 
 import hcl2
 import pytest
+from modules_testlib import receives_until_deadline
 
 from handlers.domain_join import contract
+from modules.artifact import S3Artifact
+from modules.hub import HubProps
 from modules.plain_modules import DEFAULT_DEST, MODULES, emit
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -123,18 +127,22 @@ def test_plain_spoke_forwards_only_when_forward_events_is_true() -> None:
     assert data["output"]["events_role_arn"]["value"] == f"${{one(aws_iam_role.{events_role_id}[*].arn)}}"
 
 
-def evaluate_arithmetic(expression: str, variables: dict[str, int]) -> int:
-    """Evaluate a `${...}` expression made of integers, `var.*` references, + and * (no terraform here)."""
+def evaluate_arithmetic(expression: str, variables: dict[str, int]) -> float:
+    """Evaluate a `${...}` expression made of numbers, `var.*` references, + * / and Terraform's `max()` and
+    `ceil()` (no terraform here)."""
     body = expression.removeprefix("${").removesuffix("}")
     for name, value in variables.items():
         body = re.sub(rf"\bvar\.{name}\b", str(value), body)
-    operations = {ast.Add: operator.add, ast.Mult: operator.mul}
+    operations = {ast.Add: operator.add, ast.Mult: operator.mul, ast.Div: operator.truediv}
+    functions = {"max": max, "ceil": math.ceil}
 
-    def walk(node: ast.AST) -> int:
+    def walk(node: ast.AST) -> float:
         if isinstance(node, ast.Constant) and isinstance(node.value, int):
             return node.value
         if isinstance(node, ast.BinOp) and type(node.op) in operations:
-            return int(operations[type(node.op)](walk(node.left), walk(node.right)))
+            return float(operations[type(node.op)](walk(node.left), walk(node.right)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
+            return float(functions[node.func.id](*(walk(argument) for argument in node.args)))
         raise AssertionError(f"not plain arithmetic: {expression}")
 
     return walk(ast.parse(body, mode="eval").body)
@@ -155,6 +163,28 @@ def test_plain_hub_derives_lease_and_visibility_from_the_timeout_variable(timeou
     visibility = evaluate_arithmetic(queue["visibility_timeout_seconds"], values)
     assert (function_timeout, lease, visibility) == (timeout, 2 * timeout, 6 * timeout)
     assert function_timeout < lease < visibility
+
+
+@pytest.mark.parametrize("deadline", [60, 3600, 7200, 10_000, 43_200, 86_400])
+def test_plain_hub_derives_max_receive_count_from_the_readiness_deadline(deadline: int) -> None:
+    """SQS must not dead-letter a waiting message (without a reason) before the handler's own deadline."""
+    data = module_json("hub")
+    queue = next(q for q in data["resource"]["aws_sqs_queue"].values() if q["name"] == "${var.name}-queue")
+    match = re.search(r'"maxReceiveCount" = (.*)\}\)\}$', queue["redrive_policy"])
+    assert match, queue["redrive_policy"]
+    max_receive_count = evaluate_arithmetic(match.group(1), {"readiness_deadline_seconds": deadline})
+    props = HubProps(
+        account_id="111111111111",
+        region="eu-west-1",
+        artifact=S3Artifact("bucket", "key"),
+        organization_id="o-abcdefghij",
+        readiness_deadline_seconds=deadline,
+    )
+    assert max_receive_count == props.max_receive_count  # the same rule as the Python construct
+    assert max_receive_count >= max(10, receives_until_deadline(deadline) + 2)
+    [function] = data["resource"]["aws_lambda_function"].values()
+    environment = function["environment"]["variables"]
+    assert environment[contract.ENV_READINESS_DEADLINE_SECONDS] == "${var.readiness_deadline_seconds}"
 
 
 def _example() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from modules_testlib import receives_until_deadline
 
 from modules.artifact import S3Artifact
 from modules.forwarder import RegionForwarderProps
@@ -73,6 +74,14 @@ def test_hub_validation_names_the_field(field: str, value: Any) -> None:
         hub_props(**{field: value})
     assert caught.value.field.split("[")[0] == field
     assert str(caught.value).startswith(f"{field}")
+
+
+@pytest.mark.parametrize("deadline", [60, 900, 3600, 7200, 10_000, 43_200, 86_400])
+def test_max_receive_count_outlasts_the_handlers_readiness_deadline(deadline: int) -> None:
+    props = hub_props(readiness_deadline_seconds=deadline)
+    # two receives are left over for invocations that fail (throttling, timeouts)
+    assert props.max_receive_count >= receives_until_deadline(deadline) + 2
+    assert props.max_receive_count >= 10
 
 
 def test_hub_needs_an_organization_or_an_account_list() -> None:

@@ -105,6 +105,7 @@ def test_join_queue_delays_encrypts_and_redrives(synth: SynthesizedApp) -> None:
     assert queue["visibility_timeout_seconds"] >= 6 * function["timeout"]
     redrive = parse_policy(queue["redrive_policy"])
     assert redrive["deadLetterTargetArn"] == f"arn:aws:sqs:{HOME_REGION}:{SECURITY_ACCOUNT}:domain-join-dlq"
+    assert redrive["maxReceiveCount"] == 10  # ceil(3600 / 900) + 6 is less than the floor of 10
     dlq = _queue(synth, "domain-join-dlq")
     assert dlq["kms_master_key_id"].startswith("${aws_kms_key.")
     assert dlq["message_retention_seconds"] == 14 * 24 * 3600
