@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger, Metrics
@@ -118,7 +118,11 @@ class DomainJoinApp:
         malformed: dict[str, str] = {}
         for record in records:
             try:
-                changes[record.message_id] = parse_body(record.body)
+                changes[record.message_id] = replace(
+                    parse_body(record.body),
+                    message_id=record.message_id,
+                    receive_count=int(record.attributes.approximate_receive_count or 1),
+                )
             except MalformedMessage as exc:
                 malformed[record.message_id] = exc.reason
 
@@ -225,11 +229,7 @@ class DomainJoinApp:
                 (int(sent_ms) / 1000 if sent_ms else now) + self.settings.readiness_deadline_seconds - now
             )
             # Never wait past the deadline: the next receive then dead-letters a record that still fails.
-            # A claim still held after a failure wins over that: before its lease is over, the retry
-            # would take the claim for another container's and drop the record.
-            delay = max(
-                1, min(backoff_seconds(receive_count), int(remaining) + 1), int(outcome.not_before - now) + 1
-            )
+            delay = max(1, min(backoff_seconds(receive_count), int(remaining) + 1))
             queue_url = queue_url_from_arn(record.event_source_arn)
             by_queue.setdefault(queue_url, []).append((record.receipt_handle, delay))
             logger.info(

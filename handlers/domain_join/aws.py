@@ -73,15 +73,10 @@ _TRANSIENT_CODES: Final = frozenset(
     }
 )
 _EXPIRED_CODES: Final = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
-# Conditions of the ledger claims (model.AwsPort.claim_ledger); :now is the claimer's clock.
-_LEASE_OVER: Final = "(attribute_not_exists(#lease) OR #lease <= :now)"
-_CLAIM_CONDITIONS: Final = {
-    JOINING: f"attribute_not_exists(#key) OR (#status = :joining AND {_LEASE_OVER})",
-    REMOVING: (
-        "#account = :account AND "
-        f"(#status = :join_sent OR (#status IN (:joining, :removing) AND {_LEASE_OVER}))"
-    ),
-}
+# Conditions of the ledger claims (model.AwsPort.claim_ledger); :now is the claimer's clock.  A claim is
+# free once its lease is over, or to a later receive of the message that made it.
+_LEASE_OVER: Final = "attribute_not_exists(#lease) OR #lease <= :now"
+_EARLIER_RECEIVE: Final = "(#claimant = :claimant AND #claim_receive < :receive_count)"
 _ACCESS_DENIED_CODES: Final = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure", "InvalidClientTokenId"}
 )
@@ -130,6 +125,28 @@ def _translated(action: str) -> Iterator[None]:
         raise translate_error(exc, action) from exc
     except BotoCoreError as exc:
         raise TransientAwsError(f"{action}: {exc.__class__.__name__}") from exc
+
+
+def _claim_condition(entry: LedgerEntry, now: int) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The condition of one claim, with exactly the names and values it uses (DynamoDB refuses others)."""
+    names = {"#status": "status", "#lease": "leaseExpiresAt"}
+    values: dict[str, Any] = {":now": now}
+    free = _LEASE_OVER
+    if entry.claimed_by:
+        names.update({"#claimant": "claimedBy", "#claim_receive": "claimReceiveCount"})
+        values.update({":claimant": entry.claimed_by, ":receive_count": entry.claim_receive_count})
+        free = f"{_LEASE_OVER} OR {_EARLIER_RECEIVE}"
+    if entry.status == JOINING:
+        names["#key"] = LEDGER_TABLE_KEY
+        values[":joining"] = JOINING
+        return f"attribute_not_exists(#key) OR (#status = :joining AND ({free}))", names, values
+    if entry.status == REMOVING:
+        names["#account"] = "account"
+        values.update({":account": entry.account, ":join_sent": JOIN_SENT})
+        values.update({":joining": JOINING, ":removing": REMOVING})
+        expired = f"#status IN (:joining, :removing) AND ({free})"
+        return f"#account = :account AND (#status = :join_sent OR ({expired}))", names, values
+    raise ValueError(f"{entry.status} is not a claim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,22 +275,13 @@ class AwsGateway:
             raise ValueError(f"at most {TRANSACTION_LIMIT} claims per transaction")
         actions: list[dict[str, Any]] = []
         for entry in entries:
-            if entry.status not in _CLAIM_CONDITIONS:
-                raise ValueError(f"{entry.status} is not a claim")
-            # DynamoDB refuses names and values an expression does not use, so each claim has its own set.
-            names = {"#status": "status", "#lease": "leaseExpiresAt"}
-            values: dict[str, Any] = {":now": now, ":joining": JOINING}
-            if entry.status == JOINING:
-                names["#key"] = LEDGER_TABLE_KEY
-            else:
-                names["#account"] = "account"
-                values.update({":account": entry.account, ":join_sent": JOIN_SENT, ":removing": REMOVING})
+            expression, names, values = _claim_condition(entry, now)
             actions.append(
                 {
                     "Put": {
                         "TableName": self._settings.ledger_table,
                         "Item": self._serialize(_item_from_entry(entry)),
-                        "ConditionExpression": _CLAIM_CONDITIONS[entry.status],
+                        "ConditionExpression": expression,
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": self._serialize(values),
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -522,8 +530,12 @@ _ENTRY_FIELDS: Final = {
     "remove_command_id": "removeCommandId",
     "expires_at": LEDGER_TTL_ATTRIBUTE,
     "lease_expires_at": "leaseExpiresAt",
+    "claimed_by": "claimedBy",
+    "claim_receive_count": "claimReceiveCount",
 }
-_INT_FIELDS: Final = frozenset({"created_at", "updated_at", "expires_at", "lease_expires_at"})
+_INT_FIELDS: Final = frozenset(
+    {"created_at", "updated_at", "expires_at", "lease_expires_at", "claim_receive_count"}
+)
 
 
 def _item_from_entry(entry: LedgerEntry) -> dict[str, Any]:

@@ -84,25 +84,20 @@ ChangeKey = tuple[str, str]  # (instance id, state)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """``retry``: fail the record and back off; ``dead_letter``: DLQ it now (retrying cannot help).
-
-    ``not_before``: epoch seconds before which a retry is pointless (a claim that could not be
-    released shuts out the retry until its lease is over).
-    """
+    """``retry``: fail the record and back off; ``dead_letter``: DLQ it now (retrying cannot help)."""
 
     code: str
     retry: bool = False
     detail: str = ""
     dead_letter: bool = False
-    not_before: int = 0
 
     @property
     def reason(self) -> str:
         return f"{self.code}: {self.detail}" if self.detail else self.code
 
     @classmethod
-    def failed(cls, error: DomainJoinError, not_before: int = 0) -> Outcome:
-        return cls(code=error.code, retry=True, detail=str(error), not_before=not_before)
+    def failed(cls, error: DomainJoinError) -> Outcome:
+        return cls(code=error.code, retry=True, detail=str(error))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +205,7 @@ class Engine:
             entry = ledger.get(change.instance_id)
             if entry is not None and entry.status in _JOINED_STATES:
                 self._settle(outcomes, [change], Outcome(ALREADY_JOINED, detail=entry.status))
-            elif entry is not None and entry.leased(now):
+            elif entry is not None and entry.held_against(change.message_id, change.receive_count, now):
                 self._settle(outcomes, [change], _claimed_elsewhere(entry.status, entry.lease_expires_at))
             else:
                 pending.append(change)
@@ -261,6 +256,8 @@ class Engine:
                 password_parameter=config.password_parameter,
                 platform=fact.platform,
                 lease_expires_at=now + lease_seconds,
+                claimed_by=change.message_id,
+                claim_receive_count=change.receive_count,
             )
             plans.append(
                 _JoinPlan(
@@ -308,7 +305,7 @@ class Engine:
     @staticmethod
     def _released(entry: LedgerEntry, now: int) -> LedgerEntry:
         """The claim given back after a failure, so that the retry may claim it again at once."""
-        return entry.moved_to(entry.status, now, lease_expires_at=0)
+        return entry.settled(entry.status, now)
 
     # --- joining ------------------------------------------------------------
     def _join(self, plans: list[_JoinPlan], outcomes: dict[ChangeKey, Outcome], now: int) -> None:
@@ -374,12 +371,11 @@ class Engine:
                     released += [(p, exc) for p, _ in chunk]
                     continue
                 sent += [
-                    p.entry.moved_to(
+                    p.entry.settled(
                         JOIN_SENT,
                         now,
                         prestage_command_id=prestage_id,
                         join_command_id=command_id,
-                        lease_expires_at=0,
                     )
                     for p, prestage_id in chunk
                 ]
@@ -392,8 +388,8 @@ class Engine:
             self._port.write_ledger(sent + [self._released(p.entry, now) for p, _ in released])
         except DomainJoinError as exc:
             self._settle(outcomes, [changes[e.instance_id] for e in sent], Outcome.failed(exc))
-            for plan, error in released:  # still claimed: a retry before the lease is over would be refused
-                self._settle(outcomes, [plan.change], Outcome.failed(error, plan.entry.lease_expires_at))
+            for plan, error in released:  # still claimed, by this message: its retry takes the claim over
+                self._settle(outcomes, [plan.change], Outcome.failed(error))
             return
         for entry in sent:
             self._settle(outcomes, [changes[entry.instance_id]], Outcome(JOIN_REQUESTED))
@@ -427,7 +423,7 @@ class Engine:
                 self._settle(outcomes, [change], Outcome(NEVER_JOINED))
             elif entry.status == REMOVE_SENT:
                 self._settle(outcomes, [change], Outcome(ALREADY_REMOVED))
-            elif entry.leased(now):
+            elif entry.held_against(change.message_id, change.receive_count, now):
                 self._settle(outcomes, [change], _removal_refused(entry.status))
             else:
                 # The current config's credentials win; the ledger's copy covers an offboarded account.
@@ -436,7 +432,13 @@ class Engine:
                     user, parameter = config.join_user, config.password_parameter
                 else:
                     user, parameter = entry.join_user, entry.password_parameter
-                claim = entry.moved_to(REMOVING, now, lease_expires_at=now + lease_seconds)
+                claim = entry.moved_to(
+                    REMOVING,
+                    now,
+                    lease_expires_at=now + lease_seconds,
+                    claimed_by=change.message_id,
+                    claim_receive_count=change.receive_count,
+                )
                 removals.append((change, claim, user, parameter))
         if not removals:
             return
@@ -474,12 +476,11 @@ class Engine:
                 done += [
                     (
                         change,
-                        entry.moved_to(
+                        entry.settled(
                             REMOVE_SENT,
                             now,
                             remove_command_id=command_id,
                             expires_at=now + REMOVED_RECORD_RETENTION_SECONDS,
-                            lease_expires_at=0,
                         ),
                     )
                     for change, entry, _, _ in chunk
@@ -492,8 +493,8 @@ class Engine:
             self._port.write_ledger([e for _, e in done] + [self._released(e, now) for _, e, _ in released])
         except DomainJoinError as exc:
             self._settle(outcomes, [c for c, _ in done], Outcome.failed(exc))
-            for change, entry, error in released:
-                self._settle(outcomes, [change], Outcome.failed(error, entry.lease_expires_at))
+            for change, _, error in released:
+                self._settle(outcomes, [change], Outcome.failed(error))
             return
         for change, entry in done:
             self._settle(outcomes, [change], Outcome(REMOVE_REQUESTED))

@@ -33,6 +33,8 @@ class InstanceStateChange:
     state: str
     event_time: str
     event_id: str
+    message_id: str = ""  # the SQS message that carried it: a ledger claim names it as its claimant
+    receive_count: int = 0  # that message's ApproximateReceiveCount
 
 
 def parse_body(body: str | None) -> InstanceStateChange:

@@ -146,13 +146,31 @@ class LedgerEntry:
     remove_command_id: str = ""
     expires_at: int = 0  # DynamoDB TTL; 0 = keep
     lease_expires_at: int = 0  # end of a JOINING/REMOVING claim; 0 = released (claimable at once)
+    claimed_by: str = ""  # SQS message id of the record that holds the claim
+    claim_receive_count: int = 0  # that message's receive count when it claimed
 
     def moved_to(self, status: str, now: int, **changes: Any) -> LedgerEntry:
         return replace(self, status=status, updated_at=now, **changes)
 
+    def settled(self, status: str, now: int, **changes: Any) -> LedgerEntry:
+        """``status`` with the claim given up (no lease, no claimant)."""
+        return self.moved_to(status, now, lease_expires_at=0, claimed_by="", claim_receive_count=0, **changes)
+
     def leased(self, now: int) -> bool:
-        """True while another container's claim on this record must be respected."""
+        """True while a claim on this record is in force."""
         return self.status in CLAIMS and self.lease_expires_at > now
+
+    def claimed_by_earlier_receive(self, message_id: str, receive_count: int) -> bool:
+        """The claim was made by an earlier receive of this very message, whose invocation has ended.
+
+        Its retry may take the claim over at once (for instance after the final ledger write failed).  A
+        duplicate receive running at the same time has no higher receive count, so it is still shut out.
+        """
+        return bool(message_id) and self.claimed_by == message_id and self.claim_receive_count < receive_count
+
+    def held_against(self, message_id: str, receive_count: int, now: int) -> bool:
+        """True while a claim that this receive of ``message_id`` must respect is in force."""
+        return self.leased(now) and not self.claimed_by_earlier_receive(message_id, receive_count)
 
 
 class AwsPort(Protocol):

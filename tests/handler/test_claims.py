@@ -284,32 +284,83 @@ def test_failed_join_gives_the_claim_back_so_the_retry_takes_it(world: World) ->
     assert len(world.commands(SPOKE_A, HOME_REGION)) == 1
 
 
-def test_claim_that_cannot_be_given_back_delays_the_retry_until_its_lease_ends(world: World) -> None:
+def test_claim_that_cannot_be_given_back_is_taken_over_by_the_retry_of_its_own_message(world: World) -> None:
     # GIVEN a join command that fails, and a ledger that then refuses the write giving the claim back
     world.put_config(SPOKE_A)
     (instance,) = world.launch(SPOKE_A)
     world.inject("SendCommand", "InternalError", status=500, account=SPOKE_A, times=1)
     world.inject("BatchWriteItem", "InternalServerError", status=500, times=1)
     event = world.deliver([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+    (message_id,) = [r["messageId"] for r in event["Records"]]
 
     # WHEN the batch fails
     first = world.invoke(event)
 
-    # THEN the message is hidden until the claim's lease is over (an earlier retry would be refused by it)
+    # THEN the claim is still held, in the name of this message, and the retry comes after the usual backoff
     assert len(first["batchItemFailures"]) == 1
-    (timeout,) = visibility_timeouts(world)
-    lease_end = world.ledger()[instance]["leaseExpiresAt"]
-    assert lease_end > world.clock()
-    assert world.clock() + timeout >= lease_end and timeout <= LEASE + 2
+    held = world.ledger()[instance]
+    assert (held["status"], held["claimedBy"], held["claimReceiveCount"]) == ("JOINING", message_id, 1)
+    assert held["leaseExpiresAt"] > world.clock()
+    assert visibility_timeouts(world) == [60]
 
-    # WHEN it comes back after the lease
-    world.clock.offset += LEASE + 1
+    # WHEN it comes back, long before the lease is over
     world.let_time_pass(event)
     second = world.invoke(world.receive())
 
-    # THEN it is claimed again and joined
+    # THEN its own claim does not shut it out: it is claimed again and joined, and the claim is gone
     assert second == {"batchItemFailures": []}
-    assert world.ledger()[instance]["status"] == "JOIN_SENT"
+    record = world.ledger()[instance]
+    assert record["status"] == "JOIN_SENT"
+    assert "claimedBy" not in record and "leaseExpiresAt" not in record
+
+
+def test_join_sent_but_not_recorded_is_redone_by_the_retry_of_the_same_message(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a join that SSM accepted, and a final ledger write that fails
+    world.put_config(SPOKE_A)
+    (instance,) = world.launch(SPOKE_A)
+    world.inject("BatchWriteItem", "InternalServerError", status=500, times=1)
+    event = world.deliver([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+
+    # WHEN the batch fails, and its message comes back
+    first = world.invoke(event)
+    world.let_time_pass(event)
+    second = world.invoke(world.receive())
+
+    # THEN the retry is not dropped as claimed elsewhere: it prestages and joins again, and records it
+    assert len(first["batchItemFailures"]) == 1 and second == {"batchItemFailures": []}
+    joins = world.commands(SPOKE_A, HOME_REGION)
+    assert len(joins) == 2
+    record = world.ledger()[instance]
+    assert (record["status"], record["joinCommandId"]) == ("JOIN_SENT", joins[-1]["CommandId"])
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert "ClaimedElsewhere" not in metrics and metrics["JoinRequested"] == 1
+
+
+def test_duplicate_receive_of_the_same_message_still_respects_the_claim(world: World) -> None:
+    # GIVEN a claim held by message M on its first receive, whose invocation is still running
+    world.put_config(SPOKE_A)
+    (instance,) = world.launch(SPOKE_A)
+    event = world.deliver([eventbridge_body(SPOKE_A, HOME_REGION, instance)])
+    (record,) = event["Records"]
+    lease_end = int(world.clock()) + 600
+    world.put_ledger(
+        instance,
+        SPOKE_A,
+        status="JOINING",
+        leaseExpiresAt=lease_end,
+        claimedBy=record["messageId"],
+        claimReceiveCount=int(record["attributes"]["ApproximateReceiveCount"]),
+    )
+
+    # WHEN a duplicate delivery of M with the same receive count runs
+    response = world.invoke(event)
+
+    # THEN it sends nothing and leaves the claim alone
+    assert response == {"batchItemFailures": []}
+    assert world.commands(SPOKE_A, HOME_REGION) == []
+    assert world.ledger()[instance]["leaseExpiresAt"] == lease_end
 
 
 # --- removal ----------------------------------------------------------------------
