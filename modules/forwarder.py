@@ -26,9 +26,11 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
+from handlers.domain_join import contract
+
 from . import iam, naming
 from .cdk import is_token
-from .events import ec2_state_change_pattern_json
+from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .hub import bus_policy_document
 from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME
 from .validation import PropsError, check_each, check_pattern, check_range
@@ -82,8 +84,9 @@ class RegionForwarder(Construct):
         self.dead_letter_queue_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarder-dlq"
         rule_sources = {"bus": name, "default": "default"}
         rule_arns = [
-            naming.bus_rule_arn(account, region, bus, naming.rule_name(name, source))
+            naming.bus_rule_arn(account, region, bus, rule_name(name, source))
             for source, bus in rule_sources.items()
+            for rule_name in (naming.rule_name, naming.command_rule_name)
         ]
 
         self.key_policy_document = iam.policy_document(
@@ -191,6 +194,28 @@ class RegionForwarder(Construct):
                 f"target-{source}",
                 rule=rule.name,
                 event_bus_name=rule.event_bus_name,
+                target_id="forwarder-topic",
+                arn=self.topic.arn,
+                retry_policy=CloudwatchEventTargetRetryPolicy(
+                    maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
+                ),
+                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=dlq.arn),
+            )
+            # Join failures: of spokes' instances (bus) and of this account's own (default bus).
+            command_rule = CloudwatchEventRule(
+                self,
+                f"command-rule-{source}",
+                name=naming.command_rule_name(name, source),
+                description="Run Command failures of DomainJoin-Join: relay to the home Region",
+                event_bus_name=self.bus.name if source == "bus" else "default",
+                event_pattern=command_failure_pattern_json([contract.JOIN_DOCUMENT]),
+                tags=tags,
+            )
+            CloudwatchEventTarget(
+                self,
+                f"command-target-{source}",
+                rule=command_rule.name,
+                event_bus_name=command_rule.event_bus_name,
                 target_id="forwarder-topic",
                 arn=self.topic.arn,
                 retry_policy=CloudwatchEventTargetRetryPolicy(

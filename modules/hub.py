@@ -59,7 +59,7 @@ from handlers.domain_join import contract
 from . import documents, iam, naming
 from .artifact import LocalArtifact, S3Artifact
 from .cdk import Fn, Op, TerraformAsset, Token, is_token
-from .events import ec2_state_change_pattern_json
+from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import (
     grant_assume_spoke_role,
     grant_dynamodb_read,
@@ -237,9 +237,16 @@ class Hub(Construct):
             for doc in (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT)
         ]
         rule_sources = {"bus": name, "default": "default"}
+        # Run Command failures: spokes forward their joins' to the bus; the default bus sees this account's
+        # own commands (tools-host prestage/remove, and the joins of its own instances).
+        command_documents = {
+            "bus": (contract.JOIN_DOCUMENT,),
+            "default": (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT, contract.JOIN_DOCUMENT),
+        }
         rule_arns = [
-            naming.bus_rule_arn(account, region, bus, naming.rule_name(name, source))
+            naming.bus_rule_arn(account, region, bus, rule_name(name, source))
             for source, bus in rule_sources.items()
+            for rule_name in (naming.rule_name, naming.command_rule_name)
         ]
 
         # --- handler role (created first: the key policy names it) ---
@@ -428,6 +435,7 @@ class Hub(Construct):
             self, "bus-policy", event_bus_name=self.bus.name, policy=iam.to_json(self.bus_policy_document)
         )
         self.rules: dict[str, CloudwatchEventRule] = {}
+        self.command_rules: dict[str, CloudwatchEventRule] = {}
         for source in rule_sources:
             rule = CloudwatchEventRule(
                 self,
@@ -451,6 +459,28 @@ class Hub(Construct):
                 dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.dead_letter_queue.arn),
             )
             self.rules[source] = rule
+            command_rule = CloudwatchEventRule(
+                self,
+                f"command-rule-{source}",
+                name=naming.command_rule_name(name, source),
+                description="Run Command failures of the domain-join documents: retry or give up",
+                event_bus_name=self.bus.name if source == "bus" else "default",
+                event_pattern=command_failure_pattern_json(command_documents[source]),
+                tags=tags,
+            )
+            CloudwatchEventTarget(
+                self,
+                f"command-target-{source}",
+                rule=command_rule.name,
+                event_bus_name=command_rule.event_bus_name,
+                target_id="join-queue",
+                arn=self.queue.arn,
+                retry_policy=CloudwatchEventTargetRetryPolicy(
+                    maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
+                ),
+                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.dead_letter_queue.arn),
+            )
+            self.command_rules[source] = command_rule
 
         # --- tables ---
         if is_token(p.create_config_table):  # plain module: decided at plan through count

@@ -47,3 +47,8 @@ def handler_role_arn(account_id: str, name: str = DEFAULT_NAME) -> str:
 def rule_name(name: str, source: str) -> str:
     """Name of the rule that sends EC2 state changes from `source` onwards."""
     return f"{name}-ec2-state-{source}"
+
+
+def command_rule_name(name: str, source: str) -> str:
+    """Name of the rule that sends our documents' Run Command failures from `source` onwards."""
+    return f"{name}-command-failed-{source}"

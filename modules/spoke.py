@@ -29,7 +29,7 @@ from handlers.domain_join import contract
 
 from . import documents, iam, naming
 from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
-from .events import ec2_state_change_pattern_json
+from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
 from .patterns import ACCOUNT_ID, EXTERNAL_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
@@ -102,6 +102,7 @@ class Spoke(Construct):
         self.events_role: IamRole | None = None
         self.events_role_arn: str | None = None
         self.rule: CloudwatchEventRule | None = None
+        self.command_rule: CloudwatchEventRule | None = None
         if is_token(p.forward_events):  # plain module: decided at plan (empty Region set, count 0)
             enabled = p.forward_events
 
@@ -193,7 +194,10 @@ class Spoke(Construct):
 
         def dlq_policy(region: str) -> dict[str, Any]:
             dlq_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarding-dlq"
-            rule_arn = naming.bus_rule_arn(account, region, "default", rule_name)
+            rule_arns = [
+                naming.bus_rule_arn(account, region, "default", rule_name),
+                naming.bus_rule_arn(account, region, "default", naming.command_rule_name(name, "default")),
+            ]
             return iam.policy_document(
                 [
                     iam.deny_insecure_transport(dlq_arn, "sqs:*"),
@@ -202,7 +206,7 @@ class Spoke(Construct):
                         {"Service": "events.amazonaws.com"},
                         ["sqs:SendMessage"],
                         dlq_arn,
-                        conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
+                        conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
                     ),
                 ]
             )
@@ -285,6 +289,39 @@ class Spoke(Construct):
             for_each=each_region(),
             region=EACH_REGION,
             rule="${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}",
+            event_bus_name="default",
+            target_id="security-account-bus",
+            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
+            role_arn=role_arn_ref,
+            retry_policy=CloudwatchEventTargetRetryPolicy(
+                maximum_event_age_in_seconds=p.maximum_event_age_seconds,
+                maximum_retry_attempts=p.maximum_retry_attempts,
+            ),
+            dead_letter_config=CloudwatchEventTargetDeadLetterConfig(
+                arn="${aws_sqs_queue.target_dlq[each.value].arn}"
+            ),
+        )
+
+        # Run Command failures of the join, to the same bus: the handler retries or gives up.
+        command_rule = CloudwatchEventRule(
+            self,
+            "command-rule",
+            for_each=each_region(),
+            region=EACH_REGION,
+            name=naming.command_rule_name(name, "default"),
+            description="Run Command failures of DomainJoin-Join: forward to the domain-join hub",
+            event_bus_name="default",
+            event_pattern=command_failure_pattern_json([contract.JOIN_DOCUMENT]),
+            tags=tags,
+        )
+        command_rule.override_logical_id("command_failure_rule")
+        self.command_rule = command_rule
+        CloudwatchEventTarget(
+            self,
+            "command-target",
+            for_each=each_region(),
+            region=EACH_REGION,
+            rule="${aws_cloudwatch_event_rule.command_failure_rule[each.value].name}",
             event_bus_name="default",
             target_id="security-account-bus",
             arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),

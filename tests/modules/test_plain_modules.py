@@ -111,7 +111,14 @@ def test_plain_spoke_forwards_only_when_forward_events_is_true() -> None:
             "aws_sqs_queue_policy",
         )
     }
-    assert regional == {resource_type: [forwarding] for resource_type in regional}
+    # rules and targets: EC2 state changes and Run Command failures; one DLQ and its policy
+    expected_counts = {
+        "aws_cloudwatch_event_rule": 2,
+        "aws_cloudwatch_event_target": 2,
+        "aws_sqs_queue": 1,
+        "aws_sqs_queue_policy": 1,
+    }
+    assert regional == {resource_type: [forwarding] * n for resource_type, n in expected_counts.items()}
     events_role_id = next(n for n in resources["aws_iam_role"] if "events-role" in n)
     counted = {
         name: body.get("count")
@@ -122,8 +129,8 @@ def test_plain_spoke_forwards_only_when_forward_events_is_true() -> None:
     assert counted[events_role_id] == "${var.forward_events ? 1 : 0}"
     assert not any(c for n, c in counted.items() if "execution" in n), "the execution role always exists"
     # references to the counted role are indexed, and the output is null without it
-    [target] = resources["aws_cloudwatch_event_target"].values()
-    assert target["role_arn"] == f"${{aws_iam_role.{events_role_id}[0].arn}}"
+    targets = resources["aws_cloudwatch_event_target"].values()
+    assert [t["role_arn"] for t in targets] == [f"${{aws_iam_role.{events_role_id}[0].arn}}"] * 2
     assert data["output"]["events_role_arn"]["value"] == f"${{one(aws_iam_role.{events_role_id}[*].arn)}}"
 
 

@@ -14,6 +14,7 @@ import pytest
 from modules_testlib import HOME_REGION, LandingZones, SynthesizedApp, parse_policy
 from moto import mock_aws
 
+from handlers.domain_join import contract
 from modules.checkov_skips import CHECKOV_SKIPS
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -30,24 +31,87 @@ def ec2_state_change(state: str, instance_id: str) -> dict[str, Any]:
     }
 
 
-def event_patterns(synth: SynthesizedApp) -> Iterator[tuple[str, str]]:
+def command_status_change(document: str, status: str, index: int) -> dict[str, Any]:
+    """An entry as SSM emits it for one instance's invocation of a Run Command."""
+    instance_id = f"i-{index:017x}"
+    return {
+        "Source": contract.COMMAND_STATUS_SOURCE,
+        "DetailType": contract.COMMAND_STATUS_DETAIL_TYPE,
+        "Detail": json.dumps(
+            {
+                "command-id": f"{index:08x}-1111-2222-3333-444444444444",
+                "document-name": document,
+                "instance-id": instance_id,
+                "requested-date-time": "2026-11-24T02:00:00.000Z",
+                "status": status,
+            }
+        ),
+        "Resources": [f"arn:aws:ec2:{HOME_REGION}:222222222222:instance/{instance_id}"],
+    }
+
+
+def event_patterns(synth: SynthesizedApp) -> Iterator[tuple[str, str, str]]:
     for stack in synth.stacks:
-        for name, rule in synth.resources(stack, "aws_cloudwatch_event_rule").items():
-            yield f"{stack}/{name}", rule["event_pattern"]
+        for rule in synth.resources(stack, "aws_cloudwatch_event_rule").values():
+            yield stack, rule["name"], rule["event_pattern"]
+
+
+EC2_STATES = ["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
+COMMAND_STATUSES = ["Pending", "InProgress", "Delayed", "Success", "Cancelled", "TimedOut", "Failed"]
+OUR_DOCUMENTS = [contract.JOIN_DOCUMENT, contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT]
+OTHER_DOCUMENTS = ["AWS-RunShellScript", "AWS-RunPowerShellScript"]
+
+
+def expected_deliveries(stack: str, rule_name: str) -> set[tuple[str, ...]]:
+    """What each rule must let through (the spec, written out independently of modules/events.py)."""
+    if "-ec2-state-" in rule_name:
+        return {("aws.ec2", "running"), ("aws.ec2", "terminated")}
+    assert "-command-failed-" in rule_name, rule_name
+    # Only the hub's default bus sees the tools-host documents; everywhere else only joins run.
+    documents = (
+        OUR_DOCUMENTS if stack == "hub" and rule_name.endswith("-default") else [contract.JOIN_DOCUMENT]
+    )
+    return {("aws.ssm", d, s) for d in documents for s in ("Failed", "TimedOut", "Cancelled")}
+
+
+def _delivered(sqs: Any, url: str) -> set[tuple[str, ...]]:
+    seen: set[tuple[str, ...]] = set()
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            event = json.loads(message["Body"])
+            detail = event["detail"]
+            if event["source"] == "aws.ec2":
+                seen.add(("aws.ec2", detail["state"]))
+            else:
+                seen.add((event["source"], detail["document-name"], detail["status"]))
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    return seen
 
 
 @pytest.mark.parametrize("bus_name", ["default", "domain-join"])
-def test_every_rule_matches_running_and_terminated_only(synth: SynthesizedApp, bus_name: str) -> None:
-    patterns = dict(event_patterns(synth))
-    assert len(patterns) == 2 + 2 * 2 + 2  # hub: 2, forwarders: 2 each, spokes: 1 each
-    names = ["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
-    states = {state: f"i-{index:017x}" for index, state in enumerate(names)}
+def test_every_rule_lets_through_exactly_its_events(synth: SynthesizedApp, bus_name: str) -> None:
+    patterns = sorted(event_patterns(synth))
+    # hub: 4, forwarders: 4 each, forwarding spokes: 2 each, the security account's spoke: none
+    assert len(patterns) == 4 + 2 * 4 + 2 * 2
+    entries = [ec2_state_change(state, f"i-{index:017x}") for index, state in enumerate(EC2_STATES)]
+    entries += [
+        command_status_change(document, status, index)
+        for index, (document, status) in enumerate(
+            (d, s) for d in OUR_DOCUMENTS + OTHER_DOCUMENTS for s in COMMAND_STATUSES
+        )
+    ]
+    # the same shapes from a source that is not AWS's must never match
+    entries += [ec2_state_change("running", "i-0000000000000000b") | {"Source": "custom.ec2"}]
+    entries += [command_status_change(contract.JOIN_DOCUMENT, "Failed", 99) | {"Source": "custom.ssm"}]
     with mock_aws():
         events = boto3.client("events", region_name=HOME_REGION)
         sqs = boto3.client("sqs", region_name=HOME_REGION)
         if bus_name != "default":
             events.create_event_bus(Name=bus_name)
-        for index, (where, pattern) in enumerate(sorted(patterns.items())):
+        for index, (stack, rule_name, pattern) in enumerate(patterns):
             # GIVEN the synthesized rule pattern, targeting a queue
             url = sqs.create_queue(QueueName=f"target-{index}")["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
@@ -55,22 +119,19 @@ def test_every_rule_matches_running_and_terminated_only(synth: SynthesizedApp, b
             ]
             events.put_rule(Name=f"rule-{index}", EventBusName=bus_name, EventPattern=pattern)
             events.put_targets(Rule=f"rule-{index}", EventBusName=bus_name, Targets=[{"Id": "q", "Arn": arn}])
-            # WHEN EC2 reports every state
-            events.put_events(
-                Entries=[
-                    ec2_state_change(state, iid) | {"EventBusName": bus_name} for state, iid in states.items()
-                ]
-            )
-            # THEN only running and terminated reach the target
-            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-            delivered = sorted(json.loads(m["Body"])["detail"]["state"] for m in received.get("Messages", []))
-            assert delivered == ["running", "terminated"], where
+            # WHEN EC2 reports every state and SSM every status of our documents and of others
+            for start in range(0, len(entries), 10):
+                batch = entries[start : start + 10]
+                response = events.put_events(Entries=[e | {"EventBusName": bus_name} for e in batch])
+                assert response["FailedEntryCount"] == 0
+            # THEN exactly the rule's events reach the target
+            assert _delivered(sqs, url) == expected_deliveries(stack, rule_name), f"{stack}/{rule_name}"
             events.remove_targets(Rule=f"rule-{index}", EventBusName=bus_name, Ids=["q"])
             events.delete_rule(Name=f"rule-{index}", EventBusName=bus_name)
 
 
 def test_pattern_ignores_other_sources_with_the_same_detail(synth: SynthesizedApp) -> None:
-    [(_, pattern)] = list(event_patterns(synth))[:1]
+    [(_, _, pattern)] = list(event_patterns(synth))[:1]
     with mock_aws():
         events = boto3.client("events", region_name=HOME_REGION)
         sqs = boto3.client("sqs", region_name=HOME_REGION)

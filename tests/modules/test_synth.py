@@ -83,10 +83,20 @@ def test_bus_policy_lists_accounts_when_there_is_no_organization(landing_zones: 
 
 def test_rules_on_the_bus_and_the_default_bus_feed_the_join_queue(synth: SynthesizedApp) -> None:
     rules = synth.resources("hub", "aws_cloudwatch_event_rule")
-    buses = sorted(rule["event_bus_name"] for rule in rules.values())
-    assert buses[0].startswith("${aws_cloudwatch_event_bus.") and buses[1] == "default"
+    names = {rule["name"]: rule["event_bus_name"] for rule in rules.values()}
+    assert sorted(names) == [
+        "domain-join-command-failed-bus",
+        "domain-join-command-failed-default",
+        "domain-join-ec2-state-bus",
+        "domain-join-ec2-state-default",
+    ]
+    for name, bus in names.items():
+        if name.endswith("-default"):
+            assert bus == "default"
+        else:
+            assert bus.startswith("${aws_cloudwatch_event_bus.")
     targets = synth.resources("hub", "aws_cloudwatch_event_target")
-    assert len(targets) == 2
+    assert len(targets) == 4
     for target in targets.values():
         assert target["arn"].startswith("${aws_sqs_queue.") and "join-queue" in target["arn"]
         assert "dead-letter-queue" in target["dead_letter_config"]["arn"]
@@ -123,10 +133,16 @@ def test_queue_policy_is_tls_only_and_scoped_to_our_rules_and_forwarder_topics(s
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     rules = sids["EventBridgeRulesSend"]
     assert rules["Principal"] == {"Service": "events.amazonaws.com"} and rules["Resource"] == QUEUE_ARN
-    assert sorted(rules["Condition"]["ArnEquals"]["aws:SourceArn"]) == [
+    our_rules = [
+        f"arn:aws:events:{HOME_REGION}:{SECURITY_ACCOUNT}:rule/domain-join-command-failed-default",
         f"arn:aws:events:{HOME_REGION}:{SECURITY_ACCOUNT}:rule/domain-join-ec2-state-default",
+        f"arn:aws:events:{HOME_REGION}:{SECURITY_ACCOUNT}:rule/domain-join/domain-join-command-failed-bus",
         f"arn:aws:events:{HOME_REGION}:{SECURITY_ACCOUNT}:rule/domain-join/domain-join-ec2-state-bus",
     ]
+    assert sorted(rules["Condition"]["ArnEquals"]["aws:SourceArn"]) == our_rules
+    dlq_policy = next(p for n, p in policies.items() if "dead-letter" in n)["policy"]
+    dead_letters = statements_by_sid(parse_policy(dlq_policy))["EventBridgeRulesDeadLetter"]
+    assert sorted(dead_letters["Condition"]["ArnEquals"]["aws:SourceArn"]) == our_rules
     topics = sids["ForwarderTopicsSend"]
     assert topics["Principal"] == {"Service": "sns.amazonaws.com"}
     assert sorted(topics["Condition"]["ArnEquals"]["aws:SourceArn"]) == [
@@ -372,12 +388,21 @@ def test_forwarder_relays_its_bus_to_the_home_queue_through_an_encrypted_topic(s
     topic_policy = statements_by_sid(parse_policy(synth.resource(stack, "aws_sns_topic_policy")["policy"]))
     publish = topic_policy["EventBridgeRulesPublish"]
     assert publish["Principal"] == {"Service": "events.amazonaws.com"}
-    assert all(
-        arn.startswith("arn:aws:events:us-east-1:")
-        for arn in publish["Condition"]["ArnEquals"]["aws:SourceArn"]
+    rule_names = sorted(r["name"] for r in synth.resources(stack, "aws_cloudwatch_event_rule").values())
+    assert sorted(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
+        f"arn:aws:events:us-east-1:{SECURITY_ACCOUNT}:rule/"
+        + ("" if n.endswith("-default") else "domain-join/")
+        + n
+        for n in rule_names
     )
+    assert rule_names == [
+        "domain-join-command-failed-bus",
+        "domain-join-command-failed-default",
+        "domain-join-ec2-state-bus",
+        "domain-join-ec2-state-default",
+    ]
     targets = synth.resources(stack, "aws_cloudwatch_event_target").values()
-    assert len(targets) == 2 and all("aws_sns_topic." in t["arn"] for t in targets)
+    assert len(targets) == 4 and all("aws_sns_topic." in t["arn"] for t in targets)
     assert all("aws_sqs_queue." in t["dead_letter_config"]["arn"] for t in targets)
     key = synth.resource(stack, "aws_kms_key")
     publish_key = statements_by_sid(parse_policy(key["policy"]))["EventBridgePublishesToTopic"]
@@ -404,9 +429,11 @@ def test_spoke_resources_are_per_region_through_for_each(synth: SynthesizedApp) 
         "aws_ssm_document",
         "aws_sqs_queue_policy",
     ):
-        [body] = synth.resources(stack, resource_type).values()
-        assert body["for_each"] == expected_set, resource_type
-        assert body["region"] == "${each.value}", resource_type
+        bodies = synth.resources(stack, resource_type).values()
+        assert bodies, resource_type
+        for body in bodies:
+            assert body["for_each"] == expected_set, resource_type
+            assert body["region"] == "${each.value}", resource_type
 
 
 def test_spoke_stack_size_does_not_grow_with_regions(synth: SynthesizedApp) -> None:
@@ -420,18 +447,23 @@ def test_spoke_forwards_to_the_security_bus_of_each_region_with_retries_and_dlq(
     synth: SynthesizedApp,
 ) -> None:
     stack = f"spoke-{SPOKE_WIDE}"
-    target = synth.resource(stack, "aws_cloudwatch_event_target")
-    assert target["arn"] == f"arn:aws:events:${{each.value}}:{SECURITY_ACCOUNT}:event-bus/domain-join"
-    assert target["rule"] == "${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}"
-    assert target["dead_letter_config"]["arn"] == "${aws_sqs_queue.target_dlq[each.value].arn}"
-    assert target["retry_policy"]["maximum_retry_attempts"] == 185
-    assert target["role_arn"].startswith("${aws_iam_role.")
+    targets = synth.resources(stack, "aws_cloudwatch_event_target")
+    assert sorted(t["rule"] for t in targets.values()) == [
+        "${aws_cloudwatch_event_rule.command_failure_rule[each.value].name}",
+        "${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}",
+    ]
+    for target in targets.values():
+        assert target["arn"] == f"arn:aws:events:${{each.value}}:{SECURITY_ACCOUNT}:event-bus/domain-join"
+        assert target["dead_letter_config"]["arn"] == "${aws_sqs_queue.target_dlq[each.value].arn}"
+        assert target["retry_policy"]["maximum_retry_attempts"] == 185
+        assert target["role_arn"].startswith("${aws_iam_role.")
     dlq = synth.resource(stack, "aws_sqs_queue")
     assert dlq["sqs_managed_sse_enabled"] is True
     dlq_policy = statements_by_sid(parse_policy(synth.resource(stack, "aws_sqs_queue_policy")["policy"]))
-    assert dlq_policy["ForwardingRuleDeadLetters"]["Condition"]["ArnEquals"]["aws:SourceArn"] == (
-        f"arn:aws:events:${{each.value}}:{SPOKE_WIDE}:rule/domain-join-ec2-state-default"
-    )
+    assert dlq_policy["ForwardingRuleDeadLetters"]["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        f"arn:aws:events:${{each.value}}:{SPOKE_WIDE}:rule/domain-join-ec2-state-default",
+        f"arn:aws:events:${{each.value}}:{SPOKE_WIDE}:rule/domain-join-command-failed-default",
+    ]
     events_policy = parse_policy(synth.resource(stack, "aws_iam_role_policy", "events-policy")["policy"])
     [put] = events_policy["Statement"]
     assert put["Action"] == "events:PutEvents"
