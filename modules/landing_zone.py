@@ -63,6 +63,8 @@ class LandingZone:
     tools_host_tag_key: str = "ADToolsHost"
     tools_host_tag_value: str = "true"
     join_delay_seconds: int = 300
+    readiness_deadline_seconds: int = 3600
+    max_command_attempts: int = 3
     create_config_table: bool = True
     config_table_name: str = "domain-join-config"
     config_table_billing_mode: str = "PAY_PER_REQUEST"
@@ -87,7 +89,8 @@ class LandingZone:
 
 TOP_LEVEL_KEYS = {
     "organization_id", "security_account_id", "home_region", "extra_regions", "spokes", "role_name", "name",
-    "tools_host_tag", "join_delay_seconds", "config_table", "ledger_table_name", "spoke_role",
+    "tools_host_tag", "join_delay_seconds", "readiness_deadline_seconds", "max_command_attempts",
+    "config_table", "ledger_table_name", "spoke_role",
     "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags",
 }  # fmt: skip
 
@@ -307,6 +310,10 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             tools_host, "value", "tools_host_tag.value", None, "a tag value", default="true"
         ),
         "join_delay_seconds": r.integer(data, "join_delay_seconds", "join_delay_seconds", 0, 900, 300),
+        "readiness_deadline_seconds": r.integer(
+            data, "readiness_deadline_seconds", "readiness_deadline_seconds", 60, 86400, 3600
+        ),
+        "max_command_attempts": r.integer(data, "max_command_attempts", "max_command_attempts", 1, 10, 3),
         "create_config_table": r.boolean(config_table, "create", "config_table.create", True),
         "config_table_name": r.string(
             config_table,

@@ -79,6 +79,8 @@ def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps
         name=lz.name,
         forwarder_regions=lz.extra_regions,
         join_delay_seconds=lz.join_delay_seconds,
+        readiness_deadline_seconds=lz.readiness_deadline_seconds,
+        max_command_attempts=lz.max_command_attempts,
         powertools_layer_version=lz.powertools_layer_version,
         tools_host_tag_key=lz.tools_host_tag_key,
         tools_host_tag_value=lz.tools_host_tag_value,

@@ -47,6 +47,8 @@ def account_list_landing_zone() -> dict[str, Any]:
         "security_account_id": SECURITY_ACCOUNT,
         "home_region": HOME_REGION,
         "spoke_role": {"name": "domain-join-exec", "external_id": "landing-zone-7"},
+        "readiness_deadline_seconds": 86400,
+        "max_command_attempts": 5,
         "config_table": {"name": "existing-config", "create": True, "billing_mode": "PROVISIONED"},
         "artifact": {
             "s3_bucket": "artifacts-bucket",

@@ -34,6 +34,7 @@ def test_valid_file_gives_typed_values_and_defaults(write_landing_zone: WriteLz)
     # THEN fields are parsed and defaults applied
     assert lz.organization_id == ORG_ID and lz.security_account_id == SECURITY_ACCOUNT
     assert lz.join_delay_seconds == 240
+    assert (lz.readiness_deadline_seconds, lz.max_command_attempts) == (3600, 3)  # not given: the defaults
     roles = {spoke.account_id: spoke.role_name for spoke in lz.spokes}
     assert roles == {
         "222222222222": DEFAULT_ROLE_NAME,
@@ -50,6 +51,8 @@ def test_valid_file_gives_typed_values_and_defaults(write_landing_zone: WriteLz)
         ({"home_region": "europe-1"}, "home_region", "Region"),
         ({"extra_regions": ["eu-central-1", "mars-north-1x"]}, "extra_regions[1]", "Region"),
         ({"join_delay_seconds": 1000}, "join_delay_seconds", "between 0 and 900"),
+        ({"readiness_deadline_seconds": 86401}, "readiness_deadline_seconds", "between 60 and 86400"),
+        ({"max_command_attempts": 0}, "max_command_attempts", "between 1 and 10"),
         ({"config_table": {"billing_mode": "CHEAP"}}, "config_table.billing_mode", "PROVISIONED"),
         ({"colour": "blue"}, "colour", "unknown field"),
     ],

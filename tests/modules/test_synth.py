@@ -121,6 +121,17 @@ def test_join_queue_delays_encrypts_and_redrives(synth: SynthesizedApp) -> None:
     assert dlq["message_retention_seconds"] == 14 * 24 * 3600
 
 
+def test_landing_zone_deadline_and_attempts_reach_the_handler_and_the_redrive(
+    landing_zones: LandingZones,
+) -> None:
+    synth = landing_zones.accounts  # readiness_deadline_seconds 86400, max_command_attempts 5
+    env = synth.resource("hub", "aws_lambda_function")["environment"]["variables"]
+    assert env[contract.ENV_READINESS_DEADLINE_SECONDS] == "86400"
+    assert env[contract.ENV_MAX_COMMAND_ATTEMPTS] == "5"
+    redrive = parse_policy(_queue(synth, "domain-join-queue")["redrive_policy"])
+    assert redrive["maxReceiveCount"] == 86400 // 900 + 6
+
+
 def test_default_join_delay_is_300_seconds(landing_zones: LandingZones) -> None:
     assert _queue(landing_zones.accounts, "domain-join-queue")["delay_seconds"] == 300
 
