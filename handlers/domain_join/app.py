@@ -26,9 +26,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import contract
 from .aws import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
-from .engine import DEFAULT_LEASE_SECONDS, Engine, Outcome, key_of
+from .engine import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_COMMAND_ATTEMPTS, Engine, Outcome, key_of
 from .errors import MalformedMessage
-from .events import InstanceStateChange, parse_body
+from .events import StateChange, parse_body
 
 DEFAULT_READINESS_DEADLINE_SECONDS: Final = 3600
 DEFAULT_CONFIG_CACHE_TTL_SECONDS: Final = 300
@@ -62,6 +62,7 @@ class Settings:
     config_cache_ttl_seconds: int
     ledger_lease_seconds: int = 0  # 0: until this invocation's own timeout (the function's max runtime)
     spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
+    max_command_attempts: int = DEFAULT_MAX_COMMAND_ATTEMPTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -88,6 +89,9 @@ class Settings:
             ledger_lease_seconds=int(env.get(contract.ENV_LEDGER_LEASE_SECONDS) or 0),
             spoke_role_name=env.get(contract.ENV_SPOKE_ROLE_NAME, "").strip()
             or contract.DEFAULT_SPOKE_ROLE_NAME,
+            max_command_attempts=int(
+                env.get(contract.ENV_MAX_COMMAND_ATTEMPTS) or DEFAULT_MAX_COMMAND_ATTEMPTS
+            ),
         )
 
 
@@ -110,11 +114,11 @@ class DomainJoinApp:
         self.settings = settings
         self.gateway = gateway
         self._clock = clock
-        self._engine = Engine(gateway, clock, settings.spoke_role_name)
+        self._engine = Engine(gateway, clock, settings.spoke_role_name, settings.max_command_attempts)
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         records = [SQSRecord(raw) for raw in event.get("Records", [])]
-        changes: dict[str, InstanceStateChange] = {}
+        changes: dict[str, StateChange] = {}
         malformed: dict[str, str] = {}
         for record in records:
             try:
@@ -159,7 +163,7 @@ class DomainJoinApp:
     def _settle(
         self,
         records: list[SQSRecord],
-        changes: Mapping[str, InstanceStateChange],
+        changes: Mapping[str, StateChange],
         malformed: Mapping[str, str],
         by_key: Mapping[tuple[str, str], Outcome],
     ) -> dict[str, str]:

@@ -30,7 +30,18 @@ from .errors import (
     ToolsHostUnavailableError,
     TransientAwsError,
 )
-from .model import JOIN_SENT, JOINING, REMOVING, InstanceFacts, LedgerEntry, Spoke
+from .model import (
+    COMMAND_KEY_PREFIX,
+    JOIN_FAILED,
+    JOIN_SENT,
+    JOINING,
+    REMOVE_SENT,
+    REMOVING,
+    CommandRecord,
+    InstanceFacts,
+    LedgerEntry,
+    Spoke,
+)
 
 CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -127,8 +138,13 @@ def _translated(action: str) -> Iterator[None]:
         raise TransientAwsError(f"{action}: {exc.__class__.__name__}") from exc
 
 
-def _claim_condition(entry: LedgerEntry, now: int) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """The condition of one claim, with exactly the names and values it uses (DynamoDB refuses others)."""
+def _claim_condition(
+    entry: LedgerEntry, now: int, resend_of: str
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The condition of one claim, with exactly the names and values it uses (DynamoDB refuses others).
+
+    ``resend_of``: the failed command this claim sends again ("" for a first join or removal).
+    """
     names = {"#status": "status", "#lease": "leaseExpiresAt"}
     values: dict[str, Any] = {":now": now}
     free = _LEASE_OVER
@@ -136,16 +152,29 @@ def _claim_condition(entry: LedgerEntry, now: int) -> tuple[str, dict[str, str],
         names.update({"#claimant": "claimedBy", "#claim_receive": "claimReceiveCount"})
         values.update({":claimant": entry.claimed_by, ":receive_count": entry.claim_receive_count})
         free = f"{_LEASE_OVER} OR {_EARLIER_RECEIVE}"
+    if resend_of and entry.status in (JOINING, REMOVING):
+        joining = entry.status == JOINING
+        names["#command"] = "joinCommandId" if joining else "removeCommandId"
+        values.update({":claim": entry.status, ":sent": JOIN_SENT if joining else REMOVE_SENT})
+        values.update({":command": resend_of, ":account": entry.account})
+        names["#account"] = "account"
+        resent = f"(#status = :sent AND #command = :command) OR (#status = :claim AND ({free}))"
+        return f"#account = :account AND ({resent})", names, values
     if entry.status == JOINING:
+        # A JOIN_FAILED record is joined afresh by its next running event (a restart).
         names["#key"] = LEDGER_TABLE_KEY
-        values[":joining"] = JOINING
-        return f"attribute_not_exists(#key) OR (#status = :joining AND ({free}))", names, values
+        values.update({":joining": JOINING, ":join_failed": JOIN_FAILED})
+        expression = (
+            f"attribute_not_exists(#key) OR #status = :join_failed OR (#status = :joining AND ({free}))"
+        )
+        return expression, names, values
     if entry.status == REMOVING:
         names["#account"] = "account"
-        values.update({":account": entry.account, ":join_sent": JOIN_SENT})
+        values.update({":account": entry.account, ":join_sent": JOIN_SENT, ":join_failed": JOIN_FAILED})
         values.update({":joining": JOINING, ":removing": REMOVING})
         expired = f"#status IN (:joining, :removing) AND ({free})"
-        return f"#account = :account AND (#status = :join_sent OR ({expired}))", names, values
+        joined = "#status IN (:join_sent, :join_failed)"
+        return f"#account = :account AND ({joined} OR ({expired}))", names, values
     raise ValueError(f"{entry.status} is not a claim")
 
 
@@ -244,18 +273,29 @@ class AwsGateway:
         return found
 
     # --- ledger ---------------------------------------------------------------
-    def read_ledger(self, instance_ids: Collection[str]) -> dict[str, LedgerEntry]:
-        items = self._batch_get(self._settings.ledger_table, LEDGER_TABLE_KEY, instance_ids, consistent=True)
-        return {str(item[LEDGER_TABLE_KEY]): _entry_from_item(item) for item in items}
+    def read_ledger(
+        self, instance_ids: Collection[str], command_ids: Collection[str] = ()
+    ) -> tuple[dict[str, LedgerEntry], dict[str, CommandRecord]]:
+        keys = [*instance_ids, *(COMMAND_KEY_PREFIX + c for c in command_ids)]
+        items = self._batch_get(self._settings.ledger_table, LEDGER_TABLE_KEY, keys, consistent=True)
+        entries: dict[str, LedgerEntry] = {}
+        commands: dict[str, CommandRecord] = {}
+        for item in items:
+            key = str(item[LEDGER_TABLE_KEY])
+            if key.startswith(COMMAND_KEY_PREFIX):
+                record = _command_from_item(item)
+                commands[record.command_id] = record
+            else:
+                entries[key] = _entry_from_item(item)
+        return entries, commands
 
-    def write_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+    def write_ledger(self, entries: Sequence[LedgerEntry], commands: Sequence[CommandRecord] = ()) -> None:
         table = self._settings.ledger_table
         client = self._hub("dynamodb")
-        for start in range(0, len(entries), _BATCH_WRITE_LIMIT):
-            chunk = entries[start : start + _BATCH_WRITE_LIMIT]
-            requests: list[Any] = [
-                {"PutRequest": {"Item": self._serialize(_item_from_entry(e))}} for e in chunk
-            ]
+        items = [_item_from_entry(e) for e in entries] + [_item_from_command(c) for c in commands]
+        for start in range(0, len(items), _BATCH_WRITE_LIMIT):
+            chunk = items[start : start + _BATCH_WRITE_LIMIT]
+            requests: list[Any] = [{"PutRequest": {"Item": self._serialize(item)}} for item in chunk]
             for attempt in range(_UNPROCESSED_ATTEMPTS):
                 with _translated("dynamodb:BatchWriteItem"):
                     response = client.batch_write_item(RequestItems={table: requests})
@@ -268,14 +308,18 @@ class AwsGateway:
                     f"dynamodb:BatchWriteItem left {len(requests)} ledger items unprocessed"
                 )
 
-    def claim_ledger(self, entries: Sequence[LedgerEntry], now: int) -> None:
+    def claim_ledger(
+        self, entries: Sequence[LedgerEntry], now: int, resends: Mapping[str, str] | None = None
+    ) -> None:
         if not entries:
             return
         if len(entries) > TRANSACTION_LIMIT:
             raise ValueError(f"at most {TRANSACTION_LIMIT} claims per transaction")
         actions: list[dict[str, Any]] = []
         for entry in entries:
-            expression, names, values = _claim_condition(entry, now)
+            expression, names, values = _claim_condition(
+                entry, now, (resends or {}).get(entry.instance_id, "")
+            )
             actions.append(
                 {
                     "Put": {
@@ -532,9 +576,10 @@ _ENTRY_FIELDS: Final = {
     "lease_expires_at": "leaseExpiresAt",
     "claimed_by": "claimedBy",
     "claim_receive_count": "claimReceiveCount",
+    "attempts": "attempts",
 }
 _INT_FIELDS: Final = frozenset(
-    {"created_at", "updated_at", "expires_at", "lease_expires_at", "claim_receive_count"}
+    {"created_at", "updated_at", "expires_at", "lease_expires_at", "claim_receive_count", "attempts"}
 )
 
 
@@ -556,3 +601,23 @@ def _entry_from_item(item: Mapping[str, Any]) -> LedgerEntry:
         else:
             values[field_name] = 0 if field_name in _INT_FIELDS else ""
     return LedgerEntry(**values)
+
+
+def _item_from_command(record: CommandRecord) -> dict[str, Any]:
+    return {
+        LEDGER_TABLE_KEY: COMMAND_KEY_PREFIX + record.command_id,
+        "document": record.document,
+        "instances": list(record.instance_ids),
+        "createdAt": record.created_at,
+        LEDGER_TTL_ATTRIBUTE: record.expires_at,
+    }
+
+
+def _command_from_item(item: Mapping[str, Any]) -> CommandRecord:
+    return CommandRecord(
+        command_id=str(item[LEDGER_TABLE_KEY])[len(COMMAND_KEY_PREFIX) :],
+        document=str(item.get("document", "")),
+        instance_ids=tuple(str(i) for i in item.get("instances", [])),
+        created_at=int(item.get("createdAt", 0)),
+        expires_at=int(item.get(LEDGER_TTL_ATTRIBUTE, 0)),
+    )

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 
 from aws_lambda_powertools import Logger
 
 from .contract import (
+    COMMAND_FAILED_STATUSES,
     DEFAULT_SPOKE_ROLE_NAME,
     JOIN_DOCUMENT,
     JOIN_PARAM_COMPUTERS,
@@ -39,15 +40,18 @@ from .contract import (
     TOOLS_PARAM_PASSWORD_PARAMETER,
 )
 from .errors import ConfigInvalidError, ConfigMissingError, DomainJoinError, LedgerClaimRefused
-from .events import RUNNING, TERMINATED, InstanceStateChange
+from .events import RUNNING, TERMINATED, CommandStatusChange, InstanceStateChange, StateChange
 from .model import (
     GROUP_RE,
+    JOIN_FAILED,
     JOIN_SENT,
     JOINING,
+    REMOVE_FAILED,
     REMOVE_SENT,
     REMOVING,
     AccountConfig,
     AwsPort,
+    CommandRecord,
     InstanceFacts,
     LedgerEntry,
     Spoke,
@@ -58,6 +62,7 @@ MAX_INSTANCES_PER_COMMAND: Final = 50  # SendCommand's InstanceIds limit
 MAX_CLAIMS_PER_TRANSACTION: Final = 100  # TransactWriteItems' limit
 CLAIM_ATTEMPTS: Final = 2  # the claim, then once more without the records that failed their condition
 DEFAULT_LEASE_SECONDS: Final = 900  # Lambda's maximum timeout
+DEFAULT_MAX_COMMAND_ATTEMPTS: Final = 3
 REMOVED_RECORD_RETENTION_SECONDS: Final = 30 * 24 * 3600
 _LIVE_STATES: Final = frozenset({"pending", "running"})
 
@@ -73,13 +78,20 @@ NEVER_JOINED: Final = "NeverJoined"
 INVALID_TAG: Final = "InvalidTag"
 CLAIMED_ELSEWHERE: Final = "ClaimedElsewhere"  # another container holds a fresh claim on the record
 JOIN_IN_PROGRESS: Final = "JoinInProgress"  # terminated while a join holds its claim: remove afterwards
-_JOINED_STATES: Final = frozenset({JOIN_SENT, REMOVING, REMOVE_SENT})
+# Run Command failures (SSM status events)
+JOIN_RETRIED: Final = "JoinRetried"  # a failed join sent again (new OTP, prestage and join)
+JOIN_FAILED_OUTCOME: Final = "JoinFailed"  # failed MAX_COMMAND_ATTEMPTS times: given up, ledger JOIN_FAILED
+REMOVE_RETRIED: Final = "RemoveRetried"
+REMOVE_FAILED_OUTCOME: Final = "RemoveFailed"
+STALE_COMMAND_STATUS: Final = "StaleCommandStatus"  # about a command the ledger has moved past
+COMMAND_STATUS_IGNORED: Final = "CommandStatusIgnored"  # not a failure, or a prestage's (its join fails too)
+_JOINED_STATES: Final = frozenset({JOIN_SENT, REMOVING, REMOVE_SENT, REMOVE_FAILED})
 
 logger = Logger(child=True)
 _T = TypeVar("_T")
 _K = TypeVar("_K")
 
-ChangeKey = tuple[str, str]  # (instance id, state)
+ChangeKey = tuple[str, str]  # (instance id, state); a command status event's "state" names its command
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,7 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class _JoinPlan:
     change: InstanceStateChange
+    resend_of: str  # the failed join command this plan sends again ("" for a first join)
     config: AccountConfig
     spoke: Spoke
     login_group: str
@@ -125,7 +138,7 @@ class _JoinPlan:
         return (self.spoke, config.domain, dns, self.login_group, config.sudo_group, config.install_rds_role)
 
 
-def key_of(change: InstanceStateChange) -> ChangeKey:
+def key_of(change: StateChange) -> ChangeKey:
     return (change.instance_id, change.state)
 
 
@@ -135,44 +148,176 @@ class Engine:
         port: AwsPort,
         clock: Callable[[], float] = time.time,
         spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME,
+        max_command_attempts: int = DEFAULT_MAX_COMMAND_ATTEMPTS,
     ) -> None:
         self._port = port
         self._clock = clock
         self._spoke_role_name = spoke_role_name
+        self._max_attempts = max(1, max_command_attempts)
 
     def process(
-        self, changes: Iterable[InstanceStateChange], lease_seconds: int = DEFAULT_LEASE_SECONDS
+        self, changes: Iterable[StateChange], lease_seconds: int = DEFAULT_LEASE_SECONDS
     ) -> dict[ChangeKey, Outcome]:
-        """Outcome of every distinct (instance, state) of the batch; duplicates share one.
+        """Outcome of every distinct change of the batch; duplicates share one.
 
         ``lease_seconds``: how long this invocation's claims shut out other containers; at least
         as long as the invocation may still run.
         """
-        unique: dict[ChangeKey, InstanceStateChange] = {}
+        unique: dict[ChangeKey, StateChange] = {}
         for change in changes:
             unique.setdefault(key_of(change), change)
         outcomes: dict[ChangeKey, Outcome] = {}
         if not unique:
             return outcomes
         now = int(self._clock())
+        states = [c for c in unique.values() if isinstance(c, InstanceStateChange)]
+        failures: dict[str, list[CommandStatusChange]] = {}
+        for change in unique.values():
+            if not isinstance(change, CommandStatusChange):
+                continue
+            if change.status not in COMMAND_FAILED_STATUSES or change.document_name == PRESTAGE_DOCUMENT:
+                # A failed prestage needs nothing of its own: its joins fail (account missing) and are redone.
+                detail = f"{change.document_name} {change.command_id} {change.status} on {change.instance_id}"
+                self._settle(outcomes, [change], Outcome(COMMAND_STATUS_IGNORED, detail=detail))
+                continue
+            failures.setdefault(change.document_name, []).append(change)
+        failed_joins = failures.get(JOIN_DOCUMENT, [])
+        failed_removes = failures.get(REMOVE_DOCUMENT, [])
         try:
-            configs, config_errors = self._configs({c.account for c in unique.values()})
-            ledger = self._port.read_ledger(sorted({c.instance_id for c in unique.values()}))
+            instances: list[StateChange] = [*states, *failed_joins]
+            configs, config_errors = self._configs({c.account for c in instances})
+            ledger, commands = self._port.read_ledger(
+                sorted({c.instance_id for c in instances}),
+                sorted({c.command_id for c in failed_removes}),
+            )
         except DomainJoinError as exc:
             logger.warning("batch failed before any command", extra={"reason": exc.reason})
-            return {key: Outcome.failed(exc) for key in unique}
+            return {key: outcomes.get(key) or Outcome.failed(exc) for key in unique}
 
-        joins = [c for c in unique.values() if c.state == RUNNING]
+        given_up: list[tuple[ChangeKey, LedgerEntry]] = []
+        rejoins, join_resends = self._failed_joins(failed_joins, ledger, outcomes, given_up, now)
+        joins = [c for c in states if c.state == RUNNING] + rejoins
         plans: list[_JoinPlan] = []
         for (account, region), group in _group_by(joins, lambda c: (c.account, c.region)).items():
             if account in config_errors:
                 self._settle(outcomes, group, Outcome.failed(config_errors[account]))
                 continue
-            plans += self._plan_group(configs[account], region, group, ledger, outcomes, now, lease_seconds)
+            plans += self._plan_group(
+                configs[account], region, group, ledger, outcomes, now, lease_seconds, join_resends
+            )
         self._join(plans, outcomes, now)
-        leaves = [c for c in unique.values() if c.state == TERMINATED]
-        self._leave(leaves, configs, ledger, outcomes, now, lease_seconds)
+        leaves = [c for c in states if c.state == TERMINATED]
+        removals, remove_resends, parts = self._failed_removes(
+            failed_removes, commands, ledger, outcomes, given_up, now
+        )
+        self._leave(leaves + removals, configs, ledger, outcomes, now, lease_seconds, remove_resends)
+        self._give_up(given_up, outcomes)
+        for event_key, piece_keys in parts.items():
+            pieces = [outcomes.pop(k) for k in piece_keys if k in outcomes]
+            outcomes.setdefault(event_key, _combined(pieces))
+        for key, change in unique.items():
+            outcome = outcomes.get(key)
+            if isinstance(change, CommandStatusChange) and outcome is not None:
+                renamed = {JOIN_REQUESTED: JOIN_RETRIED, REMOVE_REQUESTED: REMOVE_RETRIED}.get(outcome.code)
+                if renamed:
+                    outcomes[key] = replace(outcome, code=renamed)
         return outcomes
+
+    # --- failed commands ------------------------------------------------------
+    def _failed_joins(
+        self,
+        failures: list[CommandStatusChange],
+        ledger: Mapping[str, LedgerEntry],
+        outcomes: dict[ChangeKey, Outcome],
+        given_up: list[tuple[ChangeKey, LedgerEntry]],
+        now: int,
+    ) -> tuple[list[InstanceStateChange], dict[str, _Resend]]:
+        """Joins to send again (as running events keyed like their failure events); gives up the rest."""
+        rejoins: list[InstanceStateChange] = []
+        resends: dict[str, _Resend] = {}
+        for failure in failures:
+            entry = ledger.get(failure.instance_id)
+            resend = _resend(failure, entry, JOIN_SENT, JOINING)
+            if entry is None or resend is None:
+                self._settle(outcomes, [failure], _stale(failure, entry))
+            elif resend.attempts > self._max_attempts:
+                given_up.append((key_of(failure), entry.settled(JOIN_FAILED, now)))
+                self._settle(outcomes, [failure], _given_up(JOIN_FAILED_OUTCOME, failure, entry))
+            else:
+                rejoins.append(_piece(failure, failure.instance_id, entry))
+                resends[failure.instance_id] = resend
+        return rejoins, resends
+
+    def _failed_removes(
+        self,
+        failures: list[CommandStatusChange],
+        commands: Mapping[str, CommandRecord],
+        ledger: dict[str, LedgerEntry],
+        outcomes: dict[ChangeKey, Outcome],
+        given_up: list[tuple[ChangeKey, LedgerEntry]],
+        now: int,
+    ) -> tuple[list[InstanceStateChange], dict[str, _Resend], dict[ChangeKey, list[ChangeKey]]]:
+        """Removals to send again, one piece per computer of a failed command (its event names the host)."""
+        removals: list[InstanceStateChange] = []
+        resends: dict[str, _Resend] = {}
+        parts: dict[ChangeKey, list[ChangeKey]] = {}
+        known: list[tuple[CommandStatusChange, CommandRecord]] = []
+        for failure in failures:
+            record = commands.get(failure.command_id)
+            if record is None:
+                self._settle(outcomes, [failure], _stale(failure, None))
+            else:
+                known.append((failure, record))
+        missing = sorted({i for _, r in known for i in r.instance_ids} - set(ledger))
+        if missing:
+            try:
+                more, _ = self._port.read_ledger(missing)
+            except DomainJoinError as exc:
+                self._settle(outcomes, [f for f, _ in known], Outcome.failed(exc))
+                return removals, resends, parts
+            ledger.update(more)
+        for failure, record in known:
+            pieces: list[ChangeKey] = []
+            for instance_id in record.instance_ids:
+                entry = ledger.get(instance_id)
+                piece = _piece(failure, instance_id, entry)
+                pieces.append(key_of(piece))
+                resend = _resend(failure, entry, REMOVE_SENT, REMOVING)
+                if entry is None or resend is None:
+                    self._settle(outcomes, [piece], _stale(failure, entry))
+                elif resend.attempts > self._max_attempts:
+                    given_up.append((key_of(piece), entry.settled(REMOVE_FAILED, now)))
+                    self._settle(outcomes, [piece], _given_up(REMOVE_FAILED_OUTCOME, failure, entry))
+                else:
+                    removals.append(piece)
+                    resends[instance_id] = resend
+            parts[key_of(failure)] = pieces
+        return removals, resends, parts
+
+    def _give_up(
+        self, given_up: list[tuple[ChangeKey, LedgerEntry]], outcomes: dict[ChangeKey, Outcome]
+    ) -> None:
+        if not given_up:
+            return
+        try:
+            self._port.write_ledger([entry for _, entry in given_up])
+        except DomainJoinError as exc:
+            for key, _ in given_up:
+                outcomes[key] = Outcome.failed(exc)
+            return
+        for _, entry in given_up:
+            logger.error(
+                "join failed" if entry.status == JOIN_FAILED else "remove failed",
+                extra={
+                    "account": entry.account,
+                    "region": entry.region,
+                    "instance_id": entry.instance_id,
+                    "computer_name": entry.computer_name,
+                    "attempts": entry.attempts,
+                    "join_command_id": entry.join_command_id,
+                    "remove_command_id": entry.remove_command_id,
+                },
+            )
 
     # --- reading ------------------------------------------------------------
     def _configs(self, accounts: set[str]) -> tuple[dict[str, AccountConfig], dict[str, DomainJoinError]]:
@@ -199,11 +344,14 @@ class Engine:
         outcomes: dict[ChangeKey, Outcome],
         now: int,
         lease_seconds: int,
+        resends: Mapping[str, _Resend],
     ) -> list[_JoinPlan]:
         pending: list[InstanceStateChange] = []
         for change in group:
             entry = ledger.get(change.instance_id)
-            if entry is not None and entry.status in _JOINED_STATES:
+            if change.instance_id in resends:  # checked against the ledger already; the claim checks again
+                pending.append(change)
+            elif entry is not None and entry.status in _JOINED_STATES:
                 self._settle(outcomes, [change], Outcome(ALREADY_JOINED, detail=entry.status))
             elif entry is not None and entry.held_against(change.message_id, change.receive_count, now):
                 self._settle(outcomes, [change], _claimed_elsewhere(entry.status, entry.lease_expires_at))
@@ -243,6 +391,7 @@ class Engine:
                 )
                 continue
             previous = ledger.get(change.instance_id)
+            resend = resends.get(change.instance_id)
             entry = LedgerEntry(
                 instance_id=change.instance_id,
                 account=change.account,
@@ -258,10 +407,12 @@ class Engine:
                 lease_expires_at=now + lease_seconds,
                 claimed_by=change.message_id,
                 claim_receive_count=change.receive_count,
+                attempts=resend.attempts if resend else 1,
             )
             plans.append(
                 _JoinPlan(
                     change=change,
+                    resend_of=resend.command_id if resend else "",
                     config=config,
                     spoke=spoke,
                     login_group=fact.tags.get(TAG_LOGIN_GROUP, "").strip(),
@@ -273,9 +424,12 @@ class Engine:
 
     # --- claiming -----------------------------------------------------------
     def _claim(
-        self, entries: Sequence[LedgerEntry], now: int
+        self, entries: Sequence[LedgerEntry], now: int, resends: Mapping[str, str]
     ) -> tuple[set[str], dict[str, str], dict[str, DomainJoinError]]:
-        """Claim ``entries``: the ids claimed, those refused (with the status found), those failed."""
+        """Claim ``entries``: the ids claimed, those refused (with the status found), those failed.
+
+        ``resends``: instance id -> the failed command the claim sends again.
+        """
         claimed: set[str] = set()
         refused: dict[str, str] = {}
         failed: dict[str, DomainJoinError] = {}
@@ -284,7 +438,7 @@ class Engine:
             error: DomainJoinError | None = None
             for _ in range(CLAIM_ATTEMPTS):
                 try:
-                    self._port.claim_ledger(pending, now)
+                    self._port.claim_ledger(pending, now, resends)
                 except LedgerClaimRefused as exc:
                     refused.update(exc.refused)
                     pending = [e for e in pending if e.instance_id not in exc.refused]
@@ -318,7 +472,8 @@ class Engine:
             return
         # Claimed before anything is sent: only one container prestages and joins an instance.
         changes = {p.entry.instance_id: p.change for p in plans}
-        claimed, refused, failed = self._claim([plan.entry for plan in plans], now)
+        resends = {p.entry.instance_id: p.resend_of for p in plans if p.resend_of}
+        claimed, refused, failed = self._claim([plan.entry for plan in plans], now, resends)
         for instance_id, status in refused.items():
             if status in _JOINED_STATES:
                 outcome = Outcome(ALREADY_JOINED, detail=f"{status} (found when claiming)")
@@ -415,15 +570,17 @@ class Engine:
         outcomes: dict[ChangeKey, Outcome],
         now: int,
         lease_seconds: int,
+        resends: Mapping[str, _Resend],
     ) -> None:
         removals: list[tuple[InstanceStateChange, LedgerEntry, str, str]] = []
         for change in leaves:
             entry = ledger.get(change.instance_id)
+            resend = resends.get(change.instance_id)
             if entry is None or entry.account != change.account:
                 self._settle(outcomes, [change], Outcome(NEVER_JOINED))
-            elif entry.status == REMOVE_SENT:
-                self._settle(outcomes, [change], Outcome(ALREADY_REMOVED))
-            elif entry.held_against(change.message_id, change.receive_count, now):
+            elif resend is None and entry.status in (REMOVE_SENT, REMOVE_FAILED):
+                self._settle(outcomes, [change], Outcome(ALREADY_REMOVED, detail=entry.status))
+            elif resend is None and entry.held_against(change.message_id, change.receive_count, now):
                 self._settle(outcomes, [change], _removal_refused(entry.status))
             else:
                 # The current config's credentials win; the ledger's copy covers an offboarded account.
@@ -438,6 +595,7 @@ class Engine:
                     lease_expires_at=now + lease_seconds,
                     claimed_by=change.message_id,
                     claim_receive_count=change.receive_count,
+                    attempts=resend.attempts if resend else 1,
                 )
                 removals.append((change, claim, user, parameter))
         if not removals:
@@ -449,7 +607,8 @@ class Engine:
             return
         # Claimed before the command: one remove per computer, and never while a join holds its claim.
         changes = {r[1].instance_id: r[0] for r in removals}
-        claimed, refused, failed = self._claim([r[1] for r in removals], now)
+        claim_resends = {i: r.command_id for i, r in resends.items()}
+        claimed, refused, failed = self._claim([r[1] for r in removals], now, claim_resends)
         for instance_id, status in refused.items():
             self._settle(outcomes, [changes[instance_id]], _removal_refused(status))
         for instance_id, error in failed.items():
@@ -457,6 +616,7 @@ class Engine:
         removals = [r for r in removals if r[1].instance_id in claimed]
 
         done: list[tuple[InstanceStateChange, LedgerEntry]] = []
+        sent_commands: list[CommandRecord] = []
         released: list[tuple[InstanceStateChange, LedgerEntry, DomainJoinError]] = []
         grouped = _group_by(removals, lambda r: (r[1].domain, r[2], r[3]))
         for (domain, user, parameter), group in grouped.items():
@@ -473,6 +633,9 @@ class Engine:
                 except DomainJoinError as exc:
                     released += [(change, entry, exc) for change, entry, _, _ in chunk]
                     continue
+                retention = now + REMOVED_RECORD_RETENTION_SECONDS
+                instance_ids = tuple(e.instance_id for _, e, _, _ in chunk)
+                sent_commands.append(CommandRecord(command_id, REMOVE_DOCUMENT, instance_ids, now, retention))
                 done += [
                     (
                         change,
@@ -490,7 +653,9 @@ class Engine:
         if not done and not released:
             return
         try:
-            self._port.write_ledger([e for _, e in done] + [self._released(e, now) for _, e, _ in released])
+            # One write: the removes sent, their command items (for a failure event), claims given back.
+            entries = [e for _, e in done] + [self._released(e, now) for _, e, _ in released]
+            self._port.write_ledger(entries, sent_commands)
         except DomainJoinError as exc:
             self._settle(outcomes, [c for c, _ in done], Outcome.failed(exc))
             for change, _, error in released:
@@ -510,9 +675,7 @@ class Engine:
             )
 
     @staticmethod
-    def _settle(
-        outcomes: dict[ChangeKey, Outcome], changes: Iterable[InstanceStateChange], outcome: Outcome
-    ) -> None:
+    def _settle(outcomes: dict[ChangeKey, Outcome], changes: Iterable[StateChange], outcome: Outcome) -> None:
         for change in changes:
             outcomes[key_of(change)] = outcome
             if outcome.code not in (JOIN_REQUESTED, REMOVE_REQUESTED):
@@ -528,6 +691,63 @@ class Engine:
                         "detail": outcome.detail,
                     },
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resend:
+    command_id: str  # the failed command
+    attempts: int  # the number the resend would be
+
+
+def _resend(failure: CommandStatusChange, entry: LedgerEntry | None, sent: str, claim: str) -> _Resend | None:
+    """The resend a failure calls for, or None when the ledger has moved past the failed command.
+
+    A join's failure comes from the instance's own account; a remove's from the hub (the tools host).
+    A claim of this message's earlier receive is a resend under way whose final write failed: carry on.
+    """
+    if entry is None or (claim == JOINING and entry.account != failure.account):
+        return None
+    if entry.status == claim and entry.claimed_by_earlier_receive(failure.message_id, failure.receive_count):
+        return _Resend(failure.command_id, entry.attempts)
+    current = entry.join_command_id if claim == JOINING else entry.remove_command_id
+    if entry.status == sent and current == failure.command_id:
+        return _Resend(failure.command_id, max(entry.attempts, 1) + 1)
+    return None
+
+
+def _piece(failure: CommandStatusChange, instance_id: str, entry: LedgerEntry | None) -> InstanceStateChange:
+    """The failure as a change of one instance, keyed (instance id, the failure's "state")."""
+    return InstanceStateChange(
+        account=entry.account if entry else failure.account,
+        region=entry.region if entry else failure.region,
+        instance_id=instance_id,
+        state=failure.state,
+        event_time=failure.event_time,
+        event_id=failure.event_id,
+        message_id=failure.message_id,
+        receive_count=failure.receive_count,
+    )
+
+
+def _stale(failure: CommandStatusChange, entry: LedgerEntry | None) -> Outcome:
+    if entry is None:
+        return Outcome(STALE_COMMAND_STATUS, detail=f"nothing recorded for command {failure.command_id}")
+    current = entry.join_command_id if failure.document_name == JOIN_DOCUMENT else entry.remove_command_id
+    return Outcome(STALE_COMMAND_STATUS, detail=f"ledger is {entry.status}, command {current or '-'}")
+
+
+def _given_up(code: str, failure: CommandStatusChange, entry: LedgerEntry) -> Outcome:
+    detail = f"{failure.document_name} {failure.status} after {max(entry.attempts, 1)} attempts"
+    return Outcome(code, detail=detail)
+
+
+def _combined(pieces: list[Outcome]) -> Outcome:
+    """One outcome for a failure event from those of its computers: a retry if any needs one."""
+    for wanted in (lambda o: o.retry, lambda o: o.code == REMOVE_REQUESTED, lambda o: True):
+        for outcome in pieces:
+            if wanted(outcome):
+                return outcome
+    return Outcome(STALE_COMMAND_STATUS, detail="no computer of the command is left")
 
 
 def _claimed_elsewhere(status: str, lease_expires_at: int = 0) -> Outcome:

@@ -2,7 +2,9 @@
 
 Three forms reach the queue (DESIGN.md): the EventBridge event itself (home
 Region), an SNS notification whose ``Message`` is that event (other Regions),
-and the same with raw delivery (the plain event again).
+and the same with raw delivery (the plain event again).  Two kinds of event
+travel in them: EC2 instance state changes, and SSM's status changes of our
+Run Command invocations (only failures are routed).
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .contract import (
+    COMMAND_STATUS_DETAIL_TYPE,
+    COMMAND_STATUS_SOURCE,
+    JOIN_DOCUMENT,
+    PRESTAGE_DOCUMENT,
+    REMOVE_DOCUMENT,
+)
 from .errors import MalformedMessage
 
 RUNNING: Final = "running"
@@ -23,6 +32,9 @@ _DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
 _ACCOUNT_RE: Final = re.compile(r"^\d{12}$")
 _REGION_RE: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _INSTANCE_RE: Final = re.compile(r"^i-[0-9a-f]{8,17}$")
+_COMMAND_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+_STATUS_RE: Final = re.compile(r"^[A-Za-z]{1,40}$")
+OUR_DOCUMENTS: Final = frozenset({JOIN_DOCUMENT, PRESTAGE_DOCUMENT, REMOVE_DOCUMENT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +49,36 @@ class InstanceStateChange:
     receive_count: int = 0  # that message's ApproximateReceiveCount
 
 
-def parse_body(body: str | None) -> InstanceStateChange:
-    """Return the state change carried by ``body`` or raise ``MalformedMessage`` naming the problem."""
+@dataclass(frozen=True, slots=True)
+class CommandStatusChange:
+    """A Run Command invocation of one of our documents changed status (SSM's event, per instance).
+
+    ``instance_id`` is where the command ran: the joining instance for DomainJoin-Join, the tools host
+    for DomainJoin-Prestage / DomainJoin-Remove.
+    """
+
+    account: str
+    region: str
+    command_id: str
+    document_name: str
+    instance_id: str
+    status: str
+    event_time: str
+    event_id: str
+    message_id: str = ""
+    receive_count: int = 0
+
+    @property
+    def state(self) -> str:
+        """What this event says, as a key next to an instance state (never "running"/"terminated")."""
+        return f"{self.document_name} {self.command_id} {self.status}"
+
+
+StateChange = InstanceStateChange | CommandStatusChange
+
+
+def parse_body(body: str | None) -> StateChange:
+    """Return the change carried by ``body`` or raise ``MalformedMessage`` naming the problem."""
     document = _load_object(body, "body")
     if document.get("Type") == "Notification" and "Message" in document:
         message = document["Message"]
@@ -60,7 +100,9 @@ def _load_object(text: str | None, what: str) -> dict[str, Any]:
     return value
 
 
-def _parse_event(event: dict[str, Any]) -> InstanceStateChange:
+def _parse_event(event: dict[str, Any]) -> StateChange:
+    if event.get("source") == COMMAND_STATUS_SOURCE:
+        return _parse_command_status(event)
     if event.get("source") != _SOURCE or event.get("detail-type") != _DETAIL_TYPE:
         raise MalformedMessage(
             f"not an EC2 state-change event (source={event.get('source')!r}, "
@@ -80,6 +122,27 @@ def _parse_event(event: dict[str, Any]) -> InstanceStateChange:
         region=region,
         instance_id=instance_id,
         state=str(state),
+        event_time=str(event.get("time", "")),
+        event_id=str(event.get("id", "")),
+    )
+
+
+def _parse_command_status(event: dict[str, Any]) -> CommandStatusChange:
+    if event.get("detail-type") != COMMAND_STATUS_DETAIL_TYPE:
+        raise MalformedMessage(f"not a Run Command status event (detail-type={event.get('detail-type')!r})")
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise MalformedMessage("event has no detail object")
+    document = detail.get("document-name")
+    if document not in OUR_DOCUMENTS:
+        raise MalformedMessage(f"status event of another document: {str(document)[:60]!r}")
+    return CommandStatusChange(
+        account=_field(event, "account", _ACCOUNT_RE),
+        region=_field(event, "region", _REGION_RE),
+        command_id=_field(detail, "command-id", _COMMAND_ID_RE),
+        document_name=str(document),
+        instance_id=_field(detail, "instance-id", _INSTANCE_RE),
+        status=_field(detail, "status", _STATUS_RE),
         event_time=str(event.get("time", "")),
         event_id=str(event.get("id", "")),
     )

@@ -18,6 +18,11 @@ JOINING: Final = "JOINING"  # claimed for a join; redo everything from here once
 JOIN_SENT: Final = "JOIN_SENT"  # prestage + join commands accepted by SSM
 REMOVING: Final = "REMOVING"  # claimed for a removal
 REMOVE_SENT: Final = "REMOVE_SENT"  # remove command accepted by SSM
+# Given up: the join (remove) command failed on every one of MAX_COMMAND_ATTEMPTS attempts.
+JOIN_FAILED: Final = "JOIN_FAILED"
+REMOVE_FAILED: Final = "REMOVE_FAILED"
+# Key prefix of the ledger items that map a remove command to its instances (for its failure event).
+COMMAND_KEY_PREFIX: Final = "command#"
 CLAIMS: Final = frozenset({JOINING, REMOVING})
 
 _ROLE_ARN_RE: Final = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
@@ -147,6 +152,7 @@ class LedgerEntry:
     expires_at: int = 0  # DynamoDB TTL; 0 = keep
     lease_expires_at: int = 0  # end of a JOINING/REMOVING claim; 0 = released (claimable at once)
     claimed_by: str = ""  # SQS message id of the record that holds the claim
+    attempts: int = 0  # join (remove) commands sent for the current join (removal); 0 = before counting
     claim_receive_count: int = 0  # that message's receive count when it claimed
 
     def moved_to(self, status: str, now: int, **changes: Any) -> LedgerEntry:
@@ -171,6 +177,20 @@ class LedgerEntry:
     def held_against(self, message_id: str, receive_count: int, now: int) -> bool:
         """True while a claim that this receive of ``message_id`` must respect is in force."""
         return self.leased(now) and not self.claimed_by_earlier_receive(message_id, receive_count)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """Ledger item ``command#<id>``: the instances a tools-host command was sent for.
+
+    A remove's failure event names only the tools host; this says which computers to remove again.
+    """
+
+    command_id: str
+    document: str
+    instance_ids: tuple[str, ...]
+    created_at: int
+    expires_at: int
 
 
 class AwsPort(Protocol):
@@ -198,18 +218,28 @@ class AwsPort(Protocol):
 
     def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str: ...
 
-    def read_ledger(self, instance_ids: Collection[str]) -> dict[str, LedgerEntry]: ...
-
-    def write_ledger(self, entries: Sequence[LedgerEntry]) -> None:
-        """Unconditional writes of records this container holds a claim on."""
+    def read_ledger(
+        self, instance_ids: Collection[str], command_ids: Collection[str] = ()
+    ) -> tuple[dict[str, LedgerEntry], dict[str, CommandRecord]]:
+        """Instance records and command items, in one read (consistent)."""
         ...
 
-    def claim_ledger(self, entries: Sequence[LedgerEntry], now: int) -> None:
+    def write_ledger(self, entries: Sequence[LedgerEntry], commands: Sequence[CommandRecord] = ()) -> None:
+        """Unconditional writes of records this container holds a claim on, and of command items."""
+        ...
+
+    def claim_ledger(
+        self, entries: Sequence[LedgerEntry], now: int, resends: Mapping[str, str] | None = None
+    ) -> None:
         """Write up to 100 JOINING/REMOVING claims atomically (all or none).
 
         A JOINING claim needs no record, or a JOINING one whose lease is over.  A
         REMOVING claim needs a record of the same account that is JOIN_SENT, or
         JOINING/REMOVING with its lease over.  Raises ``LedgerClaimRefused`` naming
         the records that failed their condition; then nothing was written.
+
+        ``resends`` (instance id -> command id) marks claims that send a failed command again: those
+        need the record still JOIN_SENT (REMOVE_SENT) with that join (remove) command id, or a claim of
+        their own kind that is free.
         """
         ...

@@ -491,3 +491,46 @@ class CurrentStdout:
 
     def flush(self) -> None:
         sys.stdout.flush()
+
+
+def command_status(
+    account: str,
+    region: str,
+    command_id: str,
+    document: str,
+    instance_id: str,
+    status: str = "Failed",
+    event_id: str = "evt-cmd-1",
+) -> dict[str, Any]:
+    """SSM's "EC2 Command Invocation Status-change Notification" for one instance of a command."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": contract.COMMAND_STATUS_DETAIL_TYPE,
+        "source": contract.COMMAND_STATUS_SOURCE,
+        "account": account,
+        "time": "2026-11-24T00:10:00Z",
+        "region": region,
+        "resources": [f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"],
+        "detail": {
+            "command-id": command_id,
+            "document-name": document,
+            "instance-id": instance_id,
+            "requested-date-time": "2026-11-24T00:00:01.000Z",
+            "status": status,
+        },
+    }
+
+
+def sns_wrapped(event: dict[str, Any]) -> str:
+    """Any event as it arrives through an SNS topic without raw delivery."""
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "6a1c9a62-0000-0000-0000-000000000001",
+            "TopicArn": f"arn:aws:sns:{event['region']}:{HUB_ACCOUNT}:domain-join",
+            "Message": json.dumps(event),
+            "Timestamp": "2026-11-24T00:10:00.000Z",
+            "SignatureVersion": "1",
+        }
+    )

@@ -15,8 +15,10 @@ from .harness import (
     SPOKE_A,
     SPOKE_B,
     World,
+    command_status,
     eventbridge_body,
     sns_body,
+    sns_wrapped,
 )
 
 
@@ -38,6 +40,12 @@ def test_no_secret_in_commands_logs_metrics_ledger_or_dlq(
     world.inject("DescribeInstances", "Throttling", account=SPOKE_B, times=1)
     (throttled,) = world.launch(SPOKE_B)
     world.run([eventbridge_body(SPOKE_B, HOME_REGION, throttled)])
+    # a join that failed on the instance is sent again (new OTP), one of them twice more until given up
+    (failed,) = windows[:1]
+    for _ in range(3):
+        join_id = world.ledger()[failed]["joinCommandId"]
+        event = command_status(SPOKE_B, HOME_REGION, join_id, contract.JOIN_DOCUMENT, failed)
+        world.run([sns_wrapped(event)])
     world.terminate(SPOKE_A, "eu-west-1", linux)
     world.run([sns_body(SPOKE_A, "eu-west-1", i, "terminated") for i in linux])
     world.clock.offset = 4000
@@ -56,7 +64,7 @@ def test_no_secret_in_commands_logs_metrics_ledger_or_dlq(
                 otps.add(fields[2])
             elif call.params["DocumentName"] == contract.PRESTAGE_DOCUMENT:
                 otps.add(fields[1])
-    assert len(otps) == 5  # one per joined instance
+    assert len(otps) == 7  # one per joined instance, and one per resent join
     printed = capsys.readouterr().out
     stored = json.dumps(list(world.ledger().values()), default=str)
     dead = json.dumps(world.dead_letters())
@@ -82,4 +90,5 @@ def test_no_secret_in_commands_logs_metrics_ledger_or_dlq(
             assert otp not in place
     # AND the logs did say what happened (so the scan above looked at real output)
     assert "join requested" in printed and "remove requested" in printed and "JoinRequested" in printed
+    assert "JoinRetried" in printed and "join failed" in printed
     assert {c.account for c in sends} == {HUB_ACCOUNT, SPOKE_A, SPOKE_B}
