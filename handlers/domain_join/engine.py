@@ -238,7 +238,7 @@ class Engine:
         for failure in failures:
             entry = ledger.get(failure.instance_id)
             resend = _resend(failure, entry, JOIN_SENT, JOINING)
-            if entry is None or resend is None:
+            if entry is None or resend is None or failure.instance_id in resends:  # one claim per record
                 self._settle(outcomes, [failure], _stale(failure, entry))
             elif resend.attempts > self._max_attempts:
                 given_up.append((key_of(failure), entry.settled(JOIN_FAILED, now)))
@@ -283,7 +283,7 @@ class Engine:
                 piece = _piece(failure, instance_id, entry)
                 pieces.append(key_of(piece))
                 resend = _resend(failure, entry, REMOVE_SENT, REMOVING)
-                if entry is None or resend is None:
+                if entry is None or resend is None or instance_id in resends:  # one claim per record
                     self._settle(outcomes, [piece], _stale(failure, entry))
                 elif resend.attempts > self._max_attempts:
                     given_up.append((key_of(piece), entry.settled(REMOVE_FAILED, now)))

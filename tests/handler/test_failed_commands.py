@@ -396,3 +396,17 @@ def test_other_ssm_detail_type_is_malformed(world: World) -> None:
     assert world.run([json.dumps(event)]) == {"batchItemFailures": []}
     (dead,) = world.dead_letters()
     assert "not a Run Command status event" in json.loads(dead["Body"])["reason"]
+
+
+def test_two_failure_events_of_one_join_in_a_batch_send_it_again_once(world: World) -> None:
+    # GIVEN a joined instance, and two status events of its one join command (Failed, then Cancelled)
+    (instance,) = joined(world)
+    bodies = [join_failed(world, instance, status=s) for s in ("Failed", "Cancelled")]
+
+    # WHEN both arrive in one batch
+    response = world.run(bodies)
+
+    # THEN the join is sent again once, as the second attempt; the other event is stale
+    assert response == {"batchItemFailures": []}
+    assert len(join_commands(world)) == 2
+    assert world.ledger()[instance]["attempts"] == 2
