@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -410,3 +411,41 @@ def test_two_failure_events_of_one_join_in_a_batch_send_it_again_once(world: Wor
     assert response == {"batchItemFailures": []}
     assert len(join_commands(world)) == 2
     assert world.ledger()[instance]["attempts"] == 2
+
+
+def test_resend_claim_expressions_use_exactly_their_names_and_values(world: World) -> None:
+    # GIVEN a failed join sent again, then a failed remove sent again (both kinds of resend claim)
+    (instance,) = joined(world)
+    world.run([join_failed(world, instance)])
+    command_id = removed(world, [instance])
+    world.run([remove_failed(world, command_id)])
+
+    # THEN every claim's placeholders match its names and values one for one (DynamoDB refuses unused ones)
+    puts = [a["Put"] for call in world.calls_of("TransactWriteItems") for a in call.params["TransactItems"]]
+    resends = [p for p in puts if "#command" in p["ExpressionAttributeNames"]]
+    assert sorted(p["Item"]["status"]["S"] for p in resends) == ["JOINING", "REMOVING"]
+    for put in puts:
+        expression = put["ConditionExpression"]
+        assert set(re.findall(r"#\w+", expression)) == set(put["ExpressionAttributeNames"])
+        assert set(re.findall(r":\w+", expression)) == set(put["ExpressionAttributeValues"])
+
+
+def test_resend_claim_is_refused_when_the_record_moved_on_meanwhile(world: World) -> None:
+    # GIVEN a failed join, and another container that records a newer join just before this one claims
+    (instance,) = joined(world)
+    body = join_failed(world, instance)
+    newer = "5d1e7c2a-0000-4000-8000-000000000001"
+    world.before(
+        "TransactWriteItems",
+        lambda: world.put_ledger(
+            instance, SPOKE_A, REGION, status="JOIN_SENT", joinCommandId=newer, attempts=2
+        ),
+    )
+
+    # WHEN the failure event is handled
+    response = world.run([body])
+
+    # THEN the claim's condition refuses it: nothing is sent, the newer record stays
+    assert response == {"batchItemFailures": []}
+    assert len(join_commands(world)) == 1
+    assert world.ledger()[instance]["joinCommandId"] == newer
