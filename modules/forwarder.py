@@ -11,12 +11,6 @@ from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_bus import CloudwatchEventBus
 from cdktf_cdktf_provider_aws.cloudwatch_event_bus_policy import CloudwatchEventBusPolicy
-from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
-    CloudwatchEventTarget,
-    CloudwatchEventTargetDeadLetterConfig,
-    CloudwatchEventTargetRetryPolicy,
-)
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
@@ -33,6 +27,7 @@ from .cdk import is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .hub import bus_policy_document
 from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME
+from .rules import Delivery, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range
 
 
@@ -179,47 +174,27 @@ class RegionForwarder(Construct):
         CloudwatchEventBusPolicy(
             self, "bus-policy", event_bus_name=self.bus.name, policy=iam.to_json(self.bus_policy_document)
         )
+        delivery = Delivery(target_id="forwarder-topic", arn=self.topic.arn, dead_letter_arn=dlq.arn)
         for source in rule_sources:
-            rule = CloudwatchEventRule(
+            bus_name = self.bus.name if source == "bus" else "default"
+            rule_with_target(
                 self,
                 f"rule-{source}",
                 name=naming.rule_name(name, source),
                 description="EC2 instances entering running or terminated: relay to the home Region",
-                event_bus_name=self.bus.name if source == "bus" else "default",
+                event_bus_name=bus_name,
                 event_pattern=ec2_state_change_pattern_json(),
                 tags=tags,
-            )
-            CloudwatchEventTarget(
-                self,
-                f"target-{source}",
-                rule=rule.name,
-                event_bus_name=rule.event_bus_name,
-                target_id="forwarder-topic",
-                arn=self.topic.arn,
-                retry_policy=CloudwatchEventTargetRetryPolicy(
-                    maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
-                ),
-                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=dlq.arn),
+                delivery=delivery,
             )
             # Join failures: of spokes' instances (bus) and of this account's own (default bus).
-            command_rule = CloudwatchEventRule(
+            rule_with_target(
                 self,
                 f"command-rule-{source}",
                 name=naming.command_rule_name(name, source),
                 description="Run Command failures of DomainJoin-Join: relay to the home Region",
-                event_bus_name=self.bus.name if source == "bus" else "default",
+                event_bus_name=bus_name,
                 event_pattern=command_failure_pattern_json([contract.JOIN_DOCUMENT]),
                 tags=tags,
-            )
-            CloudwatchEventTarget(
-                self,
-                f"command-target-{source}",
-                rule=command_rule.name,
-                event_bus_name=command_rule.event_bus_name,
-                target_id="forwarder-topic",
-                arn=self.topic.arn,
-                retry_policy=CloudwatchEventTargetRetryPolicy(
-                    maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
-                ),
-                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=dlq.arn),
+                delivery=delivery,
             )

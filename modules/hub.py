@@ -21,11 +21,6 @@ from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from cdktf_cdktf_provider_aws.cloudwatch_event_bus import CloudwatchEventBus
 from cdktf_cdktf_provider_aws.cloudwatch_event_bus_policy import CloudwatchEventBusPolicy
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
-    CloudwatchEventTarget,
-    CloudwatchEventTargetDeadLetterConfig,
-    CloudwatchEventTargetRetryPolicy,
-)
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.dynamodb_table import (
@@ -72,6 +67,7 @@ from .grants import (
     grant_xray_write,
 )
 from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
+from .rules import Delivery, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
@@ -255,17 +251,7 @@ class Hub(Construct):
             "handler-role",
             name=naming.handler_role_name(name),
             description="ec2-domain-join handler: join/leave orchestration",
-            assume_role_policy=iam.to_json(
-                iam.policy_document(
-                    [
-                        iam.trust_statement(
-                            "LambdaAssumesRole",
-                            {"Service": "lambda.amazonaws.com"},
-                            conditions={"StringEquals": {"aws:SourceAccount": account}},
-                        )
-                    ]
-                )
-            ),
+            assume_role_policy=iam.service_trust_policy("LambdaAssumesRole", "lambda.amazonaws.com", account),
             tags=tags,
         )
         self.lambda_policy_document = iam.policy_document(
@@ -436,51 +422,31 @@ class Hub(Construct):
         )
         self.rules: dict[str, CloudwatchEventRule] = {}
         self.command_rules: dict[str, CloudwatchEventRule] = {}
+        delivery = Delivery(
+            target_id="join-queue", arn=self.queue.arn, dead_letter_arn=self.dead_letter_queue.arn
+        )
         for source in rule_sources:
-            rule = CloudwatchEventRule(
+            bus_name = self.bus.name if source == "bus" else "default"
+            self.rules[source] = rule_with_target(
                 self,
                 f"rule-{source}",
                 name=naming.rule_name(name, source),
                 description="EC2 instances entering running or terminated: join or leave the domain",
-                event_bus_name=self.bus.name if source == "bus" else "default",
+                event_bus_name=bus_name,
                 event_pattern=ec2_state_change_pattern_json(),
                 tags=tags,
+                delivery=delivery,
             )
-            CloudwatchEventTarget(
-                self,
-                f"target-{source}",
-                rule=rule.name,
-                event_bus_name=rule.event_bus_name,
-                target_id="join-queue",
-                arn=self.queue.arn,
-                retry_policy=CloudwatchEventTargetRetryPolicy(
-                    maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
-                ),
-                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.dead_letter_queue.arn),
-            )
-            self.rules[source] = rule
-            command_rule = CloudwatchEventRule(
+            self.command_rules[source] = rule_with_target(
                 self,
                 f"command-rule-{source}",
                 name=naming.command_rule_name(name, source),
                 description="Run Command failures of the domain-join documents: retry or give up",
-                event_bus_name=self.bus.name if source == "bus" else "default",
+                event_bus_name=bus_name,
                 event_pattern=command_failure_pattern_json(command_documents[source]),
                 tags=tags,
+                delivery=delivery,
             )
-            CloudwatchEventTarget(
-                self,
-                f"command-target-{source}",
-                rule=command_rule.name,
-                event_bus_name=command_rule.event_bus_name,
-                target_id="join-queue",
-                arn=self.queue.arn,
-                retry_policy=CloudwatchEventTargetRetryPolicy(
-                    maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
-                ),
-                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.dead_letter_queue.arn),
-            )
-            self.command_rules[source] = command_rule
 
         # --- tables ---
         if is_token(p.create_config_table):  # plain module: decided at plan through count

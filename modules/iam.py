@@ -75,6 +75,19 @@ def trust_statement(
     return result
 
 
+def service_trust_policy(sid: str, service: str, account: str) -> str:
+    """Trust policy JSON for an AWS service acting for `account` only (no confused deputy)."""
+    return to_json(
+        policy_document(
+            [
+                trust_statement(
+                    sid, {"Service": service}, conditions={"StringEquals": {"aws:SourceAccount": account}}
+                )
+            ]
+        )
+    )
+
+
 def deny_insecure_transport(resources: Sequence[str] | str, actions: str = "*") -> Statement:
     """The TLS-only guard every resource policy carries."""
     return resource_statement(

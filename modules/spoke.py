@@ -13,11 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
-    CloudwatchEventTarget,
-    CloudwatchEventTargetDeadLetterConfig,
-    CloudwatchEventTargetRetryPolicy,
-)
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
@@ -32,6 +27,7 @@ from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
 from .patterns import ACCOUNT_ID, EXTERNAL_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
+from .rules import Delivery, PerRegion, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
 
 EACH_REGION = "${each.value}"  # inside for_each over the Region set
@@ -230,16 +226,8 @@ class Spoke(Construct):
             "events-role",
             name=f"{name}-forwarding",
             description="EventBridge forwards EC2 state changes to the security account's domain-join bus",
-            assume_role_policy=iam.to_json(
-                iam.policy_document(
-                    [
-                        iam.trust_statement(
-                            "EventBridgeAssumesRole",
-                            {"Service": "events.amazonaws.com"},
-                            conditions={"StringEquals": {"aws:SourceAccount": account}},
-                        )
-                    ]
-                )
+            assume_role_policy=iam.service_trust_policy(
+                "EventBridgeAssumesRole", "events.amazonaws.com", account
             ),
             tags=tags,
         )
@@ -270,69 +258,36 @@ class Spoke(Construct):
         if enabled is not None:
             events_policy.count = Token.as_number(Fn.conditional(enabled, 1, 0))
 
-        rule = CloudwatchEventRule(
+        delivery = Delivery(
+            target_id="security-account-bus",
+            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
+            dead_letter_arn="${aws_sqs_queue.target_dlq[each.value].arn}",
+            role_arn=role_arn_ref,
+            maximum_event_age_seconds=p.maximum_event_age_seconds,
+            maximum_retry_attempts=p.maximum_retry_attempts,
+        )
+        self.rule = rule_with_target(
             self,
             "rule",
-            for_each=each_region(),
-            region=EACH_REGION,
             name=rule_name,
             description="EC2 instances entering running or terminated: forward to the domain-join hub",
             event_bus_name="default",
             event_pattern=ec2_state_change_pattern_json(),
             tags=tags,
+            delivery=delivery,
+            per_region=PerRegion(each_region, EACH_REGION, "forwarding_rule"),
         )
-        rule.override_logical_id("forwarding_rule")
-        self.rule = rule
-        CloudwatchEventTarget(
-            self,
-            "target",
-            for_each=each_region(),
-            region=EACH_REGION,
-            rule="${aws_cloudwatch_event_rule.forwarding_rule[each.value].name}",
-            event_bus_name="default",
-            target_id="security-account-bus",
-            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
-            role_arn=role_arn_ref,
-            retry_policy=CloudwatchEventTargetRetryPolicy(
-                maximum_event_age_in_seconds=p.maximum_event_age_seconds,
-                maximum_retry_attempts=p.maximum_retry_attempts,
-            ),
-            dead_letter_config=CloudwatchEventTargetDeadLetterConfig(
-                arn="${aws_sqs_queue.target_dlq[each.value].arn}"
-            ),
-        )
-
         # Run Command failures of the join, to the same bus: the handler retries or gives up.
-        command_rule = CloudwatchEventRule(
+        self.command_rule = rule_with_target(
             self,
             "command-rule",
-            for_each=each_region(),
-            region=EACH_REGION,
             name=naming.command_rule_name(name, "default"),
             description="Run Command failures of DomainJoin-Join: forward to the domain-join hub",
             event_bus_name="default",
             event_pattern=command_failure_pattern_json([contract.JOIN_DOCUMENT]),
             tags=tags,
-        )
-        command_rule.override_logical_id("command_failure_rule")
-        self.command_rule = command_rule
-        CloudwatchEventTarget(
-            self,
-            "command-target",
-            for_each=each_region(),
-            region=EACH_REGION,
-            rule="${aws_cloudwatch_event_rule.command_failure_rule[each.value].name}",
-            event_bus_name="default",
-            target_id="security-account-bus",
-            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
-            role_arn=role_arn_ref,
-            retry_policy=CloudwatchEventTargetRetryPolicy(
-                maximum_event_age_in_seconds=p.maximum_event_age_seconds,
-                maximum_retry_attempts=p.maximum_retry_attempts,
-            ),
-            dead_letter_config=CloudwatchEventTargetDeadLetterConfig(
-                arn="${aws_sqs_queue.target_dlq[each.value].arn}"
-            ),
+            delivery=delivery,
+            per_region=PerRegion(each_region, EACH_REGION, "command_failure_rule"),
         )
 
 
