@@ -26,9 +26,9 @@ from . import iam, naming
 from .cdk import is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .hub import bus_policy_document
-from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME
+from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
 from .rules import Delivery, rule_with_target
-from .validation import PropsError, check_each, check_pattern, check_range
+from .validation import PropsError, check_pattern, check_principals, check_range
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,7 @@ class RegionForwarderProps:
         check_pattern("home_region", self.home_region, REGION, "an AWS Region name")
         if not is_token(self.region) and self.region == self.home_region:
             raise PropsError("region", "a forwarder is for an extra Region, not the home Region")
-        if self.organization_id is None and not self.principal_account_ids:
-            raise PropsError("organization_id", "give organization_id or principal_account_ids")
-        if self.organization_id is not None:
-            check_pattern(
-                "organization_id", self.organization_id, ORGANIZATION_ID, "an organization id (o-…)"
-            )
-        check_each("principal_account_ids", self.principal_account_ids, ACCOUNT_ID, "a 12-digit account id")
+        check_principals(self.organization_id, self.principal_account_ids)
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
         check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
         check_range("kms_key_deletion_window_days", self.kms_key_deletion_window_days, 7, 30)

@@ -66,9 +66,9 @@ from .grants import (
     grant_tools_host_discovery,
     grant_xray_write,
 )
-from .patterns import ACCOUNT_ID, ORGANIZATION_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
+from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
 from .rules import Delivery, rule_with_target
-from .validation import PropsError, check_each, check_pattern, check_range, check_unique
+from .validation import PropsError, check_each, check_pattern, check_principals, check_range, check_unique
 
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-x86_64"
@@ -135,13 +135,7 @@ class HubProps:
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
         check_pattern("region", self.region, REGION, "an AWS Region name")
-        if self.organization_id is None and not self.principal_account_ids:
-            raise PropsError("organization_id", "give organization_id or principal_account_ids")
-        if self.organization_id is not None:
-            check_pattern(
-                "organization_id", self.organization_id, ORGANIZATION_ID, "an organization id (o-…)"
-            )
-        check_each("principal_account_ids", self.principal_account_ids, ACCOUNT_ID, "a 12-digit account id")
+        check_principals(self.organization_id, self.principal_account_ids)
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
         check_each("forwarder_regions", self.forwarder_regions, REGION, "an AWS Region name")
         check_unique("forwarder_regions", self.forwarder_regions)

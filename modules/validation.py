@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .cdk import is_token
+from .patterns import ACCOUNT_ID, ORGANIZATION_ID
 
 
 class PropsError(ValueError):
@@ -50,3 +51,12 @@ def check_unique(field: str, values: Iterable[Any]) -> None:
         if value in seen:
             raise PropsError(field, f"{value!r} is listed twice")
         seen.add(value)
+
+
+def check_principals(organization_id: str | None, principal_account_ids: Iterable[Any]) -> None:
+    """Who may send events: the organization, or else an explicit account list (hub and forwarders alike)."""
+    if organization_id is None and not principal_account_ids:
+        raise PropsError("organization_id", "give organization_id or principal_account_ids")
+    if organization_id is not None:
+        check_pattern("organization_id", organization_id, ORGANIZATION_ID, "an organization id (o-…)")
+    check_each("principal_account_ids", principal_account_ids, ACCOUNT_ID, "a 12-digit account id")
