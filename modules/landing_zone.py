@@ -19,6 +19,7 @@ from handlers.domain_join import contract
 from .patterns import ACCOUNT_ID, BUCKET, ORGANIZATION_ID, REGION, RESOURCE_NAME, ROLE_NAME, SNS_ARN
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
+LOCAL_STATE_FOLDER = "terraform-state"
 
 
 class LandingZoneError(Exception):
@@ -76,6 +77,12 @@ class LandingZone:
     artifact: ArtifactLocation | None = None
     backend: Backend | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    state_dir: Path | None = None  # local state without a backend; default: terraform-state/ beside the file
+
+    @property
+    def local_state_dir(self) -> Path:
+        """Where stacks without a remote backend keep their state (never inside the output folder)."""
+        return self.state_dir if self.state_dir is not None else self.source.parent / LOCAL_STATE_FOLDER
 
     @property
     def all_regions(self) -> tuple[str, ...]:

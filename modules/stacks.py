@@ -9,6 +9,7 @@ account by account.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,8 +38,29 @@ def spoke_stack_name(account_id: str) -> str:
     return f"spoke-{account_id}"
 
 
+def local_state_path(state_dir: Path, outdir: Path, stack_id: str) -> str:
+    """Where a stack without a remote backend keeps its state, relative to the stack's folder.
+
+    cdktf runs Terraform in `<outdir>/stacks/<stack>/` and deletes stack folders it no longer
+    synthesizes (as `make clean` deletes the whole output folder), so state must never live there.
+    The path is relative so that the same checkout gives the same output on every machine.
+    Raises ValueError when `state_dir` lies inside `outdir`.
+    """
+    state = state_dir.resolve()
+    out = outdir.resolve()
+    if state == out or out in state.parents:
+        raise ValueError(f"local state folder {state} lies inside the output folder {out}, which cdktf deletes")
+    return os.path.relpath(state / f"{stack_id}.tfstate", out / "stacks" / stack_id)
+
+
 def _account_stack(
-    scope: Construct, stack_id: str, lz: LandingZone, account_id: str, region: str, role_name: str
+    scope: Construct,
+    stack_id: str,
+    lz: LandingZone,
+    account_id: str,
+    region: str,
+    role_name: str,
+    outdir: Path,
 ) -> TerraformStack:
     stack = TerraformStack(scope, stack_id)
     AwsProvider(
@@ -65,7 +87,7 @@ def _account_stack(
         # S3-native state locking (Terraform >= 1.10); cdktf's S3Backend predates the argument.
         stack.add_override("terraform.backend.s3.use_lockfile", True)
     else:
-        LocalBackend(stack, path=f"terraform.{stack_id}.tfstate")  # relative: same output on every machine
+        LocalBackend(stack, path=local_state_path(lz.local_state_dir, outdir, stack_id))
     return stack
 
 
@@ -108,7 +130,9 @@ def build_app(
     else:
         artifact = build_local_artifact(artifact_path)
 
-    hub_stack = _account_stack(app, HUB_STACK, lz, lz.security_account_id, lz.home_region, lz.role_name)
+    hub_stack = _account_stack(
+        app, HUB_STACK, lz, lz.security_account_id, lz.home_region, lz.role_name, outdir
+    )
     hub = Hub(hub_stack, "hub", replace(hub_props(lz, artifact), scripts_dir=scripts_dir))
     for output_name, value in {
         "lambda_role_arn": hub.lambda_role_arn,
@@ -125,7 +149,7 @@ def build_app(
 
     for region in lz.extra_regions:
         stack_id = forwarder_stack_name(region)
-        stack = _account_stack(app, stack_id, lz, lz.security_account_id, region, lz.role_name)
+        stack = _account_stack(app, stack_id, lz, lz.security_account_id, region, lz.role_name, outdir)
         forwarder = RegionForwarder(
             stack,
             "forwarder",
@@ -145,7 +169,7 @@ def build_app(
     for spoke_config in lz.spokes:
         stack_id = spoke_stack_name(spoke_config.account_id)
         stack = _account_stack(
-            app, stack_id, lz, spoke_config.account_id, spoke_config.regions[0], spoke_config.role_name
+            app, stack_id, lz, spoke_config.account_id, spoke_config.regions[0], spoke_config.role_name, outdir
         )
         spoke = Spoke(
             stack,

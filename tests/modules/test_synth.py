@@ -52,9 +52,13 @@ def test_each_stack_assumes_a_role_in_its_own_account(synth: SynthesizedApp) -> 
 
 
 def test_backend_is_local_by_default_and_s3_with_locking_when_configured(landing_zones: LandingZones) -> None:
-    assert landing_zones.org.stack("hub")["terraform"]["backend"] == {
-        "local": {"path": "terraform.hub.tfstate"}
-    }
+    # GIVEN a landing zone without a backend, WHEN synthesized, THEN each stack's local state lies in
+    # terraform-state/ beside the landing-zone file: outside the output folder that cdktf and `make clean` delete
+    for stack in landing_zones.org.stacks:
+        path = landing_zones.org.stack(stack)["terraform"]["backend"]["local"]["path"]
+        state = (landing_zones.org.outdir / "stacks" / stack / path).resolve()
+        assert state == (landing_zones.org_config.parent / "terraform-state" / f"{stack}.tfstate").resolve()
+        assert landing_zones.org.outdir.resolve() not in state.parents
     s3 = landing_zones.accounts.stack(f"spoke-{SPOKE_SMALL}")["terraform"]["backend"]["s3"]
     assert s3["bucket"] == "state-bucket" and s3["key"] == f"edj/spoke-{SPOKE_SMALL}.tfstate"
     assert s3["encrypt"] is True and s3["use_lockfile"] is True
