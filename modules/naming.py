@@ -7,6 +7,9 @@ names instead, all derived here from the same inputs.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 DEFAULT_NAME = "domain-join"
 
 
@@ -52,3 +55,143 @@ def rule_name(name: str, source: str) -> str:
 def command_rule_name(name: str, source: str) -> str:
     """Name of the rule that sends our documents' Run Command failures from `source` onwards."""
     return f"{name}-command-failed-{source}"
+
+
+# --- Every generated name, checked against its service's limits (one place) -----------------------
+# The units derive their resource names from `name` (and the table/role names) given in the landing
+# zone or the props; a name AWS refuses would otherwise surface only at `terraform apply`.  The
+# builders below are the only spelling of each name; `name_problems` checks all of them at once.
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """What one AWS service accepts as a resource name."""
+
+    service: str
+    max_length: int
+    pattern: re.Pattern[str]
+    allowed: str  # the allowed characters, for the message
+    min_length: int = 1
+
+
+_WORD = "letters, digits, - and _"
+_WORD_DOT = "letters, digits, ., - and _"
+_WORD_SLASH = "letters, digits, /, - and _"
+_WORD_DOT_SLASH = "letters, digits, /, ., - and _"
+SQS_QUEUE = NameRule("SQS queue", 80, re.compile(r"^[A-Za-z0-9_-]+$"), _WORD)
+SNS_TOPIC = NameRule("SNS topic", 256, re.compile(r"^[A-Za-z0-9_-]+$"), _WORD)
+LAMBDA_FUNCTION = NameRule("Lambda function", 64, re.compile(r"^[A-Za-z0-9_-]+$"), _WORD)
+KMS_ALIAS = NameRule("KMS alias", 256, re.compile(r"^alias/(?!aws/)[A-Za-z0-9/_-]+$"), _WORD_SLASH)
+IAM_ROLE = NameRule("IAM role", 64, re.compile(r"^[\w+=,.@-]+$"), "letters, digits and +=,.@_-")
+EVENT_RULE = NameRule("EventBridge rule", 64, re.compile(r"^[.\-_A-Za-z0-9]+$"), _WORD_DOT)
+EVENT_BUS = NameRule("EventBridge bus", 256, re.compile(r"^[/.\-_A-Za-z0-9]+$"), _WORD_DOT_SLASH)
+DYNAMODB_TABLE = NameRule("DynamoDB table", 255, re.compile(r"^[A-Za-z0-9_.-]+$"), _WORD_DOT, min_length=3)
+CLOUDWATCH_ALARM = NameRule("CloudWatch alarm", 255, re.compile(r"^[^\x00-\x1f]+$"), "printable characters")
+LOG_GROUP = NameRule(
+    "CloudWatch log group", 512, re.compile(r"^[.\-_/#A-Za-z0-9]+$"), "letters, digits, ._/#"
+)
+
+
+def dead_letter_queue_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-dlq"
+
+
+def key_alias(name: str = DEFAULT_NAME) -> str:
+    return f"alias/{name}"
+
+
+def forwarder_key_alias(name: str = DEFAULT_NAME) -> str:
+    return f"alias/{name}-forwarder"
+
+
+def forwarder_dead_letter_queue_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-forwarder-dlq"
+
+
+def spoke_dead_letter_queue_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-forwarding-dlq"
+
+
+def spoke_events_role_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-forwarding"
+
+
+def function_name(name: str = DEFAULT_NAME) -> str:
+    return name
+
+
+def log_group_name(name: str = DEFAULT_NAME) -> str:
+    return f"/aws/lambda/{function_name(name)}"
+
+
+def dead_letter_alarm_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-dead-letters"
+
+
+RULE_SOURCES = ("bus", "default")  # the buses each unit listens on: its own bus and the default bus
+CAPACITY_DIMENSIONS = ("ReadCapacity", "WriteCapacity")  # provisioned tables scale both
+
+
+def table_scaling_policy_name(table_name: str, dimension: str) -> str:
+    return f"{table_name}-{dimension.lower()}"
+
+
+def generated_names(
+    name: str, *, config_table_name: str, ledger_table_name: str, spoke_role_name: str
+) -> list[tuple[str, NameRule, str]]:
+    """Every (what, rule, value) the hub, forwarders and spokes create from these inputs."""
+    names: list[tuple[str, NameRule, str]] = [
+        ("join queue", SQS_QUEUE, join_queue_name(name)),
+        ("dead-letter queue", SQS_QUEUE, dead_letter_queue_name(name)),
+        ("forwarder dead-letter queue", SQS_QUEUE, forwarder_dead_letter_queue_name(name)),
+        ("spoke dead-letter queue", SQS_QUEUE, spoke_dead_letter_queue_name(name)),
+        ("forwarder topic", SNS_TOPIC, forwarder_topic_name(name)),
+        ("handler function", LAMBDA_FUNCTION, function_name(name)),
+        ("handler log group", LOG_GROUP, log_group_name(name)),
+        ("hub key alias", KMS_ALIAS, key_alias(name)),
+        ("forwarder key alias", KMS_ALIAS, forwarder_key_alias(name)),
+        ("handler role", IAM_ROLE, handler_role_name(name)),
+        ("spoke events role", IAM_ROLE, spoke_events_role_name(name)),
+        ("spoke execution role", IAM_ROLE, spoke_role_name),
+        ("bus", EVENT_BUS, name),
+        ("dead-letter alarm", CLOUDWATCH_ALARM, dead_letter_alarm_name(name)),
+        ("config table", DYNAMODB_TABLE, config_table_name),
+        ("ledger table", DYNAMODB_TABLE, ledger_table_name),
+    ]
+    for source in RULE_SOURCES:
+        names.append((f"EC2 state rule ({source})", EVENT_RULE, rule_name(name, source)))
+        names.append((f"command failure rule ({source})", EVENT_RULE, command_rule_name(name, source)))
+    for table in (config_table_name, ledger_table_name):
+        for dimension in CAPACITY_DIMENSIONS:
+            policy = table_scaling_policy_name(table, dimension)
+            names.append((f"scaling policy of {table}", CLOUDWATCH_ALARM, policy))
+    return names
+
+
+def name_problem(rule: NameRule, value: str) -> str | None:
+    """Why `rule.service` would refuse `value`, or None."""
+    if not rule.min_length <= len(value) <= rule.max_length:
+        return (
+            f"{rule.service} name {value!r} has {len(value)} characters "
+            f"({rule.min_length}-{rule.max_length} allowed)"
+        )
+    if not rule.pattern.fullmatch(value):
+        return f"{rule.service} name {value!r} may hold only {rule.allowed}"
+    return None
+
+
+def name_problems(
+    name: str, *, config_table_name: str, ledger_table_name: str, spoke_role_name: str
+) -> list[str]:
+    """One message per generated name AWS would refuse (empty when all are valid)."""
+    problems = []
+    for what, rule, value in generated_names(
+        name,
+        config_table_name=config_table_name,
+        ledger_table_name=ledger_table_name,
+        spoke_role_name=spoke_role_name,
+    ):
+        problem = name_problem(rule, value)
+        if problem is not None:
+            problems.append(f"{what}: {problem}")
+    return problems
