@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from handlers.domain_join import contract
+from handlers.domain_join import contract, patterns
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPOSITORY_ROOT / "scripts"
@@ -26,31 +26,32 @@ MAX_DOCUMENT_BYTES = 64 * 1024  # SSM's limit for a command document
 HEREDOC_END = "DOMAIN_JOIN_SCRIPT_END"
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # safe unquoted in both shells' single quotes
 
-# allowedPattern of every parameter.  "" always means "not given".
-_INSTANCE_ID = "i-[0-9a-f]{8,17}"
-_COMPUTER_NAME = "[A-Z][A-Z0-9-]{0,14}"
-_OTP = "[A-Za-z0-9]{24,128}"
-_STAMP = "ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/" + _INSTANCE_ID
-_IPV4 = "[0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}"
+# allowedPattern of every parameter, generated from the shared formats (handlers/domain_join/patterns.py).
+# "" always means "not given" (optional=True).
 _MAX_COMPUTERS = 50  # the handler's command group size
 
 
-def _repeated(entry: str) -> str:
-    """1 to 50 space-separated entries."""
+def _repeated(*fields: str) -> str:
+    """1 to 50 space-separated entries of ``fields`` joined by "="."""
+    entry = "=".join(fields)
     return f"^{entry}( {entry}){{0,{_MAX_COMPUTERS - 1}}}$"
 
 
 PATTERNS: dict[str, str] = {
-    "domain": r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$",
-    "dns_ips": rf"^$|^{_IPV4}(,{_IPV4}){{0,7}}$",
-    "group": r"^$|^[A-Za-z0-9 ._@\\-]{1,256}$",
-    "bool": r"^(true|false)$",
-    "ou": r"^$|^[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+(,[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+){0,31}$",
-    "user": r"^[A-Za-z0-9._@\\-]{1,256}$",
-    "parameter_name": r"^[A-Za-z0-9_./-]{1,2048}$",
-    "join_computers": _repeated(f"{_INSTANCE_ID}={_COMPUTER_NAME}={_OTP}"),
-    "prestage_computers": _repeated(f"{_COMPUTER_NAME}={_OTP}={_STAMP}"),
-    "remove_computers": _repeated(f"{_COMPUTER_NAME}={_STAMP}"),
+    "domain": patterns.document_pattern(patterns.DOMAIN),
+    "dns_ips": patterns.document_pattern(patterns.IPV4_LIST, optional=True),
+    "group": patterns.document_pattern(patterns.GROUP, optional=True),
+    "bool": patterns.document_pattern(patterns.BOOLEAN),
+    "ou": patterns.document_pattern(patterns.OU, optional=True),
+    "user": patterns.document_pattern(patterns.USER),
+    "parameter_name": patterns.document_pattern(patterns.SSM_PARAMETER_NAME),
+    "join_computers": _repeated(
+        patterns.INSTANCE_ID_SYNTAX, patterns.COMPUTER_NAME_SYNTAX, patterns.OTP_SYNTAX
+    ),
+    "prestage_computers": _repeated(
+        patterns.COMPUTER_NAME_SYNTAX, patterns.OTP_SYNTAX, patterns.STAMP_SYNTAX
+    ),
+    "remove_computers": _repeated(patterns.COMPUTER_NAME_SYNTAX, patterns.STAMP_SYNTAX),
 }
 
 

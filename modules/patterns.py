@@ -1,15 +1,32 @@
-"""Value formats shared by the props classes and the landing-zone file (pure: no cdktf)."""
+"""Value formats of the props classes and the landing-zone file (pure: no cdktf).
+
+The formats the handler, the documents and the scripts share (account id, Region, role ARN, ...) live in
+``handlers/domain_join/patterns.py`` and are re-exported here; the rest are the modules' own.  Every
+pattern is anchored; use ``fullmatch`` (or ``match``: the shared ones end in ``\\Z``).
+"""
 
 from __future__ import annotations
 
 import re
 
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
+from handlers.domain_join.patterns import ACCOUNT_ID, REGION, ROLE_ARN
+
+__all__ = [
+    "ACCOUNT_ID",
+    "BUCKET",
+    "EXTERNAL_ID",
+    "ORGANIZATION_ID",
+    "REGION",
+    "RESOURCE_NAME",
+    "ROLE_ARN",
+    "ROLE_NAME",
+    "SNS_ARN",
+    "TAG_KEY",
+]
+
 ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

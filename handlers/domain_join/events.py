@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from . import patterns
 from .contract import (
     COMMAND_STATUS_DETAIL_TYPE,
     COMMAND_STATUS_SOURCE,
@@ -29,11 +30,11 @@ HANDLED_STATES: Final = frozenset({RUNNING, TERMINATED})
 
 _SOURCE: Final = "aws.ec2"
 _DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
-_ACCOUNT_RE: Final = re.compile(r"^\d{12}$")
-_REGION_RE: Final = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_INSTANCE_RE: Final = re.compile(r"^i-[0-9a-f]{8,17}$")
-_COMMAND_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
-_STATUS_RE: Final = re.compile(r"^[A-Za-z]{1,40}$")
+_ACCOUNT_RE: Final = patterns.ACCOUNT_ID
+_REGION_RE: Final = patterns.REGION
+_INSTANCE_RE: Final = patterns.INSTANCE_ID
+_COMMAND_ID_RE: Final = patterns.COMMAND_ID
+_STATUS_RE: Final = patterns.COMMAND_STATUS
 OUR_DOCUMENTS: Final = frozenset({JOIN_DOCUMENT, PRESTAGE_DOCUMENT, REMOVE_DOCUMENT})
 
 

@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
+from . import patterns
 from .contract import CONFIG_TABLE_KEY, DEFAULT_SPOKE_ROLE_NAME
 from .errors import ConfigInvalidError
 from .naming import DEFAULT_PREFIX, valid_prefix
@@ -25,16 +26,15 @@ REMOVE_FAILED: Final = "REMOVE_FAILED"
 COMMAND_KEY_PREFIX: Final = "command#"
 CLAIMS: Final = frozenset({JOINING, REMOVING})
 
-_ROLE_ARN_RE: Final = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-# Mirrors of the documents' allowedPatterns (modules/documents.py; a test keeps them in step), so that a
-# bad value is reported as such here instead of as an InvalidParameters error from SendCommand.
-GROUP_RE: Final = re.compile(r"^[A-Za-z0-9 ._@\\-]{1,256}$")
-_USER_RE: Final = re.compile(r"^[A-Za-z0-9._@\\-]{1,256}$")
-_PARAMETER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_./-]{1,2048}$")
-_OU_RE: Final = re.compile(r"^[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+(,[A-Za-z]+=[^,=\"'`$;&|<>\r\n]+){0,31}$")
-_DOMAIN_RE: Final = re.compile(
-    r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
+_ROLE_ARN_RE: Final = patterns.ROLE_ARN  # group 2: the account (patterns.ROLE_ARN_ACCOUNT_GROUP)
+# The shared formats (patterns.py): the documents' allowedPatterns and the scripts' checks are the same, so a
+# bad value is reported as such here instead of as an InvalidParameters error from SendCommand or a failed
+# script run.
+GROUP_RE: Final = patterns.GROUP
+_USER_RE: Final = patterns.USER
+_PARAMETER_NAME_RE: Final = patterns.SSM_PARAMETER_NAME
+_OU_RE: Final = patterns.OU
+_DOMAIN_RE: Final = patterns.DOMAIN
 
 
 @dataclass(frozen=True, slots=True)
