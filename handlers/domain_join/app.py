@@ -24,16 +24,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import contract
+from . import backoff, contract
+from . import settings as S
 from .aws import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
-from .engine import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_COMMAND_ATTEMPTS, Engine, Outcome, key_of
+from .engine import Engine, Outcome, key_of
 from .errors import MalformedMessage
 from .events import StateChange, parse_body
-
-DEFAULT_READINESS_DEADLINE_SECONDS: Final = 3600
-DEFAULT_CONFIG_CACHE_TTL_SECONDS: Final = 300
-BASE_BACKOFF_SECONDS: Final = 60
-MAX_BACKOFF_SECONDS: Final = 900
 
 # Metric names of the batch layer (the engine's outcome codes are metrics too).
 DEAD_LETTERED: Final = "DeadLettered"
@@ -51,54 +47,56 @@ class RetryLater(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """The handler's configuration, read from its environment (set by the hub module).
+
+    Parameters:
+        home_region: the hub's Region (``AWS_REGION``).
+        config_table, ledger_table, dead_letter_queue_url: the hub's resources (required).
+        The others: see ``settings.SETTINGS`` (the one table of names, defaults and ranges).
+        ``ledger_lease_seconds`` is ``None`` when the environment leaves it to the handler, which then
+        applies ``settings.ledger_lease_seconds`` to its own timeout.
+
+    Example::
+
+        settings = Settings.from_env(os.environ)
+    """
+
     home_region: str
     config_table: str
     ledger_table: str
     dead_letter_queue_url: str
-    tools_host_tag_key: str
-    tools_host_tag_value: str
-    spoke_role_external_id: str
-    readiness_deadline_seconds: int
-    config_cache_ttl_seconds: int
-    ledger_lease_seconds: int = 0  # 0: until this invocation's own timeout (the function's max runtime)
-    spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
-    max_command_attempts: int = DEFAULT_MAX_COMMAND_ATTEMPTS
+    tools_host_tag_key: str = str(S.TOOLS_HOST_TAG_KEY.default)
+    tools_host_tag_value: str = str(S.TOOLS_HOST_TAG_VALUE.default)
+    spoke_role_external_id: str = str(S.SPOKE_ROLE_EXTERNAL_ID.default)
+    readiness_deadline_seconds: int = int(S.READINESS_DEADLINE_SECONDS.default or 0)
+    config_cache_ttl_seconds: int = int(S.CONFIG_CACHE_TTL_SECONDS.default or 0)
+    ledger_lease_seconds: int | None = None
+    spoke_role_name: str = str(S.SPOKE_ROLE_NAME.default)
+    max_command_attempts: int = int(S.MAX_COMMAND_ATTEMPTS.default or 0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read every setting; raises ``settings.SettingError`` naming a missing or invalid variable."""
+
         def required(name: str) -> str:
             value = env.get(name, "").strip()
             if not value:
-                raise RuntimeError(f"environment variable {name} is not set")
+                raise S.SettingError(f"environment variable {name} is not set")
             return value
 
+        # Every field named like a setting of the table is parsed by that setting.
+        tunables = {
+            name: S.parse(setting, env.get(setting.env or ""))
+            for name, setting in S.SETTINGS.items()
+            if setting.env is not None and name in cls.__dataclass_fields__
+        }
         return cls(
             home_region=required("AWS_REGION"),
             config_table=required(contract.ENV_CONFIG_TABLE),
             ledger_table=required(contract.ENV_LEDGER_TABLE),
             dead_letter_queue_url=required(contract.ENV_DEAD_LETTER_QUEUE_URL),
-            tools_host_tag_key=required(contract.ENV_TOOLS_HOST_TAG_KEY),
-            tools_host_tag_value=required(contract.ENV_TOOLS_HOST_TAG_VALUE),
-            spoke_role_external_id=env.get(contract.ENV_SPOKE_ROLE_EXTERNAL_ID, "").strip(),
-            readiness_deadline_seconds=int(
-                env.get(contract.ENV_READINESS_DEADLINE_SECONDS) or DEFAULT_READINESS_DEADLINE_SECONDS
-            ),
-            config_cache_ttl_seconds=int(
-                env.get(contract.ENV_CONFIG_CACHE_TTL_SECONDS) or DEFAULT_CONFIG_CACHE_TTL_SECONDS
-            ),
-            ledger_lease_seconds=int(env.get(contract.ENV_LEDGER_LEASE_SECONDS) or 0),
-            spoke_role_name=env.get(contract.ENV_SPOKE_ROLE_NAME, "").strip()
-            or contract.DEFAULT_SPOKE_ROLE_NAME,
-            max_command_attempts=int(
-                env.get(contract.ENV_MAX_COMMAND_ATTEMPTS) or DEFAULT_MAX_COMMAND_ATTEMPTS
-            ),
+            **tunables,  # type: ignore[arg-type]
         )
-
-
-def backoff_seconds(receive_count: int) -> int:
-    """60 s, 120 s, 240 s … capped at 15 min."""
-    exponent = min(max(receive_count, 1) - 1, 10)
-    return int(min(BASE_BACKOFF_SECONDS * 2**exponent, MAX_BACKOFF_SECONDS))
 
 
 def queue_url_from_arn(arn: str) -> str:
@@ -151,14 +149,16 @@ class DomainJoinApp:
         )
 
     def _lease_seconds(self, context: LambdaContext) -> int:
-        """The configured lease, or the time this invocation may still run (its timeout, at the start)."""
-        if self.settings.ledger_lease_seconds > 0:
+        """The configured lease, or ``settings.ledger_lease_seconds`` of this invocation's own timeout
+        (the time it may still run, read at its start)."""
+        if self.settings.ledger_lease_seconds:
             return self.settings.ledger_lease_seconds
+        timeout = int(S.FUNCTION_TIMEOUT_SECONDS.high or 900)  # when the context cannot say: the maximum
         try:
             remaining = math.ceil(context.get_remaining_time_in_millis() / 1000)
         except (AttributeError, TypeError):
-            return DEFAULT_LEASE_SECONDS
-        return remaining if remaining > 0 else DEFAULT_LEASE_SECONDS
+            remaining = 0
+        return S.ledger_lease_seconds(remaining if remaining > 0 else timeout)
 
     def _settle(
         self,
@@ -232,8 +232,8 @@ class DomainJoinApp:
             remaining = (
                 (int(sent_ms) / 1000 if sent_ms else now) + self.settings.readiness_deadline_seconds - now
             )
-            # Never wait past the deadline: the next receive then dead-letters a record that still fails.
-            delay = max(1, min(backoff_seconds(receive_count), int(remaining) + 1))
+            # Never past the deadline: the next receive then dead-letters a record that still fails.
+            delay = backoff.retry_delay(receive_count, remaining)
             queue_url = queue_url_from_arn(record.event_source_arn)
             by_queue.setdefault(queue_url, []).append((record.receipt_handle, delay))
             logger.info(

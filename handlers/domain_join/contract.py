@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- SSM command documents (DESIGN.md "Contracts") --------------------------
+# --- SSM command documents (docs/architecture.md "Contracts") --------------------------
 JOIN_DOCUMENT: Final = "DomainJoin-Join"  # spoke accounts, every Region; runs on the instance
 PRESTAGE_DOCUMENT: Final = "DomainJoin-Prestage"  # hub; runs on the AD tools host
 REMOVE_DOCUMENT: Final = "DomainJoin-Remove"  # hub; runs on the AD tools host
@@ -52,17 +52,21 @@ ENV_DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
 ENV_TOOLS_HOST_TAG_KEY: Final = "TOOLS_HOST_TAG_KEY"  # seed: ADToolsHostTagKey
 ENV_TOOLS_HOST_TAG_VALUE: Final = "TOOLS_HOST_TAG_VALUE"  # seed: ADToolsHostTagValue
 ENV_SPOKE_ROLE_EXTERNAL_ID: Final = "SPOKE_ROLE_EXTERNAL_ID"  # optional
-ENV_READINESS_DEADLINE_SECONDS: Final = "READINESS_DEADLINE_SECONDS"  # default 3600
-ENV_CONFIG_CACHE_TTL_SECONDS: Final = "CONFIG_CACHE_TTL_SECONDS"  # default 300
-# How long a ledger claim (JOINING/REMOVING) shuts out other containers; at least the function timeout.
-ENV_LEDGER_LEASE_SECONDS: Final = "LEDGER_LEASE_SECONDS"  # default 900 (Lambda's maximum timeout)
+# Defaults, ranges and meanings of the tunable ones: settings.py (the one table).
+ENV_READINESS_DEADLINE_SECONDS: Final = "READINESS_DEADLINE_SECONDS"
+ENV_CONFIG_CACHE_TTL_SECONDS: Final = "CONFIG_CACHE_TTL_SECONDS"
+ENV_LEDGER_LEASE_SECONDS: Final = "LEDGER_LEASE_SECONDS"
 
-# --- Instance tags (DESIGN.md) ----------------------------------------------
+# --- Instance tags (docs/architecture.md) ----------------------------------------------
 TAG_OPT_OUT: Final = "autoadjoin"  # value "false", any case, opts out
 TAG_LOGIN_GROUP: Final = "adGroupName"
 
 # Default name of the spoke execution role the hub Lambda assumes.
 DEFAULT_SPOKE_ROLE_NAME: Final = "ec2-domain-join-execution"
+
+# --- EC2 instance state changes (the events that start a join or a removal) ---
+INSTANCE_STATE_SOURCE: Final = "aws.ec2"
+INSTANCE_STATE_DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
 
 # --- Run Command results (SSM "EC2 Command Invocation Status-change Notification") ---
 # Only failures travel: a join that was sent and never reported failed is a join that worked, which keeps
@@ -72,5 +76,4 @@ COMMAND_STATUS_DETAIL_TYPE: Final = "EC2 Command Invocation Status-change Notifi
 COMMAND_FAILED_STATUSES: Final = ("Failed", "TimedOut", "Cancelled")
 # Name of the spoke execution role, for accounts whose config item has no assumeRoleARN.
 ENV_SPOKE_ROLE_NAME: Final = "SPOKE_ROLE_NAME"
-# How many times a failed join or remove is sent again before the ledger marks it failed (default 3).
 ENV_MAX_COMMAND_ATTEMPTS: Final = "MAX_COMMAND_ATTEMPTS"

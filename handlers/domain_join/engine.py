@@ -19,6 +19,7 @@ from typing import Final, TypeVar
 
 from aws_lambda_powertools import Logger
 
+from . import settings, wire
 from .contract import (
     COMMAND_FAILED_STATUSES,
     DEFAULT_SPOKE_ROLE_NAME,
@@ -61,8 +62,10 @@ from .naming import computer_name, one_time_password, ownership_stamp
 MAX_INSTANCES_PER_COMMAND: Final = 50  # SendCommand's InstanceIds limit
 MAX_CLAIMS_PER_TRANSACTION: Final = 100  # TransactWriteItems' limit
 CLAIM_ATTEMPTS: Final = 2  # the claim, then once more without the records that failed their condition
-DEFAULT_LEASE_SECONDS: Final = 900  # Lambda's maximum timeout
-DEFAULT_MAX_COMMAND_ATTEMPTS: Final = 3
+DEFAULT_LEASE_SECONDS: Final = settings.ledger_lease_seconds(
+    int(settings.FUNCTION_TIMEOUT_SECONDS.default or 0)
+)
+DEFAULT_MAX_COMMAND_ATTEMPTS: Final = int(settings.MAX_COMMAND_ATTEMPTS.default or 0)
 REMOVED_RECORD_RETENTION_SECONDS: Final = 30 * 24 * 3600
 _LIVE_STATES: Final = frozenset({"pending", "running"})
 
@@ -494,8 +497,8 @@ class Engine:
                     TOOLS_PARAM_OU: ou_path,
                     TOOLS_PARAM_JOIN_USER: user,
                     TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
-                    TOOLS_PARAM_COMPUTERS: " ".join(
-                        f"{p.entry.computer_name}={p.otp}={_stamp(p.entry)}" for p in to_stage
+                    TOOLS_PARAM_COMPUTERS: wire.encode_prestage(
+                        wire.PrestageEntry(p.entry.computer_name, p.otp, _stamp(p.entry)) for p in to_stage
                     ),
                 }
                 try:
@@ -515,8 +518,8 @@ class Engine:
                     JOIN_PARAM_LOGIN_GROUP: login_group,
                     JOIN_PARAM_SUDO_GROUP: sudo_group,
                     JOIN_PARAM_INSTALL_RDS: "true" if install_rds else "false",
-                    JOIN_PARAM_COMPUTERS: " ".join(
-                        f"{p.entry.instance_id}={p.entry.computer_name}={p.otp}" for p, _ in chunk
+                    JOIN_PARAM_COMPUTERS: wire.encode_join(
+                        wire.JoinEntry(p.entry.instance_id, p.entry.computer_name, p.otp) for p, _ in chunk
                     ),
                 }
                 instance_ids = [p.entry.instance_id for p, _ in chunk]
@@ -621,7 +624,9 @@ class Engine:
         grouped = _group_by(removals, lambda r: (r[1].domain, r[2], r[3]))
         for (domain, user, parameter), group in grouped.items():
             for chunk in _chunks(group, MAX_INSTANCES_PER_COMMAND):
-                computers = " ".join(f"{e.computer_name}={_stamp(e)}" for _, e, _, _ in chunk)
+                computers = wire.encode_remove(
+                    wire.RemoveEntry(e.computer_name, _stamp(e)) for _, e, _, _ in chunk
+                )
                 parameters = {
                     TOOLS_PARAM_DOMAIN: domain,
                     TOOLS_PARAM_JOIN_USER: user,

@@ -1,6 +1,6 @@
 """Parse join-queue bodies into state changes.
 
-Three forms reach the queue (DESIGN.md): the EventBridge event itself (home
+Three forms reach the queue (docs/architecture.md): the EventBridge event itself (home
 Region), an SNS notification whose ``Message`` is that event (other Regions),
 and the same with raw delivery (the plain event again).  Two kinds of event
 travel in them: EC2 instance state changes, and SSM's status changes of our
@@ -18,6 +18,8 @@ from . import patterns
 from .contract import (
     COMMAND_STATUS_DETAIL_TYPE,
     COMMAND_STATUS_SOURCE,
+    INSTANCE_STATE_DETAIL_TYPE,
+    INSTANCE_STATE_SOURCE,
     JOIN_DOCUMENT,
     PRESTAGE_DOCUMENT,
     REMOVE_DOCUMENT,
@@ -28,8 +30,6 @@ RUNNING: Final = "running"
 TERMINATED: Final = "terminated"
 HANDLED_STATES: Final = frozenset({RUNNING, TERMINATED})
 
-_SOURCE: Final = "aws.ec2"
-_DETAIL_TYPE: Final = "EC2 Instance State-change Notification"
 _ACCOUNT_RE: Final = patterns.ACCOUNT_ID
 _REGION_RE: Final = patterns.REGION
 _INSTANCE_RE: Final = patterns.INSTANCE_ID
@@ -104,7 +104,7 @@ def _load_object(text: str | None, what: str) -> dict[str, Any]:
 def _parse_event(event: dict[str, Any]) -> StateChange:
     if event.get("source") == COMMAND_STATUS_SOURCE:
         return _parse_command_status(event)
-    if event.get("source") != _SOURCE or event.get("detail-type") != _DETAIL_TYPE:
+    if event.get("source") != INSTANCE_STATE_SOURCE or event.get("detail-type") != INSTANCE_STATE_DETAIL_TYPE:
         raise MalformedMessage(
             f"not an EC2 state-change event (source={event.get('source')!r}, "
             f"detail-type={event.get('detail-type')!r})"

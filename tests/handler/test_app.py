@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from handlers.domain_join import contract
-from handlers.domain_join.app import DEFAULT_CONFIG_CACHE_TTL_SECONDS, Settings
+from handlers.domain_join import settings as S
+from handlers.domain_join.app import Settings
 
 from .harness import HOME_REGION, SPOKE_A, FakeContext, World, app_module, eventbridge_body
 
@@ -32,7 +33,7 @@ def test_cold_start_wires_real_boto3_clients_from_the_environment(
 
 def test_missing_environment_variable_is_named() -> None:
     env = {"AWS_REGION": HOME_REGION, contract.ENV_CONFIG_TABLE: "t"}
-    with pytest.raises(RuntimeError, match=contract.ENV_LEDGER_TABLE):
+    with pytest.raises(S.SettingError, match=contract.ENV_LEDGER_TABLE):
         Settings.from_env(env)
 
 
@@ -42,14 +43,37 @@ def test_optional_settings_have_their_defaults() -> None:
         contract.ENV_CONFIG_TABLE: "c",
         contract.ENV_LEDGER_TABLE: "l",
         contract.ENV_DEAD_LETTER_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/d",
-        contract.ENV_TOOLS_HOST_TAG_KEY: "k",
-        contract.ENV_TOOLS_HOST_TAG_VALUE: "v",
     }
     settings = Settings.from_env(env)
-    assert settings.readiness_deadline_seconds == 3600
-    assert settings.config_cache_ttl_seconds == DEFAULT_CONFIG_CACHE_TTL_SECONDS
-    assert settings.spoke_role_external_id == ""
-    assert settings.ledger_lease_seconds == 0  # the invocation's remaining time
+    # THEN every tunable has the default of the one settings table
+    for setting in S.SETTINGS.values():
+        if setting.env is not None:
+            assert getattr(settings, setting.name) == setting.default, setting.name
+    assert settings.ledger_lease_seconds is None  # derived from the invocation's own timeout
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        (S.READINESS_DEADLINE_SECONDS, "59"),
+        (S.READINESS_DEADLINE_SECONDS, "86401"),
+        (S.MAX_COMMAND_ATTEMPTS, "0"),
+        (S.MAX_COMMAND_ATTEMPTS, "many"),
+        (S.CONFIG_CACHE_TTL_SECONDS, "-1"),
+    ],
+)
+def test_a_setting_outside_its_range_is_refused_naming_its_variable(setting: S.Setting, value: str) -> None:
+    # GIVEN an environment with one tunable outside what the settings table allows
+    env = {
+        "AWS_REGION": HOME_REGION,
+        contract.ENV_CONFIG_TABLE: "c",
+        contract.ENV_LEDGER_TABLE: "l",
+        contract.ENV_DEAD_LETTER_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/d",
+        str(setting.env): value,
+    }
+    # WHEN the handler reads it, THEN it refuses, naming the variable
+    with pytest.raises(S.SettingError, match=str(setting.env)):
+        Settings.from_env(env)
 
 
 def test_external_id_is_presented_when_configured(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

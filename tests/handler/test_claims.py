@@ -22,8 +22,6 @@ from .harness import (
 )
 from .test_retries import failed_ids, visibility_timeouts
 
-LEASE = 900  # the default lease
-
 
 def claimed_ids(call: Any) -> list[str]:
     return [action["Put"]["Item"]["instanceId"]["S"] for action in call.params["TransactItems"]]
@@ -231,7 +229,7 @@ def test_claim_whose_lease_has_expired_is_taken_over_and_joined(world: World) ->
 
 @pytest.mark.parametrize(
     ("configured", "function_timeout", "lease"),
-    [("120", 900, 120), ("", 300, 300), ("", 900, 900)],
+    [("120", 900, 120), ("", 300, 600), ("", 900, 1800)],
     ids=["LEDGER_LEASE_SECONDS", "300 s function", "900 s function"],
 )
 def test_claim_is_written_with_its_lease_before_anything_is_sent(
@@ -253,7 +251,7 @@ def test_claim_is_written_with_its_lease_before_anything_is_sent(
     )
 
     # THEN when the first command went out, the ledger already held the claim, leased for the configured
-    # time or else for as long as the invocation could still run
+    # time or else for twice as long as the invocation could still run (settings.LEDGER_LEASE_FACTOR)
     (claim,) = seen
     assert claim["status"] == "JOINING"
     assert started + lease <= claim["leaseExpiresAt"] <= int(world.clock()) + lease

@@ -1,0 +1,171 @@
+"""The ``Computers`` wire formats: how the handler tells the scripts which computers to act on.
+
+One place for the grammar, the encoders the handler uses and the decoders the tests (and any Python
+reader) use; the documents' ``allowedPattern`` values are the ``*_PATTERN`` strings below, and the
+scripts parse the same grammar.
+
+Grammar (ASCII only; no field may hold ``=``, a space, a newline or any other character not listed)::
+
+    computers      = entry *( " " entry )        ; 1 to MAX_ENTRIES entries, single spaces, no
+                                                 ; leading/trailing space
+    prestage-entry = computer-name "=" otp "=" stamp      ; DomainJoin-Prestage (tools host)
+    join-entry     = instance-id "=" computer-name "=" otp  ; DomainJoin-Join (each instance picks its own)
+    remove-entry   = computer-name "=" stamp              ; DomainJoin-Remove (tools host)
+
+    computer-name  = [A-Z] 0*14[A-Z0-9-]        ; 1-15 characters, NetBIOS-safe, upper case
+    otp            = 24*128[A-Za-z0-9]          ; one-time password of the prestaged account
+    instance-id    = "i-" 8*17[0-9a-f]
+    stamp          = "ec2-domain-join:" account "/" region "/" instance-id   ; ownership stamp
+    account        = 12[0-9]
+    region         = 1*32[a-z0-9-]
+
+Public API (stable names)::
+
+    WireFormatError                     raised by every encoder/decoder on input outside the grammar
+    PrestageEntry, JoinEntry, RemoveEntry   frozen dataclasses, one per entry kind
+    encode_prestage(entries) -> str     decode_prestage(text) -> tuple[PrestageEntry, ...]
+    encode_join(entries) -> str         decode_join(text) -> tuple[JoinEntry, ...]
+    encode_remove(entries) -> str       decode_remove(text) -> tuple[RemoveEntry, ...]
+    PRESTAGE_PATTERN, JOIN_PATTERN, REMOVE_PATTERN   anchored regexes of a whole value (^...$, plain
+                                        POSIX ERE / RE2 syntax; in Python match them with re.fullmatch,
+                                        since Python's "$" also matches before a final newline)
+    INSTANCE_ID, COMPUTER_NAME, OTP, STAMP   the field regexes (unanchored)
+    MAX_ENTRIES                         50 (SendCommand's InstanceIds limit; the handler's group size)
+
+Example::
+
+    >>> text = encode_remove([RemoveEntry("EC2ABCDEFGHIJKL", "ec2-domain-join:123456789012/eu-west-1/i-0123456789abcdef0")])
+    >>> text
+    'EC2ABCDEFGHIJKL=ec2-domain-join:123456789012/eu-west-1/i-0123456789abcdef0'
+    >>> decode_remove(text)[0].computer_name
+    'EC2ABCDEFGHIJKL'
+"""  # noqa: E501 - the example is one line of doctest
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple, dataclass
+from typing import Final, TypeVar
+
+from .contract import STAMP_PREFIX
+
+MAX_ENTRIES: Final = 50
+
+INSTANCE_ID: Final = "i-[0-9a-f]{8,17}"
+COMPUTER_NAME: Final = "[A-Z][A-Z0-9-]{0,14}"
+OTP: Final = "[A-Za-z0-9]{24,128}"
+# The prefix is used verbatim (not re.escape'd, whose "\\-" POSIX ERE leaves undefined): it must stay plain.
+if not re.fullmatch("[a-z0-9:-]+", STAMP_PREFIX):
+    raise ImportError(f"STAMP_PREFIX {STAMP_PREFIX!r} would need escaping in the patterns")
+STAMP: Final = STAMP_PREFIX + "[0-9]{12}/[a-z0-9-]{1,32}/" + INSTANCE_ID
+
+_PRESTAGE_ENTRY: Final = f"({COMPUTER_NAME})=({OTP})=({STAMP})"
+_JOIN_ENTRY: Final = f"({INSTANCE_ID})=({COMPUTER_NAME})=({OTP})"
+_REMOVE_ENTRY: Final = f"({COMPUTER_NAME})=({STAMP})"
+
+
+def _whole(entry: str) -> str:
+    plain = entry.replace("(", "").replace(")", "")  # no groups needed in the allowedPattern
+    return f"^{plain}( {plain}){{0,{MAX_ENTRIES - 1}}}$"
+
+
+PRESTAGE_PATTERN: Final = _whole(_PRESTAGE_ENTRY)
+JOIN_PATTERN: Final = _whole(_JOIN_ENTRY)
+REMOVE_PATTERN: Final = _whole(_REMOVE_ENTRY)
+
+
+class WireFormatError(ValueError):
+    """A ``Computers`` value (or an entry to encode) outside the grammar; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrestageEntry:
+    """One computer to prestage: its name, one-time password and ownership stamp."""
+
+    computer_name: str
+    otp: str
+    stamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinEntry:
+    """One instance to join: its id, the prestaged computer name and that account's one-time password."""
+
+    instance_id: str
+    computer_name: str
+    otp: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveEntry:
+    """One computer to remove, if its ``description`` still holds ``stamp``."""
+
+    computer_name: str
+    stamp: str
+
+
+_E = TypeVar("_E", PrestageEntry, JoinEntry, RemoveEntry)
+
+
+def _encode(kind: str, entry_re: re.Pattern[str], entries: Iterable[_E]) -> str:
+    parts = ["=".join(astuple(entry)) for entry in entries]
+    _check_count(kind, len(parts))
+    for number, part in enumerate(parts, 1):
+        if not entry_re.fullmatch(part):
+            raise WireFormatError(f"{kind} entry {number} is outside the grammar")
+    return " ".join(parts)
+
+
+def _decode(kind: str, entry_re: re.Pattern[str], build: Callable[..., _E], text: str) -> tuple[_E, ...]:
+    if not isinstance(text, str) or not text.isascii():
+        raise WireFormatError(f"{kind} value is not ASCII text")
+    parts: Sequence[str] = text.split(" ")
+    _check_count(kind, len(parts) if text else 0)
+    entries: list[_E] = []
+    for number, part in enumerate(parts, 1):
+        match = entry_re.fullmatch(part)
+        if match is None:  # never echo the part: it may hold a one-time password
+            raise WireFormatError(f"{kind} entry {number} is outside the grammar")
+        entries.append(build(*match.groups()))
+    return tuple(entries)
+
+
+def _check_count(kind: str, count: int) -> None:
+    if not 1 <= count <= MAX_ENTRIES:
+        raise WireFormatError(f"{kind} value has {count} entries (1 to {MAX_ENTRIES} allowed)")
+
+
+_PRESTAGE_RE: Final = re.compile(_PRESTAGE_ENTRY)
+_JOIN_RE: Final = re.compile(_JOIN_ENTRY)
+_REMOVE_RE: Final = re.compile(_REMOVE_ENTRY)
+
+
+def encode_prestage(entries: Iterable[PrestageEntry]) -> str:
+    """``NAME=OTP=STAMP NAME=OTP=STAMP ...``; raises ``WireFormatError`` for a value outside the grammar."""
+    return _encode("prestage", _PRESTAGE_RE, entries)
+
+
+def decode_prestage(text: str) -> tuple[PrestageEntry, ...]:
+    """The entries of a prestage ``Computers`` value; raises ``WireFormatError`` outside the grammar."""
+    return _decode("prestage", _PRESTAGE_RE, PrestageEntry, text)
+
+
+def encode_join(entries: Iterable[JoinEntry]) -> str:
+    """``INSTANCEID=NAME=OTP ...``; raises ``WireFormatError`` for a value outside the grammar."""
+    return _encode("join", _JOIN_RE, entries)
+
+
+def decode_join(text: str) -> tuple[JoinEntry, ...]:
+    """The entries of a join ``Computers`` value; raises ``WireFormatError`` when it breaks the grammar."""
+    return _decode("join", _JOIN_RE, JoinEntry, text)
+
+
+def encode_remove(entries: Iterable[RemoveEntry]) -> str:
+    """``NAME=STAMP NAME=STAMP ...``; raises ``WireFormatError`` for a value outside the grammar."""
+    return _encode("remove", _REMOVE_RE, entries)
+
+
+def decode_remove(text: str) -> tuple[RemoveEntry, ...]:
+    """The entries of a remove ``Computers`` value; raises ``WireFormatError`` when it breaks the grammar."""
+    return _decode("remove", _REMOVE_RE, RemoveEntry, text)
