@@ -18,9 +18,10 @@ from modules_testlib import (
     LandingZones,
     SynthesizedApp,
     account_list_landing_zone,
-    load_stacks,
     organization_landing_zone,
+    synthesize_landing_zone,
 )
+from pin_addresses import EXAMPLE_LANDING_ZONE
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -42,20 +43,33 @@ def write_landing_zone(tmp_path_factory: pytest.TempPathFactory) -> Callable[[di
 def landing_zones(
     tmp_path_factory: pytest.TempPathFactory, write_landing_zone: Callable[[dict[str, Any], str], Path]
 ) -> LandingZones:
-    from modules.landing_zone import load_landing_zone
-    from modules.stacks import build_app
-
     root = tmp_path_factory.mktemp("synth")
     org_config = write_landing_zone(organization_landing_zone(), "org.yaml")
     accounts_config = write_landing_zone(account_list_landing_zone(), "accounts.yaml")
-    apps = []
-    for name, config in (("org", org_config), ("accounts", accounts_config)):
-        outdir = root / name
-        build_app(load_landing_zone(config), outdir, root / f"{name}-artifact" / "domain_join.zip").synth()
-        apps.append(SynthesizedApp(outdir, load_stacks(outdir)))
-    return LandingZones(apps[0], apps[1], org_config, accounts_config)
+    return LandingZones(
+        synthesize_landing_zone(org_config, root / "org"),
+        synthesize_landing_zone(accounts_config, root / "accounts"),
+        org_config,
+        accounts_config,
+    )
 
 
 @pytest.fixture(scope="session")
 def synth(landing_zones: LandingZones) -> SynthesizedApp:
     return landing_zones.org
+
+
+@pytest.fixture(scope="session")
+def example(tmp_path_factory: pytest.TempPathFactory, landing_zones: LandingZones) -> SynthesizedApp:
+    """examples/landing-zone.yaml, synthesized (after `landing_zones`, which pays for the imports)."""
+    return synthesize_landing_zone(EXAMPLE_LANDING_ZONE, tmp_path_factory.mktemp("example") / "out")
+
+
+@pytest.fixture(scope="session")
+def plain_modules(tmp_path_factory: pytest.TempPathFactory, landing_zones: LandingZones) -> Path:
+    """The plain modules emitted afresh (the session fixture has already paid for importing the bindings)."""
+    from modules.plain_modules import emit
+
+    dest = tmp_path_factory.mktemp("plain-modules")
+    emit(dest)
+    return dest

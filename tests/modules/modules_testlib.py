@@ -106,6 +106,17 @@ def load_stacks(outdir: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+def synthesize_landing_zone(config: Path, outdir: Path) -> SynthesizedApp:
+    """Every stack of the landing-zone file `config`, synthesized into `outdir` (its zip beside it)."""
+    from modules.landing_zone import load_landing_zone
+    from modules.stacks import build_app
+
+    build_app(
+        load_landing_zone(config), outdir, outdir.with_name(f"{outdir.name}-artifact") / "domain_join.zip"
+    ).synth()
+    return SynthesizedApp(outdir, load_stacks(outdir))
+
+
 def parse_policy(text: str) -> dict[str, Any]:
     """A policy argument as IAM JSON (concrete stacks carry plain JSON text)."""
     assert not text.startswith("${jsonencode"), "concrete stacks must carry readable JSON policies"

@@ -17,7 +17,7 @@ from modules_testlib import receives_until_deadline
 from handlers.domain_join import contract
 from modules.artifact import S3Artifact
 from modules.hub import HubProps
-from modules.plain_modules import DEFAULT_DEST, MODULES, emit
+from modules.plain_modules import DEFAULT_DEST, MODULES
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPOSITORY_ROOT / "examples" / "spoke-consumer" / "main.tf"
@@ -32,15 +32,8 @@ def unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
 
 
-@pytest.fixture(scope="module")
-def regenerated(tmp_path_factory: pytest.TempPathFactory, landing_zones: object) -> Path:
-    """Emit the modules again (the session fixture has already paid for importing the bindings)."""
-    dest = tmp_path_factory.mktemp("plain-modules")
-    emit(dest)
-    return dest
-
-
-def test_committed_modules_are_up_to_date(regenerated: Path) -> None:
+def test_committed_modules_are_up_to_date(plain_modules: Path) -> None:
+    regenerated = plain_modules
     stale = [
         str(path.relative_to(DEFAULT_DEST))
         for path in sorted(DEFAULT_DEST.rglob("*"))
