@@ -27,9 +27,16 @@
 #   11 the sudoers drop-in failed validation (visudo -c) or visudo is missing
 #   12 already joined to another domain or under another computer name (left untouched)
 #   13 no domain controller reachable before --wait-seconds ran out
+#
+# Input checks (the shared formats of handlers/domain_join/patterns.py; tests/scripts/test_patterns.py runs
+# them against the same corpus as the handler's patterns): --domain a DNS name; --dns-ips 1-8 comma-separated
+# IPv4 addresses; groups `name`, `NETBIOS\name` or `name@dns.domain` (written to sssd and sudoers as the short
+# name, which is what sssd reports); the computer list: 1-50 entries joined by single spaces, each
+# INSTANCEID=COMPUTERNAME=OTP, every entry well-formed.
 set -euo pipefail
 set -f  # no globbing: the computer list is split on blanks, and an entry must never expand to file names
 umask 077
+export LC_ALL=C  # byte-wise, ASCII-only regex ranges and English tool messages, whatever the caller's locale
 
 readonly RESULT_TAG="DOMAIN_JOIN_RESULT"
 readonly COMPUTERS_ENV="DOMAIN_JOIN_COMPUTERS"
@@ -40,6 +47,17 @@ readonly SUDOERS_DROPIN="/etc/sudoers.d/ec2-domain-join"
 readonly RESOLVED_DROPIN="/etc/systemd/resolved.conf.d/ec2-domain-join.conf"
 readonly NM_DROPIN="/etc/NetworkManager/conf.d/ec2-domain-join.conf"
 readonly IMDS="http://169.254.169.254"
+readonly MAX_COMPUTERS=50
+# The shared formats (handlers/domain_join/patterns.py), in POSIX ERE.
+readonly LABEL_RE='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+readonly DOMAIN_RE="^${LABEL_RE}(\\.${LABEL_RE})+\$"
+readonly OCTET_RE='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+readonly IPV4_RE="${OCTET_RE}(\\.${OCTET_RE}){3}"
+readonly IPV4_LIST_RE="^${IPV4_RE}(,${IPV4_RE}){0,7}\$"
+readonly GROUP_RE="^([A-Za-z0-9][A-Za-z0-9-]{0,14}\\\\)?[A-Za-z0-9]([A-Za-z0-9 ._-]{0,254}[A-Za-z0-9._-])?(@${LABEL_RE}(\\.${LABEL_RE})+)?\$"
+readonly INSTANCE_ID_RE='^i-[0-9a-f]{8,17}$'
+readonly COMPUTER_NAME_RE='^[A-Z][A-Z0-9-]{0,14}$'
+readonly OTP_RE='^[A-Za-z0-9]{24,128}$'
 
 domain=""
 dns_ips=""
@@ -56,10 +74,25 @@ changed=false
 
 log() { printf 'domain-join: %s\n' "$*" >&2; }
 
+# json_string VALUE: VALUE as a JSON string (RFC 8259: '"', '\' and every control character escaped).
 json_string() {
-  # Values are validated to plain characters before they get here; escape anyway so the line stays JSON.
-  local value=${1//\\/\\\\}
+  local value=$1 out="" char code i
+  value=${value//\\/\\\\}
   value=${value//\"/\\\"}
+  value=${value//$'\n'/\\n}
+  value=${value//$'\r'/\\r}
+  value=${value//$'\t'/\\t}
+  if [[ $value == *[$'\x01'-$'\x1f'$'\x7f']* ]]; then
+    for ((i = 0; i < ${#value}; i++)); do
+      char=${value:i:1}
+      if [[ $char == [$'\x01'-$'\x1f'$'\x7f'] ]]; then
+        printf -v code '%d' "'$char"
+        printf -v char '\\u%04x' "$code"
+      fi
+      out+=$char
+    done
+    value=$out
+  fi
   printf '"%s"' "$value"
 }
 
@@ -100,26 +133,27 @@ parse_args() {
   done
 }
 
+# short_name GROUP: the bare name of NETBIOS\name or name@dns.domain, which is how sssd reports the group
+# (use_fully_qualified_names = false) and so how sudoers and simple_allow_groups must spell it.
+short_name() {
+  local name=${1##*\\}
+  printf '%s' "${name%%@*}"
+}
+
 validate_args() {
-  local domain_re='^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$'
-  # Plain names, NETBIOS\name or name@domain, as the document's allowedPattern admits.
-  local group_re='^[A-Za-z0-9][A-Za-z0-9 ._@\\-]{0,255}$'
-  local ipv4_re='^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'
+  # An invalid value is reported without echoing it: it may hold anything.
   [ -n "$domain" ] || usage_error "--domain is required"
-  [[ $domain =~ $domain_re ]] || usage_error "--domain is not a DNS domain name"
+  [[ $domain =~ $DOMAIN_RE ]] || usage_error "--domain is not a DNS domain name"
   domain=${domain,,}
-  if [ -n "$dns_ips" ]; then
-    local ip
-    IFS=',' read -r -a ips <<<"$dns_ips"
-    for ip in "${ips[@]}"; do
-      [[ $ip =~ $ipv4_re ]] || usage_error "--dns-ips must be comma-separated IPv4 addresses"
-    done
-  fi
-  [ -z "$login_group" ] || [[ $login_group =~ $group_re ]] || usage_error "--login-group has invalid characters"
-  [ -z "$sudo_group" ] || [[ $sudo_group =~ $group_re ]] || usage_error "--sudo-group has invalid characters"
-  [ -z "$instance_id" ] || [[ $instance_id =~ ^i-[0-9a-f]{8,17}$ ]] || usage_error "--instance-id is not an instance id"
+  [ -z "$dns_ips" ] || [[ $dns_ips =~ $IPV4_LIST_RE ]] ||
+    usage_error "--dns-ips must be 1-8 comma-separated IPv4 addresses"
+  [ -z "$login_group" ] || [[ $login_group =~ $GROUP_RE ]] || usage_error "--login-group has invalid characters"
+  [ -z "$sudo_group" ] || [[ $sudo_group =~ $GROUP_RE ]] || usage_error "--sudo-group has invalid characters"
+  [ -z "$instance_id" ] || [[ $instance_id =~ $INSTANCE_ID_RE ]] || usage_error "--instance-id is not an instance id"
   [[ $wait_seconds =~ ^[0-9]{1,6}$ ]] || usage_error "--wait-seconds must be a whole number of seconds"
   [[ $retry_interval =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--retry-interval must be a positive whole number"
+  login_group=$(short_name "$login_group")
+  sudo_group=$(short_name "$sudo_group")
 }
 
 imds_instance_id() {
@@ -129,42 +163,65 @@ imds_instance_id() {
   curl -fsS --max-time 3 --retry 3 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/instance-id"
 }
 
-# Sets computer_name and otp from this instance's entry of the computer list.
+# valid_entry ENTRY: INSTANCEID=COMPUTERNAME=OTP.
+valid_entry() {
+  local id=${1%%=*} rest=${1#*=}
+  local name=${rest%%=*} otp=${rest#*=}
+  [ "$rest" != "$1" ] && [ "$otp" != "$rest" ] && [[ $id =~ $INSTANCE_ID_RE ]] &&
+    [[ $name =~ $COMPUTER_NAME_RE ]] && [[ $otp =~ $OTP_RE ]]
+}
+
+# Sets computer_name and otp from this instance's entry of the computer list. The whole list must follow
+# the grammar (1-50 entries joined by single spaces, each well-formed), as the document's allowedPattern
+# and the handler's encoder have it: anything else did not come from them.
 otp=""
 select_entry() {
-  local entry rest
-  for entry in ${!COMPUTERS_ENV:-}; do
-    [ "${entry%%=*}" = "$instance_id" ] || continue
-    rest=${entry#*=}
-    computer_name=${rest%%=*}
-    otp=${rest#*=}
-    if ! [[ $computer_name =~ ^[A-Z][A-Z0-9-]{0,14}$ ]]; then
-      computer_name=""
-      fail "invalid-entry" 4 "the entry for this instance has an invalid computer name"
+  local list=${!COMPUTERS_ENV:-} rest entry count=0 mine=""
+  [ -n "$list" ] || fail "no-entry" 4 "$COMPUTERS_ENV lists no computer"
+  rest=$list
+  while :; do
+    entry=${rest%% *}
+    count=$((count + 1))
+    if ! valid_entry "$entry"; then
+      fail "invalid-entry" 4 "entry $count of $COMPUTERS_ENV is malformed"
     fi
-    if ! [[ $otp =~ ^[A-Za-z0-9]{24,128}$ && $otp =~ [A-Z] && $otp =~ [a-z] && $otp =~ [0-9] ]]; then
-      fail "invalid-entry" 4 "the entry for this instance has a malformed one-time password"
-    fi
-    return 0
+    if [ "${entry%%=*}" = "$instance_id" ]; then mine=$entry; fi
+    [[ $rest == *" "* ]] || break
+    rest=${rest#* }
   done
-  fail "no-entry" 4 "no entry for $instance_id in $COMPUTERS_ENV"
+  [ "$count" -le "$MAX_COMPUTERS" ] || fail "invalid-entry" 4 "$COMPUTERS_ENV lists more than $MAX_COMPUTERS computers"
+  [ -n "$mine" ] || fail "no-entry" 4 "no entry for $instance_id in $COMPUTERS_ENV"
+  rest=${mine#*=}
+  computer_name=${rest%%=*}
+  otp=${rest#*=}
 }
 
 has_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 
-# write_if_changed PATH MODE CONTENT: replace PATH atomically when its content differs; sets changed=true.
+# write_if_changed PATH MODE CONTENT: replace PATH atomically when its content differs (then sets
+# changed=true and wrote=true). Returns 1 when a step failed, with PATH left as it was.
+wrote=false
 write_if_changed() {
   local path=$1 mode=$2 content=$3 tmp
+  wrote=false
   if [ -f "$path" ] && [ ! -L "$path" ] && [ "$(cat "$path")" = "$content" ]; then
+    return 0
+  fi
+  if ! mkdir -p "$(dirname "$path")"; then
+    log "cannot create the directory of $path"
     return 1
   fi
-  mkdir -p "$(dirname "$path")"
-  tmp=$(mktemp "$path.XXXXXX")
-  printf '%s\n' "$content" >"$tmp"
-  chmod "$mode" "$tmp"
-  mv -f "$tmp" "$path"
+  if ! tmp=$(mktemp "$path.XXXXXX"); then
+    log "cannot create a temporary file next to $path"
+    return 1
+  fi
+  if ! printf '%s\n' "$content" >"$tmp" || ! chmod "$mode" "$tmp" || ! mv -f "$tmp" "$path"; then
+    log "cannot write $path"
+    rm -f "$tmp" || true
+    return 1
+  fi
+  wrote=true
   changed=true
-  return 0
 }
 
 install_packages() {
@@ -175,15 +232,19 @@ install_packages() {
   changed=true
   if command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2 && apt-get install -y -q sssd sssd-ad sssd-tools libnss-sss libpam-sss realmd \
-      krb5-user adcli samba-common-bin >&2
+    apt-get update -q >&2 || return 1
+    apt-get install -y -q sssd sssd-ad sssd-tools libnss-sss libpam-sss realmd krb5-user adcli \
+      samba-common-bin >&2 || return 1
   elif command -v dnf >/dev/null; then
-    dnf install -y sssd sssd-ad sssd-tools realmd krb5-workstation adcli samba-common-tools oddjob-mkhomedir >&2
+    dnf install -y sssd sssd-ad sssd-tools realmd krb5-workstation adcli samba-common-tools \
+      oddjob-mkhomedir >&2 || return 1
   elif command -v yum >/dev/null; then
-    yum install -y sssd sssd-ad sssd-tools realmd krb5-workstation adcli samba-common-tools oddjob-mkhomedir >&2
+    yum install -y sssd sssd-ad sssd-tools realmd krb5-workstation adcli samba-common-tools \
+      oddjob-mkhomedir >&2 || return 1
   elif command -v zypper >/dev/null; then
-    zypper --non-interactive install sssd sssd-ad sssd-tools realmd krb5-client adcli samba-client >&2
+    zypper --non-interactive install sssd sssd-ad sssd-tools realmd krb5-client adcli samba-client >&2 || return 1
   else
+    log "no supported package manager (apt-get, dnf, yum, zypper)"
     return 1
   fi
 }
@@ -194,8 +255,9 @@ configure_dns() {
   local servers=${dns_ips//,/ } content ip
   if has_systemd && systemctl is-active --quiet systemd-resolved; then
     content=$(printf '# managed by ec2-domain-join\n[Resolve]\nDNS=%s\nDomains=~%s' "$servers" "$domain")
-    if write_if_changed "$RESOLVED_DROPIN" 0644 "$content"; then
-      systemctl restart systemd-resolved
+    write_if_changed "$RESOLVED_DROPIN" 0644 "$content" || return 1
+    if [ "$wrote" = true ]; then
+      systemctl restart systemd-resolved || return 1
     fi
     return 0
   fi
@@ -203,11 +265,13 @@ configure_dns() {
     printf '# managed by ec2-domain-join\nsearch %s\n' "$domain"
     for ip in $servers; do printf 'nameserver %s\n' "$ip"; done
   )
-  if [ -L /etc/resolv.conf ]; then rm -f /etc/resolv.conf; fi
-  write_if_changed /etc/resolv.conf 0644 "$content" || true
+  if [ -L /etc/resolv.conf ]; then
+    rm -f /etc/resolv.conf || return 1
+  fi
+  write_if_changed /etc/resolv.conf 0644 "$content" || return 1
   if [ -d /etc/NetworkManager/conf.d ]; then
     # Keep NetworkManager from rewriting resolv.conf at the next lease renewal or reboot.
-    write_if_changed "$NM_DROPIN" 0644 "$(printf '# managed by ec2-domain-join\n[main]\ndns=none')" || true
+    write_if_changed "$NM_DROPIN" 0644 "$(printf '# managed by ec2-domain-join\n[main]\ndns=none')" || return 1
   fi
 }
 
@@ -229,7 +293,7 @@ configure_kerberos() {
  .$domain = $realm
  $domain = $realm
 EOF
-  )" || true
+  )"
 }
 
 keytab_principals() {
@@ -312,39 +376,51 @@ fallback_homedir = /home/%u
 default_shell = /bin/bash
 cache_credentials = false
 EOF
-  )" || return 0
-  chmod 0600 "$SSSD_CONF"
+  )" || return 1
+  [ "$wrote" = true ] || return 0
+  chmod 0600 "$SSSD_CONF" || return 1
+  # Only drops cached entries; sssd may not be running yet, so its failure does not matter.
   if command -v sss_cache >/dev/null; then sss_cache -E >/dev/null 2>&1 || true; fi
 }
 
 configure_nss_pam() {
   if command -v authselect >/dev/null; then
-    if ! authselect current 2>/dev/null | grep -q 'sssd'; then
-      authselect select sssd with-mkhomedir --force >&2 && changed=true
+    local current
+    # "authselect current" fails when no profile is selected yet: then select ours.
+    current=$(authselect current 2>/dev/null) || current=""
+    if [[ $current != *sssd* ]]; then
+      authselect select sssd with-mkhomedir --force >&2 || return 1
+      changed=true
     fi
     return 0
   fi
   if command -v pam-auth-update >/dev/null; then
     if ! grep -qs 'pam_sss' /etc/pam.d/common-auth; then
-      pam-auth-update --enable sss --enable mkhomedir >&2 && changed=true
+      pam-auth-update --enable sss --enable mkhomedir >&2 || return 1
+      changed=true
     fi
   elif command -v pam-config >/dev/null; then
     if ! grep -qs 'pam_sss' /etc/pam.d/common-auth; then
-      pam-config -a --sss --mkhomedir >&2 && changed=true
+      pam-config -a --sss --mkhomedir >&2 || return 1
+      changed=true
     fi
   fi
   local db
   for db in passwd group; do
     if [ -f /etc/nsswitch.conf ] && ! grep -Eq "^${db}:.*\bsss\b" /etc/nsswitch.conf; then
-      sed -i -E "s/^(${db}:.*)$/\1 sss/" /etc/nsswitch.conf
+      sed -i -E "s/^(${db}:.*)$/\1 sss/" /etc/nsswitch.conf || return 1
       changed=true
     fi
   done
 }
 
+# Exit status: 0 done, 1 the drop-in failed validation or visudo is missing, 2 writing it failed.
 configure_sudo() {
   if [ -z "$sudo_group" ]; then
-    if [ -e "$SUDOERS_DROPIN" ]; then rm -f "$SUDOERS_DROPIN" && changed=true; fi
+    if [ -e "$SUDOERS_DROPIN" ]; then
+      rm -f "$SUDOERS_DROPIN" || return 2
+      changed=true
+    fi
     return 0
   fi
   command -v visudo >/dev/null || return 1
@@ -353,22 +429,24 @@ configure_sudo() {
   escaped=${escaped// /\\ }
   rule=$(printf '# managed by ec2-domain-join\n%%%s ALL=(ALL:ALL) ALL' "$escaped")
   if [ -f "$SUDOERS_DROPIN" ] && [ "$(cat "$SUDOERS_DROPIN")" = "$rule" ]; then return 0; fi
-  mkdir -p /etc/sudoers.d
-  tmp=$(mktemp /etc/sudoers.d/.ec2-domain-join.XXXXXX)
-  printf '%s\n' "$rule" >"$tmp"
-  chmod 0440 "$tmp"
+  mkdir -p /etc/sudoers.d || return 2
+  tmp=$(mktemp /etc/sudoers.d/.ec2-domain-join.XXXXXX) || return 2
+  if ! printf '%s\n' "$rule" >"$tmp" || ! chmod 0440 "$tmp"; then
+    rm -f "$tmp" || true
+    return 2
+  fi
   if ! visudo -cqf "$tmp" >&2; then
-    rm -f "$tmp"
+    rm -f "$tmp" || true
     return 1
   fi
-  mv -f "$tmp" "$SUDOERS_DROPIN"
+  mv -f "$tmp" "$SUDOERS_DROPIN" || { rm -f "$tmp" || true; return 2; }
   changed=true
 }
 
 restart_sssd() {
   if has_systemd; then
-    systemctl enable sssd >/dev/null 2>&1 || true
-    systemctl restart sssd
+    systemctl enable sssd >/dev/null 2>&1 || log "could not enable sssd at boot"
+    systemctl restart sssd || return 1
   else
     log "no systemd: sssd not restarted"
   fi
@@ -379,7 +457,7 @@ main() {
   validate_args
   if [ -z "$instance_id" ]; then
     instance_id=$(imds_instance_id) || fail "no-instance-id" 5 "could not read the instance id from IMDSv2"
-    [[ $instance_id =~ ^i-[0-9a-f]{8,17}$ ]] || fail "no-instance-id" 5 "IMDSv2 returned no instance id"
+    [[ $instance_id =~ $INSTANCE_ID_RE ]] || { instance_id=""; fail "no-instance-id" 5 "IMDSv2 returned no instance id"; }
   fi
   select_entry
   if [ "$dry_run" = true ]; then
@@ -387,13 +465,15 @@ main() {
   fi
   [ "$(id -u)" -eq 0 ] || fail "not-root" 3 "must run as root"
 
+  # Each step is checked here: a function called under `||` runs without `set -e`, so every step in it
+  # reports its own failure through its return status.
   if [ "$skip_packages" != true ]; then
     install_packages || fail "packages-failed" 6 "installing the AD client packages failed"
   fi
   configure_dns || fail "dns-failed" 7 "configuring the DNS resolver failed"
   configure_kerberos || fail "config-failed" 10 "writing $KRB5_CONF failed"
 
-  local status="already-joined"
+  local status="already-joined" sudo_status=0
   if ! already_joined; then
     join_domain
     status="joined"
@@ -401,7 +481,12 @@ main() {
 
   configure_sssd || fail "config-failed" 10 "writing $SSSD_CONF failed"
   configure_nss_pam || fail "config-failed" 10 "configuring NSS/PAM for sssd failed"
-  configure_sudo || fail "sudo-failed" 11 "the sudoers drop-in for $sudo_group failed validation"
+  configure_sudo || sudo_status=$?
+  case "$sudo_status" in
+    0) ;;
+    1) fail "sudo-failed" 11 "the sudoers drop-in for $sudo_group failed validation" ;;
+    *) fail "config-failed" 10 "writing $SUDOERS_DROPIN failed" ;;
+  esac
   if [ "$changed" = true ]; then
     restart_sssd || fail "config-failed" 10 "restarting sssd failed"
   fi

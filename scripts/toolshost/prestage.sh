@@ -30,13 +30,22 @@
 #   4  Kerberos login as the join user failed
 #   5  no domain controller found for the domain
 #   6  at least one computer refused: an object of that name exists and is not ours (left untouched)
-#   7  at least one computer failed: the directory rejected the add, the reset or the lookup
-#   8  at least one malformed entry in DOMAIN_JOIN_COMPUTERS
+#   7  at least one computer failed: the directory rejected the add, the reset or the lookup (the result
+#      line's message carries the directory's error text)
+#   8  at least one malformed entry in DOMAIN_JOIN_COMPUTERS (or more than 50 entries)
+#
+# --ou must be a DN of 1-32 RDNs `type=value` whose values hold no `,` `=` `+` `\` `"` `'` `` ` `` `$` `;` `&`
+# `|` `<` `>` or control character (newline included); non-ASCII letters are fine (OU=Büro): DNs travel
+# base64-encoded in LDIF and LDAP's base64 answers are decoded.
 set -euo pipefail
 set -f  # no globbing: the computer list is split on blanks, and an entry must never expand to file names
 umask 077
+export LC_ALL=C  # byte-wise, ASCII-only regex ranges and English tool messages, whatever the caller's locale
 
 readonly TOOL_NAME="prestage"
+# The shared OU format (handlers/domain_join/patterns.py OU), in POSIX ERE.
+readonly RDN_RE=$'[A-Za-z]{1,16}=[^,=+"\'`$;&|<>\\\x01-\x1f\x7f]+'
+readonly OU_RE="^${RDN_RE}(,${RDN_RE}){0,31}\$"
 ou=""
 
 # The options only prestage takes (toolshost-lib.sh's parse_args hands them over).
@@ -55,54 +64,66 @@ source "$(dirname "${BASH_SOURCE[0]}")/toolshost-lib.sh"
 
 unicode_pwd() { printf '"%s"' "$1" | iconv -f ASCII -t UTF-16LE | base64 -w0; }
 
+# ldif_modify LDIF: sends LDIF (on stdin, never argv) to the directory; on failure ldap_error says why.
+ldif_modify() {
+  ldap_error=""
+  if ! printf '%s' "$1" | ldap ldapmodify >"$workdir/modify.out" 2>&1; then
+    ldap_error=$(ldap_error_text "$workdir/modify.out")
+    return 1
+  fi
+}
+
 prestage_one() {
-  local name=$1 otp=$2 stamp=$3 found spns dn description
-  if ! found=$(lookup "$name"); then
-    report "$name" "failed" 7 "looking up $name failed"
+  local name=$1 otp=$2 stamp=$3 dn password found=0
+  lookup "$name" || found=$?
+  if [ "$found" -eq 2 ]; then
+    report "$name" "failed" 7 "looking up $name failed: $ldap_error"
     return
   fi
-  if [ -z "$found" ]; then
+  if ! password=$(unicode_pwd "$otp"); then
+    report "$name" "failed" 7 "encoding the one-time password of $name failed"
+    return
+  fi
+  if [ "$found" -eq 1 ]; then
     dn="CN=$name,$ou"
-    if printf 'dn: %s\nchangetype: add\nobjectClass: computer\nsAMAccountName: %s$\nuserAccountControl: 4096\ndNSHostName: %s.%s\ndescription: %s\nunicodePwd:: %s\n' \
-      "$dn" "$name" "${name,,}" "$domain" "$stamp" "$(unicode_pwd "$otp")" | ldap ldapmodify >/dev/null; then
+    if ldif_modify "$(printf 'dn:%s\nchangetype: add\nobjectClass: computer\nsAMAccountName: %s$\nuserAccountControl: 4096\ndNSHostName: %s.%s\ndescription: %s\nunicodePwd:: %s\n' \
+      "$(ldif_value "$dn")" "$name" "${name,,}" "$domain" "$stamp" "$password")"; then
       report "$name" "created" 0 "created $dn"
     else
-      report "$name" "failed" 7 "creating $dn failed"
+      report "$name" "failed" 7 "creating $dn failed: $ldap_error"
     fi
     return
   fi
-  spns=${found%%$'\t'*}
-  found=${found#*$'\t'}
-  dn=${found%%$'\t'*}
-  description=${found#*$'\t'}
-  if [ "$description" != "$stamp" ]; then
+  dn=$found_dn
+  if [ "$found_description" != "$stamp" ]; then
     report "$name" "refused" 6 "$dn exists and is not owned by this instance; left untouched"
     return
   fi
-  if [ "$spns" -gt 0 ]; then
+  if [ "$found_spns" -gt 0 ]; then
     # A redelivered or duplicate event after the join: a new OTP would lock the joined instance out.
     report "$name" "already-joined" 0 "$dn is ours and already joined (it has service principal names); left untouched"
     return
   fi
-  if printf 'dn: %s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' "$dn" "$(unicode_pwd "$otp")" |
-    ldap ldapmodify >/dev/null; then
+  if ldif_modify "$(printf 'dn:%s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' \
+    "$(ldif_value "$dn")" "$password")"; then
     report "$name" "reset" 0 "$dn is ours; one-time password reset"
   else
-    report "$name" "failed" 7 "resetting the password of $dn failed"
+    report "$name" "failed" 7 "resetting the password of $dn failed: $ldap_error"
   fi
 }
 
 # A valid NAME=OTP=STAMP entry.
-# shellcheck disable=SC2317  # called through select_entries
+# shellcheck disable=SC2317,SC2329  # called through select_entries
 prestage_entry() {
   local name=${1%%=*} rest=${1#*=}
   local otp=${rest%%=*} stamp=${rest#*=}
-  [[ $name =~ $NAME_RE ]] && [[ $otp =~ ^[A-Za-z0-9]{24,128}$ ]] && [[ $stamp =~ $STAMP_RE ]] && [ "$rest" != "$otp" ]
+  [ "$rest" != "$1" ] && [ "$rest" != "$otp" ] &&
+    [[ $name =~ $NAME_RE ]] && [[ $otp =~ $OTP_RE ]] && [[ $stamp =~ $STAMP_RE ]]
 }
 
 main() {
   parse_args "$@"
-  [ -z "$ou" ] || [[ $ou =~ ^[A-Za-z]+=[^=]+(,[A-Za-z]+=[^=,]+)*$ ]] || abort "invalid-arguments" 2 "--ou must be a DN"
+  [ -z "$ou" ] || [[ $ou =~ $OU_RE ]] || abort "invalid-arguments" 2 "--ou must be a DN of plain RDNs"
   select_entries prestage_entry "NAME=OTP=STAMP"
   read_password
   login

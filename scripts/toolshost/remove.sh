@@ -25,10 +25,11 @@
 #   5  no domain controller found for the domain
 #   6  at least one computer refused: its object does not carry exactly our stamp (left untouched)
 #   7  at least one computer failed: the lookup or the delete failed
-#   8  at least one malformed entry in DOMAIN_JOIN_COMPUTERS
+#   8  at least one malformed entry in DOMAIN_JOIN_COMPUTERS (or more than 50 entries)
 set -euo pipefail
 set -f  # no globbing: the computer list is split on blanks, and an entry must never expand to file names
 umask 077
+export LC_ALL=C  # byte-wise, ASCII-only regex ranges and English tool messages, whatever the caller's locale
 
 readonly TOOL_NAME="remove"
 
@@ -39,34 +40,40 @@ own_option() { return 1; }
 source "$(dirname "${BASH_SOURCE[0]}")/toolshost-lib.sh"
 
 remove_one() {
-  local name=$1 stamp=$2 found dn description
-  if ! found=$(lookup "$name"); then
-    report "$name" "failed" 7 "looking up $name failed"
+  local name=$1 stamp=$2 dn found=0 output
+  lookup "$name" || found=$?
+  if [ "$found" -eq 2 ]; then
+    report "$name" "failed" 7 "looking up $name failed: $ldap_error"
     return
   fi
-  if [ -z "$found" ]; then
+  if [ "$found" -eq 1 ]; then
     report "$name" "absent" 0 "no computer object named $name; nothing to remove"
     return
   fi
-  found=${found#*$'\t'}  # the SPN count does not matter here
-  dn=${found%%$'\t'*}
-  description=${found#*$'\t'}
-  if [ "$description" != "$stamp" ]; then
+  dn=$found_dn  # the SPN count does not matter here
+  if [ "$found_description" != "$stamp" ]; then
     report "$name" "refused" 6 "$dn does not carry the stamp of this instance; left untouched"
     return
   fi
-  if adcli delete-computer --domain "$domain" --domain-controller "$server" --login-ccache="${KRB5CCNAME#FILE:}" \
-    "$name" >&2 && found=$(lookup "$name") && [ -z "$found" ]; then
-    report "$name" "deleted" 0 "deleted $dn"
-  else
-    report "$name" "failed" 7 "deleting $dn failed"
+  if ! output=$(adcli delete-computer --domain "$domain" --domain-controller "$server" \
+    --login-ccache="${KRB5CCNAME#FILE:}" "$name" 2>&1); then
+    printf '%s\n' "$output" >"$workdir/delete.out"
+    report "$name" "failed" 7 "deleting $dn failed: $(ldap_error_text "$workdir/delete.out")"
+    return
   fi
+  found=0
+  lookup "$name" || found=$?
+  case "$found" in
+    1) report "$name" "deleted" 0 "deleted $dn" ;;
+    0) report "$name" "failed" 7 "deleting $dn failed: it is still there" ;;
+    *) report "$name" "failed" 7 "checking the deletion of $dn failed: $ldap_error" ;;
+  esac
 }
 
 # A valid NAME=STAMP entry.
-# shellcheck disable=SC2317  # called through select_entries
+# shellcheck disable=SC2317,SC2329  # called through select_entries
 remove_entry() {
-  [[ ${1%%=*} =~ $NAME_RE ]] && [[ ${1#*=} =~ $STAMP_RE ]]
+  [ "${1#*=}" != "$1" ] && [[ ${1%%=*} =~ $NAME_RE ]] && [[ ${1#*=} =~ $STAMP_RE ]]
 }
 
 main() {

@@ -8,12 +8,31 @@
 # login in a private directory, the DC discovery and the LDAP lookup of a computer object.
 # The sourcing script defines `own_option OPTION [VALUE]` for the options only it takes (return 1 for an
 # option it does not know) and sets TOOL_NAME (the prefix of its diagnostics) before sourcing.
+#
+# Input checks (the shared formats of handlers/domain_join/patterns.py; tests/scripts/test_patterns.py runs
+# them against the same corpus as the handler's patterns): --domain a DNS name; --join-user `name`,
+# `NETBIOS\name` or `name@dns.domain` (Kerberos logs in as name@REALM); --region a Region name of any
+# partition; --password-parameter an SSM parameter name. The computer list: 1-50 entries joined by single
+# spaces; each malformed entry is reported (exit 8) and the others are processed.
 
 readonly RESULT_TAG="DOMAIN_JOIN_RESULT"
 readonly COMPUTERS_ENV="DOMAIN_JOIN_COMPUTERS"
+readonly MAX_COMPUTERS=50
+# Kerberos tickets of the join user live this long at most: a run killed before its EXIT trap (SIGKILL)
+# leaves a ticket that expires soon.
+readonly TICKET_LIFETIME="10m"
+# The shared formats (handlers/domain_join/patterns.py), in POSIX ERE (LC_ALL=C: byte-wise ranges).
+readonly LABEL_RE='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+readonly DOMAIN_RE="^${LABEL_RE}(\\.${LABEL_RE})+\$"
+readonly USER_RE="^([A-Za-z0-9][A-Za-z0-9-]{0,14}\\\\)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@${LABEL_RE}(\\.${LABEL_RE})+)?\$"
+readonly REGION_PART='[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}'
+readonly REGION_RE="^${REGION_PART}\$"
+readonly PARAMETER_NAME_RE='^[A-Za-z0-9_/][A-Za-z0-9_./-]{0,2047}$'
 readonly NAME_RE='^[A-Z][A-Z0-9-]{0,14}$'
 # shellcheck disable=SC2034  # used by the sourcing scripts
-readonly STAMP_RE='^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
+readonly OTP_RE='^[A-Za-z0-9]{24,128}$'
+# shellcheck disable=SC2034  # used by the sourcing scripts
+readonly STAMP_RE="^ec2-domain-join:[0-9]{12}/${REGION_PART}/i-[0-9a-f]{8,17}\$"
 : "${TOOL_NAME:?set TOOL_NAME before sourcing toolshost-lib.sh}"
 
 domain=""
@@ -27,12 +46,34 @@ base_dn=""
 workdir=""
 worst=0
 entries=()
+# What lookup found: the object's DN, description and number of servicePrincipalName values; on a failed
+# lookup, ldap_error holds the directory's error text.
+found_dn=""
+found_description=""
+found_spns=0
+ldap_error=""
 
 log() { printf '%s: %s\n' "$TOOL_NAME" "$*" >&2; }
 
+# json_string VALUE: VALUE as a JSON string (RFC 8259: '"', '\' and every control character escaped).
 json_string() {
-  local value=${1//\\/\\\\}
+  local value=$1 out="" char code i
+  value=${value//\\/\\\\}
   value=${value//\"/\\\"}
+  value=${value//$'\n'/\\n}
+  value=${value//$'\r'/\\r}
+  value=${value//$'\t'/\\t}
+  if [[ $value == *[$'\x01'-$'\x1f'$'\x7f']* ]]; then
+    for ((i = 0; i < ${#value}; i++)); do
+      char=${value:i:1}
+      if [[ $char == [$'\x01'-$'\x1f'$'\x7f'] ]]; then
+        printf -v code '%d' "'$char"
+        printf -v char '\\u%04x' "$code"
+      fi
+      out+=$char
+    done
+    value=$out
+  fi
   printf '"%s"' "$value"
 }
 
@@ -43,14 +84,34 @@ report() {
   if [ "$3" -gt "$worst" ]; then worst=$3; fi
 }
 
+# list_entries: the computer list split on single spaces into `listed` (an empty entry stays one: the
+# grammar allows no double, leading or trailing space).
+listed=()
+list_entries() {
+  local rest=${!COMPUTERS_ENV:-}
+  listed=()
+  [ -n "$rest" ] || return 0
+  while [[ $rest == *" "* ]]; do
+    listed+=("${rest%% *}")
+    rest=${rest#* }
+  done
+  listed+=("$rest")
+}
+
+# entry_name ENTRY: its computer name when well-formed, else "" (never echo a malformed value).
+entry_name() {
+  local name=${1%%=*}
+  [[ $name =~ $NAME_RE ]] || name=""
+  printf '%s' "$name"
+}
+
 # abort STATUS EXIT_CODE MESSAGE: a failure that concerns every computer of the list.
 abort() {
-  local entry name
+  local entry
   log "$3"
-  for entry in ${!COMPUTERS_ENV:-}; do
-    name=${entry%%=*}
-    [[ $name =~ $NAME_RE ]] || name=""
-    report "$name" "$1" "$2" "$3"
+  list_entries
+  for entry in ${listed[@]+"${listed[@]}"}; do
+    report "$(entry_name "$entry")" "$1" "$2" "$3"
   done
   [ "$worst" -ge "$2" ] || report "" "$1" "$2" "$3"
   exit "$2"
@@ -64,6 +125,10 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# A signal ends the run through exit, so the EXIT trap removes the ticket cache and the work directory.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # parse_args ARGS...: the shared options; any other one goes to the script's own_option.
 parse_args() {
@@ -88,37 +153,38 @@ parse_args() {
         ;;
     esac
   done
-  local domain_re='^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$'
-  [[ $domain =~ $domain_re ]] || abort "invalid-arguments" 2 "--domain must be a DNS domain name"
+  [[ $domain =~ $DOMAIN_RE ]] || abort "invalid-arguments" 2 "--domain must be a DNS domain name"
   domain=${domain,,}
+  [[ $join_user =~ $USER_RE ]] || abort "invalid-arguments" 2 "--join-user is invalid"
   # name, NETBIOS\name or name@domain: Kerberos logs in as name@REALM of --domain.
   join_user=${join_user##*\\}
-  join_user=${join_user%@*}
-  [[ $join_user =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || abort "invalid-arguments" 2 "--join-user is invalid"
+  join_user=${join_user%%@*}
   [ -z "$server" ] || [[ $server =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] || abort "invalid-arguments" 2 "--server is invalid"
-  [ -z "$region" ] || [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]$ ]] || abort "invalid-arguments" 2 "--region is invalid"
+  [ -z "$region" ] || [[ $region =~ $REGION_RE ]] || abort "invalid-arguments" 2 "--region is invalid"
   if [ "$password_stdin" = true ] && [ -n "$password_parameter" ]; then
     abort "invalid-arguments" 2 "give either --password-parameter or --password-stdin, not both"
   fi
   if [ "$password_stdin" != true ]; then
-    [[ $password_parameter =~ ^[A-Za-z0-9/_.-]{1,2048}$ ]] ||
+    [[ $password_parameter =~ $PARAMETER_NAME_RE ]] ||
       abort "invalid-arguments" 2 "--password-parameter (an SSM parameter name) or --password-stdin is required"
   fi
 }
 
 # select_entries CHECK FORMAT: the entries of the computer list that the function CHECK accepts go to
 # `entries`; every other one is reported as invalid-entry (FORMAT names the expected form). Exits when none
-# is left, before any password is read.
+# is left, or when the list holds more than MAX_COMPUTERS entries, before any password is read.
 select_entries() {
-  local check=$1 format=$2 entry name
+  local check=$1 format=$2 entry
   entries=()
-  for entry in ${!COMPUTERS_ENV:-}; do
+  list_entries
+  if [ "${#listed[@]}" -gt "$MAX_COMPUTERS" ]; then
+    abort "invalid-entry" 8 "$COMPUTERS_ENV lists more than $MAX_COMPUTERS computers"
+  fi
+  for entry in ${listed[@]+"${listed[@]}"}; do
     if "$check" "$entry"; then
       entries+=("$entry")
     else
-      name=${entry%%=*}
-      [[ $name =~ $NAME_RE ]] || name=""
-      report "$name" "invalid-entry" 8 "malformed entry (expected $format)"
+      report "$(entry_name "$entry")" "invalid-entry" 8 "malformed entry (expected $format)"
     fi
   done
   if [ "${#entries[@]}" -eq 0 ]; then
@@ -141,29 +207,33 @@ read_password() {
   else
     region=${region:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}
     if [ -z "$region" ]; then region=$(imds_region) || region=""; fi
+    [ -z "$region" ] || [[ $region =~ $REGION_RE ]] || abort "invalid-arguments" 2 "the Region is invalid"
     password=$(aws ssm get-parameter ${region:+--region "$region"} --name "$password_parameter" \
       --with-decryption --query Parameter.Value --output text) || password=""
   fi
   [ -n "$password" ] || abort "no-password" 3 "the join user's password could not be read"
 }
 
-# Private Kerberos configuration and ticket cache: nothing of the host's own configuration is used or changed.
+# Private Kerberos configuration and ticket cache (short-lived, removed on exit): nothing of the host's own
+# configuration is used or changed.
 login() {
   local realm=${domain^^}
-  workdir=$(mktemp -d)
-  {
+  workdir=$(mktemp -d) || abort "login-failed" 4 "cannot create a private work directory"
+  if ! {
     printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = true\n dns_lookup_realm = false\n' "$realm"
     printf ' rdns = false\n'
     if [ -n "$server" ]; then printf '[realms]\n %s = {\n  kdc = %s\n }\n' "$realm" "$server"; fi
-  } >"$workdir/krb5.conf"
+  } >"$workdir/krb5.conf"; then
+    abort "login-failed" 4 "cannot write the private Kerberos configuration"
+  fi
   export KRB5_CONFIG="$workdir/krb5.conf" KRB5CCNAME="FILE:$workdir/ccache"
-  if ! printf '%s\n' "$password" | kinit "$join_user@$realm" >/dev/null 2>"$workdir/kinit.err"; then
+  if ! printf '%s\n' "$password" | kinit -l "$TICKET_LIFETIME" "$join_user@$realm" >/dev/null 2>"$workdir/kinit.err"; then
     log "kinit: $(cat "$workdir/kinit.err")"
     abort "login-failed" 4 "Kerberos login as $join_user@$realm failed"
   fi
   password=""
   if [ -z "$server" ]; then
-    server=$(adcli info --domain "$domain" 2>/dev/null | sed -n 's/^domain-controller = //p' | head -n1) || true
+    server=$(adcli info --domain "$domain" 2>/dev/null | sed -n 's/^domain-controller = //p' | head -n1) || server=""
     [ -n "$server" ] || abort "no-domain-controller" 5 "no domain controller found for $domain"
   fi
   base_dn="DC=${domain//./,DC=}"
@@ -175,15 +245,58 @@ ldap() {
   "$tool" -N -Q -Y GSSAPI -H "ldap://$server" "$@"
 }
 
-# Prints "SPN_COUNT<TAB>dn<TAB>description" of the computer whose sAMAccountName is NAME$, or nothing when
-# absent. SPN_COUNT is how many servicePrincipalName values it has: more than zero once an instance joined.
+# ldap_error_text FILE: the directory's error from a tool's output, on one line.
+ldap_error_text() {
+  local text
+  text=$(tr -s '\n\t' '  ' <"$1") || text=""
+  text=${text%" "}
+  printf '%s' "${text:-no error text}"
+}
+
+# ldif_value VALUE: VALUE as an LDIF attribute value after "attr:" ("attr:: base64" when it is not a safe
+# ASCII string, e.g. a DN with "ü").
+ldif_value() {
+  if [[ $1 =~ ^[A-Za-z0-9=,\ ._/:-]*$ ]] && [[ $1 != " "* ]]; then
+    printf ' %s' "$1"
+  else
+    printf ': %s' "$(printf '%s' "$1" | base64 -w0)"
+  fi
+}
+
+# lookup NAME: finds the computer whose sAMAccountName is NAME$ and sets found_dn, found_description and
+# found_spns (servicePrincipalName values: more than zero once an instance joined). Returns 0 when found,
+# 1 when absent, 2 when the search failed (ldap_error says why). Base64 values (dn::, description::; LDAP
+# returns them for non-ASCII text such as OU=Büro) are decoded.
+# shellcheck disable=SC2034  # found_* and ldap_error are read by the sourcing scripts
 lookup() {
-  ldap ldapsearch -LLL -o ldif-wrap=no -b "$base_dn" "(&(objectClass=computer)(sAMAccountName=$1\$))" \
-    description servicePrincipalName | awk '
-      /^dn: / { dn = substr($0, 5) }
-      /^dn:: / { dn = "(base64)" }
-      /^description: / { desc = substr($0, 14) }
-      /^description:: / { desc = "(base64)" }
-      tolower($0) ~ /^serviceprincipalname::? / { spns++ }
-      END { if (dn != "") printf "%d\t%s\t%s\n", spns, dn, desc }'
+  local out="$workdir/lookup.ldif" line attribute value
+  found_dn="" found_description="" found_spns=0 ldap_error=""
+  if ! ldap ldapsearch -LLL -o ldif-wrap=no -b "$base_dn" "(&(objectClass=computer)(sAMAccountName=$1\$))" \
+    description servicePrincipalName >"$out" 2>"$workdir/ldap.err"; then
+    ldap_error=$(ldap_error_text "$workdir/ldap.err")
+    return 2
+  fi
+  while IFS= read -r line || [ -n "$line" ]; do
+    attribute=${line%%:*}
+    [[ $attribute =~ ^[A-Za-z][A-Za-z0-9-]*$ ]] || continue
+    value=${line#*:}
+    case "$value" in
+      :*)
+        value=${value#:}
+        # The "x" keeps trailing newlines of the decoded value (a description "STAMP<newline>" is not STAMP).
+        if ! value=$(printf '%s' "${value# }" | base64 -d 2>/dev/null && printf x); then
+          ldap_error="undecodable base64 value of $attribute"
+          return 2
+        fi
+        value=${value%x}
+        ;;
+      *) value=${value# } ;;
+    esac
+    case "${attribute,,}" in
+      dn) found_dn=$value ;;
+      description) found_description=$value ;;
+      serviceprincipalname) found_spns=$((found_spns + 1)) ;;
+    esac
+  done <"$out"
+  [ -n "$found_dn" ] || return 1
 }
