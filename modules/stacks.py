@@ -49,7 +49,7 @@ def local_state_path(state_dir: Path, outdir: Path, stack_id: str) -> str:
     state = state_dir.resolve()
     out = outdir.resolve()
     if state == out or out in state.parents:
-        raise ValueError(f"local state folder {state} lies inside the output folder {out}, which cdktf deletes")
+        raise ValueError(f"local state folder {state} lies inside the output folder {out} (cdktf deletes it)")
     return os.path.relpath(state / f"{stack_id}.tfstate", out / "stacks" / stack_id)
 
 
@@ -83,6 +83,7 @@ def _account_stack(
             key=f"{lz.backend.key_prefix}/{stack_id}.tfstate",
             region=lz.backend.region,
             encrypt=True,
+            kms_key_id=lz.backend.kms_key_id,
         )
         # S3-native state locking (Terraform >= 1.10); cdktf's S3Backend predates the argument.
         stack.add_override("terraform.backend.s3.use_lockfile", True)
@@ -168,9 +169,8 @@ def build_app(
     hub_role_arn = naming.handler_role_arn(lz.security_account_id, lz.name)
     for spoke_config in lz.spokes:
         stack_id = spoke_stack_name(spoke_config.account_id)
-        stack = _account_stack(
-            app, stack_id, lz, spoke_config.account_id, spoke_config.regions[0], spoke_config.role_name, outdir
-        )
+        account, region = spoke_config.account_id, spoke_config.regions[0]
+        stack = _account_stack(app, stack_id, lz, account, region, spoke_config.role_name, outdir)
         spoke = Spoke(
             stack,
             "spoke",

@@ -10,7 +10,15 @@ import pytest
 from modules_testlib import ORG_ID, SECURITY_ACCOUNT, organization_landing_zone
 
 import main
-from modules.landing_zone import DEFAULT_ROLE_NAME, LandingZoneError, load_landing_zone
+from modules.landing_zone import (
+    DEFAULT_ROLE_NAME,
+    MAX_EXPANDED_NODES,
+    MAX_SHOWN,
+    LandingZoneError,
+    load_landing_zone,
+)
+
+EXAMPLE = Path(main.__file__).parent / "examples" / "landing-zone.yaml"
 
 WriteLz = Callable[[dict[str, Any], str], Path]
 
@@ -24,7 +32,7 @@ def problems_for(write_landing_zone: WriteLz, data: dict[str, Any]) -> list[str]
 
 
 def test_example_landing_zone_loads() -> None:
-    lz = load_landing_zone(main.DEFAULT_CONFIG)
+    lz = load_landing_zone(EXAMPLE)
     assert lz.organization_id and lz.spokes and lz.home_region not in lz.extra_regions
 
 
@@ -106,7 +114,7 @@ def test_security_account_may_be_enrolled_in_home_and_extra_regions_only(write_l
 
 
 def test_example_landing_zone_enrolls_the_security_account() -> None:
-    lz = load_landing_zone(main.DEFAULT_CONFIG)
+    lz = load_landing_zone(EXAMPLE)
     [security] = [s for s in lz.spokes if s.account_id == lz.security_account_id]
     assert set(security.regions) <= set(lz.all_regions)
 
@@ -133,3 +141,126 @@ def test_main_reports_a_missing_file(capsys: pytest.CaptureFixture[str], tmp_pat
     missing = tmp_path / "nope.yaml"
     assert main.main([str(missing)]) != 0
     assert f"{missing}: file not found" in capsys.readouterr().err
+
+
+# --- input AWS would refuse, or that used to pass silently (each fails on the old reader) -------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"tags": {"bad!key": "x"}}, "tags.bad!key", "tag key"),
+        ({"tags": {"": "x"}}, "tags.", "tag key"),
+        ({"tags": {"aws:cost-center": "x"}}, "tags.aws:cost-center", "aws: prefix is reserved"),
+        ({"tags": {"Owner": "a#b"}}, "tags.Owner", "tag value"),
+        ({"tags": {"Owner": 7}}, "tags.Owner", "tag value"),
+        ({"tools_host_tag": {"key": "ADTools#Host"}}, "tools_host_tag.key", "tag key"),
+        ({"spoke_role": {"external_id": "x"}}, "spoke_role.external_id", "external id"),
+        ({"name": "corp.join"}, "name", "letters, digits and '-'"),
+        ({"name": "a" * 45}, "name", "EventBridge rule name"),
+        ({"config_table": {"name": "cf"}}, "config_table.name", "DynamoDB table name"),
+        (
+            {"extra_regions": ["eu-central-1", "xx-fake-9"]},
+            "extra_regions[1]",
+            "not a Region of any AWS partition",
+        ),
+        ({"home_region": "eu-fake-1"}, "home_region", "not a Region of any AWS partition"),
+        ({"extra_regions": ["cn-north-1"]}, "extra_regions[0]", "cannot cross partitions"),
+        ({"backend": {"s3_bucket": "state", "region": "xx-fake-9"}}, "backend.region", "Region"),
+        ({"backend": {"s3_bucket": "state", "kms_key_id": "my key"}}, "backend.kms_key_id", "KMS key"),
+    ],
+)
+def test_values_aws_refuses_are_named_before_synth(
+    write_landing_zone: WriteLz, change: dict[str, Any], field: str, words: str
+) -> None:
+    # GIVEN an otherwise valid file with one value AWS (or Terraform) would refuse at apply time
+    data = organization_landing_zone() | change
+    if "extra_regions" in change or "home_region" in change:
+        data["spokes"] = [{"account_id": "222222222222", "regions": [data["home_region"]]}]
+    # WHEN it is read, THEN that field is named with the reason
+    problems = problems_for(write_landing_zone, data)
+    assert any(f": {field}: " in p and words in p for p in problems), problems
+
+
+def test_a_too_long_name_names_every_generated_name_over_its_limit(write_landing_zone: WriteLz) -> None:
+    problems = problems_for(write_landing_zone, organization_landing_zone() | {"name": "n" * 50})
+    assert all(": name: " in p for p in problems)
+    assert {p.split(": name: ")[1].split(":")[0] for p in problems} >= {
+        "EC2 state rule (default)",
+        "command failure rule (default)",
+        "command failure rule (bus)",
+    }
+
+
+def test_partitions_other_than_aws_are_accepted(write_landing_zone: WriteLz) -> None:
+    for home, extra in (("us-gov-west-1", "us-gov-east-1"), ("cn-north-1", "cn-northwest-1")):
+        data = organization_landing_zone() | {"home_region": home, "extra_regions": [extra]}
+        data["spokes"] = [{"account_id": "222222222222", "regions": [home, extra]}]
+        lz = load_landing_zone(write_landing_zone(data, f"{home}.yaml"))
+        assert lz.all_regions == (home, extra)
+
+
+def test_a_null_spoke_entry_is_refused_not_dropped(write_landing_zone: WriteLz, tmp_path: Path) -> None:
+    path = write_landing_zone(organization_landing_zone(), "null-spoke.yaml")
+    path.write_text(path.read_text().replace("spokes:\n", "spokes:\n- null\n", 1))
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    assert [p for p in caught.value.problems if ": spokes[0]: " in p and "empty entry" in p]
+
+
+def test_a_duplicate_key_is_refused_with_both_lines(write_landing_zone: WriteLz) -> None:
+    path = write_landing_zone(organization_landing_zone(), "duplicate.yaml")
+    path.write_text(path.read_text() + "home_region: us-east-1\n")
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    [problem] = caught.value.problems
+    assert "duplicate key 'home_region'" in problem and "first at line" in problem
+
+
+def test_an_alias_bomb_is_refused_and_messages_stay_short(tmp_path: Path) -> None:
+    # GIVEN nine levels of nine aliases each: 9**9 values once expanded
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    # WHEN it is read, THEN it is refused in one short line
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    [problem] = caught.value.problems
+    assert f"more than {MAX_EXPANDED_NODES} values" in problem and len(problem) < 300
+    # AND a large value under a known field is quoted cut short
+    small = tmp_path / "small.yaml"
+    small.write_text('x: &x ["' + "y" * 5000 + '"]\norganization_id: [*x, *x]\n')
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(small)
+    [quoted] = [p for p in caught.value.problems if ": organization_id: " in p]
+    assert "y" * MAX_SHOWN not in quoted and quoted.endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("home_region: eu-west-1\nname: Büro\n".encode("utf-16"), "UTF-16"),
+        ("home_region: eu-west-1\ntags: {Owner: Büro}\n".encode("latin-1"), "not UTF-8 (byte 0xfc"),
+    ],
+)
+def test_files_that_are_not_utf8_are_named(tmp_path: Path, content: bytes, words: str) -> None:
+    path = tmp_path / "encoded.yaml"
+    path.write_bytes(content)
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{path}: ") and words in problem
+
+
+def test_a_directory_is_named_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(tmp_path)
+    assert caught.value.problems == [f"{tmp_path}: is a directory, not a landing-zone file"]
+
+
+def test_local_state_dir_is_relative_to_the_file(write_landing_zone: WriteLz) -> None:
+    path = write_landing_zone(organization_landing_zone() | {"local_state_dir": "../state"}, "state.yaml")
+    assert load_landing_zone(path).local_state_dir == (path.parent.parent / "state").resolve()
+    default = load_landing_zone(write_landing_zone(organization_landing_zone(), "default-state.yaml"))
+    assert default.local_state_dir == default.source.parent / "terraform-state"
