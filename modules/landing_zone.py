@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from handlers.domain_join import contract
+from handlers.domain_join import contract, settings
 
 from . import naming, partitions
 from .patterns import (
@@ -89,11 +89,11 @@ class LandingZone:
     spokes: tuple[Spoke, ...]
     role_name: str = DEFAULT_ROLE_NAME
     name: str = "domain-join"
-    tools_host_tag_key: str = "ADToolsHost"
-    tools_host_tag_value: str = "true"
-    join_delay_seconds: int = 300
-    readiness_deadline_seconds: int = 3600
-    max_command_attempts: int = 3
+    tools_host_tag_key: str = str(settings.TOOLS_HOST_TAG_KEY.default)
+    tools_host_tag_value: str = str(settings.TOOLS_HOST_TAG_VALUE.default)
+    join_delay_seconds: int = int(settings.JOIN_DELAY_SECONDS.default or 0)
+    readiness_deadline_seconds: int = int(settings.READINESS_DEADLINE_SECONDS.default or 0)
+    max_command_attempts: int = int(settings.MAX_COMMAND_ATTEMPTS.default or 0)
     create_config_table: bool = True
     config_table_name: str = "domain-join-config"
     config_table_billing_mode: str = "PAY_PER_REQUEST"
@@ -101,7 +101,7 @@ class LandingZone:
     spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
     spoke_role_external_id: str | None = None
     alarm_topic_arn: str | None = None
-    powertools_layer_version: int = 36
+    powertools_layer_version: int = int(settings.POWERTOOLS_LAYER_VERSION.default or 0)
     artifact: ArtifactLocation | None = None
     backend: Backend | None = None
     tags: dict[str, str] = field(default_factory=dict)
@@ -211,14 +211,15 @@ class _Reader:
                 result.append(item)
         return tuple(result)
 
-    def integer(
-        self, data: dict[str, Any], key: str, field_path: str, low: int, high: int, default: int
-    ) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(field_path, f"{show(value)} must be an integer between {low} and {high}")
-            return default
-        return value
+    def setting(self, data: dict[str, Any], key: str, field_path: str, setting: settings.Setting) -> Any:
+        """A value of the shared settings table: its default when absent, its own check otherwise."""
+        if key not in data or data[key] is None:
+            return setting.default
+        problem = settings.check(setting, data[key])
+        if problem is not None:
+            self.problem(field_path, problem.split(": ", 1)[1][: MAX_SHOWN * 2])
+            return setting.default
+        return data[key]
 
     def region(
         self,
@@ -526,16 +527,33 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
 
     lz_fields: dict[str, Any] = {
         "tools_host_tag_key": r.string(
-            tools_host, "key", "tools_host_tag.key", None, "a tag key", default="ADToolsHost"
+            tools_host,
+            "key",
+            "tools_host_tag.key",
+            None,
+            "a tag key",
+            default=settings.TOOLS_HOST_TAG_KEY.default,
         ),
         "tools_host_tag_value": r.string(
-            tools_host, "value", "tools_host_tag.value", None, "a tag value", default="true"
+            tools_host,
+            "value",
+            "tools_host_tag.value",
+            None,
+            "a tag value",
+            default=settings.TOOLS_HOST_TAG_VALUE.default,
         ),
-        "join_delay_seconds": r.integer(data, "join_delay_seconds", "join_delay_seconds", 0, 900, 300),
-        "readiness_deadline_seconds": r.integer(
-            data, "readiness_deadline_seconds", "readiness_deadline_seconds", 60, 86400, 3600
+        "join_delay_seconds": r.setting(
+            data, "join_delay_seconds", "join_delay_seconds", settings.JOIN_DELAY_SECONDS
         ),
-        "max_command_attempts": r.integer(data, "max_command_attempts", "max_command_attempts", 1, 10, 3),
+        "readiness_deadline_seconds": r.setting(
+            data,
+            "readiness_deadline_seconds",
+            "readiness_deadline_seconds",
+            settings.READINESS_DEADLINE_SECONDS,
+        ),
+        "max_command_attempts": r.setting(
+            data, "max_command_attempts", "max_command_attempts", settings.MAX_COMMAND_ATTEMPTS
+        ),
         "create_config_table": r.boolean(config_table, "create", "config_table.create", True),
         "config_table_name": r.string(
             config_table,
@@ -570,8 +588,8 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             "an external id (2-1224 letters, digits and +=,.@:/-)",
         ),
         "alarm_topic_arn": r.string(data, "alarm_topic_arn", "alarm_topic_arn", SNS_ARN, "an SNS topic ARN"),
-        "powertools_layer_version": r.integer(
-            data, "powertools_layer_version", "powertools_layer_version", 1, 10000, 36
+        "powertools_layer_version": r.setting(
+            data, "powertools_layer_version", "powertools_layer_version", settings.POWERTOOLS_LAYER_VERSION
         ),
     }
     if organization_id is None and "organization_id" not in data and not spokes:
