@@ -1,4 +1,4 @@
-"""Synth benchmark: 500 spoke accounts x 17 Regions + hub + 16 forwarders (DESIGN.md "Targets").
+"""Synth benchmark: 500 spoke accounts x 17 Regions + hub + 16 forwarders (docs/architecture.md, "Targets").
 
 Generates the landing zone into a temporary directory, runs `main.py` on it in a
 subprocess (exactly what `make synth` runs), and measures wall time and the peak
