@@ -27,8 +27,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from . import backoff, contract
 from . import settings as S
 from .aws import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
-from .engine import Engine, Outcome, key_of
-from .errors import MalformedMessage
+from .decisions import Outcome, key_of
+from .engine import Engine
+from .errors import MalformedMessageError
 from .events import StateChange, parse_body
 
 # Metric names of the batch layer (the engine's outcome codes are metrics too).
@@ -41,7 +42,7 @@ logger = Logger()
 metrics = Metrics()
 
 
-class RetryLater(Exception):
+class RetryLaterError(Exception):
     """Marks a record as failed, so the ESM hands it back after its visibility timeout."""
 
 
@@ -125,7 +126,7 @@ class DomainJoinApp:
                     message_id=record.message_id,
                     receive_count=int(record.attributes.approximate_receive_count or 1),
                 )
-            except MalformedMessage as exc:
+            except MalformedMessageError as exc:
                 malformed[record.message_id] = exc.reason
 
         try:
@@ -141,7 +142,7 @@ class DomainJoinApp:
 
         def record_handler(record: SQSRecord) -> None:
             if record.message_id in failed:
-                raise RetryLater(failed[record.message_id])
+                raise RetryLaterError(failed[record.message_id])
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(

@@ -26,7 +26,7 @@ from .errors import (
     AccessDeniedError,
     AwsRequestError,
     DomainJoinError,
-    LedgerClaimRefused,
+    LedgerClaimRefusedError,
     ToolsHostUnavailableError,
     TransientAwsError,
 )
@@ -343,7 +343,9 @@ class AwsGateway:
         except BotoCoreError as exc:
             raise TransientAwsError(f"dynamodb:TransactWriteItems: {exc.__class__.__name__}") from exc
 
-    def _claim_refusal(self, exc: ClientError, entries: Sequence[LedgerEntry]) -> LedgerClaimRefused | None:
+    def _claim_refusal(
+        self, exc: ClientError, entries: Sequence[LedgerEntry]
+    ) -> LedgerClaimRefusedError | None:
         """Which claims failed their condition (and the status found), from the cancellation reasons."""
         reasons = exc.response.get("CancellationReasons") or []
         if len(reasons) != len(entries):
@@ -361,7 +363,7 @@ class AwsGateway:
             return None
         summary = ", ".join(f"{i}={s or 'none'}" for i, s in sorted(refused.items()))
         message = f"ledger claim cancelled; refused: {summary or '-'}; contended: {len(contended)}"
-        return LedgerClaimRefused(message, refused, contended)
+        return LedgerClaimRefusedError(message, refused, contended)
 
     def _batch_get(
         self, table: str, key: str, values: Collection[str], consistent: bool

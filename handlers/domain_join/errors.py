@@ -48,7 +48,7 @@ class ToolsHostUnavailableError(DomainJoinError):
     code = "ToolsHostUnavailable"
 
 
-class LedgerClaimRefused(DomainJoinError):
+class LedgerClaimRefusedError(DomainJoinError):
     """A ledger claim transaction was cancelled; nothing of it was written.
 
     ``refused`` maps each instance whose record failed the claim's condition to the
@@ -65,7 +65,7 @@ class LedgerClaimRefused(DomainJoinError):
         self.contended: frozenset[str] = frozenset(contended)
 
 
-class MalformedMessage(Exception):
+class MalformedMessageError(Exception):
     """A queue body that is not a usable EC2 state-change event."""
 
     def __init__(self, reason: str) -> None:

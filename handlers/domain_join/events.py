@@ -24,7 +24,7 @@ from .contract import (
     PRESTAGE_DOCUMENT,
     REMOVE_DOCUMENT,
 )
-from .errors import MalformedMessage
+from .errors import MalformedMessageError
 
 RUNNING: Final = "running"
 TERMINATED: Final = "terminated"
@@ -79,25 +79,25 @@ StateChange = InstanceStateChange | CommandStatusChange
 
 
 def parse_body(body: str | None) -> StateChange:
-    """Return the change carried by ``body`` or raise ``MalformedMessage`` naming the problem."""
+    """Return the change carried by ``body`` or raise ``MalformedMessageError`` naming the problem."""
     document = _load_object(body, "body")
     if document.get("Type") == "Notification" and "Message" in document:
         message = document["Message"]
         if not isinstance(message, str):
-            raise MalformedMessage("SNS notification: Message is not a string")
+            raise MalformedMessageError("SNS notification: Message is not a string")
         document = _load_object(message, "SNS Message")
     return _parse_event(document)
 
 
 def _load_object(text: str | None, what: str) -> dict[str, Any]:
     if not text:
-        raise MalformedMessage(f"{what} is empty")
+        raise MalformedMessageError(f"{what} is empty")
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise MalformedMessage(f"{what} is not JSON ({exc.__class__.__name__})") from exc
+        raise MalformedMessageError(f"{what} is not JSON ({exc.__class__.__name__})") from exc
     if not isinstance(value, dict):
-        raise MalformedMessage(f"{what} is not a JSON object")
+        raise MalformedMessageError(f"{what} is not a JSON object")
     return value
 
 
@@ -105,19 +105,19 @@ def _parse_event(event: dict[str, Any]) -> StateChange:
     if event.get("source") == COMMAND_STATUS_SOURCE:
         return _parse_command_status(event)
     if event.get("source") != INSTANCE_STATE_SOURCE or event.get("detail-type") != INSTANCE_STATE_DETAIL_TYPE:
-        raise MalformedMessage(
+        raise MalformedMessageError(
             f"not an EC2 state-change event (source={event.get('source')!r}, "
             f"detail-type={event.get('detail-type')!r})"
         )
     detail = event.get("detail")
     if not isinstance(detail, dict):
-        raise MalformedMessage("event has no detail object")
+        raise MalformedMessageError("event has no detail object")
     account = _field(event, "account", _ACCOUNT_RE)
     region = _field(event, "region", _REGION_RE)
     instance_id = _field(detail, "instance-id", _INSTANCE_RE)
     state = detail.get("state")
     if state not in HANDLED_STATES:
-        raise MalformedMessage(f"unsupported state {state!r} (expected running or terminated)")
+        raise MalformedMessageError(f"unsupported state {state!r} (expected running or terminated)")
     return InstanceStateChange(
         account=account,
         region=region,
@@ -130,13 +130,15 @@ def _parse_event(event: dict[str, Any]) -> StateChange:
 
 def _parse_command_status(event: dict[str, Any]) -> CommandStatusChange:
     if event.get("detail-type") != COMMAND_STATUS_DETAIL_TYPE:
-        raise MalformedMessage(f"not a Run Command status event (detail-type={event.get('detail-type')!r})")
+        raise MalformedMessageError(
+            f"not a Run Command status event (detail-type={event.get('detail-type')!r})"
+        )
     detail = event.get("detail")
     if not isinstance(detail, dict):
-        raise MalformedMessage("event has no detail object")
+        raise MalformedMessageError("event has no detail object")
     document = detail.get("document-name")
     if document not in OUR_DOCUMENTS:
-        raise MalformedMessage(f"status event of another document: {str(document)[:60]!r}")
+        raise MalformedMessageError(f"status event of another document: {str(document)[:60]!r}")
     return CommandStatusChange(
         account=_field(event, "account", _ACCOUNT_RE),
         region=_field(event, "region", _REGION_RE),
@@ -152,7 +154,7 @@ def _parse_command_status(event: dict[str, Any]) -> CommandStatusChange:
 def _field(source: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
     value = source.get(name)
     if value is None or value == "":
-        raise MalformedMessage(f"event lacks {name}")
+        raise MalformedMessageError(f"event lacks {name}")
     if not isinstance(value, str) or not pattern.match(value):
-        raise MalformedMessage(f"event has an invalid {name}: {str(value)[:40]!r}")
+        raise MalformedMessageError(f"event has an invalid {name}: {str(value)[:40]!r}")
     return value

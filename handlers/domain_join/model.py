@@ -235,7 +235,7 @@ class AwsPort(Protocol):
 
         A JOINING claim needs no record, or a JOINING one whose lease is over.  A
         REMOVING claim needs a record of the same account that is JOIN_SENT, or
-        JOINING/REMOVING with its lease over.  Raises ``LedgerClaimRefused`` naming
+        JOINING/REMOVING with its lease over.  Raises ``LedgerClaimRefusedError`` naming
         the records that failed their condition; then nothing was written.
 
         ``resends`` (instance id -> command id) marks claims that send a failed command again: those

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
-import pytest
-from moto import mock_aws
-from moto.sts import models as moto_sts_models
+# moto builds every EC2 backend (one per account and Region) from its AMI catalogue: ~0.3 s each with
+# the default one.  Two images (a Linux one and a Windows one) are all the handler tests launch.  Read
+# when moto's EC2 models are imported, so this must come before any moto import.
+os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).with_name("amis.json")))
 
-from modules import documents
+import pytest  # noqa: E402 - after MOTO_AMIS_PATH
+from moto import mock_aws  # noqa: E402
+from moto.sts import models as moto_sts_models  # noqa: E402
+
+from modules import documents  # noqa: E402
 
 from .harness import HOME_REGION, CurrentStdout, FakeContext, World, app_module
 

@@ -14,7 +14,7 @@ from handlers.domain_join.errors import (
     AccessDeniedError,
     AwsRequestError,
     ConfigInvalidError,
-    MalformedMessage,
+    MalformedMessageError,
     TransientAwsError,
 )
 from handlers.domain_join.events import parse_body
@@ -36,13 +36,13 @@ def test_all_three_body_forms_parse_to_the_same_change(form: object) -> None:
 
 
 def test_sns_envelope_with_a_non_string_message_is_malformed() -> None:
-    with pytest.raises(MalformedMessage, match="Message is not a string"):
+    with pytest.raises(MalformedMessageError, match="Message is not a string"):
         parse_body(json.dumps({"Type": "Notification", "Message": {"a": 1}}))
 
 
 @pytest.mark.parametrize("body", [None, "", "   "])
 def test_empty_body_is_malformed(body: str | None) -> None:
-    with pytest.raises(MalformedMessage):
+    with pytest.raises(MalformedMessageError):
         parse_body(body)
 
 
