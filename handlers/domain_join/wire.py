@@ -17,7 +17,9 @@ Grammar (ASCII only; no field may hold ``=``, a space, a newline or any other ch
     instance-id    = "i-" 8*17[0-9a-f]
     stamp          = "ec2-domain-join:" account "/" region "/" instance-id   ; ownership stamp
     account        = 12[0-9]
-    region         = 1*32[a-z0-9-]
+    region         = 2*4[a-z] 1*3( "-" 2*10[a-z] ) "-" 1*2[0-9]     ; us-east-1, us-gov-west-1, cn-north-1
+
+The field syntaxes are those of ``patterns.py`` (``*_SYNTAX``), the one set the documents and scripts share.
 
 Public API (stable names)::
 
@@ -48,31 +50,35 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from typing import Final, TypeVar
 
-from .contract import STAMP_PREFIX
+from . import patterns
 
 MAX_ENTRIES: Final = 50
 
-INSTANCE_ID: Final = "i-[0-9a-f]{8,17}"
-COMPUTER_NAME: Final = "[A-Z][A-Z0-9-]{0,14}"
-OTP: Final = "[A-Za-z0-9]{24,128}"
-# The prefix is used verbatim (not re.escape'd, whose "\\-" POSIX ERE leaves undefined): it must stay plain.
-if not re.fullmatch("[a-z0-9:-]+", STAMP_PREFIX):
-    raise ImportError(f"STAMP_PREFIX {STAMP_PREFIX!r} would need escaping in the patterns")
-STAMP: Final = STAMP_PREFIX + "[0-9]{12}/[a-z0-9-]{1,32}/" + INSTANCE_ID
+# The fields' syntaxes are the shared formats (patterns.py); the scripts check the same ones.
+INSTANCE_ID: Final = patterns.INSTANCE_ID_SYNTAX
+COMPUTER_NAME: Final = patterns.COMPUTER_NAME_SYNTAX
+OTP: Final = patterns.OTP_SYNTAX
+STAMP: Final = patterns.STAMP_SYNTAX
 
-_PRESTAGE_ENTRY: Final = f"({COMPUTER_NAME})=({OTP})=({STAMP})"
-_JOIN_ENTRY: Final = f"({INSTANCE_ID})=({COMPUTER_NAME})=({OTP})"
-_REMOVE_ENTRY: Final = f"({COMPUTER_NAME})=({STAMP})"
+_PRESTAGE_FIELDS: Final = (COMPUTER_NAME, OTP, STAMP)
+_JOIN_FIELDS: Final = (INSTANCE_ID, COMPUTER_NAME, OTP)
+_REMOVE_FIELDS: Final = (COMPUTER_NAME, STAMP)
 
 
-def _whole(entry: str) -> str:
-    plain = entry.replace("(", "").replace(")", "")  # no groups needed in the allowedPattern
-    return f"^{plain}( {plain}){{0,{MAX_ENTRIES - 1}}}$"
+def _whole(fields: tuple[str, ...]) -> str:
+    """The ``allowedPattern`` of a whole value: 1 to MAX_ENTRIES entries of ``fields`` joined by "="."""
+    entry = "=".join(fields)
+    return f"^{entry}( {entry}){{0,{MAX_ENTRIES - 1}}}$"
 
 
-PRESTAGE_PATTERN: Final = _whole(_PRESTAGE_ENTRY)
-JOIN_PATTERN: Final = _whole(_JOIN_ENTRY)
-REMOVE_PATTERN: Final = _whole(_REMOVE_ENTRY)
+def _entry_re(fields: tuple[str, ...]) -> re.Pattern[str]:
+    """One entry, each field a named group ``f0``, ``f1``... (the syntaxes hold groups of their own)."""
+    return re.compile("=".join(f"(?P<f{n}>{syntax})" for n, syntax in enumerate(fields)))
+
+
+PRESTAGE_PATTERN: Final = _whole(_PRESTAGE_FIELDS)
+JOIN_PATTERN: Final = _whole(_JOIN_FIELDS)
+REMOVE_PATTERN: Final = _whole(_REMOVE_FIELDS)
 
 
 class WireFormatError(ValueError):
@@ -127,7 +133,7 @@ def _decode(kind: str, entry_re: re.Pattern[str], build: Callable[..., _E], text
         match = entry_re.fullmatch(part)
         if match is None:  # never echo the part: it may hold a one-time password
             raise WireFormatError(f"{kind} entry {number} is outside the grammar")
-        entries.append(build(*match.groups()))
+        entries.append(build(*(match.group(f"f{n}") for n in range(len(match.groupdict())))))
     return tuple(entries)
 
 
@@ -136,9 +142,9 @@ def _check_count(kind: str, count: int) -> None:
         raise WireFormatError(f"{kind} value has {count} entries (1 to {MAX_ENTRIES} allowed)")
 
 
-_PRESTAGE_RE: Final = re.compile(_PRESTAGE_ENTRY)
-_JOIN_RE: Final = re.compile(_JOIN_ENTRY)
-_REMOVE_RE: Final = re.compile(_REMOVE_ENTRY)
+_PRESTAGE_RE: Final = _entry_re(_PRESTAGE_FIELDS)
+_JOIN_RE: Final = _entry_re(_JOIN_FIELDS)
+_REMOVE_RE: Final = _entry_re(_REMOVE_FIELDS)
 
 
 def encode_prestage(entries: Iterable[PrestageEntry]) -> str:
