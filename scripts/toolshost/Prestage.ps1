@@ -33,8 +33,15 @@ param(
     [string]$Region = ""
 )
 
+Set-StrictMode -Version Latest
 $ErrorActionPreference = "Stop"
 . (Join-Path $PSScriptRoot "ToolsHostLib.ps1")
+# The shared OU format (handlers/domain_join/patterns.py OU), .NET syntax, used with -cnotmatch.
+$OuPattern = '^[A-Za-z]{1,16}=[^,=+"''`$;&|<>\\\x00-\x1f\x7f]+(,[A-Za-z]{1,16}=[^,=+"''`$;&|<>\\\x00-\x1f\x7f]+){0,31}\z'
+if ($OuPath -ne "" -and $OuPath -cnotmatch $OuPattern) {
+    Write-Result "" "invalid-arguments" 2 "OuPath must be a DN of plain RDNs"
+    exit 2
+}
 
 Initialize-ToolsHost -DomainName $DomainName -JoinUserName $JoinUserName -PasswordParameter $PasswordParameter `
     -Server $Server -Region $Region -FieldPatterns $ComputerNamePattern, $OtpPattern, $StampPattern `

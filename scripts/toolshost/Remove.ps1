@@ -25,6 +25,7 @@ param(
     [string]$Region = ""
 )
 
+Set-StrictMode -Version Latest
 $ErrorActionPreference = "Stop"
 . (Join-Path $PSScriptRoot "ToolsHostLib.ps1")
 

@@ -8,10 +8,21 @@ Result lines go straight to the output, so Initialize-ToolsHost hands its result
 ($script:Entries, $script:AD) rather than through the pipeline, which would swallow them.
 #>
 
+Set-StrictMode -Version Latest
 $script:Worst = 0
-$ComputerNamePattern = '^[A-Z][A-Z0-9-]{0,14}$'
-$OtpPattern = '^[A-Za-z0-9]{24,128}$'
-$StampPattern = '^ec2-domain-join:[0-9]{12}/[a-z0-9-]{1,32}/i-[0-9a-f]{8,17}$'
+$script:Entries = @()
+$script:AD = @{}
+$MaxComputers = 50
+# The shared formats (handlers/domain_join/patterns.py) in .NET syntax, always used with the case-sensitive
+# -cmatch/-cnotmatch; "\z" is the end of the value (.NET's "$" also matches before a final newline).
+# tests/scripts/test_patterns.py extracts these literals and checks them against the shared corpus.
+$DomainPattern = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\z'
+$UserPattern = '^([A-Za-z0-9][A-Za-z0-9-]{0,14}\\)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)?\z'
+$RegionPattern = '^[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}\z'
+$ParameterNamePattern = '^[A-Za-z0-9_/][A-Za-z0-9_./-]{0,2047}\z'
+$ComputerNamePattern = '^[A-Z][A-Z0-9-]{0,14}\z'
+$OtpPattern = '^[A-Za-z0-9]{24,128}\z'
+$StampPattern = '^ec2-domain-join:[0-9]{12}/[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}/i-[0-9a-f]{8,17}\z'
 
 function Write-Result([string]$Name, [string]$Status, [int]$Code, [string]$Message) {
     $line = [ordered]@{ computerName = $Name; status = $Status; exitCode = $Code; message = $Message } |
@@ -23,11 +34,12 @@ function Write-Result([string]$Name, [string]$Status, [int]$Code, [string]$Messa
 # A failure that concerns every computer of the list: one result line each, then exit.
 function Exit-ForEveryEntry([string]$Status, [int]$Code, [string]$Message) {
     foreach ($fields in $script:Entries) { Write-Result $fields[0] $Status $Code $Message }
+    if ($script:Worst -lt $Code) { Write-Result "" $Status $Code $Message }
     exit $Code
 }
 
 function Get-JoinPassword([string]$ParameterName, [string]$Region) {
-    if ($Region -eq "") { $Region = $env:AWS_REGION }
+    if ($Region -eq "") { $Region = [string]$env:AWS_REGION }
     if (Get-Command -Name Get-SSMParameter -ErrorAction SilentlyContinue) {
         $arguments = @{ Name = $ParameterName; WithDecryption = $true }
         if ($Region) { $arguments.Region = $Region }
@@ -36,7 +48,9 @@ function Get-JoinPassword([string]$ParameterName, [string]$Region) {
     $cli = @("ssm", "get-parameter", "--name", $ParameterName, "--with-decryption",
         "--query", "Parameter.Value", "--output", "text")
     if ($Region) { $cli += @("--region", $Region) }
-    return (& aws @cli)
+    $value = & aws @cli
+    if ($LASTEXITCODE -ne 0) { throw "aws ssm get-parameter failed (exit code $LASTEXITCODE)" }
+    return $value
 }
 
 function Test-EntryFields([string[]]$Fields, [string[]]$Patterns) {
@@ -47,29 +61,44 @@ function Test-EntryFields([string[]]$Fields, [string[]]$Patterns) {
     return $true
 }
 
+# The computer list split on single spaces (the grammar allows no other separator; an empty entry stays one).
+function Get-ListedEntries {
+    $list = [string]$env:DOMAIN_JOIN_COMPUTERS
+    if ($list -eq "") { return , @() }
+    return , $list.Split(' ')
+}
+
 <#
 Checks the shared parameters (exit 2), keeps the entries of DOMAIN_JOIN_COMPUTERS whose fields match
-$FieldPatterns in $script:Entries (exit 8 when none is left), reads the join user's password (exit 3) and
-finds a domain controller (exit 5); $script:AD then holds the Server and Credential every AD call takes.
+$FieldPatterns in $script:Entries (exit 8 when none is left or the list is too long), reads the join user's
+password (exit 3) and finds a domain controller (exit 5); $script:AD then holds the Server and Credential
+every AD call takes.
 #>
 function Initialize-ToolsHost {
     param(
         [string]$DomainName, [string]$JoinUserName, [string]$PasswordParameter, [string]$Server,
         [string]$Region, [string[]]$FieldPatterns, [string]$Expected
     )
-    if ($DomainName -notmatch '^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$' -or $JoinUserName -notmatch '^[A-Za-z0-9][A-Za-z0-9._@\\-]{0,255}$') {
-        Write-Result "" "invalid-arguments" 2 "DomainName or JoinUserName is invalid"
+    if ($DomainName -cnotmatch $DomainPattern -or $JoinUserName -cnotmatch $UserPattern -or
+        $PasswordParameter -cnotmatch $ParameterNamePattern -or ($Region -ne "" -and $Region -cnotmatch $RegionPattern)) {
+        Write-Result "" "invalid-arguments" 2 "DomainName, JoinUserName, PasswordParameter or Region is invalid"
         exit 2
     }
 
+    $listed = Get-ListedEntries
+    if ($listed.Count -gt $MaxComputers) {
+        Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS lists more than $MaxComputers computers"
+        exit 8
+    }
     $script:Entries = @()
-    foreach ($entry in ("$env:DOMAIN_JOIN_COMPUTERS".Trim() -split '\s+')) {
-        if ($entry -eq "") { continue }
+    foreach ($entry in $listed) {
         $fields = $entry.Split("=")
         if (Test-EntryFields $fields $FieldPatterns) {
             $script:Entries += , $fields
         } else {
-            Write-Result "" "invalid-entry" 8 "malformed entry (expected $Expected)"
+            $name = ""
+            if ($fields[0] -cmatch $ComputerNamePattern) { $name = $fields[0] }
+            Write-Result $name "invalid-entry" 8 "malformed entry (expected $Expected)"
         }
     }
     if ($script:Entries.Count -eq 0) {

@@ -105,7 +105,8 @@ entry_name() {
   printf '%s' "$name"
 }
 
-# abort STATUS EXIT_CODE MESSAGE: a failure that concerns every computer of the list.
+# abort STATUS EXIT_CODE MESSAGE: a failure that concerns every computer of the list; exits with the worst
+# code reported so far (a malformed entry's 8 stays visible when the password then is missing, 3).
 abort() {
   local entry
   log "$3"
@@ -114,7 +115,7 @@ abort() {
     report "$(entry_name "$entry")" "$1" "$2" "$3"
   done
   [ "$worst" -ge "$2" ] || report "" "$1" "$2" "$3"
-  exit "$2"
+  exit "$worst"
 }
 
 # shellcheck disable=SC2317  # called through the EXIT trap

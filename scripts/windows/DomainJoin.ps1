@@ -25,6 +25,11 @@ Exit codes:
   10    adding the login group to Remote Desktop Users, or installing RDS-RD-Server, failed
   12    already joined to another domain or under another name (left untouched)
   3010  reboot needed: SSM Agent reboots the instance and runs this script again
+
+Input checks: the shared formats of handlers/domain_join/patterns.py (the *Pattern literals below, used with
+the case-sensitive -cmatch; tests/scripts/test_patterns.py checks them against the shared corpus). The
+computer list: 1-50 entries joined by single spaces, each INSTANCEID=COMPUTERNAME=OTP, every entry
+well-formed. One function per step; Invoke-DomainJoin runs them in order.
 #>
 param(
     [Parameter(Mandatory = $true)][string]$DomainName,
@@ -36,9 +41,21 @@ param(
     [int]$RetryIntervalSeconds = 15
 )
 
+Set-StrictMode -Version Latest
 $ErrorActionPreference = "Stop"
 $script:ComputerName = ""
+$script:Otp = ""
 $script:Changed = $false
+$MaxComputers = 50
+# The shared formats (handlers/domain_join/patterns.py) in .NET syntax; "\z" is the end of the value (.NET's
+# "$" also matches before a final newline).
+$DomainPattern = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\z'
+$GroupPattern = '^([A-Za-z0-9][A-Za-z0-9-]{0,14}\\)?[A-Za-z0-9]([A-Za-z0-9 ._-]{0,254}[A-Za-z0-9._-])?(@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)?\z'
+$Ipv4ListPattern = '^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(,(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}){0,7}\z'
+$BooleanPattern = '^(true|false)\z'
+$InstanceIdPattern = '^i-[0-9a-f]{8,17}\z'
+$ComputerNamePattern = '^[A-Z][A-Z0-9-]{0,14}\z'
+$OtpPattern = '^[A-Za-z0-9]{24,128}\z'
 
 function Write-Result([string]$Status, [int]$Code, [string]$Message) {
     $line = [ordered]@{
@@ -54,6 +71,25 @@ function Write-Result([string]$Status, [int]$Code, [string]$Message) {
     exit $Code
 }
 
+# Step 1: the parameters (exit 2).
+function Assert-Parameters {
+    if ($DomainName -cnotmatch $DomainPattern) {
+        Write-Result "invalid-arguments" 2 "DomainName is not a DNS domain name"
+    }
+    if ($DnsIpAddresses -ne "" -and $DnsIpAddresses -cnotmatch $Ipv4ListPattern) {
+        Write-Result "invalid-arguments" 2 "DnsIpAddresses must be 1-8 comma-separated IPv4 addresses"
+    }
+    if ($LoginGroup -ne "" -and $LoginGroup -cnotmatch $GroupPattern) {
+        Write-Result "invalid-arguments" 2 "LoginGroup has invalid characters"
+    }
+    if ($InstallRdsRole -cnotmatch $BooleanPattern) {
+        Write-Result "invalid-arguments" 2 "InstallRdsRole must be true or false"
+    }
+    if ($InstanceId -ne "" -and $InstanceId -cnotmatch $InstanceIdPattern) {
+        Write-Result "invalid-arguments" 2 "InstanceId is not an instance id"
+    }
+}
+
 function Get-ImdsInstanceId {
     $token = Invoke-RestMethod -Method Put -Uri "http://169.254.169.254/latest/api/token" `
         -Headers @{ "X-aws-ec2-metadata-token-ttl-seconds" = "60" } -TimeoutSec 5
@@ -61,52 +97,49 @@ function Get-ImdsInstanceId {
         -Headers @{ "X-aws-ec2-metadata-token" = $token } -TimeoutSec 5
 }
 
-# --- validate --------------------------------------------------------------------------------------------
-if ($DomainName -notmatch '^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$') {
-    Write-Result "invalid-arguments" 2 "DomainName is not a DNS domain name"
-}
-$dnsServers = @()
-if ($DnsIpAddresses -ne "") {
-    $dnsServers = $DnsIpAddresses.Split(",")
-    foreach ($ip in $dnsServers) {
-        $parsed = $null
-        if (-not [System.Net.IPAddress]::TryParse($ip, [ref]$parsed) -or $ip -notmatch '^\d{1,3}(\.\d{1,3}){3}$') {
-            Write-Result "invalid-arguments" 2 "DnsIpAddresses must be comma-separated IPv4 addresses"
+# Step 2: this instance's id (exit 5).
+function Resolve-InstanceId {
+    if ($script:InstanceId -eq "") {
+        try { $script:InstanceId = [string](Get-ImdsInstanceId) } catch {
+            Write-Result "no-instance-id" 5 "could not read the instance id from IMDSv2"
+        }
+        if ($script:InstanceId -cnotmatch $InstanceIdPattern) {
+            $script:InstanceId = ""
+            Write-Result "no-instance-id" 5 "IMDSv2 returned no instance id"
         }
     }
 }
-if ($LoginGroup -ne "" -and $LoginGroup -notmatch '^[A-Za-z0-9][A-Za-z0-9 ._@\\-]{0,255}$') {
-    Write-Result "invalid-arguments" 2 "LoginGroup has invalid characters"
-}
-if ($InstallRdsRole -notin @("true", "false")) {
-    Write-Result "invalid-arguments" 2 "InstallRdsRole must be true or false"
-}
 
-if ($InstanceId -eq "") {
-    try { $InstanceId = Get-ImdsInstanceId } catch { Write-Result "no-instance-id" 5 "could not read the instance id from IMDSv2" }
-}
-if ($InstanceId -notmatch '^i-[0-9a-f]{8,17}$') {
-    Write-Result "no-instance-id" 5 "no valid instance id"
-}
-
-# --- pick this instance's entry -------------------------------------------------------------------------------
-$otp = ""
-foreach ($entry in ("$env:DOMAIN_JOIN_COMPUTERS" -split '\s+')) {
-    $fields = $entry.Split("=")
-    if ($fields.Count -eq 3 -and $fields[0] -eq $InstanceId) {
-        $script:ComputerName = $fields[1]
-        $otp = $fields[2]
+# Step 3: this instance's entry of the computer list (exit 4); the whole list must follow the grammar.
+function Select-Entry {
+    $list = [string]$env:DOMAIN_JOIN_COMPUTERS
+    if ($list -eq "") { Write-Result "no-entry" 4 "DOMAIN_JOIN_COMPUTERS lists no computer" }
+    $listed = $list.Split(' ')
+    if ($listed.Count -gt $MaxComputers) {
+        Write-Result "invalid-entry" 4 "DOMAIN_JOIN_COMPUTERS lists more than $MaxComputers computers"
+    }
+    $number = 0
+    foreach ($entry in $listed) {
+        $number++
+        $fields = $entry.Split("=")
+        if ($fields.Count -ne 3 -or $fields[0] -cnotmatch $InstanceIdPattern -or
+            $fields[1] -cnotmatch $ComputerNamePattern -or $fields[2] -cnotmatch $OtpPattern) {
+            Write-Result "invalid-entry" 4 "entry $number of DOMAIN_JOIN_COMPUTERS is malformed"
+        }
+        if ($fields[0] -ceq $InstanceId) {
+            $script:ComputerName = $fields[1]
+            $script:Otp = $fields[2]
+        }
+    }
+    if ($script:ComputerName -eq "") {
+        Write-Result "no-entry" 4 "no entry for $InstanceId in DOMAIN_JOIN_COMPUTERS"
     }
 }
-if ($script:ComputerName -eq "") {
-    Write-Result "no-entry" 4 "no entry for $InstanceId in DOMAIN_JOIN_COMPUTERS"
-}
-if ($script:ComputerName -cnotmatch '^[A-Z][A-Z0-9-]{0,14}$' -or $otp -cnotmatch '^[A-Za-z0-9]{24,128}$') {
-    Write-Result "invalid-entry" 4 "the entry for this instance is malformed"
-}
 
-# --- DNS ------------------------------------------------------------------------------------------------------
-if ($dnsServers.Count -gt 0) {
+# Step 4: the DNS client servers of every adapter that is up (exit 7).
+function Set-DnsServers {
+    if ($DnsIpAddresses -eq "") { return }
+    $dnsServers = $DnsIpAddresses.Split(",")
     try {
         foreach ($adapter in (Get-NetAdapter | Where-Object { $_.Status -eq "Up" })) {
             $current = (Get-DnsClientServerAddress -InterfaceIndex $adapter.ifIndex -AddressFamily IPv4).ServerAddresses
@@ -120,15 +153,17 @@ if ($dnsServers.Count -gt 0) {
     }
 }
 
-# --- join (and rename) ----------------------------------------------------------------------------------------
-$system = Get-CimInstance -ClassName Win32_ComputerSystem
-if ($system.PartOfDomain) {
-    if ($system.Domain -ne $DomainName -or $env:COMPUTERNAME -ne $script:ComputerName) {
-        Write-Result "joined-elsewhere" 12 "already a member of $($system.Domain) as $env:COMPUTERNAME; not touching it"
+# Step 5: join (and rename) with the one-time password only; exits 3010 for the reboot (8, 9, 12 on failure).
+function Join-Domain {
+    $system = Get-CimInstance -ClassName Win32_ComputerSystem
+    if ($system.PartOfDomain) {
+        if ($system.Domain -ne $DomainName -or $env:COMPUTERNAME -ne $script:ComputerName) {
+            Write-Result "joined-elsewhere" 12 "already a member of $($system.Domain) as $env:COMPUTERNAME; not touching it"
+        }
+        return
     }
-} else {
     # Unsecured join: the prestaged account's one-time password is the only secret; no user name is given.
-    $secret = ConvertTo-SecureString -String $otp -AsPlainText -Force
+    $secret = ConvertTo-SecureString -String $script:Otp -AsPlainText -Force
     $joinCredential = New-Object System.Management.Automation.PSCredential -ArgumentList (
         [PSCustomObject]@{ UserName = $null; Password = $secret })
     $options = "UnsecuredJoin,PasswordPass"
@@ -144,7 +179,7 @@ if ($system.PartOfDomain) {
             $script:Changed = $true
             Write-Result "joined-reboot" 3010 "joined $DomainName as $($script:ComputerName); rebooting"
         } catch {
-            $reason = $_.Exception.Message.Replace($otp, "<redacted>")
+            $reason = $_.Exception.Message.Replace($script:Otp, "<redacted>")
             Write-Warning "join failed: $reason"
             if ((Get-Date) -ge $deadline) {
                 if ($reason -match "does not exist|not found|no such") {
@@ -157,36 +192,54 @@ if ($system.PartOfDomain) {
     }
 }
 
-# --- after the join reboot: Remote Desktop Users, then the RDS role ----------------------------------------
-try {
-    if ($LoginGroup -ne "") {
+# Step 6 (after the join reboot): the login group into Remote Desktop Users (exit 10).
+function Grant-RemoteDesktop {
+    if ($LoginGroup -eq "") { return }
+    try {
         $rdpUsers = Get-LocalGroup -SID "S-1-5-32-555"
         # NETBIOS\name and name@domain are taken as given; a plain name is looked up in the joined domain.
         $member = $LoginGroup
         if ($LoginGroup -notmatch '[\\@]') { $member = "$DomainName\$LoginGroup" }
         $shortName = ($LoginGroup -split '[\\@]')[0]
-        if ($LoginGroup -match '\\') { $shortName = ($LoginGroup -split '\\')[1] }
+        if ($LoginGroup -match '\\') { $shortName = (($LoginGroup -split '\\')[1] -split '@')[0] }
         $present = Get-LocalGroupMember -Group $rdpUsers | Where-Object { $_.Name -like "*\$shortName" }
         if (-not $present) {
             Add-LocalGroupMember -Group $rdpUsers -Member $member
             $script:Changed = $true
         }
+    } catch {
+        Write-Result "config-failed" 10 "adding $LoginGroup to Remote Desktop Users failed: $($_.Exception.Message)"
     }
-    if ($InstallRdsRole -eq "true") {
-        $feature = Get-WindowsFeature -Name "RDS-RD-Server"
-        if (-not $feature.Installed) {
-            $install = Install-WindowsFeature -Name "RDS-RD-Server"
-            $script:Changed = $true
-            if ($install.RestartNeeded -eq "Yes") {
-                Write-Result "rds-reboot" 3010 "RDS-RD-Server installed; rebooting"
-            }
-        }
-    }
-} catch {
-    Write-Result "config-failed" 10 "configuring Remote Desktop access failed: $($_.Exception.Message)"
 }
 
-if ($script:Changed) {
-    Write-Result "configured" 0 "joined $DomainName as $($script:ComputerName)"
+# Step 7: the RDS session host role when asked for (exit 10; 3010 when Windows must restart).
+function Install-RdsRole {
+    if ($InstallRdsRole -ne "true") { return }
+    try {
+        $feature = Get-WindowsFeature -Name "RDS-RD-Server"
+        if ($feature.Installed) { return }
+        $install = Install-WindowsFeature -Name "RDS-RD-Server"
+        $script:Changed = $true
+    } catch {
+        Write-Result "config-failed" 10 "installing RDS-RD-Server failed: $($_.Exception.Message)"
+    }
+    if ($install.RestartNeeded -eq "Yes") {
+        Write-Result "rds-reboot" 3010 "RDS-RD-Server installed; rebooting"
+    }
 }
-Write-Result "already-joined" 0 "already joined; nothing changed"
+
+function Invoke-DomainJoin {
+    Assert-Parameters
+    Resolve-InstanceId
+    Select-Entry
+    Set-DnsServers
+    Join-Domain
+    Grant-RemoteDesktop
+    Install-RdsRole
+    if ($script:Changed) {
+        Write-Result "configured" 0 "joined $DomainName as $($script:ComputerName)"
+    }
+    Write-Result "already-joined" 0 "already joined; nothing changed"
+}
+
+Invoke-DomainJoin
