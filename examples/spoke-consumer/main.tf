@@ -1,5 +1,6 @@
 # A landing-zone pipeline enrolling one workload account with the plain spoke module.
 # Run once per account (e.g. from the account-vending pipeline), after the hub is deployed.
+# Values for a first try are in terraform.tfvars; see README.md.
 
 terraform {
   required_version = ">= 1.5"
@@ -13,32 +14,50 @@ terraform {
 
 variable "account_id" {
   type        = string
-  description = "The workload account being enrolled."
+  description = "The workload account being enrolled (Terraform refuses to touch any other account)."
 }
 
 variable "regions" {
   type        = list(string)
-  description = "Regions governed by the landing zone for this account."
-  default     = ["eu-west-1", "eu-central-1"]
+  description = "Regions governed by the landing zone for this account; the first one is the provider's."
+}
+
+variable "assume_role_arn" {
+  type        = string
+  description = "Role Terraform assumes in the account, e.g. arn:aws:iam::<account_id>:role/AWSControlTowerExecution; null uses the caller's credentials as they are."
+  default     = null
 }
 
 variable "security_account_id" {
-  type    = string
-  default = "111111111111"
+  type        = string
+  description = "The account of the hub and forwarders."
 }
 
 variable "hub_lambda_role_arn" {
   type        = string
-  description = "Output lambda_role_arn of the hub module."
-  default     = "arn:aws:iam::111111111111:role/domain-join-handler"
+  description = "Output lambda_role_arn of the hub (../hub-consumer)."
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags on every resource (the provider's default_tags)."
+  default     = {}
 }
 
 provider "aws" {
-  region              = "eu-west-1"
+  region              = var.regions[0]
   allowed_account_ids = [var.account_id]
-  assume_role {
-    role_arn     = "arn:aws:iam::${var.account_id}:role/AWSControlTowerExecution"
-    session_name = "ec2-domain-join-enrolment"
+
+  dynamic "assume_role" {
+    for_each = var.assume_role_arn == null ? [] : [var.assume_role_arn]
+    content {
+      role_arn     = assume_role.value
+      session_name = "ec2-domain-join-enrolment"
+    }
+  }
+
+  default_tags {
+    tags = merge({ ManagedBy = "ec2-domain-join" }, var.tags)
   }
 }
 
@@ -48,7 +67,6 @@ module "domain_join_spoke" {
   regions             = var.regions
   security_account_id = var.security_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
-  external_id         = ""
 }
 
 output "domain_join_execution_role_arn" {
@@ -57,5 +75,6 @@ output "domain_join_execution_role_arn" {
 }
 
 output "domain_join_events_role_arn" {
-  value = module.domain_join_spoke.events_role_arn
+  description = "Role EventBridge uses to forward this account's events to the security account."
+  value       = module.domain_join_spoke.events_role_arn
 }

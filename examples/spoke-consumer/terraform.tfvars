@@ -1,0 +1,6 @@
+# Example values (the accounts and Regions of examples/landing-zone.yaml): replace them with yours.
+account_id          = "222222222222"
+regions             = ["eu-west-1", "eu-central-1"]
+security_account_id = "111111111111"
+hub_lambda_role_arn = "arn:aws:iam::111111111111:role/domain-join-handler"
+tags                = { Project = "ec2-domain-join" }

@@ -1,0 +1,88 @@
+"""Every plain module, through its runnable example consumer, read by the real Terraform CLI and provider.
+
+GIVEN `examples/<module>-consumer/` (a provider block, a module block with
+`source = "../../terraform/modules/<module>"`, the values of its terraform.tfvars) and a copy of the plain
+modules adapted as `v5` lists, WHEN it goes through `terraform init`, `validate` and an offline `plan`, THEN
+all three succeed and the plan creates every resource the module declares, as Terraform itself read it (the
+saved plan's `configuration`), so JSON and HCL modules are checked alike and a module planning nothing fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import pytest
+
+from .tfcli import Terraform
+from .tier import CONSUMER_SUFFIX, EXAMPLES, PLAIN_MODULES, Job, Tier, prepare_consumer
+
+INSTANCE_KEY = re.compile(r"\[[^\]]*\]$")
+MODULE_SOURCE = re.compile(r'source\s*=\s*"\.\./\.\./terraform/modules/([A-Za-z0-9_-]+)"')
+
+
+def consumers() -> list[str]:
+    return sorted(
+        path.name for path in EXAMPLES.iterdir() if path.is_dir() and path.name.endswith(CONSUMER_SUFFIX)
+    )
+
+
+def plain_modules() -> list[str]:
+    return sorted(path.name for path in PLAIN_MODULES.iterdir() if path.is_dir())
+
+
+CONSUMER_JOBS = [Job(name, functools.partial(prepare_consumer, consumer=name)) for name in consumers()]
+
+
+def configured_resources(module: dict[str, Any], prefix: str = "") -> set[str]:
+    """Managed resources of a module in the plan's `configuration`, with module calls recursed into."""
+    found = {
+        f"{prefix}{resource['address']}"
+        for resource in module.get("resources", [])
+        if resource["mode"] == "managed"
+    }
+    for call, body in module.get("module_calls", {}).items():
+        found |= configured_resources(body.get("module", {}), f"{prefix}module.{call}.")
+    return found
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("job", CONSUMER_JOBS, ids=str)
+def test_consumer_validates_and_plans_every_module_resource(job: Job, tier: Tier) -> None:
+    _, outcome = tier.result(job)
+
+    assert outcome.failed_step is None, outcome.output
+    assert outcome.plan is not None
+    configured = configured_resources(outcome.plan["configuration"]["root_module"])
+    assert any(address.startswith("module.") for address in configured), f"{job} calls no module"
+    creates = outcome.planned_creates()
+    assert {INSTANCE_KEY.sub("", address) for address in creates} == configured, outcome.output
+    assert outcome.planned_changes() == creates
+
+
+def test_every_plain_module_has_a_consumer_that_calls_it() -> None:
+    """GIVEN terraform/modules/<m>, THEN examples/<m>-consumer exists, calls it by relative path and says how
+    to run it."""
+    for module in plain_modules():
+        consumer = EXAMPLES / f"{module}{CONSUMER_SUFFIX}"
+        text = "\n".join(path.read_text() for path in sorted(consumer.glob("*.tf")))
+        assert module in MODULE_SOURCE.findall(text), (
+            f"{consumer} does not call ../../terraform/modules/{module}"
+        )
+        readme = (consumer / "README.md").read_text()
+        assert "terraform init" in readme and "terraform plan" in readme, (
+            f"{consumer}/README.md: how to run it"
+        )
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("consumer", consumers())
+def test_consumer_is_formatted(consumer: str, terraform_cli: Terraform) -> None:
+    step = terraform_cli.run(EXAMPLES / consumer, "fmt", "-check", "-diff", "-no-color")
+    assert step.returncode == 0, step.output
+
+
+def test_consumers_are_the_ones_of_existing_modules() -> None:
+    """No consumer of a module that is gone (its plan would fail at init, but say it plainly)."""
+    assert {name.removesuffix(CONSUMER_SUFFIX) for name in consumers()} <= set(plain_modules())

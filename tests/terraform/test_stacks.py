@@ -1,0 +1,105 @@
+"""Every synthesized stack of the example landing zone, read by the real Terraform CLI and provider.
+
+GIVEN the example landing zone synthesized once per session, WHEN each stack (adapted for provider 5.100 and
+offline use exactly as `v5` lists) goes through `terraform init`, `validate` and an offline `plan`, THEN all
+three succeed and the saved plan creates every resource the stack declares (each `for_each` resource at least
+once, every other resource exactly once) and nothing else: a stack that validates but silently plans nothing
+fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from modules.landing_zone import load_landing_zone
+
+from .tier import EXAMPLES, Context, Job, Prepared, Tier, prepare_stack, synthesize
+
+EXAMPLE_LANDING_ZONE = EXAMPLES / "landing-zone.yaml"
+INSTANCE_KEY = re.compile(r"\[[^\]]*\]$")
+
+
+def example_stacks(context: Context) -> Path:
+    """The example landing zone's stacks folder, synthesized on first use."""
+    return context.value(  # type: ignore[no-any-return]
+        "example-stacks",
+        lambda: synthesize(load_landing_zone(EXAMPLE_LANDING_ZONE), context.root / "synth-example"),
+    )
+
+
+def stack_name(kind: str, qualifier: str | None) -> str:
+    from modules import stacks  # the stack names are spelled there only
+
+    if kind == "hub":
+        return stacks.HUB_STACK
+    builder = {"forwarder": stacks.forwarder_stack_name, "spoke": stacks.spoke_stack_name}[kind]
+    assert qualifier is not None
+    return builder(qualifier)
+
+
+def _prepare_example_stack(kind: str, qualifier: str | None, context: Context) -> Prepared:
+    name = stack_name(kind, qualifier)
+    return prepare_stack(context, example_stacks(context) / name, f"stack-{name}")
+
+
+def example_stack_jobs() -> list[Job]:
+    """One job per unit of the example landing zone: the hub, a forwarder per extra Region, a spoke per
+    enrolled account."""
+    lz = load_landing_zone(EXAMPLE_LANDING_ZONE)
+    units: list[tuple[str, str | None]] = [("hub", None)]
+    units += [("forwarder", region) for region in lz.extra_regions]
+    units += [("spoke", spoke.account_id) for spoke in lz.spokes]
+    return [
+        Job(
+            f"{kind}[{qualifier}]" if qualifier else kind,
+            functools.partial(_prepare_example_stack, kind, qualifier),
+        )
+        for kind, qualifier in units
+    ]
+
+
+STACK_JOBS = example_stack_jobs()
+
+
+def resource_base(address: str) -> str:
+    return INSTANCE_KEY.sub("", address)
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("job", STACK_JOBS, ids=str)
+def test_stack_validates_and_plans_every_declared_resource(job: Job, tier: Tier) -> None:
+    prepared, outcome = tier.result(job)
+
+    assert outcome.failed_step is None, outcome.output
+    config = prepared.expected["config"]
+    declared = {
+        f"{type_name}.{name}": "for_each" in body or "count" in body
+        for type_name, blocks in config.get("resource", {}).items()
+        for name, body in blocks.items()
+    }
+    assert declared, f"{job} declares no resource"
+    creates = outcome.planned_creates()
+    instances = Counter(resource_base(address) for address in creates)
+    assert set(instances) == set(declared), outcome.output
+    assert {address: n for address, n in instances.items() if not declared[address] and n != 1} == {}
+    assert outcome.planned_changes() == creates  # nothing planned but creations
+
+
+@pytest.mark.terraform
+def test_every_synthesized_stack_is_checked(tier: Tier) -> None:
+    """GIVEN the synthesized example, THEN the parametrization above covers each of its stacks (a new kind
+    of stack cannot slip past the tier)."""
+    synthesized = {path.name for path in example_stacks(tier.context).iterdir() if path.is_dir()}
+    checked = {stack_name(*_unit(job)) for job in STACK_JOBS}
+    assert synthesized == checked
+
+
+def _unit(job: Job) -> tuple[str, str | None]:
+    assert isinstance(job.prepare, functools.partial)
+    kind, qualifier = job.prepare.args
+    return kind, qualifier
