@@ -116,6 +116,15 @@ class LandingZone:
     def all_regions(self) -> tuple[str, ...]:
         return (self.home_region, *self.extra_regions)
 
+    def stack_plan(self) -> list[tuple[str, str, str]]:
+        """(stack name, account, Regions) of every stack this landing zone synthesizes, in build order."""
+        plan = [(naming.HUB_STACK, self.security_account_id, self.home_region)]
+        plan += [(naming.forwarder_stack_name(r), self.security_account_id, r) for r in self.extra_regions]
+        plan += [
+            (naming.spoke_stack_name(s.account_id), s.account_id, ", ".join(s.regions)) for s in self.spokes
+        ]
+        return plan
+
     @property
     def principal_account_ids(self) -> tuple[str, ...]:
         """Accounts allowed on the buses when no organization id is given."""

@@ -10,41 +10,42 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import arns
+
 DEFAULT_NAME = "domain-join"
 
 
-def bus_arn(account_id: str, region: str, bus_name: str = DEFAULT_NAME) -> str:
-    return f"arn:aws:events:{region}:{account_id}:event-bus/{bus_name}"
+def bus_arn(partition: str, account_id: str, region: str, bus_name: str = DEFAULT_NAME) -> str:
+    return arns.arn(partition, "events", region, account_id, f"event-bus/{bus_name}")
 
 
-def bus_rule_arn(account_id: str, region: str, bus_name: str, rule_name: str) -> str:
-    if bus_name == "default":
-        return f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"
-    return f"arn:aws:events:{region}:{account_id}:rule/{bus_name}/{rule_name}"
+def bus_rule_arn(partition: str, account_id: str, region: str, bus_name: str, rule_name: str) -> str:
+    rule = f"rule/{rule_name}" if bus_name == "default" else f"rule/{bus_name}/{rule_name}"
+    return arns.arn(partition, "events", region, account_id, rule)
 
 
 def join_queue_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-queue"
 
 
-def join_queue_arn(account_id: str, region: str, name: str = DEFAULT_NAME) -> str:
-    return f"arn:aws:sqs:{region}:{account_id}:{join_queue_name(name)}"
+def join_queue_arn(partition: str, account_id: str, region: str, name: str = DEFAULT_NAME) -> str:
+    return arns.arn(partition, "sqs", region, account_id, join_queue_name(name))
 
 
 def forwarder_topic_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-forwarder"
 
 
-def forwarder_topic_arn(account_id: str, region: str, name: str = DEFAULT_NAME) -> str:
-    return f"arn:aws:sns:{region}:{account_id}:{forwarder_topic_name(name)}"
+def forwarder_topic_arn(partition: str, account_id: str, region: str, name: str = DEFAULT_NAME) -> str:
+    return arns.arn(partition, "sns", region, account_id, forwarder_topic_name(name))
 
 
 def handler_role_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-handler"
 
 
-def handler_role_arn(account_id: str, name: str = DEFAULT_NAME) -> str:
-    return f"arn:aws:iam::{account_id}:role/{handler_role_name(name)}"
+def handler_role_arn(partition: str, account_id: str, name: str = DEFAULT_NAME) -> str:
+    return arns.role_arn(partition, account_id, handler_role_name(name))
 
 
 def rule_name(name: str, source: str) -> str:
@@ -129,7 +130,7 @@ def dead_letter_alarm_name(name: str = DEFAULT_NAME) -> str:
 
 
 RULE_SOURCES = ("bus", "default")  # the buses each unit listens on: its own bus and the default bus
-CAPACITY_DIMENSIONS = ("ReadCapacity", "WriteCapacity")  # provisioned tables scale both
+CAPACITY_DIMENSIONS = ("Read", "Write")  # provisioned tables scale both (table_scaling_policy_name)
 
 
 def table_scaling_policy_name(table_name: str, dimension: str) -> str:
@@ -195,3 +196,15 @@ def name_problems(
         if problem is not None:
             problems.append(f"{what}: {problem}")
     return problems
+
+
+# --- Stacks -------------------------------------------------------------------------------------------
+HUB_STACK = "hub"
+
+
+def forwarder_stack_name(region: str) -> str:
+    return f"forwarder-{region}"
+
+
+def spoke_stack_name(account_id: str) -> str:
+    return f"spoke-{account_id}"
