@@ -77,3 +77,18 @@ COMMAND_FAILED_STATUSES: Final = ("Failed", "TimedOut", "Cancelled")
 # Name of the spoke execution role, for accounts whose config item has no assumeRoleARN.
 ENV_SPOKE_ROLE_NAME: Final = "SPOKE_ROLE_NAME"
 ENV_MAX_COMMAND_ATTEMPTS: Final = "MAX_COMMAND_ATTEMPTS"
+
+# --- Config item attributes (the seed's names kept; the landing zone writes them, the handler reads them) --
+CONFIG_DNS_NAME: Final = "dnsName"
+CONFIG_DNS_IP1: Final = "dnsIP1"
+CONFIG_DNS_IP2: Final = "dnsIP2"
+CONFIG_JOIN_USER: Final = "adJoinUserName"
+CONFIG_PASSWORD_PARAMETER: Final = "adJoinUserPwParam"  # the SecureString's name, never its value
+CONFIG_ROLE_ARN: Final = "assumeRoleARN"
+CONFIG_OU_PATH: Final = "ouPath"
+CONFIG_COMPUTER_NAME_PREFIX: Final = "computerNamePrefix"
+CONFIG_SUDO_GROUP: Final = "sudoGroupName"
+CONFIG_INSTALL_RDS_ROLE: Final = "installRdsRole"
+CONFIG_DIRECTORY_ID: Final = "directoryId"  # AWS Directory Service id, when the domain is AWS Managed AD
+CONFIG_REGIONS: Final = "regions"  # the account's enrolled Regions (string set), for reconciliation
+CONFIG_MANAGED_BY: Final = "managedBy"  # "ec2-domain-join" on items the landing zone writes
