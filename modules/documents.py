@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from handlers.domain_join import contract, patterns
+from handlers.domain_join import contract, patterns, wire
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPOSITORY_ROOT / "scripts"
@@ -26,17 +26,8 @@ MAX_DOCUMENT_BYTES = 64 * 1024  # SSM's limit for a command document
 HEREDOC_END = "DOMAIN_JOIN_SCRIPT_END"
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # safe unquoted in both shells' single quotes
 
-# allowedPattern of every parameter, generated from the shared formats (handlers/domain_join/patterns.py).
-# "" always means "not given" (optional=True).
-_MAX_COMPUTERS = 50  # the handler's command group size
-
-
-def _repeated(*fields: str) -> str:
-    """1 to 50 space-separated entries of ``fields`` joined by "="."""
-    entry = "=".join(fields)
-    return f"^{entry}( {entry}){{0,{_MAX_COMPUTERS - 1}}}$"
-
-
+# allowedPattern of every parameter, generated from the shared formats (handlers/domain_join/patterns.py;
+# the Computers values: handlers/domain_join/wire.py). "" always means "not given" (optional=True).
 PATTERNS: dict[str, str] = {
     "domain": patterns.document_pattern(patterns.DOMAIN),
     "dns_ips": patterns.document_pattern(patterns.IPV4_LIST, optional=True),
@@ -45,13 +36,9 @@ PATTERNS: dict[str, str] = {
     "ou": patterns.document_pattern(patterns.OU, optional=True),
     "user": patterns.document_pattern(patterns.USER),
     "parameter_name": patterns.document_pattern(patterns.SSM_PARAMETER_NAME),
-    "join_computers": _repeated(
-        patterns.INSTANCE_ID_SYNTAX, patterns.COMPUTER_NAME_SYNTAX, patterns.OTP_SYNTAX
-    ),
-    "prestage_computers": _repeated(
-        patterns.COMPUTER_NAME_SYNTAX, patterns.OTP_SYNTAX, patterns.STAMP_SYNTAX
-    ),
-    "remove_computers": _repeated(patterns.COMPUTER_NAME_SYNTAX, patterns.STAMP_SYNTAX),
+    "join_computers": wire.JOIN_PATTERN,
+    "prestage_computers": wire.PRESTAGE_PATTERN,
+    "remove_computers": wire.REMOVE_PATTERN,
 }
 
 
