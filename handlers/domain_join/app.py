@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import backoff, contract
 from . import settings as S
-from .aws import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
+from .adapter import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
 from .decisions import Outcome, key_of
 from .engine import Engine
 from .errors import MalformedMessageError
@@ -100,12 +100,6 @@ class Settings:
         )
 
 
-def queue_url_from_arn(arn: str) -> str:
-    _, partition, _, region, account, name = arn.split(":", 5)
-    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
-    return f"https://sqs.{region}.{suffix}/{account}/{name}"
-
-
 class DomainJoinApp:
     def __init__(
         self, settings: Settings, gateway: AwsGateway, clock: Callable[[], float] = time.time
@@ -113,7 +107,13 @@ class DomainJoinApp:
         self.settings = settings
         self.gateway = gateway
         self._clock = clock
-        self._engine = Engine(gateway, clock, settings.spoke_role_name, settings.max_command_attempts)
+        self._engine = Engine(
+            gateway,
+            clock,
+            settings.spoke_role_name,
+            settings.max_command_attempts,
+            partition=gateway.partition,
+        )
 
     def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         records = [SQSRecord(raw) for raw in event.get("Records", [])]
@@ -235,7 +235,7 @@ class DomainJoinApp:
             )
             # Never past the deadline: the next receive then dead-letters a record that still fails.
             delay = backoff.retry_delay(receive_count, remaining)
-            queue_url = queue_url_from_arn(record.event_source_arn)
+            queue_url = self.gateway.queue_url(record.event_source_arn)
             by_queue.setdefault(queue_url, []).append((record.receipt_handle, delay))
             logger.info(
                 "retry scheduled",
@@ -287,7 +287,7 @@ def build_app(
             tools_host_tag_key=settings.tools_host_tag_key,
             tools_host_tag_value=settings.tools_host_tag_value,
             spoke_role_external_id=settings.spoke_role_external_id,
-            cache_ttl_seconds=settings.config_cache_ttl_seconds,
+            config_cache_ttl_seconds=settings.config_cache_ttl_seconds,
         ),
         client_factory=client_factory,
         clock=clock,

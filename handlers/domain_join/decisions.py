@@ -150,8 +150,12 @@ class AccountConfigs:
 
 
 def decide_configs(
-    accounts: Collection[str], items: Mapping[str, Mapping[str, object]], spoke_role_name: str
+    accounts: Collection[str],
+    items: Mapping[str, Mapping[str, object]],
+    spoke_role_name: str,
+    partition: str,
 ) -> AccountConfigs:
+    """Validate each account's config item; ``partition`` is the hub's (see ``AccountConfig.from_item``)."""
     configs: dict[str, AccountConfig] = {}
     errors: dict[str, DomainJoinError] = {}
     for account in accounts:
@@ -160,7 +164,7 @@ def decide_configs(
             errors[account] = ConfigMissingError(f"no item for account {account} in the config table")
             continue
         try:
-            configs[account] = AccountConfig.from_item(account, item, spoke_role_name)
+            configs[account] = AccountConfig.from_item(account, item, spoke_role_name, partition)
         except ConfigInvalidError as exc:
             errors[account] = exc
     return AccountConfigs(configs, errors)

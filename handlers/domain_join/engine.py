@@ -28,6 +28,7 @@ from typing import Final
 from aws_lambda_powertools import Logger
 
 from . import settings
+from .arns import DEFAULT_PARTITION
 from .contract import DEFAULT_SPOKE_ROLE_NAME, JOIN_DOCUMENT, PRESTAGE_DOCUMENT, REMOVE_DOCUMENT
 from .decisions import (
     JOIN_REQUESTED,
@@ -93,6 +94,7 @@ class Engine:
         spoke_role_name: the execution role assumed when a config item names no ``assumeRoleARN``.
         max_command_attempts: how many failed joins (removes) are sent before giving up.
         otp: the one-time password generator (injected so tests can fix it).
+        partition: the hub's partition; default spoke role ARNs are built in it.
 
     Example::
 
@@ -106,12 +108,14 @@ class Engine:
         spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME,
         max_command_attempts: int = DEFAULT_MAX_COMMAND_ATTEMPTS,
         otp: Callable[[], str] = one_time_password,
+        partition: str = DEFAULT_PARTITION,
     ) -> None:
         self._port = port
         self._clock = clock
         self._spoke_role_name = spoke_role_name
         self._max_attempts = max(1, max_command_attempts)
         self._otp = otp
+        self._partition = partition
 
     def process(self, changes: Iterable[StateChange], lease_seconds: int) -> dict[ChangeKey, Outcome]:
         """Outcome of every distinct change of the batch; duplicates share one.
@@ -174,7 +178,8 @@ class Engine:
 
     # --- reading ------------------------------------------------------------
     def _configs(self, accounts: set[str]) -> AccountConfigs:
-        return decide_configs(accounts, self._port.load_configs(sorted(accounts)), self._spoke_role_name)
+        items = self._port.load_configs(sorted(accounts))
+        return decide_configs(accounts, items, self._spoke_role_name, self._partition)
 
     def _failed_removes(
         self,

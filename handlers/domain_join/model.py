@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
-from . import patterns
+from . import arns, patterns
 from .contract import CONFIG_TABLE_KEY, DEFAULT_SPOKE_ROLE_NAME
 from .errors import ConfigInvalidError
 from .naming import DEFAULT_PREFIX, valid_prefix
@@ -54,9 +54,15 @@ class AccountConfig:
 
     @classmethod
     def from_item(
-        cls, account_id: str, item: Mapping[str, Any], spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME
+        cls,
+        account_id: str,
+        item: Mapping[str, Any],
+        spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME,
+        partition: str = arns.DEFAULT_PARTITION,
     ) -> AccountConfig:
-        """``spoke_role_name``: the execution role assumed when the item names no ``assumeRoleARN``."""
+        """``spoke_role_name``: the execution role assumed when the item names no ``assumeRoleARN``;
+        ``partition``: the hub's partition (``adapter.partition_of`` of its Region), which every spoke
+        role must be in (a role is never assumed across partitions)."""
 
         def text(name: str, required: bool = False, pattern: re.Pattern[str] | None = None) -> str:
             value = item.get(name)
@@ -81,7 +87,7 @@ class AccountConfig:
                 ipaddress.IPv4Address(ip)
             except ValueError as exc:
                 raise ConfigInvalidError(f"config of account {account_id}: {ip!r} is not IPv4") from exc
-        role_arn = text("assumeRoleARN") or f"arn:aws:iam::{account_id}:role/{spoke_role_name}"
+        role_arn = text("assumeRoleARN") or arns.role_arn(partition, account_id, spoke_role_name)
         match = _ROLE_ARN_RE.match(role_arn)
         if not match:
             raise ConfigInvalidError(f"config of account {account_id}: assumeRoleARN is not a role ARN")
@@ -89,6 +95,10 @@ class AccountConfig:
             # Acting on account A's instances with account B's role would be a confused deputy.
             raise ConfigInvalidError(
                 f"config of account {account_id}: assumeRoleARN {role_arn} is in account {match.group(2)}"
+            )
+        if match.group(patterns.ROLE_ARN_PARTITION_GROUP) != partition:
+            raise ConfigInvalidError(
+                f"config of account {account_id}: assumeRoleARN {role_arn} is not in partition {partition}"
             )
         prefix = (text("computerNamePrefix") or DEFAULT_PREFIX).upper()
         if not valid_prefix(prefix):

@@ -13,11 +13,11 @@ from pathlib import Path
 # when moto's EC2 models are imported, so this must come before any moto import.
 os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).with_name("amis.json")))
 
-import pytest  # noqa: E402 - after MOTO_AMIS_PATH
-from moto import mock_aws  # noqa: E402
-from moto.sts import models as moto_sts_models  # noqa: E402
+import pytest
+from moto import mock_aws
+from moto.sts import models as moto_sts_models
 
-from modules import documents  # noqa: E402
+from modules import documents
 
 from .harness import HOME_REGION, CurrentStdout, FakeContext, World, app_module
 

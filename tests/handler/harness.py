@@ -28,7 +28,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DomainJoinTest")
 
 from handlers.domain_join import app as app_module
 from handlers.domain_join import contract
-from handlers.domain_join.aws import Credentials
+from handlers.domain_join.adapter import Credentials
 
 HUB_ACCOUNT = "123456789012"  # moto's default account: the security (hub) account
 HOME_REGION = "us-east-1"

@@ -321,7 +321,7 @@ def test_caches_spare_config_reads_and_role_assumptions_until_they_expire(world:
 
 
 def test_sts_client_uses_the_regional_endpoint() -> None:
-    from handlers.domain_join.aws import boto3_client_factory
+    from handlers.domain_join.adapter import boto3_client_factory
 
     client = boto3_client_factory("sts", "eu-central-1", None)
     assert client.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"

@@ -8,8 +8,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.domain_join.app import queue_url_from_arn
-from handlers.domain_join.aws import translate_error
+from handlers.domain_join.adapter import translate_error
 from handlers.domain_join.errors import (
     AccessDeniedError,
     AwsRequestError,
@@ -149,20 +148,16 @@ def test_client_errors_are_translated(code: str, status: int, expected: type[Exc
     assert code in str(error)
 
 
-def test_queue_url_is_derived_from_the_event_source_arn() -> None:
-    arn = "arn:aws:sqs:eu-west-1:123456789012:domain-join"
-    assert queue_url_from_arn(arn) == "https://sqs.eu-west-1.amazonaws.com/123456789012/domain-join"
-    assert queue_url_from_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q").endswith(
-        "amazonaws.com.cn/123456789012/q"
-    )
-
-
-def test_handler_validation_mirrors_the_document_patterns() -> None:
-    from handlers.domain_join import model
+def test_handler_validation_uses_the_document_patterns() -> None:
+    from handlers.domain_join import model, patterns, wire
     from modules.documents import PATTERNS
 
     # Optional values: the documents also allow "" (the handler checks only what is given).
-    assert PATTERNS["group"] == "^$|" + model.GROUP_RE.pattern
-    assert PATTERNS["ou"] == "^$|" + model._OU_RE.pattern
-    assert model._USER_RE.pattern == PATTERNS["user"]
-    assert model._PARAMETER_NAME_RE.pattern == PATTERNS["parameter_name"]
+    assert PATTERNS["group"] == patterns.document_pattern(model.GROUP_RE, optional=True)
+    assert PATTERNS["ou"] == patterns.document_pattern(model._OU_RE, optional=True)
+    assert PATTERNS["user"] == patterns.document_pattern(model._USER_RE)
+    assert PATTERNS["parameter_name"] == patterns.document_pattern(model._PARAMETER_NAME_RE)
+    # The Computers values the engine encodes (wire.py) are what the documents accept.
+    assert PATTERNS["join_computers"] == wire.JOIN_PATTERN
+    assert PATTERNS["prestage_computers"] == wire.PRESTAGE_PATTERN
+    assert PATTERNS["remove_computers"] == wire.REMOVE_PATTERN

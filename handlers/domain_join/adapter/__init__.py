@@ -1,0 +1,40 @@
+"""The adapter: the only package that talks to AWS (boto3 and botocore are imported here and nowhere else).
+
+``AwsGateway`` implements ``model.AwsPort`` (what the engine needs) plus the two queue operations of the
+batch layer, from small parts:
+
+* ``sessions``   clients (standard retry mode, regional STS) and assumed-role sessions, cached;
+* ``errors``     botocore ``ClientError`` codes -> our ``...Error`` classes (raised ``from`` the original);
+* ``partitions`` the partition of a Region, from botocore's partition data;
+* ``dynamodb``   BatchGetItem/BatchWriteItem with their ``UnprocessedKeys``/``UnprocessedItems`` loops;
+* ``ledger``     the ledger store: item codec, reads, writes and claims whose conditions are derived from
+  the one transition table (``claims.TRANSITIONS``);
+* ``fleet``      EC2 and SSM: instances, readiness, commands, the AD tools host;
+* ``queues``     the join queue's visibility timeouts, its DLQ, and queue URLs from the SQS endpoint.
+
+Public API (stable names): ``AwsGateway``, ``GatewaySettings``, ``ClientFactory``, ``Credentials``,
+``boto3_client_factory``, ``translate_error``, ``partition_of``.
+
+Example::
+
+    gateway = AwsGateway(GatewaySettings(home_region="eu-west-1", config_table="c", ledger_table="l",
+                                         dead_letter_queue_url=url, tools_host_tag_key="ADToolsHost",
+                                         tools_host_tag_value="true"))
+"""
+
+from __future__ import annotations
+
+from .errors import translate_error
+from .gateway import AwsGateway, GatewaySettings
+from .partitions import partition_of
+from .sessions import ClientFactory, Credentials, boto3_client_factory
+
+__all__ = [
+    "AwsGateway",
+    "ClientFactory",
+    "Credentials",
+    "GatewaySettings",
+    "boto3_client_factory",
+    "partition_of",
+    "translate_error",
+]
