@@ -1,0 +1,1019 @@
+"""Directory network: the network of the account and VPC of the domain controllers (or AWS Managed AD).
+
+What a join needs before our code matters, generated from the port table (`handlers/domain_join/ports.py`):
+
+- the domain controllers' security group: the client table from the given client sources, DC <-> DC both
+  ways (self-referencing, and to replication peers elsewhere), the admin table only from the admin source,
+  HTTPS to the VPC (interface endpoints); optionally a network ACL on the DC subnets (stateless: with the
+  return traffic);
+- a Route 53 Resolver outbound endpoint (its own security group: DNS to the DNS servers only), a FORWARD
+  rule for the domain to the DNS servers, and a RAM share of the rule with the organization, OUs or accounts;
+- optional interface endpoints (ssm, ssmmessages, ec2messages, kms, logs) with a security group that admits
+  HTTPS from the VPC only;
+- administration without inbound ports: a Session Manager document of type Port pinned to RDP, and a
+  managed policy for AD administrators that starts sessions only with it (or AWS-StartPortForwardingSession),
+  only on instances with the DC tag, and ends or resumes only their own sessions;
+- DC protection: a deny policy (stop, terminate, attribute and tag changes of DC-tagged instances, except by
+  the AD-admin roles), as a managed policy and as JSON for an SCP; an EventBridge rule that notifies an SNS
+  topic when Run Command or Session Manager targets a domain controller.
+
+Every ARN takes its partition from the Region (`modules/partitions.py`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.network_acl import NetworkAcl
+from cdktf_cdktf_provider_aws.network_acl_rule import NetworkAclRule
+from cdktf_cdktf_provider_aws.ram_principal_association import RamPrincipalAssociation
+from cdktf_cdktf_provider_aws.ram_resource_association import RamResourceAssociation
+from cdktf_cdktf_provider_aws.ram_resource_share import RamResourceShare
+from cdktf_cdktf_provider_aws.route53_resolver_endpoint import (
+    Route53ResolverEndpoint,
+    Route53ResolverEndpointIpAddress,
+)
+from cdktf_cdktf_provider_aws.route53_resolver_rule import Route53ResolverRule, Route53ResolverRuleTargetIp
+from cdktf_cdktf_provider_aws.route53_resolver_rule_association import Route53ResolverRuleAssociation
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
+from cdktf_cdktf_provider_aws.ssm_document import SsmDocument
+from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from constructs import Construct
+
+from handlers.domain_join import ports
+from handlers.domain_join.patterns import DOMAIN
+from handlers.domain_join.ports import PortRule, Role
+
+from . import iam, naming
+from .partitions import UnknownRegionError, arn_partition
+from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, SNS_ARN, TAG_KEY
+from .rules import Delivery, rule_with_target
+from .validation import PropsError, check_each, check_pattern, check_range, check_unique
+
+# --- value formats of this unit's inputs ------------------------------------------------------------------
+VPC_ID: Final = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+SUBNET_ID: Final = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+SECURITY_GROUP_ID: Final = re.compile(r"^sg-[0-9a-f]{8,17}$")
+PREFIX_LIST_ID: Final = re.compile(r"^pl-[0-9a-f]{8,17}$")
+INSTANCE_ID: Final = re.compile(r"^i-[0-9a-f]{8,17}$")
+TAG_VALUE: Final = re.compile(r"^[\w .:/=+@-]{0,256}$")
+ORGANIZATION_ARN: Final = re.compile(
+    r"^arn:(aws[a-z-]*):organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$"
+)
+OU_ARN: Final = re.compile(
+    r"^arn:(aws[a-z-]*):organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$"
+)
+
+ENDPOINT_SERVICES: Final = ("ssm", "ssmmessages", "ec2messages", "kms", "logs")
+"""Interface endpoints this unit can create: Session Manager/Run Command; KMS and Logs for the tools host."""
+SESSION_MANAGER_SERVICES: Final = ENDPOINT_SERVICES[:3]
+PORT_FORWARDING_DOCUMENT: Final = "AWS-StartPortForwardingSession"
+DEFAULT_LOCAL_PORT: Final = 13389
+# 0-65535 (0: any free port), as the document's allowedPattern
+LOCAL_PORT_PATTERN: Final = (
+    "^([0-9]|[1-9][0-9]{1,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+)
+SECURITY_GROUP_RULE_QUOTA: Final = 60  # inbound (and outbound) rules per security group, AWS's default
+NETWORK_ACL_RULE_QUOTA: Final = 20  # rules per direction of a network ACL, AWS's default (at most 40)
+MAX_DNS_SERVERS: Final = 6  # target IPs of one resolver rule
+MAX_RESOLVER_SUBNETS: Final = 6
+
+
+# --- names (the spoke side finds the rule by name; the lab and docs name the document) ---------------------
+def resolver_rule_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-directory"
+
+
+def resolver_endpoint_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-directory-outbound"
+
+
+def resource_share_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-directory-resolver-rule"
+
+
+def port_forwarding_document_name(name: str = naming.DEFAULT_NAME) -> str:
+    """The Session Manager document that forwards a local port to RDP (3389) on the instance, nothing else."""
+    return f"{name}-RDP-PortForwarding"
+
+
+def admin_policy_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-ad-admin-sessions"
+
+
+def protection_policy_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-dc-protection"
+
+
+def dc_security_group_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-domain-controllers"
+
+
+def notification_rule_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-dc-session-or-command"
+
+
+def notification_topic_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-dc-access"
+
+
+def endpoint_service_name(region: str, service: str) -> str:
+    """`com.amazonaws.<region>.<service>`; ISO partitions reverse their own DNS suffix.  In aws-cn these five
+    services keep the `com.amazonaws` prefix (only some other services use `cn.com.amazonaws`)."""
+    partition = arn_partition(region)
+    prefix = "com.amazonaws"
+    if partition not in ("aws", "aws-cn", "aws-us-gov"):
+        from .partitions import partition_of
+
+        prefix = ".".join(reversed(partition_of(region).dns_suffix.split(".")))
+    return f"{prefix}.{region}.{service}"
+
+
+def arn(region: str, service: str, account: str, resource: str, *, in_region: bool = True) -> str:
+    """An ARN in the partition of `region` (IAM and Organizations ARNs have no Region)."""
+    return f"arn:{arn_partition(region)}:{service}:{region if in_region else ''}:{account}:{resource}"
+
+
+# --- validation helpers -------------------------------------------------------------------------------------
+
+
+def _check_cidrs(field_name: str, values: Sequence[str], *, allow_everything: bool = False) -> None:
+    for index, value in enumerate(values):
+        where = f"{field_name}[{index}]"
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except (TypeError, ValueError):
+            raise PropsError(where, f"{value!r} is not an IPv4 network (a.b.c.d/n, host bits zero)") from None
+        if network.version != 4:
+            raise PropsError(where, f"{value!r}: only IPv4 networks are supported")
+        if network.prefixlen == 0 and not allow_everything:
+            raise PropsError(where, f"{value!r} is the whole internet: give your own networks")
+    check_unique(field_name, values)
+
+
+def _check_ips(field_name: str, values: Sequence[str]) -> None:
+    for index, value in enumerate(values):
+        try:
+            address = ipaddress.ip_address(value)
+        except (TypeError, ValueError):
+            raise PropsError(f"{field_name}[{index}]", f"{value!r} is not an IPv4 address") from None
+        if address.version != 4:
+            raise PropsError(f"{field_name}[{index}]", f"{value!r}: only IPv4 addresses are supported")
+    check_unique(field_name, values)
+
+
+def _check_ids(field_name: str, values: Sequence[str], pattern: re.Pattern[str], what: str) -> None:
+    check_each(field_name, values, pattern, what)
+    check_unique(field_name, values)
+
+
+def _check_bool(field_name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise PropsError(field_name, f"{value!r} must be true or false")
+
+
+def share_principal_problem(principal: str, partition: str) -> str | None:
+    """Why RAM would not accept `principal` here (or None): an organization or OU ARN, or an account id."""
+    if ACCOUNT_ID.fullmatch(principal):
+        return None
+    match = ORGANIZATION_ARN.fullmatch(principal) or OU_ARN.fullmatch(principal)
+    if not match:
+        return f"{principal!r} is not an organization ARN, an OU ARN or a 12-digit account id"
+    if match.group(1) != partition:
+        return f"{principal!r} is in partition {match.group(1)}, this Region's is {partition}"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryNetworkProps:
+    """Inputs of the directory network.  Defaults are the secure ones; every error names its field.
+
+    Only IPv4 is supported.  Sources are given as networks (CIDRs), managed prefix lists or security groups;
+    a network ACL can only use CIDRs.
+    """
+
+    account_id: str
+    """The directory account (12 digits)."""
+    region: str
+    """The Region of the VPC; every ARN takes its partition from it."""
+    vpc_id: str
+    """The VPC of the domain controllers (vpc-…)."""
+    vpc_cidr: str
+    """The VPC's CIDR: interface endpoints admit HTTPS from it, and the DCs reach the endpoints in it."""
+    domain_name: str
+    """The AD domain's DNS name (corp.example.com): the resolver rule forwards it."""
+    dns_server_ips: Sequence[str]
+    """The domain's DNS servers (usually the DCs), 1-6: the rule's targets on port 53."""
+    resolver_subnet_ids: Sequence[str]
+    """Subnets of the outbound endpoint, 2-6, in at least two Availability Zones (one IP in each)."""
+    client_cidrs: Sequence[str] = ()
+    """Networks of the domain members (default none).  At least one client source of the three is needed."""
+    client_prefix_list_ids: Sequence[str] = ()
+    """Managed prefix lists of the members (default none); each counts as its max entries in the SG quota."""
+    client_security_group_ids: Sequence[str] = ()
+    """Security groups of the members, e.g. MemberNetwork's (default none; same VPC or a peered one)."""
+    admin_cidrs: Sequence[str] = ()
+    """Admin networks (bastions, admin VPN) that may use the admin ports (default none: port forwarding
+    through Session Manager needs no inbound rule)."""
+    admin_security_group_ids: Sequence[str] = ()
+    """Security groups of admin hosts (default none)."""
+    replication_peer_cidrs: Sequence[str] = ()
+    """Domain controllers outside this security group (on premises, other VPCs): DC <-> DC rules both ways
+    (default none; the DCs in this group always reach each other)."""
+    create_network_acl: bool = False
+    """Also a network ACL on the DC subnets, generated from the table (default false).  Stateless: it carries
+    the return traffic too; needs `dc_subnet_ids`, `dc_subnet_cidrs` and CIDR sources only."""
+    dc_subnet_ids: Sequence[str] = ()
+    """The subnets of the domain controllers (for the network ACL)."""
+    dc_subnet_cidrs: Sequence[str] = ()
+    """Their CIDRs: DCs in different subnets replicate through the network ACL."""
+    network_acl_rule_quota: int = NETWORK_ACL_RULE_QUOTA
+    """Rules per direction the account may have in one network ACL (default 20, AWS allows at most 40)."""
+    security_group_rule_quota: int = SECURITY_GROUP_RULE_QUOTA
+    """Inbound rules per security group the account may have (default 60; raise it with Service Quotas)."""
+    share_principals: Sequence[str] = ()
+    """Who gets the resolver rule through RAM: the organization ARN, OU ARNs or account ids (default none:
+    no share, e.g. when the members are in this account)."""
+    associate_rule_with_vpc: bool = True
+    """Also associate the rule with this VPC, so its own instances (the tools host) resolve the domain."""
+    endpoint_services: Sequence[str] = ()
+    """Interface endpoints to create, among ssm, ssmmessages, ec2messages, kms, logs (default none: the VPC
+    has them already, or reaches the public endpoints)."""
+    endpoint_subnet_ids: Sequence[str] = ()
+    """Subnets of the interface endpoints (one per Availability Zone); needed with `endpoint_services`."""
+    dc_tag_key: str = "ADDomainController"
+    """The tag that marks domain controller instances (sessions, protection and notifications key on it)."""
+    dc_tag_value: str = "true"
+    admin_role_arns: Sequence[str]
+    """The AD-admin roles: the only principals the protection policy lets stop, terminate or change DCs."""
+    dc_instance_ids: Sequence[str] = ()
+    """The DC instances, for the notification (CloudTrail names instance ids, not tags).  Default none: every
+    Session Manager session and Run Command in this account and Region is reported, which is right for an
+    account that holds only the directory; commands sent by the DC tag are reported either way."""
+    notification_topic_arn: str | None = None
+    """An existing SNS topic for the notifications (its policy must let this rule publish).  Default: a
+    KMS-encrypted topic is created; subscribe to it."""
+    local_port: int = DEFAULT_LOCAL_PORT
+    """The admin's local port the RDP document listens on by default (1024-65535)."""
+    kms_key_deletion_window_days: int = 30
+    name: str = naming.DEFAULT_NAME
+    """Prefix of every name (the spoke side finds the resolver rule by it)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
+        check_pattern("region", self.region, REGION, "an AWS Region name")
+        try:
+            partition = arn_partition(self.region)
+        except UnknownRegionError as error:
+            raise PropsError("region", str(error)) from None
+        check_pattern("vpc_id", self.vpc_id, VPC_ID, "a VPC id (vpc-…)")
+        _check_cidrs("vpc_cidr", [self.vpc_cidr])
+        check_pattern("domain_name", self.domain_name, DOMAIN, "a DNS domain name (corp.example.com)")
+        if not 1 <= len(self.dns_server_ips) <= MAX_DNS_SERVERS:
+            raise PropsError("dns_server_ips", f"give 1-{MAX_DNS_SERVERS} DNS server addresses")
+        _check_ips("dns_server_ips", self.dns_server_ips)
+        if not 2 <= len(self.resolver_subnet_ids) <= MAX_RESOLVER_SUBNETS:
+            raise PropsError(
+                "resolver_subnet_ids", f"give 2-{MAX_RESOLVER_SUBNETS} subnets in two Availability Zones"
+            )
+        _check_ids("resolver_subnet_ids", self.resolver_subnet_ids, SUBNET_ID, "a subnet id (subnet-…)")
+        _check_cidrs("client_cidrs", self.client_cidrs)
+        _check_ids("client_prefix_list_ids", self.client_prefix_list_ids, PREFIX_LIST_ID, "a prefix list id")
+        _check_ids(
+            "client_security_group_ids", self.client_security_group_ids, SECURITY_GROUP_ID, "a SG id (sg-…)"
+        )
+        if not (self.client_cidrs or self.client_prefix_list_ids or self.client_security_group_ids):
+            raise PropsError(
+                "client_cidrs",
+                "give the members as client_cidrs, client_prefix_list_ids or client_security_group_ids",
+            )
+        _check_cidrs("admin_cidrs", self.admin_cidrs)
+        _check_ids(
+            "admin_security_group_ids", self.admin_security_group_ids, SECURITY_GROUP_ID, "a SG id (sg-…)"
+        )
+        _check_cidrs("replication_peer_cidrs", self.replication_peer_cidrs)
+        _check_bool("create_network_acl", self.create_network_acl)
+        _check_ids("dc_subnet_ids", self.dc_subnet_ids, SUBNET_ID, "a subnet id (subnet-…)")
+        _check_cidrs("dc_subnet_cidrs", self.dc_subnet_cidrs)
+        check_range("network_acl_rule_quota", self.network_acl_rule_quota, 1, 40)
+        check_range("security_group_rule_quota", self.security_group_rule_quota, 1, 1000)
+        if self.create_network_acl:
+            self._check_network_acl()
+        rules = self.dc_ingress_rule_count
+        if rules > self.security_group_rule_quota:
+            raise PropsError(
+                "security_group_rule_quota",
+                f"the DC security group needs {rules} inbound rules: raise the quota (and this value), or "
+                "summarise the client networks (one CIDR or prefix list)",
+            )
+        for index, principal in enumerate(self.share_principals):
+            problem = (
+                share_principal_problem(principal, partition) if isinstance(principal, str) else "not text"
+            )
+            if problem:
+                raise PropsError(f"share_principals[{index}]", problem)
+        check_unique("share_principals", self.share_principals)
+        _check_bool("associate_rule_with_vpc", self.associate_rule_with_vpc)
+        for index, service in enumerate(self.endpoint_services):
+            if service not in ENDPOINT_SERVICES:
+                raise PropsError(
+                    f"endpoint_services[{index}]", f"{service!r} is not one of {ENDPOINT_SERVICES}"
+                )
+        check_unique("endpoint_services", self.endpoint_services)
+        _check_ids("endpoint_subnet_ids", self.endpoint_subnet_ids, SUBNET_ID, "a subnet id (subnet-…)")
+        if self.endpoint_services and not self.endpoint_subnet_ids:
+            raise PropsError("endpoint_subnet_ids", "the interface endpoints need their subnets")
+        check_pattern("dc_tag_key", self.dc_tag_key, TAG_KEY, "a tag key")
+        if self.dc_tag_key.lower().startswith("aws:"):
+            raise PropsError("dc_tag_key", "aws: is reserved for AWS's own tags")
+        check_pattern("dc_tag_value", self.dc_tag_value, TAG_VALUE, "a tag value")
+        if not self.admin_role_arns:
+            raise PropsError(
+                "admin_role_arns", "name at least one AD-admin role (the protection's exception)"
+            )
+        check_each("admin_role_arns", self.admin_role_arns, ROLE_ARN, "an IAM role ARN")
+        check_unique("admin_role_arns", self.admin_role_arns)
+        for index, role_arn in enumerate(self.admin_role_arns):
+            if not role_arn.startswith(f"arn:{partition}:"):
+                raise PropsError(f"admin_role_arns[{index}]", f"{role_arn!r} is not in partition {partition}")
+        _check_ids("dc_instance_ids", self.dc_instance_ids, INSTANCE_ID, "an instance id (i-…)")
+        if self.notification_topic_arn is not None:
+            check_pattern("notification_topic_arn", self.notification_topic_arn, SNS_ARN, "an SNS topic ARN")
+        check_range("local_port", self.local_port, 1024, 65535)
+        check_range("kms_key_deletion_window_days", self.kms_key_deletion_window_days, 7, 30)
+        check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
+
+    def _check_network_acl(self) -> None:
+        if not self.dc_subnet_ids:
+            raise PropsError("dc_subnet_ids", "the network ACL needs the DC subnets")
+        if not self.dc_subnet_cidrs:
+            raise PropsError("dc_subnet_cidrs", "the network ACL needs the DC subnets' CIDRs")
+        if not self.client_cidrs:
+            raise PropsError("client_cidrs", "a network ACL admits networks only: give the members' CIDRs")
+        if self.client_prefix_list_ids or self.client_security_group_ids:
+            field_name = (
+                "client_prefix_list_ids" if self.client_prefix_list_ids else "client_security_group_ids"
+            )
+            raise PropsError(field_name, "a network ACL cannot admit these: give the members as client_cidrs")
+        if self.admin_security_group_ids:
+            raise PropsError("admin_security_group_ids", "a network ACL cannot admit these: give admin_cidrs")
+        entries = self.network_acl_entries()
+        for egress, direction in ((False, "inbound"), (True, "outbound")):
+            count = len([e for e in entries if e.egress == egress])
+            if count > self.network_acl_rule_quota:
+                raise PropsError(
+                    "network_acl_rule_quota",
+                    f"the network ACL needs {count} {direction} rules: summarise the networks (one CIDR for "
+                    "clients and DCs) or raise the quota (at most 40)",
+                )
+
+    def network_acl_entries(self) -> tuple[ports.AclEntry, ...]:
+        """The network ACL's allow rules: the table from each network, in its roles, and the answers."""
+        peers: dict[str, list[Role]] = {}
+        for cidrs, role in (
+            (self.client_cidrs, Role.CLIENT),
+            (self.admin_cidrs, Role.ADMIN),
+            (self.dc_subnet_cidrs, Role.DOMAIN_CONTROLLER),
+            (self.replication_peer_cidrs, Role.DOMAIN_CONTROLLER),
+        ):
+            for cidr in cidrs:
+                peers.setdefault(cidr, []).append(role)
+        return ports.network_acl_entries(peers, endpoint_cidrs=[self.vpc_cidr])
+
+    @property
+    def dc_ingress_rule_count(self) -> int:
+        """Inbound rules of the DC security group (a prefix list counted once: AWS counts its max entries)."""
+        clients = (
+            len(self.client_cidrs) + len(self.client_prefix_list_ids) + len(self.client_security_group_ids)
+        )
+        admins = len(self.admin_cidrs) + len(self.admin_security_group_ids)
+        return (
+            clients * len(ports.CLIENT_TO_DC)
+            + (1 + len(self.replication_peer_cidrs)) * len(ports.DC_TO_DC)
+            + admins * len(ports.ADMIN_TO_DC)
+        )
+
+
+def _slug(value: str) -> str:
+    """A source or port as a piece of a Terraform resource name: 10.0.0.0/16 -> 10_0_0_0_16."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", value).strip("_")
+
+
+@dataclass(frozen=True)
+class _Source:
+    kind: str  # cidr_ipv4 | prefix_list_id | referenced_security_group_id
+    value: str
+    slug: str
+
+
+def _sources(
+    cidrs: Sequence[str], prefix_lists: Sequence[str] = (), groups: Sequence[str] = ()
+) -> list[_Source]:
+    return [
+        *(_Source("cidr_ipv4", c, _slug(c)) for c in cidrs),
+        *(_Source("prefix_list_id", p, _slug(p)) for p in prefix_lists),
+        *(_Source("referenced_security_group_id", g, _slug(g)) for g in groups),
+    ]
+
+
+def add_table_rules(
+    scope: Construct,
+    *,
+    egress: bool,
+    security_group_id: str,
+    rules: Sequence[PortRule],
+    peer: _Source,
+    prefix: str,
+    region: str,
+    tags: Mapping[str, str] | None,
+) -> None:
+    """One security group rule per row and peer; logical ids name the row and the peer (stable addresses)."""
+    rule_class = VpcSecurityGroupEgressRule if egress else VpcSecurityGroupIngressRule
+    for rule in rules:
+        logical_id = f"{prefix}_{rule.protocol}_{_slug(rule.port_text)}_{peer.slug}"
+        resource = rule_class(
+            scope,
+            logical_id,
+            region=region,
+            security_group_id=security_group_id,
+            ip_protocol=rule.protocol,
+            from_port=rule.from_port,
+            to_port=rule.to_port,
+            description=f"{rule.source} -> {rule.destination}: {rule.purpose}"[:255],
+            tags=dict(tags) if tags else None,
+            **{peer.kind: peer.value},
+        )
+        resource.override_logical_id(logical_id)
+
+
+def escape_for_terraform(text: str) -> str:
+    """IAM policy variables (${aws:userid}) must reach AWS as written: Terraform reads "$${" as "${"."""
+    return text.replace("${", "$${")
+
+
+class DirectoryNetwork(Construct):
+    """The directory account's network for AD (see the module docstring).  Outputs in `outputs`."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: DirectoryNetworkProps) -> None:
+        super().__init__(scope, construct_id)
+        self.props = p = props
+        account, region, name = p.account_id, p.region, p.name
+        self.partition = arn_partition(region)
+        tags = dict(p.tags) or None
+
+        # --- the domain controllers' security group ---
+        self.dc_security_group = SecurityGroup(
+            self,
+            "dc-sg",
+            region=region,
+            name=dc_security_group_name(name),
+            description="Domain controllers: AD ports from members and admins, DC <-> DC (ec2-domain-join)",
+            vpc_id=p.vpc_id,
+            tags=tags,
+        )
+        self.dc_security_group.override_logical_id("dc_security_group")
+        dc_sg = self.dc_security_group.id
+        for peer in _sources(p.client_cidrs, p.client_prefix_list_ids, p.client_security_group_ids):
+            add_table_rules(
+                self, egress=False, security_group_id=dc_sg, rules=ports.CLIENT_TO_DC, peer=peer,
+                prefix="dc_in_client", region=region, tags=tags,
+            )  # fmt: skip
+        for peer in _sources(p.admin_cidrs, (), p.admin_security_group_ids):
+            add_table_rules(
+                self, egress=False, security_group_id=dc_sg, rules=ports.ADMIN_TO_DC, peer=peer,
+                prefix="dc_in_admin", region=region, tags=tags,
+            )  # fmt: skip
+        dc_peers = [
+            _Source("referenced_security_group_id", dc_sg, "self"),
+            *_sources(p.replication_peer_cidrs),
+        ]
+        for peer in dc_peers:
+            for egress, prefix in ((False, "dc_in_dc"), (True, "dc_out_dc")):
+                add_table_rules(
+                    self, egress=egress, security_group_id=dc_sg, rules=ports.DC_TO_DC, peer=peer,
+                    prefix=prefix, region=region, tags=tags,
+                )  # fmt: skip
+        https = VpcSecurityGroupEgressRule(
+            self,
+            "dc_out_https_vpc",
+            region=region,
+            security_group_id=dc_sg,
+            ip_protocol="tcp",
+            from_port=ports.HTTPS_PORT,
+            to_port=ports.HTTPS_PORT,
+            cidr_ipv4=p.vpc_cidr,
+            description="DC -> interface endpoints in the VPC: SSM agent (Session Manager, Run Command)",
+            tags=tags,
+        )
+        https.override_logical_id("dc_out_https_vpc")
+
+        # --- optional network ACL of the DC subnets (stateless) ---
+        self.network_acl: NetworkAcl | None = None
+        if p.create_network_acl:
+            self._network_acl(tags)
+
+        # --- DNS: outbound endpoint, forward rule, share ---
+        resolver_sg = SecurityGroup(
+            self,
+            "resolver-sg",
+            region=region,
+            name=f"{resolver_endpoint_name(name)}-endpoint",
+            description="Route 53 Resolver outbound endpoint: DNS to the directory's DNS servers only",
+            vpc_id=p.vpc_id,
+            tags=tags,
+        )
+        resolver_sg.override_logical_id("resolver_security_group")
+        self.resolver_security_group = resolver_sg
+        for ip in p.dns_server_ips:
+            for protocol in ports.PROTOCOLS:
+                dns = VpcSecurityGroupEgressRule(
+                    self,
+                    f"resolver_out_dns_{protocol}_{_slug(ip)}",
+                    region=region,
+                    security_group_id=resolver_sg.id,
+                    ip_protocol=protocol,
+                    from_port=ports.DNS_PORT,
+                    to_port=ports.DNS_PORT,
+                    cidr_ipv4=f"{ip}/32",
+                    description=f"DNS queries for {p.domain_name} to its DNS server {ip}",
+                    tags=tags,
+                )
+                dns.override_logical_id(f"resolver_out_dns_{protocol}_{_slug(ip)}")
+        self.resolver_endpoint = Route53ResolverEndpoint(
+            self,
+            "resolver-endpoint",
+            region=region,
+            name=resolver_endpoint_name(name),
+            direction="OUTBOUND",
+            protocols=["Do53"],
+            security_group_ids=[resolver_sg.id],
+            ip_address=[Route53ResolverEndpointIpAddress(subnet_id=s) for s in p.resolver_subnet_ids],
+            tags=tags,
+        )
+        self.resolver_endpoint.override_logical_id("resolver_endpoint")
+        self.resolver_rule = Route53ResolverRule(
+            self,
+            "resolver-rule",
+            region=region,
+            name=resolver_rule_name(name),
+            domain_name=p.domain_name,
+            rule_type="FORWARD",
+            resolver_endpoint_id=self.resolver_endpoint.id,
+            target_ip=[
+                Route53ResolverRuleTargetIp(ip=ip, port=ports.DNS_PORT, protocol="Do53")
+                for ip in p.dns_server_ips
+            ],
+            tags=tags,
+        )
+        self.resolver_rule.override_logical_id("resolver_rule")
+        if p.associate_rule_with_vpc:
+            association = Route53ResolverRuleAssociation(
+                self,
+                "resolver-rule-association",
+                region=region,
+                name=f"{resolver_rule_name(name)}-{p.vpc_id}",
+                resolver_rule_id=self.resolver_rule.id,
+                vpc_id=p.vpc_id,
+            )
+            association.override_logical_id("resolver_rule_association")
+        self.resource_share: RamResourceShare | None = None
+        if p.share_principals:
+            self._share(tags)
+
+        # --- interface endpoints ---
+        self.endpoint_security_group: SecurityGroup | None = None
+        if p.endpoint_services:
+            self.endpoint_security_group = add_interface_endpoints(
+                self,
+                region=region,
+                vpc_id=p.vpc_id,
+                vpc_cidr=p.vpc_cidr,
+                subnet_ids=p.endpoint_subnet_ids,
+                services=p.endpoint_services,
+                name=name,
+                tags=tags,
+            )
+
+        # --- administration without inbound ports ---
+        self.port_forwarding_document = SsmDocument(
+            self,
+            "rdp-document",
+            region=region,
+            name=port_forwarding_document_name(name),
+            document_type="Session",
+            document_format="JSON",
+            content=json.dumps(rdp_document_content(p.local_port), indent=2),
+            tags=tags,
+        )
+        self.port_forwarding_document.override_logical_id("rdp_port_forwarding_document")
+        self.admin_policy_document = admin_policy_document(p)
+        self.admin_policy = IamPolicy(
+            self,
+            "admin-policy",
+            name=admin_policy_name(name),
+            description="AD administrators: RDP to domain controllers by Session Manager port forwarding",
+            policy=escape_for_terraform(iam.to_json(self.admin_policy_document)),
+            tags=tags,
+        )
+        self.admin_policy.override_logical_id("ad_admin_policy")
+        self.protection_policy_document = protection_policy_document(p)
+        self.protection_policy_json = json.dumps(self.protection_policy_document, indent=2)
+        self.protection_policy = IamPolicy(
+            self,
+            "protection-policy",
+            name=protection_policy_name(name),
+            description="Deny stopping, terminating or changing domain controllers, but to AD-admin roles",
+            policy=escape_for_terraform(iam.to_json(self.protection_policy_document)),
+            tags=tags,
+        )
+        self.protection_policy.override_logical_id("dc_protection_policy")
+
+        # --- notification when a session or a command targets a domain controller ---
+        self.topic_arn = p.notification_topic_arn or arn(
+            region, "sns", account, notification_topic_name(name)
+        )
+        self._notification(tags)
+
+        self.outputs: dict[str, Any] = {
+            "dc_security_group_id": self.dc_security_group.id,
+            "resolver_security_group_id": resolver_sg.id,
+            "resolver_endpoint_id": self.resolver_endpoint.id,
+            "resolver_rule_id": self.resolver_rule.id,
+            "resource_share_arn": self.resource_share.arn if self.resource_share else None,
+            "endpoint_security_group_id": (
+                self.endpoint_security_group.id if self.endpoint_security_group else None
+            ),
+            "port_forwarding_document_name": self.port_forwarding_document.name,
+            "admin_policy_arn": self.admin_policy.arn,
+            "protection_policy_arn": self.protection_policy.arn,
+            "protection_policy_json": self.protection_policy_json,
+            "notification_topic_arn": self.topic_arn,
+        }
+
+    def _network_acl(self, tags: dict[str, str] | None) -> None:
+        p = self.props
+        self.network_acl = NetworkAcl(
+            self,
+            "dc-nacl",
+            region=p.region,
+            vpc_id=p.vpc_id,
+            subnet_ids=list(p.dc_subnet_ids),
+            tags={**(tags or {}), "Name": f"{p.name}-domain-controllers"},
+        )
+        self.network_acl.override_logical_id("dc_network_acl")
+        numbers = {False: 100, True: 100}
+        for entry in p.network_acl_entries():
+            direction = "out" if entry.egress else "in"
+            ports_text = (
+                str(entry.from_port)
+                if entry.from_port == entry.to_port
+                else f"{entry.from_port}_{entry.to_port}"
+            )
+            logical_id = f"dc_nacl_{direction}_{entry.protocol}_{ports_text}_{_slug(entry.cidr)}"
+            acl_rule = NetworkAclRule(
+                self,
+                logical_id,
+                region=p.region,
+                network_acl_id=self.network_acl.id,
+                egress=entry.egress,
+                rule_number=numbers[entry.egress],
+                rule_action="allow",
+                protocol=entry.protocol,
+                from_port=entry.from_port,
+                to_port=entry.to_port,
+                cidr_block=entry.cidr,
+            )
+            acl_rule.override_logical_id(logical_id)
+            numbers[entry.egress] += 10
+
+    def _share(self, tags: dict[str, str] | None) -> None:
+        p = self.props
+        share = RamResourceShare(
+            self,
+            "share",
+            region=p.region,
+            name=resource_share_name(p.name),
+            allow_external_principals=False,
+            tags=tags,
+        )
+        share.override_logical_id("resolver_rule_share")
+        self.resource_share = share
+        resource = RamResourceAssociation(
+            self,
+            "share-rule",
+            region=p.region,
+            resource_arn=self.resolver_rule.arn,
+            resource_share_arn=share.arn,
+        )
+        resource.override_logical_id("resolver_rule_share_resource")
+        for principal in p.share_principals:
+            logical_id = f"resolver_rule_share_{_slug(principal.rsplit(':', 1)[-1])}"
+            association = RamPrincipalAssociation(
+                self, logical_id, region=p.region, principal=principal, resource_share_arn=share.arn
+            )
+            association.override_logical_id(logical_id)
+
+    def _notification(self, tags: dict[str, str] | None) -> None:
+        p = self.props
+        account, region, name = p.account_id, p.region, p.name
+        rule_arn = arn(region, "events", account, f"rule/{notification_rule_name(name)}")
+        self.notification_key: KmsKey | None = None
+        if p.notification_topic_arn is None:
+            key_policy = iam.policy_document(
+                [
+                    iam.resource_statement(
+                        "AccountAdministersKey",
+                        {"AWS": arn(region, "iam", account, "root", in_region=False)},
+                        ["kms:*"],
+                        "*",
+                    ),
+                    # As AWS documents it for EventBridge -> an encrypted topic: no source condition reaches
+                    # the key (SNS calls KMS); the topic policy admits only this rule; the key serves only it
+                    iam.resource_statement(
+                        "EventBridgePublishesToTheTopic",
+                        {"Service": "events.amazonaws.com"},
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        "*",
+                    ),
+                ]
+            )
+            self.notification_key = KmsKey(
+                self,
+                "notification-key",
+                region=region,
+                description="ec2-domain-join: notifications of sessions and commands on domain controllers",
+                enable_key_rotation=True,
+                deletion_window_in_days=p.kms_key_deletion_window_days,
+                policy=iam.to_json(key_policy),
+                tags=tags,
+            )
+            self.notification_key.override_logical_id("notification_key")
+            alias = KmsAlias(
+                self,
+                "notification-key-alias",
+                region=region,
+                name=f"alias/{notification_topic_name(name)}",
+                target_key_id=self.notification_key.key_id,
+            )
+            alias.override_logical_id("notification_key_alias")
+            topic = SnsTopic(
+                self,
+                "topic",
+                region=region,
+                name=notification_topic_name(name),
+                kms_master_key_id=self.notification_key.arn,
+                tags=tags,
+            )
+            topic.override_logical_id("notification_topic")
+            self.topic_policy_document = iam.policy_document(
+                [
+                    iam.deny_insecure_transport(self.topic_arn, "sns:Publish"),
+                    iam.resource_statement(
+                        "NotificationRulePublishes",
+                        {"Service": "events.amazonaws.com"},
+                        ["sns:Publish"],
+                        self.topic_arn,
+                        conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
+                    ),
+                ]
+            )
+            topic_policy = SnsTopicPolicy(
+                self,
+                "topic-policy",
+                region=region,
+                arn=topic.arn,
+                policy=iam.to_json(self.topic_policy_document),
+            )
+            topic_policy.override_logical_id("notification_topic_policy")
+        dlq_name = f"{notification_rule_name(name)}-dlq"
+        dlq_arn = arn(region, "sqs", account, dlq_name)
+        dlq = SqsQueue(
+            self,
+            "notification-dlq",
+            region=region,
+            name=dlq_name,
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=14 * 24 * 3600,
+            tags=tags,
+        )
+        dlq.override_logical_id("notification_dlq")
+        self.dead_letter_queue_policy_document = iam.policy_document(
+            [
+                iam.deny_insecure_transport(dlq_arn, "sqs:*"),
+                iam.resource_statement(
+                    "NotificationRuleDeadLetters",
+                    {"Service": "events.amazonaws.com"},
+                    ["sqs:SendMessage"],
+                    dlq_arn,
+                    conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
+                ),
+            ]
+        )
+        dlq_policy = SqsQueuePolicy(
+            self,
+            "notification-dlq-policy",
+            region=region,
+            queue_url=dlq.url,
+            policy=iam.to_json(self.dead_letter_queue_policy_document),
+        )
+        dlq_policy.override_logical_id("notification_dlq_policy")
+        self.notification_rule = rule_with_target(
+            self,
+            "notification-rule",
+            name=notification_rule_name(name),
+            description="Session Manager session or Run Command on a domain controller: notify the AD team",
+            event_bus_name="default",
+            event_pattern=json.dumps(session_or_command_pattern(p)),
+            tags=tags,
+            delivery=Delivery(target_id="ad-team-topic", arn=self.topic_arn, dead_letter_arn=dlq.arn),
+        )
+        self.notification_rule.add_override("region", region)
+        target = self.node.find_child("notification-target")
+        target.add_override("region", region)  # type: ignore[attr-defined]
+        target.override_logical_id("notification_target")  # type: ignore[attr-defined]
+
+
+def add_interface_endpoints(
+    scope: Construct,
+    *,
+    region: str,
+    vpc_id: str,
+    vpc_cidr: str,
+    subnet_ids: Sequence[str],
+    services: Sequence[str],
+    name: str,
+    tags: Mapping[str, str] | None,
+    prefix: str = "",
+) -> SecurityGroup:
+    """Interface endpoints with private DNS, behind a security group that admits HTTPS from the VPC only."""
+    tag_map = dict(tags) if tags else None
+    group = SecurityGroup(
+        scope,
+        f"{prefix}endpoint-sg",
+        region=region,
+        name=f"{name}-endpoints-{vpc_id}",
+        description="Interface endpoints (Systems Manager, KMS, Logs): HTTPS from the VPC only",
+        vpc_id=vpc_id,
+        tags=tag_map,
+    )
+    group.override_logical_id(f"{_slug(prefix)}endpoint_security_group".lstrip("_"))
+    https = VpcSecurityGroupIngressRule(
+        scope,
+        f"{prefix}endpoint-https",
+        region=region,
+        security_group_id=group.id,
+        ip_protocol="tcp",
+        from_port=ports.HTTPS_PORT,
+        to_port=ports.HTTPS_PORT,
+        cidr_ipv4=vpc_cidr,
+        description="HTTPS from the VPC to the interface endpoints",
+        tags=tag_map,
+    )
+    https.override_logical_id(f"{_slug(prefix)}endpoint_in_https_vpc".lstrip("_"))
+    for service in services:
+        endpoint = VpcEndpoint(
+            scope,
+            f"{prefix}endpoint-{service}",
+            region=region,
+            vpc_id=vpc_id,
+            service_name=endpoint_service_name(region, service),
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=list(subnet_ids),
+            security_group_ids=[group.id],
+            tags=tag_map,
+        )
+        endpoint.override_logical_id(f"{_slug(prefix)}endpoint_{service}".lstrip("_"))
+    return group
+
+
+def rdp_document_content(local_port: int = DEFAULT_LOCAL_PORT) -> dict[str, Any]:
+    """A Session document of type Port whose remote port is RDP, fixed: the admin picks the local port."""
+    return {
+        "schemaVersion": "1.0",
+        "description": "Forward a local port to Remote Desktop (3389) on the instance; no other port",
+        "sessionType": "Port",
+        "parameters": {
+            "localPortNumber": {
+                "type": "String",
+                "description": "Port on the admin's computer (0: any free port)",
+                "allowedPattern": LOCAL_PORT_PATTERN,
+                "default": str(local_port),
+            }
+        },
+        "properties": {
+            "portNumber": str(ports.RDP_PORT),
+            "type": "LocalPortForwarding",
+            "localPortNumber": "{{ localPortNumber }}",
+        },
+    }
+
+
+def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
+    """AD administrators: port-forwarding sessions to DC-tagged instances only, and only their own."""
+    region, account = p.region, p.account_id
+    documents = [
+        arn(region, "ssm", account, f"document/{port_forwarding_document_name(p.name)}"),
+        arn(region, "ssm", "", f"document/{PORT_FORWARDING_DOCUMENT}"),
+    ]
+    access_check = {"BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"}}
+    return iam.policy_document(
+        [
+            iam.statement(
+                "StartSessionsWithPortForwardingDocumentsOnly",
+                ["ssm:StartSession"],
+                documents,
+                conditions=access_check,
+            ),
+            iam.statement(
+                "StartSessionsOnDomainControllersOnly",
+                ["ssm:StartSession"],
+                arn(region, "ec2", account, "instance/*"),
+                conditions={
+                    "StringEquals": {f"ssm:resourceTag/{p.dc_tag_key}": p.dc_tag_value},
+                    **access_check,
+                },
+            ),
+            iam.statement(
+                "EndOrResumeOwnSessionsOnly",
+                ["ssm:TerminateSession", "ssm:ResumeSession"],
+                arn(region, "ssm", account, "session/${aws:userid}-*"),
+            ),
+            # Listing has no resource-level permissions: "*" is the only valid resource.
+            iam.statement(
+                "FindDomainControllersAndSessions",
+                ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:DescribeSessions"],
+                "*",
+                conditions={"StringEquals": {"aws:RequestedRegion": region}},
+            ),
+        ]
+    )
+
+
+PROTECTED_ACTIONS: Final = (
+    "ec2:StopInstances",
+    "ec2:TerminateInstances",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifyInstanceMetadataOptions",
+)
+
+
+def protection_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
+    """Deny stop, terminate and attribute changes of DC-tagged instances, and removing or changing the DC tag
+    (which would lift the protection), to every principal but the AD-admin roles.  Usable as an SCP."""
+    instances = f"arn:{arn_partition(p.region)}:ec2:*:*:instance/*"
+    not_admin = {"ArnNotLike": {"aws:PrincipalArn": list(p.admin_role_arns)}}
+    return iam.policy_document(
+        [
+            iam.statement(
+                "ProtectDomainControllers",
+                list(PROTECTED_ACTIONS),
+                instances,
+                conditions={"StringEquals": {f"aws:ResourceTag/{p.dc_tag_key}": p.dc_tag_value}, **not_admin},
+                effect="Deny",
+            ),
+            iam.statement(
+                "ProtectTheDomainControllerTag",
+                ["ec2:CreateTags", "ec2:DeleteTags"],
+                instances,
+                conditions={
+                    "StringEquals": {f"aws:ResourceTag/{p.dc_tag_key}": p.dc_tag_value},
+                    "ForAnyValue:StringEquals": {"aws:TagKeys": [p.dc_tag_key]},
+                    **not_admin,
+                },
+                effect="Deny",
+            ),
+        ]
+    )
+
+
+def session_or_command_pattern(p: DirectoryNetworkProps) -> dict[str, Any]:
+    """CloudTrail events of StartSession / SendCommand that name a DC (by id, or by the DC tag for commands);
+    every one in the account and Region when no DC instance ids are given."""
+    detail: dict[str, Any] = {
+        "eventSource": ["ssm.amazonaws.com"],
+        "eventName": ["StartSession", "SendCommand"],
+    }
+    if p.dc_instance_ids:
+        ids = list(p.dc_instance_ids)
+        detail["$or"] = [
+            {"requestParameters": {"target": ids}},
+            {"requestParameters": {"instanceIds": ids}},
+            {"requestParameters": {"targets": {"key": [f"tag:{p.dc_tag_key}"], "values": [p.dc_tag_value]}}},
+        ]
+    return {"source": ["aws.ssm"], "detail-type": ["AWS API Call via CloudTrail"], "detail": detail}

@@ -1,0 +1,220 @@
+"""Member network: what a workload account needs in each listed VPC so that its instances can join.
+
+Per VPC (any Region of the account, through the provider's per-resource `region`):
+
+- the association of the directory's shared resolver rule with the VPC: the step most often missing when a
+  join fails on DNS.  The rule is given by id, or found by name (``directory_network.resolver_rule_name``:
+  the directory shares it under that name) with a data source at plan;
+- optionally the Systems Manager interface endpoints (ssm, ssmmessages, ec2messages; kms, logs) with their
+  security group (HTTPS from the VPC only);
+- a member security group whose egress is the client table (`handlers/domain_join/ports.py`) to the
+  domain controllers' networks: attach it to the instances that join (next to their other groups).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdktf_cdktf_provider_aws.data_aws_route53_resolver_rule import DataAwsRoute53ResolverRule
+from cdktf_cdktf_provider_aws.route53_resolver_rule_association import Route53ResolverRuleAssociation
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from constructs import Construct
+
+from handlers.domain_join import ports
+from handlers.domain_join.ports import Role
+
+from . import naming
+from .directory_network import (
+    ENDPOINT_SERVICES,
+    SUBNET_ID,
+    VPC_ID,
+    _check_cidrs,
+    _slug,
+    add_interface_endpoints,
+    resolver_rule_name,
+)
+from .partitions import UnknownRegionError, arn_partition
+from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
+from .validation import PropsError, check_pattern, check_unique
+
+RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberVpc:
+    """One VPC of the member account."""
+
+    region: str
+    """The VPC's Region (the shared rule must be from the directory's unit in this Region)."""
+    vpc_id: str
+    vpc_cidr: str | None = None
+    """The VPC's CIDR; needed with `endpoint_services` (the endpoints admit HTTPS from it)."""
+    resolver_rule_id: str | None = None
+    """The shared rule's id (rslvr-rr-…).  Default: found by its name at plan (data source)."""
+    endpoint_services: Sequence[str] = ()
+    """Interface endpoints to create here, among ssm, ssmmessages, ec2messages, kms, logs (default none)."""
+    endpoint_subnet_ids: Sequence[str] = ()
+    """Subnets of the endpoints (one per Availability Zone)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberNetworkProps:
+    """Inputs of one member account's network additions; every error names its field."""
+
+    account_id: str
+    """The member account (12 digits)."""
+    vpcs: Sequence[MemberVpc]
+    """The VPCs whose instances join, in any of the account's Regions (at least one)."""
+    dc_cidrs: Sequence[str]
+    """The domain controllers' networks: the member group's egress reaches them on the client table."""
+    roles: Sequence[Role] = (Role.CLIENT,)
+    """The member group's roles: client (default), plus admin for a tools or admin host."""
+    name: str = naming.DEFAULT_NAME
+    """Must equal the directory network's `name`: the shared rule is found by a name derived from it."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
+        if not self.vpcs:
+            raise PropsError("vpcs", "list at least one VPC")
+        for index, vpc in enumerate(self.vpcs):
+            where = f"vpcs[{index}]"
+            if not isinstance(vpc, MemberVpc):
+                raise PropsError(where, "must be a MemberVpc")
+            check_pattern(f"{where}.region", vpc.region, REGION, "an AWS Region name")
+            try:
+                arn_partition(vpc.region)
+            except UnknownRegionError as error:
+                raise PropsError(f"{where}.region", str(error)) from None
+            check_pattern(f"{where}.vpc_id", vpc.vpc_id, VPC_ID, "a VPC id (vpc-…)")
+            if vpc.resolver_rule_id is not None:
+                check_pattern(
+                    f"{where}.resolver_rule_id", vpc.resolver_rule_id, RESOLVER_RULE_ID, "a rule id"
+                )
+            for number, service in enumerate(vpc.endpoint_services):
+                if service not in ENDPOINT_SERVICES:
+                    raise PropsError(
+                        f"{where}.endpoint_services[{number}]",
+                        f"{service!r} is not one of {ENDPOINT_SERVICES}",
+                    )
+            check_unique(f"{where}.endpoint_services", vpc.endpoint_services)
+            for number, subnet in enumerate(vpc.endpoint_subnet_ids):
+                check_pattern(f"{where}.endpoint_subnet_ids[{number}]", subnet, SUBNET_ID, "a subnet id")
+            if vpc.endpoint_services:
+                if not vpc.endpoint_subnet_ids:
+                    raise PropsError(
+                        f"{where}.endpoint_subnet_ids", "the interface endpoints need their subnets"
+                    )
+                if vpc.vpc_cidr is None:
+                    raise PropsError(
+                        f"{where}.vpc_cidr", "the interface endpoints admit HTTPS from the VPC CIDR"
+                    )
+            if vpc.vpc_cidr is not None:
+                _check_cidrs(f"{where}.vpc_cidr", [vpc.vpc_cidr])
+        check_unique("vpcs", [vpc.vpc_id for vpc in self.vpcs])
+        if not self.dc_cidrs:
+            raise PropsError("dc_cidrs", "give the domain controllers' networks")
+        _check_cidrs("dc_cidrs", self.dc_cidrs)
+        if not self.roles or any(role not in (Role.CLIENT, Role.ADMIN) for role in self.roles):
+            raise PropsError("roles", "client, and admin for a tools or admin host")
+        check_unique("roles", self.roles)
+        check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
+
+
+def member_security_group_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{name}-domain-member"
+
+
+class MemberNetwork(Construct):
+    """The member side of the directory network, for every listed VPC (see the module docstring)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: MemberNetworkProps) -> None:
+        super().__init__(scope, construct_id)
+        self.props = p = props
+        tags = dict(p.tags) or None
+        self.security_groups: dict[str, SecurityGroup] = {}
+        self.associations: dict[str, Route53ResolverRuleAssociation] = {}
+        self.endpoint_security_groups: dict[str, SecurityGroup] = {}
+        egress = ports.egress_rules(p.dc_cidrs, roles=tuple(p.roles))
+        for vpc in p.vpcs:
+            vpc_slug = _slug(vpc.vpc_id)
+            region = vpc.region
+
+            # --- the shared resolver rule, associated with the VPC ---
+            rule_id: Any = vpc.resolver_rule_id
+            if rule_id is None:
+                lookup = DataAwsRoute53ResolverRule(
+                    self,
+                    f"{vpc_slug}-rule",
+                    region=region,
+                    name=resolver_rule_name(p.name),
+                    rule_type="FORWARD",
+                )
+                lookup.override_logical_id(f"{vpc_slug}_directory_rule")
+                rule_id = lookup.resolver_rule_id
+            association = Route53ResolverRuleAssociation(
+                self,
+                f"{vpc_slug}-association",
+                region=region,
+                name=f"{resolver_rule_name(p.name)}-{vpc.vpc_id}",
+                resolver_rule_id=rule_id,
+                vpc_id=vpc.vpc_id,
+            )
+            association.override_logical_id(f"{vpc_slug}_directory_rule_association")
+            self.associations[vpc.vpc_id] = association
+
+            # --- the member security group: the client table to the DCs ---
+            group = SecurityGroup(
+                self,
+                f"{vpc_slug}-member-sg",
+                region=region,
+                name=member_security_group_name(p.name),
+                description="Domain members: AD ports to the domain controllers only (ec2-domain-join)",
+                vpc_id=vpc.vpc_id,
+                tags=tags,
+            )
+            group.override_logical_id(f"{vpc_slug}_member_security_group")
+            self.security_groups[vpc.vpc_id] = group
+            for addressed in egress:
+                rule = addressed.rule
+                logical_id = (
+                    f"{vpc_slug}_member_out_{rule.source}_{rule.protocol}_{_slug(rule.port_text)}_"
+                    f"{_slug(addressed.cidr)}"
+                ).replace("-", "_")
+                resource = VpcSecurityGroupEgressRule(
+                    self,
+                    logical_id,
+                    region=region,
+                    security_group_id=group.id,
+                    ip_protocol=rule.protocol,
+                    from_port=rule.from_port,
+                    to_port=rule.to_port,
+                    cidr_ipv4=addressed.cidr,
+                    description=f"{rule.source} -> {rule.destination}: {rule.purpose}"[:255],
+                    tags=tags,
+                )
+                resource.override_logical_id(logical_id)
+
+            # --- optional interface endpoints ---
+            if vpc.endpoint_services:
+                assert vpc.vpc_cidr is not None  # checked by the props
+                self.endpoint_security_groups[vpc.vpc_id] = add_interface_endpoints(
+                    self,
+                    region=region,
+                    vpc_id=vpc.vpc_id,
+                    vpc_cidr=vpc.vpc_cidr,
+                    subnet_ids=vpc.endpoint_subnet_ids,
+                    services=vpc.endpoint_services,
+                    name=p.name,
+                    tags=tags,
+                    prefix=f"{vpc_slug}-",
+                )
+
+        self.outputs: dict[str, Any] = {
+            "member_security_group_ids": {vpc: group.id for vpc, group in self.security_groups.items()},
+            "resolver_rule_association_ids": {vpc: a.id for vpc, a in self.associations.items()},
+        }
