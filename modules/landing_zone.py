@@ -7,6 +7,7 @@ Python (no cdktf), so it is cheap to test.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any
 import yaml
 
 from handlers.domain_join import contract, settings
+from handlers.domain_join import patterns as shared
+from handlers.domain_join.errors import ConfigInvalidError
+from handlers.domain_join.model import AccountConfig
 
 from . import naming, partitions
 from .patterns import (
@@ -57,11 +61,36 @@ class LandingZoneError(Exception):
         self.problems = problems
 
 
+DIRECTORY_ID = re.compile(r"^d-[0-9a-f]{10}$")
+DIRECTORY_KEYS = {
+    "domain", "dns_ips", "join_user", "join_password_parameter", "default_ou", "computer_name_prefix",
+    "directory_id", "sudo_group", "install_rds_role",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Directory:
+    """One Active Directory domain that enrolled accounts join (`directories.<name>` in the file)."""
+
+    name: str
+    domain: str
+    dns_ips: tuple[str, ...]
+    join_user: str
+    join_password_parameter: str  # the SecureString's name; its value is never in Terraform
+    default_ou: str | None = None
+    computer_name_prefix: str | None = None
+    directory_id: str | None = None
+    sudo_group: str | None = None
+    install_rds_role: bool = False
+
+
 @dataclass(frozen=True)
 class Spoke:
     account_id: str
     regions: tuple[str, ...]
     role_name: str
+    directory: str | None = None  # a key of LandingZone.directories; None: the config item is written by hand
+    ou: str | None = None  # overrides the directory's default OU for this account
 
 
 @dataclass(frozen=True)
@@ -106,6 +135,15 @@ class LandingZone:
     backend: Backend | None = None
     tags: dict[str, str] = field(default_factory=dict)
     state_dir: Path | None = None  # local state without a backend; default: terraform-state/ beside the file
+    directories: dict[str, Directory] = field(default_factory=dict)
+
+    def config_items(self) -> dict[str, dict[str, Any]]:
+        """The config-table item of every spoke that names a directory, keyed by account id (seed names)."""
+        return {
+            spoke.account_id: config_item(self, spoke, self.directories[spoke.directory])
+            for spoke in self.spokes
+            if spoke.directory is not None
+        }
 
     @property
     def local_state_dir(self) -> Path:
@@ -136,6 +174,7 @@ TOP_LEVEL_KEYS = {
     "tools_host_tag", "join_delay_seconds", "readiness_deadline_seconds", "max_command_attempts",
     "config_table", "ledger_table_name", "spoke_role",
     "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
+    "directories",
 }  # fmt: skip
 
 
@@ -271,6 +310,34 @@ class _Reader:
             self.problem(field_path, f"{show(value)} must be true or false")
             return default
         return value
+
+
+def config_item(lz: LandingZone, spoke: Spoke, directory: Directory) -> dict[str, Any]:
+    """The config item the hub writes for `spoke` (the original solution's attribute names, plus ours)."""
+    partition = partitions.arn_partition(lz.home_region)
+    item: dict[str, Any] = {
+        contract.CONFIG_TABLE_KEY: spoke.account_id,
+        contract.CONFIG_DNS_NAME: directory.domain,
+        contract.CONFIG_JOIN_USER: directory.join_user,
+        contract.CONFIG_PASSWORD_PARAMETER: directory.join_password_parameter,
+        contract.CONFIG_ROLE_ARN: f"arn:{partition}:iam::{spoke.account_id}:role/{lz.spoke_role_name}",
+        contract.CONFIG_REGIONS: list(spoke.regions),
+        contract.CONFIG_MANAGED_BY: "ec2-domain-join",
+    }
+    for attribute, ip in zip(
+        (contract.CONFIG_DNS_IP1, contract.CONFIG_DNS_IP2), directory.dns_ips, strict=False
+    ):
+        item[attribute] = ip
+    optional = {
+        contract.CONFIG_OU_PATH: spoke.ou or directory.default_ou,
+        contract.CONFIG_COMPUTER_NAME_PREFIX: directory.computer_name_prefix,
+        contract.CONFIG_SUDO_GROUP: directory.sudo_group,
+        contract.CONFIG_DIRECTORY_ID: directory.directory_id,
+    }
+    item |= {attribute: value for attribute, value in optional.items() if value}
+    if directory.install_rds_role:
+        item[contract.CONFIG_INSTALL_RDS_ROLE] = True
+    return item
 
 
 def region_problem(value: Any) -> str | None:
@@ -443,13 +510,14 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         r.problem("spokes", "must be a list of {account_id, regions[, role_name]}")
         raw_spokes = []
     seen_accounts: set[str] = set()
+    directories = _directories(data.get("directories"), r)
     for index, item in enumerate(raw_spokes):
         where = f"spokes[{index}]"
         if item is None:
             r.problem(where, "empty entry: give account_id and regions, or remove the line")
             continue
         entry = r.mapping(item, where)
-        r.unknown_keys(entry, {"account_id", "regions", "role_name"}, where)
+        r.unknown_keys(entry, {"account_id", "regions", "role_name", "directory", "ou"}, where)
         if not entry:
             if item is not None and isinstance(item, dict):
                 r.problem(f"{where}.account_id", "missing (required)")
@@ -476,7 +544,14 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             if account in seen_accounts:
                 r.problem(f"{where}.account_id", f"{account} is listed twice")
             seen_accounts.add(account)
-            spokes.append(Spoke(account, tuple(regions), assumed_role or DEFAULT_ROLE_NAME))
+            directory = r.string(entry, "directory", f"{where}.directory", None, "a directory name")
+            if directory is not None and directory not in directories:
+                known = ", ".join(sorted(directories)) or "none defined"
+                r.problem(f"{where}.directory", f"{directory!r} is not under directories ({known})")
+            ou = r.string(entry, "ou", f"{where}.ou", shared.OU, "an OU distinguished name")
+            if ou is not None and directory is None:
+                r.problem(f"{where}.ou", "needs directory: the OU overrides that directory's default_ou")
+            spokes.append(Spoke(account, tuple(regions), assumed_role or DEFAULT_ROLE_NAME, directory, ou))
 
     tools_host = r.mapping(data.get("tools_host_tag"), "tools_host_tag")
     r.unknown_keys(tools_host, {"key", "value"}, "tools_host_tag")
@@ -625,7 +700,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         raise LandingZoneError(r.problems)
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
-    return LandingZone(
+    lz = LandingZone(
         source=r.source,
         organization_id=organization_id,
         security_account_id=security_account_id,
@@ -638,5 +713,85 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         backend=backend,
         tags=tags,
         state_dir=state_dir,
+        directories=directories,
         **lz_fields,
     )
+    _check_config_items(lz, r)
+    return lz
+
+
+def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
+    """`directories`: name -> domain settings, each field checked with the handler's own patterns."""
+    result: dict[str, Directory] = {}
+    for name, raw in r.mapping(value, "directories").items():
+        where = f"directories.{str(name)[:MAX_SHOWN]}"
+        if not isinstance(name, str) or not UNIT_NAME.fullmatch(name):
+            r.problem(where, "a directory name is letters, digits and '-'")
+            continue
+        entry = r.mapping(raw, where)
+        r.unknown_keys(entry, DIRECTORY_KEYS, where)
+        domain = r.string(
+            entry, "domain", f"{where}.domain", shared.DOMAIN, "a DNS domain name", required=True
+        )
+        dns_ips = _dns_ips(entry.get("dns_ips"), f"{where}.dns_ips", r)
+        join_user = r.string(
+            entry, "join_user", f"{where}.join_user", shared.USER, "a user name", required=True
+        )
+        parameter = r.string(
+            entry,
+            "join_password_parameter",
+            f"{where}.join_password_parameter",
+            shared.SSM_PARAMETER_NAME,
+            "an SSM parameter name (the SecureString holding the join password)",
+            required=True,
+        )
+        optional = {
+            "default_ou": r.string(
+                entry, "default_ou", f"{where}.default_ou", shared.OU, "an OU distinguished name"
+            ),
+            "computer_name_prefix": r.string(
+                entry,
+                "computer_name_prefix",
+                f"{where}.computer_name_prefix",
+                shared.COMPUTER_NAME_PREFIX,
+                "1-7 of A-Z, 0-9 and '-', starting with a letter",
+            ),
+            "directory_id": r.string(
+                entry, "directory_id", f"{where}.directory_id", DIRECTORY_ID, "a Directory Service id (d-…)"
+            ),
+            "sudo_group": r.string(entry, "sudo_group", f"{where}.sudo_group", shared.GROUP, "a group name"),
+            "install_rds_role": r.boolean(entry, "install_rds_role", f"{where}.install_rds_role", False),
+        }
+        if domain and join_user and parameter:
+            result[name] = Directory(name, domain, dns_ips, join_user, parameter, **optional)
+    return result
+
+
+def _dns_ips(value: Any, where: str, r: _Reader) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 2:
+        r.problem(where, "must be a list of one or two IPv4 addresses (the config item holds dnsIP1, dnsIP2)")
+        return ()
+    result = []
+    for index, ip in enumerate(value):
+        try:
+            result.append(str(ipaddress.IPv4Address(ip if isinstance(ip, str) else "")))
+        except ValueError:
+            r.problem(f"{where}[{index}]", f"{show(ip)} is not an IPv4 address")
+    return tuple(result)
+
+
+def _check_config_items(lz: LandingZone, r: _Reader) -> None:
+    """Each generated item must pass the handler's own reading (AccountConfig), or synth stops here."""
+    partition = partitions.arn_partition(lz.home_region)
+    for index, spoke in enumerate(lz.spokes):
+        if spoke.directory is None:
+            continue
+        item = config_item(lz, spoke, lz.directories[spoke.directory])
+        try:
+            AccountConfig.from_item(spoke.account_id, item, lz.spoke_role_name, partition)
+        except ConfigInvalidError as error:
+            r.problem(f"spokes[{index}].directory", f"the handler would refuse the config item: {error}")
+    if r.problems:
+        raise LandingZoneError(r.problems)

@@ -1,0 +1,121 @@
+"""Directory configuration as code: the landing zone's directories become config items the handler accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from handlers.domain_join import contract
+from handlers.domain_join.model import AccountConfig
+from modules.landing_zone import LandingZone, LandingZoneError, load_landing_zone
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "landing-zone.yaml"
+CORP = {
+    "domain": "corp.example.com",
+    "dns_ips": ["10.0.0.10", "10.0.1.10"],
+    "join_user": "svc-domainjoin",
+    "join_password_parameter": "/domain-join/join-password",
+    "default_ou": "OU=EC2,OU=Servers,DC=corp,DC=example,DC=com",
+    "computer_name_prefix": "EC2",
+    "sudo_group": "linux-admins",
+}
+
+
+def landing_zone(tmp_path: Path, **changes: Any) -> Path:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["directories"] = {"corp": dict(CORP)}
+    data["spokes"][0]["directory"] = "corp"
+    data["spokes"][1] |= {"directory": "corp", "ou": "OU=Team,DC=corp,DC=example,DC=com"}
+    data |= changes
+    path = tmp_path / "lz.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[LandingZone, dict[str, Any]]:
+    """A stack holding only DirectoryConfig for the example's directories (cdktf loads once per module)."""
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from modules.cdk import App, TerraformStack
+    from modules.directory_config import DirectoryConfig, DirectoryConfigProps
+
+    tmp = tmp_path_factory.mktemp("directory-config")
+    lz = load_landing_zone(landing_zone(tmp))
+    app = App(outdir=str(tmp / "out"))
+    stack = TerraformStack(app, "config")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    DirectoryConfig(
+        stack, "directory-config", DirectoryConfigProps(table_name="cfg", items=lz.config_items())
+    )
+    app.synth()
+    return lz, json.loads((tmp / "out" / "stacks" / "config" / "cdk.tf.json").read_text())
+
+
+def test_one_item_per_account_that_names_a_directory(synthesized: tuple[LandingZone, dict[str, Any]]) -> None:
+    lz, stack = synthesized
+    items = stack["resource"]["aws_dynamodb_table_item"]
+    accounts = {json.loads(item["item"])["accountId"]["S"] for item in items.values()}
+    assert accounts == {s.account_id for s in lz.spokes if s.directory} == {"222222222222", "333333333333"}
+    assert all(
+        item["hash_key"] == contract.CONFIG_TABLE_KEY and item["table_name"] == "cfg"
+        for item in items.values()
+    )
+
+
+def test_items_written_to_dynamodb_are_read_back_by_the_handler(
+    synthesized: tuple[LandingZone, dict[str, Any]],
+) -> None:
+    # GIVEN the synthesized items, put into a table as Terraform's provider would (moto)
+    _, stack = synthesized
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        client.create_table(
+            TableName="cfg",
+            KeySchema=[{"AttributeName": contract.CONFIG_TABLE_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": contract.CONFIG_TABLE_KEY, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for resource in stack["resource"]["aws_dynamodb_table_item"].values():
+            client.put_item(TableName="cfg", Item=json.loads(resource["item"]))
+        # WHEN the handler's model reads each account's item back
+        table = boto3.resource("dynamodb", region_name="eu-west-1").Table("cfg")
+        configs = {
+            account: AccountConfig.from_item(account, table.get_item(Key={"accountId": account})["Item"])
+            for account in ("222222222222", "333333333333")
+        }
+    # THEN the directory's settings arrive, with the per-account OU override and no secret
+    assert configs["222222222222"].ou_path == CORP["default_ou"]
+    assert configs["333333333333"].ou_path == "OU=Team,DC=corp,DC=example,DC=com"
+    assert configs["222222222222"].dns_ips == ("10.0.0.10", "10.0.1.10")
+    assert configs["222222222222"].password_parameter == "/domain-join/join-password"
+    assert configs["222222222222"].role_arn == "arn:aws:iam::222222222222:role/ec2-domain-join-execution"
+    assert configs["222222222222"].sudo_group == "linux-admins"
+
+
+def test_a_directory_value_the_handler_would_refuse_fails_at_load(tmp_path: Path) -> None:
+    # GIVEN an OU with a newline and a DNS address that is not IPv4
+    bad = dict(CORP, default_ou="OU=A\nB,DC=corp", dns_ips=["10.0.0.300"])
+    path = landing_zone(tmp_path, directories={"corp": bad})
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    fields = {problem.split(": ")[1] for problem in caught.value.problems}
+    assert {"directories.corp.default_ou", "directories.corp.dns_ips[0]"} <= fields
+
+
+def test_a_spoke_naming_an_unknown_directory_is_refused(tmp_path: Path) -> None:
+    path = landing_zone(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["spokes"][0]["directory"] = "lab"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    assert any(
+        ": spokes[0].directory: 'lab' is not under directories (corp)" in p for p in caught.value.problems
+    )
