@@ -9,45 +9,63 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cdktf_cdktf_provider_aws.cloudwatch_event_bus import CloudwatchEventBus
-from cdktf_cdktf_provider_aws.cloudwatch_event_bus_policy import CloudwatchEventBusPolicy
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
-from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from handlers.domain_join import contract
 
-from . import iam, naming
+from . import arns, iam, naming
+from .bus import OrganizationBus, OrganizationBusProps, Route, flow_rule_arns, route_flow_events
 from .cdk import is_token
-from .events import command_failure_pattern_json, ec2_state_change_pattern_json
-from .hub import bus_policy_document
+from .key import EncryptionKey, EncryptionKeyProps, service_user
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
-from .rules import Delivery, rule_with_target
-from .validation import PropsError, check_pattern, check_principals, check_range
+from .queue import MAX_RETENTION_SECONDS, Queue, QueueProps, SendPermission
+from .rules import Delivery
+from .validation import (
+    PropsError,
+    check_partition,
+    check_pattern,
+    check_principals,
+    check_range,
+    check_same_partition,
+)
+
+# Both buses relay EC2 state changes and join failures (of spokes' instances on the bus, of this account's
+# own on the default bus) to the home Region.
+FORWARDER_ROUTE = Route(
+    command_documents=(contract.JOIN_DOCUMENT,),
+    state_description="EC2 instances entering running or terminated: relay to the home Region",
+    command_description="Run Command failures of DomainJoin-Join: relay to the home Region",
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegionForwarderProps:
     """Inputs of one Region forwarder (same account as the hub)."""
 
     account_id: str
-    """Security account id."""
+    """Security account id.  Required."""
     region: str
-    """The extra Region this forwarder serves."""
+    """The extra Region this forwarder serves.  Required."""
     home_region: str
-    """The hub's Region (where the join queue is)."""
+    """The hub's Region (where the join queue is), in the same partition.  Required."""
+    partition: str | None = None
+    """ARN partition.  Default None: the Region's (botocore's data); a plain module passes
+    `data.aws_partition`."""
     organization_id: str | None = None
+    """Organization allowed on the bus.  Give it or `principal_account_ids`."""
     principal_account_ids: Sequence[str] = ()
+    """Alternative to `organization_id`: the exact account list.  Default: none."""
     name: str = naming.DEFAULT_NAME
-    """Must equal the hub's `name`: queue and topic names derive from it."""
-    dlq_retention_seconds: int = 14 * 24 * 3600
+    """Must equal the hub's `name`: queue and topic names derive from it.  Default domain-join."""
+    dlq_retention_seconds: int = MAX_RETENTION_SECONDS
+    """How long failed deliveries are kept, 60 s-14 days.  Default 14 days."""
     kms_key_deletion_window_days: int = 30
+    """7-30 days.  Default 30."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of every resource.  Default: none."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -57,60 +75,63 @@ class RegionForwarderProps:
             raise PropsError("region", "a forwarder is for an extra Region, not the home Region")
         check_principals(self.organization_id, self.principal_account_ids)
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
-        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
+        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, MAX_RETENTION_SECONDS)
         check_range("kms_key_deletion_window_days", self.kms_key_deletion_window_days, 7, 30)
+        if self.partition is None:
+            check_same_partition("home_region", [self.home_region], check_partition("region", self.region))
+
+    @property
+    def arn_partition(self) -> str:
+        return self.partition if self.partition is not None else arns.partition_of(self.region)
 
 
 class RegionForwarder(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: RegionForwarderProps) -> None:
         super().__init__(scope, construct_id)
         p = props
-        account, region, name = p.account_id, p.region, p.name
-        tags = dict(p.tags) or None
-        self.bus_arn = naming.bus_arn(account, region, name)
-        self.topic_arn = naming.forwarder_topic_arn(account, region, name)
-        self.home_queue_arn = naming.join_queue_arn(account, p.home_region, name)
-        self.dead_letter_queue_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarder-dlq"
-        rule_sources = {"bus": name, "default": "default"}
-        rule_arns = [
-            naming.bus_rule_arn(account, region, bus, rule_name(name, source))
-            for source, bus in rule_sources.items()
-            for rule_name in (naming.rule_name, naming.command_rule_name)
-        ]
-
-        self.key_policy_document = iam.policy_document(
-            [
-                iam.resource_statement(
-                    "AccountAdministersKey", {"AWS": f"arn:aws:iam::{account}:root"}, ["kms:*"], "*"
-                ),
-                iam.resource_statement(
-                    "EventBridgePublishesToTopic",
-                    {"Service": "events.amazonaws.com"},
-                    ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "*",
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
-                ),
-            ]
+        partition, account, region, name = p.arn_partition, p.account_id, p.region, p.name
+        tags = dict(p.tags)
+        events, sns = arns.service_principal("events"), arns.service_principal("sns")
+        self.bus_arn = naming.bus_arn(partition, account, region, name)
+        self.topic_arn = naming.forwarder_topic_arn(partition, account, region, name)
+        self.home_queue_arn = naming.join_queue_arn(partition, account, p.home_region, name)
+        self.dead_letter_queue_arn = arns.arn(
+            partition, "sqs", region, account, naming.forwarder_dead_letter_queue_name(name)
         )
-        key = KmsKey(
+        rule_arns = flow_rule_arns(partition, account, region, name)
+
+        key = EncryptionKey(
             self,
             "key",
-            description=f"ec2-domain-join forwarder topic ({region})",
-            enable_key_rotation=True,
-            deletion_window_in_days=p.kms_key_deletion_window_days,
-            policy=iam.to_json(self.key_policy_document),
-            tags=tags,
+            EncryptionKeyProps(
+                account_root_arn=arns.account_root_arn(partition, account),
+                alias=naming.forwarder_key_alias(name),
+                description=f"ec2-domain-join forwarder topic ({region})",
+                deletion_window_days=p.kms_key_deletion_window_days,
+                users=[
+                    service_user(
+                        "EventBridgePublishesToTopic",
+                        events,
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        {"StringEquals": {"aws:SourceAccount": account}},
+                    )
+                ],
+                tags=tags,
+            ),
         )
-        KmsAlias(self, "key-alias", name=f"alias/{name}-forwarder", target_key_id=key.key_id)
 
         self.topic = SnsTopic(
-            self, "topic", name=naming.forwarder_topic_name(name), kms_master_key_id=key.arn, tags=tags
+            self,
+            "topic",
+            name=naming.forwarder_topic_name(name),
+            kms_master_key_id=key.arn,
+            tags=tags or None,
         )
         self.topic_policy_document = iam.policy_document(
             [
                 iam.resource_statement(
                     "EventBridgeRulesPublish",
-                    {"Service": "events.amazonaws.com"},
+                    {"Service": events},
                     ["sns:Publish"],
                     self.topic_arn,
                     conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
@@ -123,32 +144,24 @@ class RegionForwarder(Construct):
         )
 
         # Failed deliveries (EventBridge -> topic, topic -> home queue) land here.
-        dlq = SqsQueue(
+        dlq = Queue(
             self,
             "dead-letter-queue",
-            name=f"{name}-forwarder-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=p.dlq_retention_seconds,
-            tags=tags,
+            QueueProps(
+                name=naming.forwarder_dead_letter_queue_name(name),
+                arn=self.dead_letter_queue_arn,
+                message_retention_seconds=p.dlq_retention_seconds,
+                senders=[
+                    SendPermission(
+                        sid="FailedDeliveriesLandHere",
+                        services=[events, sns],
+                        source_arns=[*rule_arns, self.topic_arn],
+                    )
+                ],
+                tags=tags,
+            ),
         )
-        self.dead_letter_queue_policy_document = iam.policy_document(
-            [
-                iam.deny_insecure_transport(self.dead_letter_queue_arn, "sqs:*"),
-                iam.resource_statement(
-                    "FailedDeliveriesLandHere",
-                    {"Service": ["events.amazonaws.com", "sns.amazonaws.com"]},
-                    ["sqs:SendMessage"],
-                    self.dead_letter_queue_arn,
-                    conditions={"ArnEquals": {"aws:SourceArn": [*rule_arns, self.topic_arn]}},
-                ),
-            ]
-        )
-        SqsQueuePolicy(
-            self,
-            "dead-letter-queue-policy",
-            queue_url=dlq.url,
-            policy=iam.to_json(self.dead_letter_queue_policy_document),
-        )
+        self.dead_letter_queue_policy_document = dlq.policy_document
 
         self.subscription = SnsTopicSubscription(
             self,
@@ -158,37 +171,28 @@ class RegionForwarder(Construct):
             endpoint=self.home_queue_arn,
             raw_message_delivery=True,
             redrive_policy=iam.to_json({"deadLetterTargetArn": self.dead_letter_queue_arn}),
-            depends_on=[dlq],
+            depends_on=[dlq.queue],
         )
 
-        self.bus = CloudwatchEventBus(self, "bus", name=name, tags=tags)
-        self.bus_policy_document = bus_policy_document(
-            self.bus_arn, p.organization_id, p.principal_account_ids
-        )
-        CloudwatchEventBusPolicy(
-            self, "bus-policy", event_bus_name=self.bus.name, policy=iam.to_json(self.bus_policy_document)
-        )
-        delivery = Delivery(target_id="forwarder-topic", arn=self.topic.arn, dead_letter_arn=dlq.arn)
-        for source in rule_sources:
-            bus_name = self.bus.name if source == "bus" else "default"
-            rule_with_target(
-                self,
-                f"rule-{source}",
-                name=naming.rule_name(name, source),
-                description="EC2 instances entering running or terminated: relay to the home Region",
-                event_bus_name=bus_name,
-                event_pattern=ec2_state_change_pattern_json(),
+        organization_bus = OrganizationBus(
+            self,
+            "bus",
+            OrganizationBusProps(
+                name=name,
+                arn=self.bus_arn,
+                partition=partition,
+                organization_id=p.organization_id,
+                principal_account_ids=p.principal_account_ids,
                 tags=tags,
-                delivery=delivery,
-            )
-            # Join failures: of spokes' instances (bus) and of this account's own (default bus).
-            rule_with_target(
-                self,
-                f"command-rule-{source}",
-                name=naming.command_rule_name(name, source),
-                description="Run Command failures of DomainJoin-Join: relay to the home Region",
-                event_bus_name=bus_name,
-                event_pattern=command_failure_pattern_json([contract.JOIN_DOCUMENT]),
-                tags=tags,
-                delivery=delivery,
-            )
+            ),
+        )
+        self.bus = organization_bus.bus
+        self.bus_policy_document = organization_bus.policy_document
+        route_flow_events(
+            self,
+            name=name,
+            buses={"bus": self.bus.name, "default": "default"},
+            routes={"bus": FORWARDER_ROUTE, "default": FORWARDER_ROUTE},
+            delivery=Delivery(target_id="forwarder-topic", arn=self.topic.arn, dead_letter_arn=dlq.queue.arn),
+            tags=tags or None,
+        )

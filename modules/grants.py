@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import arns
 from .cdk import Fn, is_token
 from .iam import Statement, statement
 
 
-def grant_logs_write(account_id: str, region: str, log_group_name: str) -> list[Statement]:
+def grant_logs_write(partition: str, account_id: str, region: str, log_group_name: str) -> list[Statement]:
     return [
         statement(
             "WriteOwnLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
-            f"arn:aws:logs:{region}:{account_id}:log-group:{log_group_name}:log-stream:*",
+            arns.arn(partition, "logs", region, account_id, f"log-group:{log_group_name}:log-stream:*"),
         )
     ]
 
@@ -77,7 +78,7 @@ def grant_tools_host_discovery() -> list[Statement]:
 
 
 def grant_send_command_to_tools_host(
-    document_arns: Sequence[str], account_id: str, region: str, tag_key: str, tag_value: str
+    partition: str, document_arns: Sequence[str], account_id: str, region: str, tag_key: str, tag_value: str
 ) -> list[Statement]:
     """SendCommand needs both the document and the instance; the instance must carry the tools-host tag."""
     tag_condition: Any = {f"ssm:resourceTag/{tag_key}": tag_value}
@@ -88,14 +89,14 @@ def grant_send_command_to_tools_host(
         statement(
             "SendCommandToToolsHostOnly",
             ["ssm:SendCommand"],
-            f"arn:aws:ec2:{region}:{account_id}:instance/*",
+            arns.arn(partition, "ec2", region, account_id, "instance/*"),
             conditions={"StringEquals": tag_condition},
         ),
     ]
 
 
 def grant_assume_spoke_role(
-    role_name: str, organization_id: str | None, account_ids: Sequence[str]
+    partition: str, role_name: str, organization_id: str | None, account_ids: Sequence[str]
 ) -> list[Statement]:
     """AssumeRole only on the spoke execution role, only inside the organization (or the listed accounts)."""
     if organization_id:
@@ -103,7 +104,7 @@ def grant_assume_spoke_role(
             statement(
                 "AssumeSpokeExecutionRole",
                 ["sts:AssumeRole"],
-                f"arn:aws:iam::*:role/{role_name}",
+                arns.role_arn(partition, "*", role_name),
                 conditions={"StringEquals": {"aws:ResourceOrgID": organization_id}},
             )
         ]
@@ -113,13 +114,13 @@ def grant_assume_spoke_role(
         statement(
             "AssumeSpokeExecutionRole",
             ["sts:AssumeRole"],
-            [f"arn:aws:iam::{account}:role/{role_name}" for account in account_ids],
+            [arns.role_arn(partition, account, role_name) for account in account_ids],
         )
     ]
 
 
 def grant_spoke_instance_operations(
-    account_id: str, regions: Sequence[str], document_name: str
+    partition: str, account_id: str, regions: Sequence[str], document_name: str
 ) -> list[Statement]:
     """What the hub handler does inside a spoke account, limited to that account's Regions."""
     in_regions = {"StringEquals": {"aws:RequestedRegion": regions if is_token(regions) else list(regions)}}
@@ -134,8 +135,8 @@ def grant_spoke_instance_operations(
             "SendJoinDocument",
             ["ssm:SendCommand"],
             [
-                f"arn:aws:ssm:*:{account_id}:document/{document_name}",
-                f"arn:aws:ec2:*:{account_id}:instance/*",
+                arns.arn(partition, "ssm", "*", account_id, f"document/{document_name}"),
+                arns.arn(partition, "ec2", "*", account_id, "instance/*"),
             ],
             conditions=in_regions,
         ),

@@ -2,135 +2,157 @@
 
 Bus (organization-scoped) and rules -> join queue (delay, DLQ) -> Lambda handler,
 with its config and ledger tables, the tools-host documents and a DLQ alarm.
+Each AWS concept is a building block (`key`, `queue`, `bus`, `table`, `function`); the hub wires them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdktf_cdktf_provider_aws.appautoscaling_policy import (
-    AppautoscalingPolicy,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
-)
-from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
-from cdktf_cdktf_provider_aws.cloudwatch_event_bus import CloudwatchEventBus
-from cdktf_cdktf_provider_aws.cloudwatch_event_bus_policy import CloudwatchEventBusPolicy
-from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.dynamodb_table import (
-    DynamodbTable,
-    DynamodbTableAttribute,
-    DynamodbTablePointInTimeRecovery,
-    DynamodbTableServerSideEncryption,
-    DynamodbTableTtl,
-)
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
-from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
-    LambdaEventSourceMapping,
-    LambdaEventSourceMappingScalingConfig,
-)
-from cdktf_cdktf_provider_aws.lambda_function import (
-    LambdaFunction,
-    LambdaFunctionEnvironment,
-    LambdaFunctionLoggingConfig,
-    LambdaFunctionTracingConfig,
-)
-from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from cdktf_cdktf_provider_aws.ssm_document import SsmDocument
 from constructs import Construct
 
-from handlers.domain_join import contract
+from handlers.domain_join import backoff, contract, settings
 
-from . import documents, iam, naming
+from . import arns, documents, grants, iam, naming
 from .artifact import LocalArtifact, S3Artifact
+from .bus import OrganizationBus, OrganizationBusProps, Route, flow_rule_arns, route_flow_events
 from .cdk import Fn, Op, TerraformAsset, Token, is_token
-from .events import command_failure_pattern_json, ec2_state_change_pattern_json
-from .grants import (
-    grant_assume_spoke_role,
-    grant_dynamodb_read,
-    grant_ledger_write,
-    grant_logs_write,
-    grant_queue_consume,
-    grant_queue_send,
-    grant_send_command_to_tools_host,
-    grant_tools_host_discovery,
-    grant_xray_write,
-)
+from .function import Function, FunctionProps, ServiceRole, ServiceRoleProps, check_log_retention
+from .key import EncryptionKey, EncryptionKeyProps, service_user
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
-from .rules import Delivery, rule_with_target
-from .validation import PropsError, check_each, check_pattern, check_principals, check_range, check_unique
+from .queue import MAX_RETENTION_SECONDS, DeadLetterQueue, Queue, QueueProps, SendPermission
+from .rules import Delivery
+from .table import BILLING_MODES, EncryptedTable, EncryptedTableProps
+from .validation import (
+    PropsError,
+    check_each,
+    check_partition,
+    check_pattern,
+    check_principals,
+    check_range,
+    check_same_partition,
+    check_setting,
+    check_unique,
+    int_default,
+    str_default,
+)
 
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+# The public Powertools for AWS Lambda (Python) layer: published by one account per partition (GovCloud:
+# per Region).  The version numbers differ between partitions too: set `powertools_layer_version` there.
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-x86_64"
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"  # the commercial partition's
+POWERTOOLS_LAYER_ACCOUNTS = {
+    "cn-north-1": "498634801083",
+    "cn-northwest-1": "498634801083",
+    "us-gov-west-1": "165093116878",
+    "us-gov-east-1": "165087284144",
+}
 LAMBDA_HANDLER = "domain_join.app.lambda_handler"
 LAMBDA_RUNTIME = "python3.13"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS guidance for SQS event sources
-LEDGER_LEASE_FACTOR = 2  # >= 1 invocation, < the visibility timeout
-# The handler keeps a message that waits for readiness by raising its visibility (60 s * 2^(n-1), at most
-# HANDLER_BACKOFF_CAP_SECONDS) until READINESS_DEADLINE_SECONDS, then dead-letters it itself, with a reason.
-# SQS must not get there first: the backoff needs ceil(deadline / cap) + 4 receives (its four short steps
-# fill the first 900 s), so RECEIVE_COUNT_MARGIN = 6 leaves two for failed invocations.
-HANDLER_BACKOFF_CAP_SECONDS = 900
-RECEIVE_COUNT_MARGIN = 6
-MIN_RECEIVE_COUNT = 10
-BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+JOIN_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+LONG_POLL_SECONDS = 20
+EVENTS = "events"
+SNS = "sns"
+# What the hub's rules pass on, per bus: spokes forward their joins' Run Command failures to the bus; the
+# default bus sees this account's own commands (tools-host prestage/remove, and its own instances' joins).
+HUB_ROUTES = {
+    "bus": Route(
+        command_documents=(contract.JOIN_DOCUMENT,),
+        state_description="EC2 instances entering running or terminated: join or leave the domain",
+        command_description="Run Command failures of the domain-join documents: retry or give up",
+    ),
+    "default": Route(
+        command_documents=(contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT, contract.JOIN_DOCUMENT),
+        state_description="EC2 instances entering running or terminated: join or leave the domain",
+        command_description="Run Command failures of the domain-join documents: retry or give up",
+    ),
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HubProps:
-    """Inputs of the hub.  Defaults are the secure, recommended ones."""
+    """Inputs of the hub.  Defaults are the secure, recommended ones; the tunable settings shared with the
+    handler take their defaults and ranges from `handlers/domain_join/settings.py`."""
 
     account_id: str
-    """Security account id (12 digits): the hub's own account."""
+    """Security account id (12 digits): the hub's own account.  Required."""
     region: str
-    """Home Region: where the queue, handler and tables live."""
+    """Home Region: where the queue, handler and tables live.  Required."""
     artifact: LocalArtifact | S3Artifact
-    """The handler zip: built at synth (`LocalArtifact`) or already in S3."""
+    """The handler zip: built at synth (`LocalArtifact`) or already in S3.  Required."""
+    partition: str | None = None
+    """ARN partition.  Default None: the Region's (botocore's data); a plain module passes
+    `data.aws_partition`."""
+    dns_suffix: str | None = None
+    """DNS suffix of the partition (service principals).  Default None: the Region's."""
     organization_id: str | None = None
-    """Organization whose accounts may put events on the bus and whose spoke roles the handler may assume."""
+    """Organization whose accounts may put events on the bus and whose spoke roles the handler may assume.
+    Give it or `principal_account_ids`."""
     principal_account_ids: Sequence[str] = ()
-    """Alternative to `organization_id`: the exact account list."""
+    """Alternative to `organization_id`: the exact account list.  Default: none."""
     name: str = naming.DEFAULT_NAME
+    """Name every resource name derives from (bus, queues, function, ...).  Default domain-join."""
     forwarder_regions: Sequence[str] = ()
-    """Extra Regions whose forwarder topics may send to the join queue."""
-    join_delay_seconds: int = 300
-    function_timeout_seconds: int = 120
+    """Extra Regions whose forwarder topics may send to the join queue (not the home Region).
+    Default: none."""
+    join_delay_seconds: int = int_default(settings.JOIN_DELAY_SECONDS)
+    """settings.JOIN_DELAY_SECONDS: delivery delay of the join queue."""
+    function_timeout_seconds: int = int_default(settings.FUNCTION_TIMEOUT_SECONDS)
+    """settings.FUNCTION_TIMEOUT_SECONDS; the ledger lease is 2x and the visibility timeout 6x this."""
     function_memory_mib: int = 256
+    """128-10240 MiB.  Default 256."""
     reserved_concurrency: int = 5
+    """Handler concurrency (and the queue's most pollers), 2-1000.  Default 5."""
     batch_size: int = 10
+    """Messages per invocation, 1-10.  Default 10."""
     maximum_batching_window_seconds: int = 5
+    """How long the trigger gathers a batch, 0-300 s.  Default 5."""
     log_retention_days: int = 365
-    dlq_retention_seconds: int = 14 * 24 * 3600
-    powertools_layer_version: int = 36
-    tools_host_tag_key: str = "ADToolsHost"
-    tools_host_tag_value: str = "true"
-    spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
+    """Handler log retention, a value CloudWatch accepts.  Default 365."""
+    dlq_retention_seconds: int = MAX_RETENTION_SECONDS
+    """How long dead letters are kept, 60 s-14 days.  Default 14 days (the longest)."""
+    powertools_layer_version: int = int_default(settings.POWERTOOLS_LAYER_VERSION)
+    """settings.POWERTOOLS_LAYER_VERSION: version of the public Powertools layer."""
+    tools_host_tag_key: str = str_default(settings.TOOLS_HOST_TAG_KEY)
+    """settings.TOOLS_HOST_TAG_KEY: tag key of the AD tools host."""
+    tools_host_tag_value: str = str_default(settings.TOOLS_HOST_TAG_VALUE)
+    """settings.TOOLS_HOST_TAG_VALUE: its value."""
+    spoke_role_name: str = str_default(settings.SPOKE_ROLE_NAME)
+    """settings.SPOKE_ROLE_NAME: the execution role in spoke accounts."""
     spoke_role_external_id: str | None = None
-    readiness_deadline_seconds: int = 3600
-    max_command_attempts: int = 3
-    """How many times the handler sends a failed join or remove before the ledger marks it failed."""
-    config_cache_ttl_seconds: int = 300
+    """settings.SPOKE_ROLE_EXTERNAL_ID: sts:ExternalId to present (an identifier, not a secret).
+    Default None: none."""
+    readiness_deadline_seconds: int = int_default(settings.READINESS_DEADLINE_SECONDS)
+    """settings.READINESS_DEADLINE_SECONDS; sets the join queue's maxReceiveCount."""
+    max_command_attempts: int = int_default(settings.MAX_COMMAND_ATTEMPTS)
+    """settings.MAX_COMMAND_ATTEMPTS: sends of a failed join or remove before the ledger marks it failed."""
+    config_cache_ttl_seconds: int = int_default(settings.CONFIG_CACHE_TTL_SECONDS)
+    """settings.CONFIG_CACHE_TTL_SECONDS: how long a warm handler keeps config items."""
     create_config_table: bool = True
+    """Create the config table (False: use an existing one of that name).  Default True."""
     config_table_name: str = "domain-join-config"
+    """Default domain-join-config."""
     config_table_billing_mode: str = "PAY_PER_REQUEST"
+    """PAY_PER_REQUEST or PROVISIONED (with autoscaling).  Default on demand."""
     config_table_min_capacity: int = 5
+    """PROVISIONED: capacity units at least, 1-40000.  Default 5."""
     config_table_max_capacity: int = 50
+    """PROVISIONED: capacity units at most, 1-40000.  Default 50."""
     ledger_table_name: str = "domain-join-ledger"
+    """Default domain-join-ledger."""
     alarm_topic_arn: str | None = None
+    """SNS topic told when anything reaches the DLQ.  Default None: the alarm notifies nobody."""
     kms_key_deletion_window_days: int = 30
+    """7-30 days.  Default 30."""
     scripts_dir: Path = documents.SCRIPTS_DIR
+    """Where the tools-host documents' scripts are read from.  Default: the repository's scripts/."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of every resource.  Default: none (the provider's default tags still apply)."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -141,23 +163,28 @@ class HubProps:
         check_unique("forwarder_regions", self.forwarder_regions)
         if not is_token(self.forwarder_regions) and self.region in self.forwarder_regions:
             raise PropsError("forwarder_regions", f"must not contain the home Region {self.region}")
-        check_range("join_delay_seconds", self.join_delay_seconds, 0, 900)
-        check_range("function_timeout_seconds", self.function_timeout_seconds, 10, 900)
+        for setting in (
+            settings.JOIN_DELAY_SECONDS,
+            settings.FUNCTION_TIMEOUT_SECONDS,
+            settings.POWERTOOLS_LAYER_VERSION,
+            settings.TOOLS_HOST_TAG_KEY,
+            settings.TOOLS_HOST_TAG_VALUE,
+            settings.SPOKE_ROLE_NAME,
+            settings.READINESS_DEADLINE_SECONDS,
+            settings.MAX_COMMAND_ATTEMPTS,
+            settings.CONFIG_CACHE_TTL_SECONDS,
+        ):
+            check_setting(setting, getattr(self, setting.name))
+        if self.spoke_role_external_id is not None:
+            check_setting(settings.SPOKE_ROLE_EXTERNAL_ID, self.spoke_role_external_id)
         check_range("function_memory_mib", self.function_memory_mib, 128, 10240)
         check_range("reserved_concurrency", self.reserved_concurrency, 2, 1000)
         check_range("batch_size", self.batch_size, 1, 10)
         check_range("maximum_batching_window_seconds", self.maximum_batching_window_seconds, 0, 300)
-        if not is_token(self.log_retention_days) and self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise PropsError(
-                "log_retention_days", f"{self.log_retention_days!r} is not one CloudWatch accepts"
-            )
-        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
-        check_range("powertools_layer_version", self.powertools_layer_version, 1, 10000)
+        check_log_retention("log_retention_days", self.log_retention_days)
+        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, MAX_RETENTION_SECONDS)
         check_pattern("tools_host_tag_key", self.tools_host_tag_key, TAG_KEY, "a tag key")
         check_pattern("spoke_role_name", self.spoke_role_name, ROLE_NAME, "an IAM role name")
-        check_range("readiness_deadline_seconds", self.readiness_deadline_seconds, 60, 86400)
-        check_range("max_command_attempts", self.max_command_attempts, 1, 10)
-        check_range("config_cache_ttl_seconds", self.config_cache_ttl_seconds, 0, 3600)
         check_pattern("config_table_name", self.config_table_name, RESOURCE_NAME, "a table name")
         check_pattern("ledger_table_name", self.ledger_table_name, RESOURCE_NAME, "a table name")
         if self.config_table_billing_mode not in BILLING_MODES:
@@ -165,300 +192,253 @@ class HubProps:
         check_range("config_table_min_capacity", self.config_table_min_capacity, 1, 40000)
         check_range("config_table_max_capacity", self.config_table_max_capacity, 1, 40000)
         check_range("kms_key_deletion_window_days", self.kms_key_deletion_window_days, 7, 30)
+        if self.partition is None:  # from the Region, which botocore must know; forwarders in the same
+            check_same_partition(
+                "forwarder_regions", self.forwarder_regions, check_partition("region", self.region)
+            )
+
+    @property
+    def arn_partition(self) -> str:
+        return self.partition if self.partition is not None else arns.partition_of(self.region)
+
+    @property
+    def partition_dns_suffix(self) -> str:
+        return self.dns_suffix if self.dns_suffix is not None else arns.dns_suffix_of(self.region)
 
     @property
     def ledger_lease_seconds(self) -> Any:
         """How long a ledger claim shuts out other invocations: outlives one invocation, not a redelivery."""
-        return _times(LEDGER_LEASE_FACTOR, self.function_timeout_seconds)
+        timeout = self.function_timeout_seconds
+        if is_token(timeout):  # plain module: a Terraform expression of the variable
+            return Token.as_number(Op.mul(settings.LEDGER_LEASE_FACTOR, timeout))
+        return settings.ledger_lease_seconds(timeout)
 
     @property
     def max_receive_count(self) -> Any:
         """Receives before SQS dead-letters a message: more than the handler's backoff needs to reach its own
-        readiness deadline, so an expired message reaches the DLQ from the handler, with a reason."""
+        readiness deadline (`backoff.max_receive_count`), so an expired message reaches the DLQ from the
+        handler, with a reason."""
         deadline = self.readiness_deadline_seconds
-        if is_token(deadline):  # plain module: a Terraform expression of the variable
-            receives = Op.add(Fn.ceil(Op.div(deadline, HANDLER_BACKOFF_CAP_SECONDS)), RECEIVE_COUNT_MARGIN)
-            return Token.as_number(Fn.max([MIN_RECEIVE_COUNT, receives]))
-        receives = math.ceil(deadline / HANDLER_BACKOFF_CAP_SECONDS) + RECEIVE_COUNT_MARGIN
-        return max(MIN_RECEIVE_COUNT, receives)
+        if is_token(deadline):  # plain module: the same rule as a Terraform expression of the variable
+            receives = Op.add(Fn.ceil(Op.div(deadline, backoff.CAP_SECONDS)), backoff.RECEIVE_COUNT_MARGIN)
+            return Token.as_number(Fn.max([backoff.MIN_RECEIVE_COUNT, receives]))
+        return backoff.max_receive_count(deadline)
 
     @property
     def visibility_timeout_seconds(self) -> Any:
         """6x the function timeout: a message is never redelivered while in flight, and comes back only
         after the lease (2x) of a container that died is over."""
-        return _times(VISIBILITY_TIMEOUT_FACTOR, self.function_timeout_seconds)
+        timeout = self.function_timeout_seconds
+        if is_token(timeout):
+            return Token.as_number(Op.mul(VISIBILITY_TIMEOUT_FACTOR, timeout))
+        return VISIBILITY_TIMEOUT_FACTOR * timeout
+
+    @property
+    def powertools_layer_arn(self) -> str:
+        """The Powertools layer of the hub's Region, in its partition."""
+        if is_token(self.region):
+            account: Any = Fn.lookup(POWERTOOLS_LAYER_ACCOUNTS, self.region, POWERTOOLS_LAYER_ACCOUNT)
+        else:
+            account = POWERTOOLS_LAYER_ACCOUNTS.get(self.region, POWERTOOLS_LAYER_ACCOUNT)
+        resource = f"layer:{POWERTOOLS_LAYER_NAME}:{_as_text(self.powertools_layer_version)}"
+        return arns.arn(self.arn_partition, "lambda", self.region, _as_text(account), resource)
 
 
-def _as_text(number: Any) -> str:
-    """Environment values are strings; a number token must stay a reference, not a float literal."""
-    return Token.as_string(number) if is_token(number) else str(number)
-
-
-def _times(factor: int, seconds: Any) -> Any:
-    """factor x seconds; a Terraform expression when the seconds are a variable (plain module)."""
-    if is_token(seconds):
-        return Token.as_number(Op.mul(factor, seconds))
-    return factor * seconds
+def _as_text(value: Any) -> str:
+    """Environment values are strings; a token must stay a reference, not a float literal."""
+    return Token.as_string(value) if is_token(value) else str(value)
 
 
 class Hub(Construct):
-    """The hub of one landing zone (DESIGN.md "Deployment units")."""
+    """The hub of one landing zone (docs/architecture.md, "Deployment units")."""
 
     def __init__(self, scope: Construct, construct_id: str, props: HubProps) -> None:
         super().__init__(scope, construct_id)
-        self.props = props
-        p = props
-        account, region, name = p.account_id, p.region, p.name
-        tags = dict(p.tags) or None
+        self.props = p = props
+        partition, account, region, name = p.arn_partition, p.account_id, p.region, p.name
+        tags = dict(p.tags)
+
+        def arn(service: str, resource: str) -> str:
+            return arns.arn(partition, service, region, account, resource)
+
+        def principal(service: str) -> str:
+            return arns.service_principal(service, region, p.partition_dns_suffix)
 
         self.bus_name = name
-        self.bus_arn = naming.bus_arn(account, region, name)
-        self.queue_arn = naming.join_queue_arn(account, region, name)
-        self.dead_letter_queue_arn = f"arn:aws:sqs:{region}:{account}:{name}-dlq"
-        self.function_name = name
-        self.lambda_role_arn = naming.handler_role_arn(account, name)
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.bus_arn = naming.bus_arn(partition, account, region, name)
+        self.queue_arn = naming.join_queue_arn(partition, account, region, name)
+        self.dead_letter_queue_arn = arn("sqs", naming.dead_letter_queue_name(name))
+        self.function_name = naming.function_name(name)
+        self.lambda_role_arn = naming.handler_role_arn(partition, account, name)
+        self.log_group_name = naming.log_group_name(name)
         self.config_table_name = p.config_table_name
         self.ledger_table_name = p.ledger_table_name
-        config_table_arn = f"arn:aws:dynamodb:{region}:{account}:table/{p.config_table_name}"
-        ledger_table_arn = f"arn:aws:dynamodb:{region}:{account}:table/{p.ledger_table_name}"
-        document_arns = [
-            f"arn:aws:ssm:{region}:{account}:document/{doc}"
-            for doc in (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT)
-        ]
-        rule_sources = {"bus": name, "default": "default"}
-        # Run Command failures: spokes forward their joins' to the bus; the default bus sees this account's
-        # own commands (tools-host prestage/remove, and the joins of its own instances).
-        command_documents = {
-            "bus": (contract.JOIN_DOCUMENT,),
-            "default": (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT, contract.JOIN_DOCUMENT),
-        }
-        rule_arns = [
-            naming.bus_rule_arn(account, region, bus, rule_name(name, source))
-            for source, bus in rule_sources.items()
-            for rule_name in (naming.rule_name, naming.command_rule_name)
-        ]
+        config_table_arn = arn("dynamodb", f"table/{p.config_table_name}")
+        ledger_table_arn = arn("dynamodb", f"table/{p.ledger_table_name}")
+        rule_arns = flow_rule_arns(partition, account, region, name)
 
-        # --- handler role (created first: the key policy names it) ---
-        self.lambda_role = IamRole(
+        # --- handler role (created first: the key policy names it); its policy is granted below ---
+        self.role = ServiceRole(
             self,
             "handler-role",
-            name=naming.handler_role_name(name),
-            description="ec2-domain-join handler: join/leave orchestration",
-            assume_role_policy=iam.service_trust_policy("LambdaAssumesRole", "lambda.amazonaws.com", account),
-            tags=tags,
+            ServiceRoleProps(
+                name=naming.handler_role_name(name),
+                description="ec2-domain-join handler: join/leave orchestration",
+                service=principal("lambda"),
+                trust_sid="LambdaAssumesRole",
+                account_id=account,
+                policy_name="domain-join-handler",
+                tags=tags,
+            ),
+            policy_id="handler-policy",
         )
-        self.lambda_policy_document = iam.policy_document(
-            [
-                *grant_logs_write(account, region, self.log_group_name),
-                *grant_xray_write(),
-                *grant_queue_consume(self.queue_arn),
-                *grant_queue_send([self.dead_letter_queue_arn]),
-                *grant_dynamodb_read([config_table_arn, ledger_table_arn]),
-                *grant_ledger_write(ledger_table_arn),
-                *grant_tools_host_discovery(),
-                *grant_send_command_to_tools_host(
-                    document_arns, account, region, p.tools_host_tag_key, p.tools_host_tag_value
-                ),
-                *grant_assume_spoke_role(p.spoke_role_name, p.organization_id, p.principal_account_ids),
-            ]
-        )
-        role_policy = IamRolePolicy(
-            self,
-            "handler-policy",
-            name="domain-join-handler",
-            role=self.lambda_role.name,
-            policy=iam.to_json(self.lambda_policy_document),
-        )
+        self.lambda_role = self.role.role
 
         # --- one customer managed key for queues, tables, logs and environment ---
-        self.key_policy_document = iam.policy_document(
-            [
-                iam.resource_statement(
-                    "AccountAdministersKey", {"AWS": f"arn:aws:iam::{account}:root"}, ["kms:*"], "*"
-                ),
-                iam.resource_statement(
-                    "HandlerUsesKey",
-                    {"AWS": self.lambda_role_arn},
-                    ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "*",
-                ),
-                iam.resource_statement(
-                    "ProducersEncryptQueueMessages",
-                    {"Service": ["events.amazonaws.com", "sns.amazonaws.com"]},
-                    ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "*",
-                    conditions={"StringEquals": {"aws:SourceAccount": account}},
-                ),
-                iam.resource_statement(
-                    "LogsEncryptHandlerLogs",
-                    {"Service": f"logs.{region}.amazonaws.com"},
-                    [
-                        "kms:Encrypt",
-                        "kms:Decrypt",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:DescribeKey",
-                    ],
-                    "*",
-                    conditions={
-                        "ArnEquals": {
-                            "kms:EncryptionContext:aws:logs:arn": (
-                                f"arn:aws:logs:{region}:{account}:log-group:{self.log_group_name}"
-                            )
-                        }
-                    },
-                ),
-            ]
-        )
-        self.key = KmsKey(
+        self.key = EncryptionKey(
             self,
             "key",
-            description="ec2-domain-join: join queue, DLQ, tables, handler logs and environment",
-            enable_key_rotation=True,
-            deletion_window_in_days=p.kms_key_deletion_window_days,
-            policy=iam.to_json(self.key_policy_document),
-            depends_on=[self.lambda_role],
-            tags=tags,
+            EncryptionKeyProps(
+                account_root_arn=arns.account_root_arn(partition, account),
+                alias=naming.key_alias(name),
+                description="ec2-domain-join: join queue, DLQ, tables, handler logs and environment",
+                deletion_window_days=p.kms_key_deletion_window_days,
+                users=[
+                    iam.resource_statement(
+                        "HandlerUsesKey",
+                        {"AWS": self.lambda_role_arn},
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        "*",
+                    ),
+                    service_user(
+                        "ProducersEncryptQueueMessages",
+                        [principal(EVENTS), principal(SNS)],
+                        ["kms:Decrypt", "kms:GenerateDataKey"],
+                        {"StringEquals": {"aws:SourceAccount": account}},
+                    ),
+                    service_user(
+                        "LogsEncryptHandlerLogs",
+                        principal("logs"),
+                        [
+                            "kms:Encrypt",
+                            "kms:Decrypt",
+                            "kms:ReEncrypt*",
+                            "kms:GenerateDataKey*",
+                            "kms:DescribeKey",
+                        ],
+                        {
+                            "ArnEquals": {
+                                "kms:EncryptionContext:aws:logs:arn": arn(
+                                    "logs", f"log-group:{self.log_group_name}"
+                                )
+                            }
+                        },
+                    ),
+                ],
+                depends_on=[self.lambda_role],
+                tags=tags,
+            ),
         )
-        KmsAlias(self, "key-alias", name=f"alias/{name}", target_key_id=self.key.key_id)
         self.kms_key_arn = self.key.arn
 
-        # --- queues ---
-        self.dead_letter_queue = SqsQueue(
+        # --- queues: the join queue and its dead-letter queue ---
+        self.dlq = Queue(
             self,
             "dead-letter-queue",
-            name=f"{name}-dlq",
-            kms_master_key_id=self.key.arn,
-            kms_data_key_reuse_period_seconds=3600,
-            message_retention_seconds=p.dlq_retention_seconds,
-            redrive_allow_policy=iam.to_json(
-                {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue_arn]}
+            QueueProps(
+                name=naming.dead_letter_queue_name(name),
+                arn=self.dead_letter_queue_arn,
+                kms_key_arn=self.key.arn,
+                message_retention_seconds=p.dlq_retention_seconds,
+                redrive_sources=[self.queue_arn],
+                senders=[
+                    SendPermission(
+                        sid="EventBridgeRulesDeadLetter", services=principal(EVENTS), source_arns=rule_arns
+                    )
+                ],
+                tags=tags,
             ),
-            tags=tags,
         )
-        self.queue = SqsQueue(
+        self.join_queue = Queue(
             self,
             "join-queue",
-            name=naming.join_queue_name(name),
-            delay_seconds=p.join_delay_seconds,
-            visibility_timeout_seconds=p.visibility_timeout_seconds,
-            message_retention_seconds=4 * 24 * 3600,
-            receive_wait_time_seconds=20,
-            kms_master_key_id=self.key.arn,
-            kms_data_key_reuse_period_seconds=3600,
-            redrive_policy=iam.to_json(
-                {"deadLetterTargetArn": self.dead_letter_queue_arn, "maxReceiveCount": p.max_receive_count}
-            ),
-            depends_on=[self.dead_letter_queue],
-            tags=tags,
-        )
-        self.queue_url = self.queue.url
-        if is_token(p.forwarder_regions):  # plain module: Regions known only at plan
-            forwarder_topics = [naming.forwarder_topic_arn(account, "*", name)]
-            topic_condition = "ArnLike"
-        else:
-            forwarder_topics = [naming.forwarder_topic_arn(account, r, name) for r in p.forwarder_regions]
-            topic_condition = "ArnEquals"
-        queue_statements = [
-            iam.deny_insecure_transport(self.queue_arn, "sqs:*"),
-            iam.resource_statement(
-                "EventBridgeRulesSend",
-                {"Service": "events.amazonaws.com"},
-                ["sqs:SendMessage"],
-                self.queue_arn,
-                conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
-            ),
-        ]
-        if forwarder_topics:
-            queue_statements.append(
-                iam.resource_statement(
-                    "ForwarderTopicsSend",
-                    {"Service": "sns.amazonaws.com"},
-                    ["sqs:SendMessage"],
-                    self.queue_arn,
-                    conditions={topic_condition: {"aws:SourceArn": forwarder_topics}},
-                )
-            )
-        self.queue_policy_document = iam.policy_document(queue_statements)
-        SqsQueuePolicy(
-            self,
-            "join-queue-policy",
-            queue_url=self.queue.url,
-            policy=iam.to_json(self.queue_policy_document),
-        )
-        self.dead_letter_queue_policy_document = iam.policy_document(
-            [
-                iam.deny_insecure_transport(self.dead_letter_queue_arn, "sqs:*"),
-                iam.resource_statement(
-                    "EventBridgeRulesDeadLetter",
-                    {"Service": "events.amazonaws.com"},
-                    ["sqs:SendMessage"],
-                    self.dead_letter_queue_arn,
-                    conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
+            QueueProps(
+                name=naming.join_queue_name(name),
+                arn=self.queue_arn,
+                kms_key_arn=self.key.arn,
+                delay_seconds=p.join_delay_seconds,
+                visibility_timeout_seconds=p.visibility_timeout_seconds,
+                message_retention_seconds=JOIN_QUEUE_RETENTION_SECONDS,
+                receive_wait_time_seconds=LONG_POLL_SECONDS,
+                dead_letter_queue=DeadLetterQueue(
+                    arn=self.dead_letter_queue_arn, max_receive_count=p.max_receive_count
                 ),
-            ]
+                senders=[
+                    SendPermission(
+                        sid="EventBridgeRulesSend", services=principal(EVENTS), source_arns=rule_arns
+                    ),
+                    *self._forwarder_topics(principal(SNS)),
+                ],
+                depends_on=[self.dlq.queue],
+                tags=tags,
+            ),
         )
-        SqsQueuePolicy(
-            self,
-            "dead-letter-queue-policy",
-            queue_url=self.dead_letter_queue.url,
-            policy=iam.to_json(self.dead_letter_queue_policy_document),
-        )
+        self.queue, self.dead_letter_queue = self.join_queue.queue, self.dlq.queue
+        self.queue_url = self.queue.url
 
         # --- bus, its organization-scoped policy, and the rules feeding the queue ---
-        self.bus = CloudwatchEventBus(self, "bus", name=name, tags=tags)
-        self.bus_policy_document = bus_policy_document(
-            self.bus_arn, p.organization_id, p.principal_account_ids
-        )
-        CloudwatchEventBusPolicy(
-            self, "bus-policy", event_bus_name=self.bus.name, policy=iam.to_json(self.bus_policy_document)
-        )
-        self.rules: dict[str, CloudwatchEventRule] = {}
-        self.command_rules: dict[str, CloudwatchEventRule] = {}
-        delivery = Delivery(
-            target_id="join-queue", arn=self.queue.arn, dead_letter_arn=self.dead_letter_queue.arn
-        )
-        for source in rule_sources:
-            bus_name = self.bus.name if source == "bus" else "default"
-            self.rules[source] = rule_with_target(
-                self,
-                f"rule-{source}",
-                name=naming.rule_name(name, source),
-                description="EC2 instances entering running or terminated: join or leave the domain",
-                event_bus_name=bus_name,
-                event_pattern=ec2_state_change_pattern_json(),
+        self.organization_bus = OrganizationBus(
+            self,
+            "bus",
+            OrganizationBusProps(
+                name=name,
+                arn=self.bus_arn,
+                partition=partition,
+                organization_id=p.organization_id,
+                principal_account_ids=p.principal_account_ids,
                 tags=tags,
-                delivery=delivery,
-            )
-            self.command_rules[source] = rule_with_target(
-                self,
-                f"command-rule-{source}",
-                name=naming.command_rule_name(name, source),
-                description="Run Command failures of the domain-join documents: retry or give up",
-                event_bus_name=bus_name,
-                event_pattern=command_failure_pattern_json(command_documents[source]),
-                tags=tags,
-                delivery=delivery,
-            )
+            ),
+        )
+        self.bus = self.organization_bus.bus
+        self.rules, self.command_rules = route_flow_events(
+            self,
+            name=name,
+            buses={"bus": self.bus.name, "default": "default"},
+            routes=HUB_ROUTES,
+            delivery=Delivery(
+                target_id="join-queue", arn=self.queue.arn, dead_letter_arn=self.dead_letter_queue.arn
+            ),
+            tags=tags or None,
+        )
 
         # --- tables ---
-        if is_token(p.create_config_table):  # plain module: decided at plan through count
-            self.config_table: DynamodbTable | None = self._table(
-                "config-table", p.config_table_name, contract.CONFIG_TABLE_KEY, tags, ttl=False
-            )
-            self.config_table.count = Token.as_number(Fn.conditional(p.create_config_table, 1, 0))
-        elif p.create_config_table:
-            self.config_table = self._table(
-                "config-table", p.config_table_name, contract.CONFIG_TABLE_KEY, tags, ttl=False
-            )
-            if p.config_table_billing_mode == "PROVISIONED":
-                self._autoscale(self.config_table)
-        else:
-            self.config_table = None
-        self.ledger_table = self._table(
-            "ledger-table", p.ledger_table_name, contract.LEDGER_TABLE_KEY, tags, ttl=True, on_demand=True
-        )
+        self.config_table = None
+        if p.create_config_table is not False:  # True, or a plain module's variable (count)
+            self.config_table = EncryptedTable(
+                self,
+                "config-table",
+                EncryptedTableProps(
+                    name=p.config_table_name,
+                    partition_key=contract.CONFIG_TABLE_KEY,
+                    kms_key_arn=self.key.arn,
+                    billing_mode=p.config_table_billing_mode,
+                    min_capacity=p.config_table_min_capacity,
+                    max_capacity=p.config_table_max_capacity,
+                    created=p.create_config_table,
+                    tags=tags,
+                ),
+            ).table
+        self.ledger_table = EncryptedTable(
+            self,
+            "ledger-table",
+            EncryptedTableProps(
+                name=p.ledger_table_name,
+                partition_key=contract.LEDGER_TABLE_KEY,
+                kms_key_arn=self.key.arn,
+                ttl_attribute=contract.LEDGER_TTL_ATTRIBUTE,
+                tags=tags,
+            ),
+        ).table
 
         # --- tools-host documents ---
         self.documents = {
@@ -470,184 +450,123 @@ class Hub(Construct):
                 document_format="JSON",
                 target_type="/AWS::EC2::Instance",
                 content=documents.terraform_literal(documents.document_json(spec, p.scripts_dir)),
-                tags=tags,
+                tags=tags or None,
             )
             for spec in (documents.PRESTAGE, documents.REMOVE)
         }
 
+        # --- what the handler may do: least privilege, one capability per grant ---
+        self.role.add_to_policy(
+            *grants.grant_logs_write(partition, account, region, self.log_group_name),
+            *grants.grant_xray_write(),
+            *self.join_queue.grant_consume(),
+            *self.dlq.grant_send(),
+            *grants.grant_dynamodb_read([config_table_arn, ledger_table_arn]),
+            *grants.grant_ledger_write(ledger_table_arn),
+            *grants.grant_tools_host_discovery(),
+            *grants.grant_send_command_to_tools_host(
+                partition,
+                [
+                    arn("ssm", f"document/{doc}")
+                    for doc in (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT)
+                ],
+                account,
+                region,
+                p.tools_host_tag_key,
+                p.tools_host_tag_value,
+            ),
+            *grants.grant_assume_spoke_role(
+                partition, p.spoke_role_name, p.organization_id, p.principal_account_ids
+            ),
+        )
+        self.lambda_policy_document = self.role.policy_document
+
         # --- the handler ---
-        self.log_group = CloudwatchLogGroup(
+        self.handler = Function(
             self,
-            "log-group",
-            name=self.log_group_name,
-            retention_in_days=p.log_retention_days,
-            kms_key_id=self.key.arn,
+            "handler",
+            FunctionProps(
+                name=self.function_name,
+                description="ec2-domain-join: joins EC2 instances to AD, removes them on termination",
+                role_arn=self.lambda_role.arn,
+                handler=LAMBDA_HANDLER,
+                runtime=LAMBDA_RUNTIME,
+                code=self._code(),
+                log_group_name=self.log_group_name,
+                kms_key_arn=self.key.arn,
+                environment=self._environment(),
+                layers=[p.powertools_layer_arn],
+                timeout_seconds=p.function_timeout_seconds,
+                memory_mib=p.function_memory_mib,
+                reserved_concurrency=p.reserved_concurrency,
+                log_retention_days=p.log_retention_days,
+                depends_on=[self.role.policy],
+                tags=tags,
+            ),
+            log_group_id="log-group",
+        )
+        self.function, self.log_group = self.handler.function, self.handler.log_group
+        self.lambda_function_arn = self.function.arn
+        self.event_source_mapping = self.handler.add_queue_trigger(
+            "queue-trigger",
+            queue_arn=self.queue.arn,
+            batch_size=p.batch_size,
+            maximum_batching_window_seconds=p.maximum_batching_window_seconds,
+            depends_on=[self.role.policy],
+        )
+
+        # --- alarm: anything in the DLQ needs a human ---
+        self.dlq.alarm_on_messages(
+            "dlq-alarm",
+            alarm_name=naming.dead_letter_alarm_name(name),
+            description="ec2-domain-join: dead-lettered messages (malformed, expired, failing)",
+            topic_arn=p.alarm_topic_arn,
             tags=tags,
         )
-        code: dict[str, Any]
-        if isinstance(p.artifact, LocalArtifact):
-            asset = TerraformAsset(self, "artifact", path=str(p.artifact.path))
-            code = {"filename": asset.path, "source_code_hash": p.artifact.source_code_hash}
-        else:
-            code = {"s3_bucket": p.artifact.bucket, "s3_key": p.artifact.key}
-            if p.artifact.object_version:
-                code["s3_object_version"] = p.artifact.object_version
+
+    def _forwarder_topics(self, sns_principal: str) -> list[SendPermission]:
+        """The forwarders' topics of the extra Regions (a plain module: any Region, known at plan)."""
+        p = self.props
+        if is_token(p.forwarder_regions):
+            topics = [naming.forwarder_topic_arn(p.arn_partition, p.account_id, "*", p.name)]
+            return [
+                SendPermission(
+                    sid="ForwarderTopicsSend", services=sns_principal, source_arns=topics, match="ArnLike"
+                )
+            ]
+        if not p.forwarder_regions:
+            return []
+        topics = [
+            naming.forwarder_topic_arn(p.arn_partition, p.account_id, r, p.name) for r in p.forwarder_regions
+        ]
+        return [SendPermission(sid="ForwarderTopicsSend", services=sns_principal, source_arns=topics)]
+
+    def _code(self) -> dict[str, Any]:
+        artifact = self.props.artifact
+        if isinstance(artifact, LocalArtifact):
+            asset = TerraformAsset(self, "artifact", path=str(artifact.path))
+            return {"filename": asset.path, "source_code_hash": artifact.source_code_hash}
+        code = {"s3_bucket": artifact.bucket, "s3_key": artifact.key}
+        if artifact.object_version:
+            code["s3_object_version"] = artifact.object_version
+        return code
+
+    def _environment(self) -> dict[str, str]:
+        p = self.props
         environment = {
             contract.ENV_CONFIG_TABLE: p.config_table_name,
             contract.ENV_LEDGER_TABLE: p.ledger_table_name,
-            contract.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.url,
+            contract.ENV_DEAD_LETTER_QUEUE_URL: self.dlq.url,
             contract.ENV_TOOLS_HOST_TAG_KEY: p.tools_host_tag_key,
             contract.ENV_TOOLS_HOST_TAG_VALUE: p.tools_host_tag_value,
             contract.ENV_READINESS_DEADLINE_SECONDS: _as_text(p.readiness_deadline_seconds),
             contract.ENV_SPOKE_ROLE_NAME: p.spoke_role_name,
             contract.ENV_MAX_COMMAND_ATTEMPTS: _as_text(p.max_command_attempts),
-            contract.ENV_CONFIG_CACHE_TTL_SECONDS: str(p.config_cache_ttl_seconds),
+            contract.ENV_CONFIG_CACHE_TTL_SECONDS: _as_text(p.config_cache_ttl_seconds),
             contract.ENV_LEDGER_LEASE_SECONDS: _as_text(p.ledger_lease_seconds),
             "POWERTOOLS_SERVICE_NAME": "ec2-domain-join",
             "POWERTOOLS_METRICS_NAMESPACE": "Ec2DomainJoin",
         }
         if p.spoke_role_external_id:
             environment[contract.ENV_SPOKE_ROLE_EXTERNAL_ID] = p.spoke_role_external_id
-        self.function = LambdaFunction(
-            self,
-            "handler",
-            function_name=self.function_name,
-            description="ec2-domain-join: joins EC2 instances to AD, removes them on termination",
-            role=self.lambda_role.arn,
-            handler=LAMBDA_HANDLER,
-            runtime=LAMBDA_RUNTIME,
-            architectures=["x86_64"],
-            timeout=p.function_timeout_seconds,
-            memory_size=p.function_memory_mib,
-            reserved_concurrent_executions=p.reserved_concurrency,
-            layers=[
-                f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-                f"{POWERTOOLS_LAYER_NAME}:{p.powertools_layer_version}"
-            ],
-            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=self.log_group.name),
-            environment=LambdaFunctionEnvironment(variables=environment),
-            kms_key_arn=self.key.arn,
-            depends_on=[self.log_group, role_policy],
-            tags=tags,
-            **code,
-        )
-        self.lambda_function_arn = self.function.arn
-        self.event_source_mapping = LambdaEventSourceMapping(
-            self,
-            "queue-trigger",
-            event_source_arn=self.queue.arn,
-            function_name=self.function.arn,
-            batch_size=p.batch_size,
-            maximum_batching_window_in_seconds=p.maximum_batching_window_seconds,
-            function_response_types=["ReportBatchItemFailures"],
-            scaling_config=LambdaEventSourceMappingScalingConfig(maximum_concurrency=p.reserved_concurrency),
-            depends_on=[role_policy],
-        )
-
-        # --- alarm: anything in the DLQ needs a human ---
-        alarm_actions: Any = None
-        if is_token(p.alarm_topic_arn):
-            alarm_actions = Fn.compact([str(p.alarm_topic_arn)])  # plain module: "" means no topic
-        elif p.alarm_topic_arn:
-            alarm_actions = [p.alarm_topic_arn]
-        CloudwatchMetricAlarm(
-            self,
-            "dlq-alarm",
-            alarm_name=f"{name}-dead-letters",
-            alarm_description="ec2-domain-join: dead-lettered messages (malformed, expired, failing)",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.dead_letter_queue.name},
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=alarm_actions,
-            ok_actions=alarm_actions,
-            tags=tags,
-        )
-
-    def _table(
-        self,
-        construct_id: str,
-        table_name: str,
-        key: str,
-        tags: dict[str, str] | None,
-        *,
-        ttl: bool,
-        on_demand: bool = False,
-    ) -> DynamodbTable:
-        provisioned = not on_demand and self.props.config_table_billing_mode == "PROVISIONED"
-        capacity = self.props.config_table_min_capacity
-        return DynamodbTable(
-            self,
-            construct_id,
-            name=table_name,
-            hash_key=key,
-            attribute=[DynamodbTableAttribute(name=key, type="S")],
-            billing_mode="PROVISIONED" if provisioned else "PAY_PER_REQUEST",
-            read_capacity=capacity if provisioned else None,
-            write_capacity=capacity if provisioned else None,
-            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
-            ttl=DynamodbTableTtl(enabled=True, attribute_name=contract.LEDGER_TTL_ATTRIBUTE) if ttl else None,
-            deletion_protection_enabled=True,
-            tags=tags,
-        )
-
-    def _autoscale(self, table: DynamodbTable) -> None:
-        for dimension, metric in (
-            ("Read", "DynamoDBReadCapacityUtilization"),
-            ("Write", "DynamoDBWriteCapacityUtilization"),
-        ):
-            target = AppautoscalingTarget(
-                self,
-                f"config-table-{dimension.lower()}-target",
-                service_namespace="dynamodb",
-                resource_id=f"table/{table.name}",
-                scalable_dimension=f"dynamodb:table:{dimension}CapacityUnits",
-                min_capacity=self.props.config_table_min_capacity,
-                max_capacity=self.props.config_table_max_capacity,
-            )
-            AppautoscalingPolicy(
-                self,
-                f"config-table-{dimension.lower()}-policy",
-                name=f"{table.name}-{dimension.lower()}",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                resource_id=target.resource_id,
-                scalable_dimension=target.scalable_dimension,
-                target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
-                    target_value=70,
-                    predefined_metric_specification=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
-                        predefined_metric_type=metric
-                    ),
-                ),
-            )
-
-
-def bus_policy_document(
-    bus_arn: str, organization_id: str | None, principal_account_ids: Sequence[str]
-) -> dict[str, Any]:
-    """Who may put events on a domain-join bus: the organization, or the listed accounts."""
-    if organization_id:
-        allow = iam.resource_statement(
-            "OrganizationPutsEvents",
-            "*",
-            ["events:PutEvents"],
-            bus_arn,
-            conditions={"StringEquals": {"aws:PrincipalOrgID": organization_id}},
-        )
-    else:
-        principals: Any = (
-            principal_account_ids
-            if is_token(principal_account_ids)
-            else [f"arn:aws:iam::{a}:root" for a in principal_account_ids]
-        )
-        allow = iam.resource_statement(
-            "AccountsPutEvents", {"AWS": principals}, ["events:PutEvents"], bus_arn
-        )
-    return iam.policy_document([allow])
+        return environment

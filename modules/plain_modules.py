@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
 from cdktf_tf_module_stack import (
     ProviderRequirement,
@@ -38,7 +39,8 @@ from cdktf_tf_module_stack import (
 )
 from constructs import Construct
 
-from handlers.domain_join import contract
+from handlers.domain_join import settings
+from handlers.domain_join.settings import Setting
 
 from . import naming
 from .artifact import S3Artifact
@@ -73,6 +75,37 @@ class Output:
     description: str
 
 
+def setting_variable(setting: Setting) -> Variable:
+    """The Terraform variable of a shared setting: its description, default and range from the settings
+    table (handlers/domain_join/settings.py), checked by a `validation` block."""
+    var = f"var.{setting.name}"
+    conditions: list[str] = []
+    limits: list[str] = []
+    if setting.kind is int:
+        conditions.append(f"floor({var}) == {var}")
+        limits.append("a whole number")
+        if setting.low is not None:
+            conditions.append(f"{var} >= {setting.low}")
+        if setting.high is not None:
+            conditions.append(f"{var} <= {setting.high}")
+        if setting.low is not None and setting.high is not None:
+            limits = [f"{setting.low} to {setting.high}"]
+        terraform_type = "number"
+    else:
+        terraform_type = "string"
+        if not setting.allow_empty:
+            conditions.append(f"length({var}) > 0")
+            limits.append("not empty")
+        if setting.max_length:
+            conditions.append(f"length({var}) <= {setting.max_length}")
+            limits.append(f"at most {setting.max_length} characters")
+    if setting.choices:
+        conditions.append(f"contains({json.dumps(list(setting.choices))}, {var})")
+        limits.append("one of " + ", ".join(map(str, setting.choices)))
+    validation = (" && ".join(conditions), f"{setting.name}: {', '.join(limits)}") if conditions else None
+    return Variable(setting.name, terraform_type, setting.description, setting.default, validation)
+
+
 ORG_CONDITION = (
     'can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))',
     "organization_id must look like o-…",
@@ -89,57 +122,19 @@ HUB_VARIABLES = (
     Variable("artifact_s3_key", "string", "Key of the handler zip."),
     Variable("artifact_s3_object_version", "string", "Object version of the zip, or null.", None),
     Variable("forwarder_regions", "list(string)", "Extra Regions that run a region-forwarder module.", []),
-    Variable(
-        "join_delay_seconds",
-        "number",
-        "How long a join event waits in the queue before the handler sees it.",
-        300,
-        ("var.join_delay_seconds >= 0 && var.join_delay_seconds <= 900", "join_delay_seconds: 0 to 900"),
-    ),
-    Variable(
-        "function_timeout_seconds",
-        "number",
-        "Handler timeout; the ledger lease is 2x and the join queue's visibility timeout 6x this.",
-        120,
-        (
-            "var.function_timeout_seconds >= 10 && var.function_timeout_seconds <= 900",
-            "function_timeout_seconds: 10 to 900",
-        ),
-    ),
-    Variable("tools_host_tag_key", "string", "Tag key that marks the AD tools host.", "ADToolsHost"),
-    Variable("tools_host_tag_value", "string", "Tag value that marks the AD tools host.", "true"),
-    Variable(
-        "spoke_role_name",
-        "string",
-        "Execution role name in spoke accounts.",
-        contract.DEFAULT_SPOKE_ROLE_NAME,
-    ),
-    Variable("spoke_role_external_id", "string", 'sts:ExternalId for the spoke roles, "" for none.', ""),
-    Variable(
-        "readiness_deadline_seconds",
-        "number",
-        "How long the handler waits for an instance to be ready; sets the join queue's maxReceiveCount.",
-        3600,
-        (
-            "var.readiness_deadline_seconds >= 60 && var.readiness_deadline_seconds <= 86400",
-            "readiness_deadline_seconds: 60 to 86400",
-        ),
-    ),
-    Variable(
-        "max_command_attempts",
-        "number",
-        "How many times a failed join or remove is sent before the ledger marks it failed.",
-        3,
-        (
-            "var.max_command_attempts >= 1 && var.max_command_attempts <= 10",
-            "max_command_attempts: 1 to 10",
-        ),
-    ),
+    setting_variable(settings.JOIN_DELAY_SECONDS),
+    setting_variable(settings.FUNCTION_TIMEOUT_SECONDS),
+    setting_variable(settings.TOOLS_HOST_TAG_KEY),
+    setting_variable(settings.TOOLS_HOST_TAG_VALUE),
+    setting_variable(settings.SPOKE_ROLE_NAME),
+    setting_variable(settings.SPOKE_ROLE_EXTERNAL_ID),
+    setting_variable(settings.READINESS_DEADLINE_SECONDS),
+    setting_variable(settings.MAX_COMMAND_ATTEMPTS),
     Variable("create_config_table", "bool", "Create the config table (false: use an existing one).", True),
     Variable("config_table_name", "string", "Config table name.", "domain-join-config"),
     Variable("ledger_table_name", "string", "Ledger table name.", "domain-join-ledger"),
     Variable("alarm_topic_arn", "string", 'SNS topic for the DLQ alarm, "" for none.', ""),
-    Variable("powertools_layer_version", "number", "Version of the public Powertools layer.", 36),
+    setting_variable(settings.POWERTOOLS_LAYER_VERSION),
 )
 HUB_OUTPUTS = (
     Output("lambda_role_arn", "Handler role: pass it to every spoke as hub_lambda_role_arn."),
@@ -181,7 +176,7 @@ SPOKE_VARIABLES = (
         "execution_role_name",
         "string",
         "Name of the role the hub assumes here.",
-        contract.DEFAULT_SPOKE_ROLE_NAME,
+        settings.SPOKE_ROLE_NAME.default,
     ),
     Variable("external_id", "string", 'sts:ExternalId the hub presents, "" for none.', ""),
     NAME,
@@ -247,14 +242,22 @@ def _caller(scope: Construct) -> tuple[str, str]:
     return DataAwsCallerIdentity(scope, "caller").account_id, DataAwsRegion(scope, "region").region
 
 
+def _partition(scope: Construct) -> DataAwsPartition:
+    """The caller's partition: ARNs (`arn:aws-cn:...`) and the DNS suffix of Region-bound principals."""
+    return DataAwsPartition(scope, "partition")
+
+
 def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
     account, region = _caller(scope)
+    partition = _partition(scope)
     hub = Hub(
         scope,
         "hub",
         HubProps(
             account_id=account,
             region=region,
+            partition=partition.partition,
+            dns_suffix=partition.dns_suffix,
             artifact=S3Artifact(
                 v["artifact_s3_bucket"], v["artifact_s3_key"], v["artifact_s3_object_version"]
             ),
@@ -298,6 +301,7 @@ def _forwarder(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_
         RegionForwarderProps(
             account_id=account,
             region=region,
+            partition=_partition(scope).partition,
             home_region=v["home_region"],
             organization_id=v["organization_id"],
             name=v["name"],
@@ -314,6 +318,7 @@ def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR)
         SpokeProps(
             account_id=account,
             regions=v["regions"],
+            partition=_partition(scope).partition,
             security_account_id=v["security_account_id"],
             hub_lambda_role_arn=v["hub_lambda_role_arn"],
             execution_role_name=v["execution_role_name"],

@@ -22,18 +22,27 @@ from constructs import Construct
 
 from handlers.domain_join import contract
 
-from . import documents, iam, naming
+from . import arns, documents, iam, naming
 from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
 from .patterns import ACCOUNT_ID, EXTERNAL_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
-from .rules import Delivery, PerRegion, rule_with_target
-from .validation import PropsError, check_each, check_pattern, check_range, check_unique
+from .queue import MAX_RETENTION_SECONDS
+from .rules import MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS, Delivery, PerRegion, rule_with_target
+from .validation import (
+    PropsError,
+    check_each,
+    check_partition,
+    check_pattern,
+    check_range,
+    check_same_partition,
+    check_unique,
+)
 
 EACH_REGION = "${each.value}"  # inside for_each over the Region set
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpokeProps:
     """Inputs of one spoke account."""
 
@@ -45,7 +54,11 @@ class SpokeProps:
     """Where the hub and forwarders run (their buses receive this account's events)."""
     hub_lambda_role_arn: str
     """The only principal trusted by the execution role (the hub output `lambda_role_arn`)."""
+    partition: str | None = None
+    """ARN partition.  Default None: that of the Regions (botocore's data), which must share one; a plain
+    module passes `data.aws_partition`."""
     execution_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
+    """The role the hub handler assumes here.  Default ec2-domain-join-execution (the hub's default)."""
     external_id: str | None = None
     """Optional sts:ExternalId the hub must present (an identifier, not a secret)."""
     name: str = naming.DEFAULT_NAME
@@ -53,11 +66,16 @@ class SpokeProps:
     forward_events: bool = True
     """False for the security account itself: the hub and forwarders already have default-bus rules there,
     so only the join documents and the execution role are created (no rule, target, role or DLQ)."""
-    maximum_event_age_seconds: int = 86400
-    maximum_retry_attempts: int = 185
-    dlq_retention_seconds: int = 14 * 24 * 3600
+    maximum_event_age_seconds: int = MAXIMUM_EVENT_AGE_SECONDS
+    """How long EventBridge retries a forwarding, 60-86400 s.  Default a day (its most)."""
+    maximum_retry_attempts: int = MAXIMUM_RETRY_ATTEMPTS
+    """0-185.  Default 185 (its most)."""
+    dlq_retention_seconds: int = MAX_RETENTION_SECONDS
+    """How long failed forwardings are kept, 60 s-14 days.  Default 14 days."""
     scripts_dir: Path = documents.SCRIPTS_DIR
+    """Where the join document's scripts are read from.  Default: the repository's scripts/."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of every resource.  Default: none."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -73,7 +91,9 @@ class SpokeProps:
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
         check_range("maximum_event_age_seconds", self.maximum_event_age_seconds, 60, 86400)
         check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 185)
-        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, 1209600)
+        check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, MAX_RETENTION_SECONDS)
+        if self.partition is None and not is_token(self.regions):
+            check_same_partition("regions", self.regions, check_partition("regions[0]", self.regions[0]))
         if not is_token(self.forward_events) and not isinstance(self.forward_events, bool):
             raise PropsError("forward_events", f"{self.forward_events!r} must be true or false")
         if self.forward_events and self.account_id == self.security_account_id:
@@ -81,6 +101,10 @@ class SpokeProps:
                 "forward_events",
                 "the security account's events already reach the hub (default-bus rules): set it to False",
             )
+
+    @property
+    def arn_partition(self) -> str:
+        return self.partition if self.partition is not None else arns.partition_of(self.regions[0])
 
 
 class Spoke(Construct):
@@ -148,7 +172,7 @@ class Spoke(Construct):
             tags=tags,
         )
         self.execution_policy_document = iam.policy_document(
-            grant_spoke_instance_operations(account, regions, contract.JOIN_DOCUMENT)
+            grant_spoke_instance_operations(p.arn_partition, account, regions, contract.JOIN_DOCUMENT)
         )
         IamRolePolicy(
             self,
@@ -173,14 +197,14 @@ class Spoke(Construct):
         `enabled` is the plain module's `forward_events` variable: the regional resources then iterate over
         an empty set when it is false, and the EventBridge role and its policy get `count` 0.
         """
-        account, name = p.account_id, p.name
+        partition, account, name = p.arn_partition, p.account_id, p.name
         # --- forwarding of EC2 state changes to the security account's bus, per Region ---
         dlq = SqsQueue(
             self,
             "target-dlq",
             for_each=each_region(),
             region=EACH_REGION,
-            name=f"{name}-forwarding-dlq",
+            name=naming.spoke_dead_letter_queue_name(name),
             sqs_managed_sse_enabled=True,
             message_retention_seconds=p.dlq_retention_seconds,
             tags=tags,
@@ -189,17 +213,19 @@ class Spoke(Construct):
         policy_regions = each_region()
 
         def dlq_policy(region: str) -> dict[str, Any]:
-            dlq_arn = f"arn:aws:sqs:{region}:{account}:{name}-forwarding-dlq"
+            dlq_arn = arns.arn(partition, "sqs", region, account, naming.spoke_dead_letter_queue_name(name))
             rule_arns = [
-                naming.bus_rule_arn(account, region, "default", rule_name),
-                naming.bus_rule_arn(account, region, "default", naming.command_rule_name(name, "default")),
+                naming.bus_rule_arn(partition, account, region, "default", rule_name),
+                naming.bus_rule_arn(
+                    partition, account, region, "default", naming.command_rule_name(name, "default")
+                ),
             ]
             return iam.policy_document(
                 [
                     iam.deny_insecure_transport(dlq_arn, "sqs:*"),
                     iam.resource_statement(
                         "ForwardingRuleDeadLetters",
-                        {"Service": "events.amazonaws.com"},
+                        {"Service": arns.service_principal("events")},
                         ["sqs:SendMessage"],
                         dlq_arn,
                         conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
@@ -224,10 +250,10 @@ class Spoke(Construct):
         events_role = IamRole(
             self,
             "events-role",
-            name=f"{name}-forwarding",
+            name=naming.spoke_events_role_name(name),
             description="EventBridge forwards EC2 state changes to the security account's domain-join bus",
             assume_role_policy=iam.service_trust_policy(
-                "EventBridgeAssumesRole", "events.amazonaws.com", account
+                "EventBridgeAssumesRole", arns.service_principal("events"), account
             ),
             tags=tags,
         )
@@ -243,9 +269,9 @@ class Spoke(Construct):
         self.events_role = events_role
         self.events_policy_document = iam.policy_document(
             grant_put_events(
-                [naming.bus_arn(p.security_account_id, "*", name)]
+                [naming.bus_arn(partition, p.security_account_id, "*", name)]
                 if is_token(regions)  # plain module: the Region list is known only at plan
-                else [naming.bus_arn(p.security_account_id, region, name) for region in regions]
+                else [naming.bus_arn(partition, p.security_account_id, region, name) for region in regions]
             )
         )
         events_policy = IamRolePolicy(
@@ -260,7 +286,7 @@ class Spoke(Construct):
 
         delivery = Delivery(
             target_id="security-account-bus",
-            arn=naming.bus_arn(p.security_account_id, EACH_REGION, name),
+            arn=naming.bus_arn(partition, p.security_account_id, EACH_REGION, name),
             dead_letter_arn="${aws_sqs_queue.target_dlq[each.value].arn}",
             role_arn=role_arn_ref,
             maximum_event_age_seconds=p.maximum_event_age_seconds,

@@ -16,26 +16,18 @@ from pathlib import Path
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderAssumeRole, AwsProviderDefaultTags
 from constructs import Construct
 
-from . import naming
+from . import arns, naming
 from .artifact import LocalArtifact, S3Artifact, build_local_artifact
 from .cdk import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
 from .landing_zone import LandingZone
+from .naming import HUB_STACK, forwarder_stack_name, spoke_stack_name
 from .spoke import Spoke, SpokeProps
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTIFACT_PATH = REPOSITORY_ROOT / "build" / "lambda" / "domain_join.zip"
-HUB_STACK = "hub"
-
-
-def forwarder_stack_name(region: str) -> str:
-    return f"forwarder-{region}"
-
-
-def spoke_stack_name(account_id: str) -> str:
-    return f"spoke-{account_id}"
 
 
 def local_state_path(state_dir: Path, outdir: Path, stack_id: str) -> str:
@@ -70,7 +62,7 @@ def _account_stack(
         allowed_account_ids=[account_id],
         assume_role=[
             AwsProviderAssumeRole(
-                role_arn=f"arn:aws:iam::{account_id}:role/{role_name}",
+                role_arn=arns.role_arn(arns.partition_of(region), account_id, role_name),
                 session_name=f"ec2-domain-join-{stack_id}",
             )
         ],
@@ -166,7 +158,7 @@ def build_app(
         TerraformOutput(stack, "topic_arn", value=forwarder.topic_arn)
         TerraformOutput(stack, "bus_arn", value=forwarder.bus_arn)
 
-    hub_role_arn = naming.handler_role_arn(lz.security_account_id, lz.name)
+    hub_role_arn = naming.handler_role_arn(arns.partition_of(lz.home_region), lz.security_account_id, lz.name)
     for spoke_config in lz.spokes:
         stack_id = spoke_stack_name(spoke_config.account_id)
         account, region = spoke_config.account_id, spoke_config.regions[0]

@@ -18,9 +18,10 @@ from pin_addresses import (
 )
 
 HOW_TO = (
-    "Terraform would destroy and recreate these resources (tables lose their items). If the change is "
-    "deliberate: add a `moved` block per address, a note in CHANGELOG.md, then run "
-    "`.venv/bin/python -m tests.modules.pin_addresses` and commit tests/modules/addresses.json."
+    "Terraform destroys what is gone (-) and creates what is new (+): a renamed address loses the resource "
+    "(tables lose their items). If the change is deliberate: a `moved` block per renamed address, a note in "
+    "CHANGELOG.md, then `.venv/bin/python -m tests.modules.pin_addresses` and commit "
+    "tests/modules/addresses.json."
 )
 
 
