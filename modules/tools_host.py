@@ -1,0 +1,316 @@
+"""ToolsHost: the AD tools host's identity (role, instance profile) and, optionally, the instance itself.
+
+The tools host runs `DomainJoin-Prestage` and `DomainJoin-Remove` in the security account's home Region.
+Its role may do exactly what those scripts and the SSM agent need, and nothing else:
+
+- the SSM agent's Run Command and Session Manager channels (`ec2messages:*`, `ssmmessages:*` calls, which
+  have no resource-level permissions, and `ssm:UpdateInstanceInformation` on this account's instances);
+- `ssm:GetParameter` on exactly the directories' join-password parameters;
+- `kms:Decrypt` of those parameters only through SSM (`kms:ViaService`) and only for them (the
+  `PARAMETER_ARN` encryption context SSM sends), when they are encrypted with a customer managed key.
+
+The join-password SecureString itself is never created here: its value would be in Terraform state.
+Create it once, out of band (docs/modules.md shows the command).
+
+Optionally (`instance`), the instance: Amazon Linux 2023 (or Windows Server 2022) from the public SSM AMI
+parameter, IMDSv2 only, encrypted root volume, no public address, user data that installs the directory
+tools, and a security group whose egress is the AD client port table to the domain controllers plus HTTPS
+for Systems Manager.
+
+Example::
+
+    ToolsHost(stack, "tools-host", ToolsHostProps(
+        account_id="111111111111", region="eu-west-1",
+        password_parameter_names=("/domain-join/join-password",),
+        instance=ToolsHostInstanceProps(
+            vpc_id="vpc-0abc", subnet_id="subnet-0abc", dc_cidrs=("10.0.0.0/24",)
+        ),
+    ))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
+from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.instance import (
+    Instance,
+    InstanceMetadataOptions,
+    InstanceRootBlockDevice,
+)
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from constructs import Construct
+
+from handlers.domain_join import patterns as shared
+from handlers.domain_join import ports, settings
+
+from . import arns, iam
+from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
+from .validation import PropsError, check_each, check_pattern, check_setting, str_default
+
+LINUX_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+WINDOWS_AMI_PARAMETER = "/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base"
+LINUX_USER_DATA = """#!/bin/bash
+# ec2-domain-join tools host: the directory tools DomainJoin-Prestage and DomainJoin-Remove run.
+set -euo pipefail
+dnf install -y adcli krb5-workstation openldap-clients cyrus-sasl-gssapi jq
+"""
+WINDOWS_USER_DATA = """<powershell>
+# ec2-domain-join tools host: the ActiveDirectory module DomainJoin-Prestage and DomainJoin-Remove use.
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+Install-WindowsFeature -Name RSAT-AD-PowerShell
+</powershell>
+"""
+KMS_KEY_ARN_PREFIX = "arn:aws"  # any partition (aws, aws-cn, aws-us-gov, ...): checked by shape below
+VPC_ID = "vpc-"
+SUBNET_ID = "subnet-"
+HTTPS = 443
+
+
+def tools_host_role_name(name: str) -> str:
+    return f"{name}-tools-host"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolsHostInstanceProps:
+    """The tools-host instance, when the module should create it.
+
+    Parameters:
+        vpc_id: the VPC of the instance (``vpc-…``). Required.
+        subnet_id: a private subnet that reaches the domain controllers (``subnet-…``). Required.
+        dc_cidrs: the domain controllers' networks; egress is the AD client port table to each. Required.
+        https_egress_cidrs: where Systems Manager is reached on 443. Default ``("0.0.0.0/0",)`` (through a
+            NAT gateway); with the SSM interface endpoints, give the VPC CIDR.
+        platform: ``linux`` (Amazon Linux 2023, adcli) or ``windows`` (Windows Server 2022,
+            RSAT-AD-PowerShell). Default ``linux``.
+        instance_type: default ``t3.small`` (Linux) / ``t3.medium`` (Windows).
+        ami_parameter: public SSM parameter of the AMI. Default: the latest image of the platform.
+    """
+
+    vpc_id: str
+    subnet_id: str
+    dc_cidrs: Sequence[str]
+    https_egress_cidrs: Sequence[str] = ("0.0.0.0/0",)
+    platform: str = "linux"
+    instance_type: str | None = None
+    ami_parameter: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.vpc_id, str) and self.vpc_id.startswith(VPC_ID)):
+            raise PropsError("instance.vpc_id", f"{self.vpc_id!r} is not a VPC id (vpc-…)")
+        if not (isinstance(self.subnet_id, str) and self.subnet_id.startswith(SUBNET_ID)):
+            raise PropsError("instance.subnet_id", f"{self.subnet_id!r} is not a subnet id (subnet-…)")
+        if self.platform not in ("linux", "windows"):
+            raise PropsError("instance.platform", f"{self.platform!r} must be linux or windows")
+        try:
+            ports.egress_rules(self.dc_cidrs)
+            ports.egress_rules(self.https_egress_cidrs)
+        except ValueError as error:
+            raise PropsError("instance.dc_cidrs", str(error)) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolsHostProps:
+    """Inputs of ToolsHost.
+
+    Parameters:
+        account_id: the security account (where the hub runs). Required.
+        region: the hub's home Region. Required.
+        password_parameter_names: the join-password SecureStrings the host reads (the directories'
+            ``join_password_parameter``). Required, at least one.
+        password_kms_key_arn: the customer managed key of those parameters; None (default): the AWS managed
+            key ``aws/ssm``, which SSM uses on the role's behalf without a KMS grant.
+        name: prefix of the role and profile names. Default ``domain-join``.
+        tag_key / tag_value: the tools-host tag the handler looks for. Default from the settings table
+            (``ADToolsHost`` / ``true``).
+        instance: create the instance too. Default None (bring your own host; attach the profile).
+        tags: tags of every resource. Default none.
+    """
+
+    account_id: str
+    region: str
+    password_parameter_names: Sequence[str]
+    password_kms_key_arn: str | None = None
+    name: str = "domain-join"
+    tag_key: str = str_default(settings.TOOLS_HOST_TAG_KEY)
+    tag_value: str = str_default(settings.TOOLS_HOST_TAG_VALUE)
+    instance: ToolsHostInstanceProps | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
+        check_pattern("region", self.region, REGION, "an AWS Region name")
+        check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
+        if not self.password_parameter_names:
+            raise PropsError("password_parameter_names", "name at least one join-password parameter")
+        check_each(
+            "password_parameter_names",
+            self.password_parameter_names,
+            shared.SSM_PARAMETER_NAME,
+            "a parameter name",
+        )
+        if self.password_kms_key_arn is not None and not (
+            isinstance(self.password_kms_key_arn, str)
+            and self.password_kms_key_arn.startswith(KMS_KEY_ARN_PREFIX)
+            and ":kms:" in self.password_kms_key_arn
+            and ":key/" in self.password_kms_key_arn
+        ):
+            raise PropsError("password_kms_key_arn", f"{self.password_kms_key_arn!r} is not a KMS key ARN")
+        check_setting(settings.TOOLS_HOST_TAG_KEY, self.tag_key)
+        check_setting(settings.TOOLS_HOST_TAG_VALUE, self.tag_value)
+
+
+def parameter_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    """A parameter's ARN: names with a leading '/' drop it (the ARN already has `parameter/`)."""
+    return arns.arn(partition, "ssm", region, account_id, f"parameter/{name.removeprefix('/')}")
+
+
+def tools_host_policy(props: ToolsHostProps, partition: str, dns_suffix: str) -> dict[str, object]:
+    """The tools host's permissions: the SSM agent's channels, the join passwords, their key via SSM only."""
+    parameters = [
+        parameter_arn(partition, props.region, props.account_id, name)
+        for name in props.password_parameter_names
+    ]
+    statements = [
+        iam.statement(
+            "AgentRegistersItself",
+            ["ssm:UpdateInstanceInformation"],
+            arns.arn(partition, "ec2", props.region, props.account_id, "instance/*"),
+        ),
+        # Neither service supports resource-level permissions: the agent's message and session channels.
+        iam.statement(
+            "AgentChannels",
+            [
+                "ec2messages:AcknowledgeMessage",
+                "ec2messages:DeleteMessage",
+                "ec2messages:FailMessage",
+                "ec2messages:GetEndpoint",
+                "ec2messages:GetMessages",
+                "ec2messages:SendReply",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            ],
+            "*",
+        ),
+        iam.statement("ReadJoinPasswords", ["ssm:GetParameter"], parameters),
+    ]
+    if props.password_kms_key_arn is not None:
+        statements.append(
+            iam.statement(
+                "DecryptJoinPasswordsThroughSsmOnly",
+                ["kms:Decrypt"],
+                props.password_kms_key_arn,
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"ssm.{props.region}.{dns_suffix}"},
+                    "ForAnyValue:StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": parameters},
+                },
+            )
+        )
+    return iam.policy_document(statements)
+
+
+class ToolsHost(Construct):
+    """The tools host's role and instance profile, and optionally its instance and security group.
+
+    Attributes: ``role`` and ``instance_profile`` (always); ``instance`` and ``security_group`` (when
+    ``props.instance`` is given, else None); ``instance_profile_arn`` (what the hub pins the tools host to).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, props: ToolsHostProps) -> None:
+        super().__init__(scope, construct_id)
+        partition = arns.partition_of(props.region)
+        dns_suffix = arns.dns_suffix_of(props.region)
+        role_name = tools_host_role_name(props.name)
+        tags = dict(props.tags)
+        self.role = IamRole(
+            self,
+            "role",
+            name=role_name,
+            description="ec2-domain-join AD tools host: prestage and remove computer accounts",
+            assume_role_policy=iam.to_json(
+                iam.policy_document(
+                    [iam.trust_statement("Ec2AssumesToolsHostRole", {"Service": f"ec2.{dns_suffix}"})]
+                )
+            ),
+            tags=tags,
+        )
+        IamRolePolicy(
+            self,
+            "policy",
+            name="tools-host",
+            role=self.role.id,
+            policy=iam.to_json(tools_host_policy(props, partition, dns_suffix)),
+        )
+        self.instance_profile = IamInstanceProfile(
+            self, "profile", name=role_name, role=self.role.name, tags=tags
+        )
+        self.instance_profile_arn = self.instance_profile.arn
+        self.instance: Instance | None = None
+        self.security_group: SecurityGroup | None = None
+        if props.instance is not None:
+            self._instance(props, props.instance, tags)
+
+    def _instance(self, props: ToolsHostProps, spec: ToolsHostInstanceProps, tags: dict[str, str]) -> None:
+        windows = spec.platform == "windows"
+        ami = DataAwsSsmParameter(
+            self,
+            "ami",
+            name=spec.ami_parameter or (WINDOWS_AMI_PARAMETER if windows else LINUX_AMI_PARAMETER),
+        )
+        self.security_group = SecurityGroup(
+            self,
+            "security-group",
+            name=f"{props.name}-tools-host",
+            description="ec2-domain-join tools host: AD client ports to the DCs, HTTPS to Systems Manager",
+            vpc_id=spec.vpc_id,
+            tags=tags,
+        )
+        for index, rule in enumerate(ports.egress_rules(spec.dc_cidrs)):
+            VpcSecurityGroupEgressRule(
+                self,
+                f"egress-{index}",
+                security_group_id=self.security_group.id,
+                ip_protocol=rule.rule.protocol,
+                from_port=rule.rule.from_port,
+                to_port=rule.rule.to_port,
+                cidr_ipv4=rule.cidr,
+                description=rule.rule.purpose[:255],
+            )
+        for index, cidr in enumerate(spec.https_egress_cidrs):
+            VpcSecurityGroupEgressRule(
+                self,
+                f"egress-https-{index}",
+                security_group_id=self.security_group.id,
+                ip_protocol="tcp",
+                from_port=HTTPS,
+                to_port=HTTPS,
+                cidr_ipv4=cidr,
+                description="Systems Manager (agent channels, Run Command)",
+            )
+        self.instance = Instance(
+            self,
+            "instance",
+            ami=ami.value,
+            instance_type=spec.instance_type or ("t3.medium" if windows else "t3.small"),
+            subnet_id=spec.subnet_id,
+            vpc_security_group_ids=[self.security_group.id],
+            iam_instance_profile=self.instance_profile.name,
+            associate_public_ip_address=False,
+            monitoring=True,
+            ebs_optimized=True,
+            metadata_options=InstanceMetadataOptions(
+                http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
+            ),
+            root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3"),
+            user_data=WINDOWS_USER_DATA if windows else LINUX_USER_DATA,
+            tags={**tags, props.tag_key: props.tag_value, "Name": f"{props.name}-tools-host"},
+            lifecycle={"ignore_changes": ["ami"]},
+        )

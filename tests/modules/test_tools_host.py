@@ -1,0 +1,181 @@
+"""The AD tools host as a module: exactly the permissions its scripts need; a hardened optional instance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import parliament
+import pytest
+
+from handlers.domain_join import ports
+from modules.tools_host import ToolsHostInstanceProps, ToolsHostProps
+from modules.validation import PropsError
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"
+ACCOUNT = "111111111111"
+KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+DC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")
+
+
+def props(**changes: Any) -> ToolsHostProps:
+    base: dict[str, Any] = {
+        "account_id": ACCOUNT,
+        "region": "eu-west-1",
+        "password_parameter_names": ("/domain-join/join-password", "/domain-join/lab-password"),
+        "password_kms_key_arn": KEY,
+        "instance": ToolsHostInstanceProps(vpc_id="vpc-0abc", subnet_id="subnet-0abc", dc_cidrs=DC_CIDRS),
+    }
+    return ToolsHostProps(**(base | changes))
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """Two stacks synthesized once: eu-west-1 with the instance, us-gov-west-1 with the identity only."""
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from modules.cdk import App, TerraformStack
+    from modules.tools_host import ToolsHost
+
+    out = tmp_path_factory.mktemp("tools-host")
+    app = App(outdir=str(out))
+    for name, region, given in (
+        ("commercial", "eu-west-1", props()),
+        (
+            "govcloud",
+            "us-gov-west-1",
+            props(region="us-gov-west-1", password_kms_key_arn=None, instance=None),
+        ),
+    ):
+        stack = TerraformStack(app, name)
+        AwsProvider(stack, "aws", region=region)
+        ToolsHost(stack, "tools-host", given)
+    app.synth()
+    return out, {
+        name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text())
+        for name in ("commercial", "govcloud")
+    }
+
+
+def policy(stack: dict[str, Any]) -> dict[str, Any]:
+    [body] = stack["resource"]["aws_iam_role_policy"].values()
+    return dict(json.loads(body["policy"]))
+
+
+def test_the_role_reads_exactly_the_join_password_parameters(
+    stacks: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    statements = {s["Sid"]: s for s in policy(stacks[1]["commercial"])["Statement"]}
+    assert statements["ReadJoinPasswords"]["Action"] == "ssm:GetParameter"
+    assert statements["ReadJoinPasswords"]["Resource"] == [
+        f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/domain-join/join-password",
+        f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/domain-join/lab-password",
+    ]
+    decrypt = statements["DecryptJoinPasswordsThroughSsmOnly"]
+    assert decrypt["Resource"] == KEY
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}
+    assert (
+        decrypt["Condition"]["ForAnyValue:StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
+        == (statements["ReadJoinPasswords"]["Resource"])
+    )
+    # THEN nothing else: only the agent's channels are on "*", which those services require
+    assert set(statements) == {
+        "AgentRegistersItself",
+        "AgentChannels",
+        "ReadJoinPasswords",
+        "DecryptJoinPasswordsThroughSsmOnly",
+    }
+    wildcard = [sid for sid, s in statements.items() if s["Resource"] == "*"]
+    assert wildcard == ["AgentChannels"]
+    assert all(
+        a.split(":")[0] in ("ec2messages", "ssmmessages") for a in statements["AgentChannels"]["Action"]
+    )
+
+
+def test_the_policy_passes_parliament(stacks: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    for name in ("commercial", "govcloud"):
+        findings = parliament.analyze_policy_string(json.dumps(policy(stacks[1][name]))).findings
+        assert findings == [], (name, [(f.issue, f.detail) for f in findings])
+
+
+def test_without_a_customer_key_there_is_no_kms_statement_and_arns_follow_the_partition(
+    stacks: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    gov = stacks[1]["govcloud"]
+    sids = {s["Sid"] for s in policy(gov)["Statement"]}
+    assert "DecryptJoinPasswordsThroughSsmOnly" not in sids
+    text = json.dumps(gov["resource"])
+    assert "arn:aws-us-gov:ssm:us-gov-west-1" in text and "arn:aws:" not in text
+    assert "aws_instance" not in gov["resource"]
+
+
+def test_the_instance_is_private_imdsv2_encrypted_and_tagged_as_the_tools_host(
+    stacks: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    resources = stacks[1]["commercial"]["resource"]
+    [instance] = resources["aws_instance"].values()
+    assert instance["associate_public_ip_address"] is False
+    assert instance["metadata_options"]["http_tokens"] == "required"
+    assert instance["root_block_device"]["encrypted"] is True
+    assert instance["tags"]["ADToolsHost"] == "true"
+    assert "adcli" in instance["user_data"] and "openldap-clients" in instance["user_data"]
+    [profile] = resources["aws_iam_instance_profile"].values()
+    assert instance["iam_instance_profile"].startswith("${aws_iam_instance_profile.")
+    assert profile["name"] == "domain-join-tools-host"
+
+
+def test_egress_is_the_client_port_table_to_each_dc_network_plus_https(
+    stacks: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    rules = stacks[1]["commercial"]["resource"]["aws_vpc_security_group_egress_rule"].values()
+    seen = sorted((r["ip_protocol"], r["from_port"], r["to_port"], r["cidr_ipv4"]) for r in rules)
+    expected = [
+        (a.rule.protocol, a.rule.from_port, a.rule.to_port, a.cidr) for a in ports.egress_rules(DC_CIDRS)
+    ]
+    expected.append(("tcp", 443, 443, "0.0.0.0/0"))
+    assert seen == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"password_parameter_names": ()}, "password_parameter_names"),
+        ({"password_parameter_names": ("bad name",)}, "password_parameter_names[0]"),
+        ({"password_kms_key_arn": "alias/aws/ssm"}, "password_kms_key_arn"),
+        ({"region": "mars-1"}, "region"),
+        ({"tag_key": ""}, "tools_host_tag_key"),
+    ],
+)
+def test_invalid_props_name_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(PropsError) as caught:
+        props(**changes)
+    assert caught.value.field == field
+
+
+def test_invalid_instance_props_name_the_field() -> None:
+    with pytest.raises(PropsError) as caught:
+        ToolsHostInstanceProps(vpc_id="vpc-1", subnet_id="subnet-1", dc_cidrs=(), platform="linux")
+    assert caught.value.field == "instance.dc_cidrs"
+    with pytest.raises(PropsError) as caught:
+        ToolsHostInstanceProps(vpc_id="vpc-1", subnet_id="subnet-1", dc_cidrs=DC_CIDRS, platform="bsd")
+    assert caught.value.field == "instance.platform"
+
+
+def test_checkov_finds_nothing_on_the_tools_host(stacks: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
+    command = [str(CHECKOV), "--framework", "terraform_json", "--skip-download", "--compact", "--quiet"]
+    result = subprocess.run(
+        [*command, "-o", "json", "-d", str(stacks[0])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    [terraform_json] = report if isinstance(report, list) else [report]
+    failed = [(c["check_id"], c["resource"]) for c in terraform_json["results"]["failed_checks"]]
+    assert failed == []
