@@ -18,17 +18,12 @@ from .tfcli import (
     find_mirror,
     find_terraform,
     offline_environment,
+    unavailable,
 )
 from .tier import Context, Job, Tier
 from .v5 import Schema, version_override
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the Terraform tier must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

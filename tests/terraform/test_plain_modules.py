@@ -10,13 +10,15 @@ saved plan's `configuration`), so JSON and HCL modules are checked alike and a m
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Any
 
 import pytest
 
 from .tfcli import Terraform
-from .tier import CONSUMER_SUFFIX, EXAMPLES, PLAIN_MODULES, Job, Tier, prepare_consumer
+from .tier import CONSUMER_SUFFIX, EXAMPLES, PLAIN_MODULES, Context, Job, Prepared, Tier, prepare_consumer
+from .v5 import OVERRIDE_FILE, adapt_module_dir, consumer_override
 
 INSTANCE_KEY = re.compile(r"\[[^\]]*\]$")
 MODULE_SOURCE = re.compile(r'source\s*=\s*"\.\./\.\./terraform/modules/([A-Za-z0-9_-]+)"')
@@ -86,3 +88,79 @@ def test_consumer_is_formatted(consumer: str, terraform_cli: Terraform) -> None:
 def test_consumers_are_the_ones_of_existing_modules() -> None:
     """No consumer of a module that is gone (its plan would fail at init, but say it plainly)."""
     assert {name.removesuffix(CONSUMER_SUFFIX) for name in consumers()} <= set(plain_modules())
+
+
+V6_HCL_MODULE = """\
+# A plain module written in HCL with provider v6 features: one queue per Region, the Region's name from
+# data.aws_region.<name>.region.
+terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 6.0"
+    }
+  }
+}
+
+variable "regions" {
+  type = list(string)
+}
+
+data "aws_region" "here" {}
+
+data "aws_caller_identity" "caller" {}
+
+resource "aws_sqs_queue" "this" {
+  for_each = toset(var.regions)
+  region   = each.value
+  name     = "hcl-${data.aws_region.here.region}-${each.value}"
+  tags = {
+    Account = data.aws_caller_identity.caller.account_id
+  }
+}
+
+output "queue_arns" {
+  value = { for region, queue in aws_sqs_queue.this : region => queue.arn }
+}
+"""
+V6_HCL_CONSUMER = """\
+provider "aws" {
+  region = "eu-west-1"
+}
+
+module "queues" {
+  source  = "../../terraform/modules/queues"
+  regions = ["eu-west-1", "eu-central-1"]
+}
+"""
+
+
+def _prepare_hcl_module(context: Context) -> Prepared:
+    root = context.folder("hcl-module")
+    module = root / "terraform" / "modules" / "queues"
+    module.mkdir(parents=True)
+    (module / "main.tf").write_text(V6_HCL_MODULE)
+    stripped = adapt_module_dir(module, context.schema)
+    consumer = root / "examples" / "queues-consumer"
+    consumer.mkdir(parents=True)
+    (consumer / "main.tf").write_text(V6_HCL_CONSUMER)
+    (consumer / OVERRIDE_FILE).write_text(json.dumps(consumer_override(context.stub.endpoint())))
+    return Prepared(consumer, {"region_stripped": stripped})
+
+
+HCL_MODULE_JOB = Job("hcl-module", _prepare_hcl_module)
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("job", [HCL_MODULE_JOB], ids=str)
+def test_an_hcl_module_with_v6_arguments_is_adapted_and_plans(job: Job, tier: Tier) -> None:
+    """GIVEN a module in .tf files using the v6 `region` argument and `data.aws_region.*.region` (as the plain
+    modules may be generated), THEN the same adaptations make it validate and plan, one queue per Region."""
+    prepared, outcome = tier.result(job)
+
+    assert prepared.expected["region_stripped"] == ["aws_sqs_queue.this"]
+    assert outcome.failed_step is None, outcome.output
+    assert sorted(outcome.planned_creates()) == [
+        'module.queues.aws_sqs_queue.this["eu-central-1"]',
+        'module.queues.aws_sqs_queue.this["eu-west-1"]',
+    ]

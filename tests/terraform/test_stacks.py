@@ -12,34 +12,21 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from modules.landing_zone import load_landing_zone
+from .tier import (
+    Context,
+    Job,
+    Prepared,
+    Tier,
+    example_landing_zone,
+    example_stacks,
+    prepare_stack,
+    stack_name,
+)
 
-from .tier import EXAMPLES, Context, Job, Prepared, Tier, prepare_stack, synthesize
-
-EXAMPLE_LANDING_ZONE = EXAMPLES / "landing-zone.yaml"
 INSTANCE_KEY = re.compile(r"\[[^\]]*\]$")
-
-
-def example_stacks(context: Context) -> Path:
-    """The example landing zone's stacks folder, synthesized on first use."""
-    return context.value(  # type: ignore[no-any-return]
-        "example-stacks",
-        lambda: synthesize(load_landing_zone(EXAMPLE_LANDING_ZONE), context.root / "synth-example"),
-    )
-
-
-def stack_name(kind: str, qualifier: str | None) -> str:
-    from modules import stacks  # the stack names are spelled there only
-
-    if kind == "hub":
-        return stacks.HUB_STACK
-    builder = {"forwarder": stacks.forwarder_stack_name, "spoke": stacks.spoke_stack_name}[kind]
-    assert qualifier is not None
-    return builder(qualifier)
 
 
 def _prepare_example_stack(kind: str, qualifier: str | None, context: Context) -> Prepared:
@@ -50,7 +37,7 @@ def _prepare_example_stack(kind: str, qualifier: str | None, context: Context) -
 def example_stack_jobs() -> list[Job]:
     """One job per unit of the example landing zone: the hub, a forwarder per extra Region, a spoke per
     enrolled account."""
-    lz = load_landing_zone(EXAMPLE_LANDING_ZONE)
+    lz = example_landing_zone()
     units: list[tuple[str, str | None]] = [("hub", None)]
     units += [("forwarder", region) for region in lz.extra_regions]
     units += [("spoke", spoke.account_id) for spoke in lz.spokes]

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Where a filesystem mirror of the AWS provider is looked for (the machine image's, the user's implicit local
 # mirror, the packaged one), in this order.
@@ -31,6 +33,7 @@ MIRROR_CANDIDATES = (
 )
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 STUB_DEFAULT_ACCOUNT = "123456789012"
+SOURCE_ARGUMENT = re.compile(r'^"?([A-Za-z_][A-Za-z0-9_-]*)"?\s*[:=]')
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,43 @@ class Step:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Diagnostic:
+    """One `Error:` block of Terraform's human-readable output."""
+
+    summary: str
+    block: str | None  # "resource.<type>.<name>" / "data.<type>.<name>" of the `in ...:` line
+    address: str | None  # the `with <address>,` line
+    source_line: str | None  # the quoted configuration line
+    detail: str
+
+    @property
+    def attribute(self) -> str | None:
+        """The argument of the quoted line: `name` in `"name": "x",` or `name = "x"`."""
+        match = SOURCE_ARGUMENT.match(self.source_line or "")
+        return match.group(1) if match else None
+
+
+def parse_errors(output: str) -> list[Diagnostic]:
+    errors = []
+    for block in re.split(r"^(?=Error: )", output, flags=re.MULTILINE)[1:]:
+        lines = block.splitlines()
+        summary = lines[0].removeprefix("Error: ").strip()
+        address = block_name = source_line = None
+        detail = []
+        for line in lines[1:]:
+            if with_ := re.match(r"^\s+with (\S+?),?$", line):
+                address = with_.group(1)
+            elif on := re.match(r"^\s+on .* line \d+, in (.+):$", line):
+                block_name = on.group(1)
+            elif quoted := re.match(r"^\s*\d+:\s(.*)$", line):
+                source_line = source_line or quoted.group(1).strip()
+            elif line.strip():
+                detail.append(line.strip())
+        errors.append(Diagnostic(summary, block_name, address, source_line, " ".join(detail)))
+    return errors
+
+
 @dataclass
 class Outcome:
     """What init, validate, plan and show said about one work dir (they stop at the first failure)."""
@@ -117,6 +157,11 @@ class Outcome:
             f"$ {' '.join(step.command)}  ({step.seconds:.1f} s, exit {step.returncode})\n{step.output}"
             for step in self.steps
         )
+
+    def errors(self) -> list[Diagnostic]:
+        """The errors of the step that failed."""
+        failed = [step for step in self.steps if step.returncode != 0]
+        return parse_errors(failed[0].output) if failed else []
 
     def planned_creates(self) -> list[str]:
         """Addresses of every resource instance (not data source) the saved plan creates."""
@@ -251,6 +296,13 @@ class StsStub:
     def endpoint(self, account_id: str | None = None) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/{account_id or STUB_DEFAULT_ACCOUNT}"
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for a missing tool, or fail it under CI=true (CI must run the tier)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the Terraform tier must run)", pytrace=False)
+    pytest.skip(reason)
 
 
 def find_terraform() -> str | None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modules.landing_zone import LandingZone, load_landing_zone
+
 from .tfcli import Outcome, StsStub, Terraform
 from .v5 import OVERRIDE_FILE, Schema, adapt_module_dir, adapt_stack, consumer_override, stack_account
 
@@ -24,6 +26,7 @@ WORKERS = 2
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPOSITORY_ROOT / "examples"
 PLAIN_MODULES = REPOSITORY_ROOT / "terraform" / "modules"
+EXAMPLE_LANDING_ZONE = EXAMPLES / "landing-zone.yaml"
 CONSUMER_SUFFIX = "-consumer"
 # Left behind by a user who ran an example in place; never copied into a work dir.
 LOCAL_RUN_LEFTOVERS = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*", "*.tfplan")
@@ -56,7 +59,7 @@ class Context:
         return path
 
 
-def synthesize(landing_zone: Any, outdir: Path) -> Path:
+def synthesize(landing_zone: LandingZone, outdir: Path) -> Path:
     """Every stack of a landing zone (modules.stacks.build_app), into `outdir`; returns its stacks folder."""
     from modules.stacks import build_app  # importing the provider bindings is slow: only when a job needs it
 
@@ -71,6 +74,28 @@ class Job:
 
     def __str__(self) -> str:
         return self.key
+
+
+def example_landing_zone() -> LandingZone:
+    return load_landing_zone(EXAMPLE_LANDING_ZONE)
+
+
+def example_stacks(context: Context) -> Path:
+    """The example landing zone's stacks folder, synthesized on first use."""
+    stacks: Path = context.value(
+        "example-stacks", lambda: synthesize(example_landing_zone(), context.root / "synth-example")
+    )
+    return stacks
+
+
+def stack_name(kind: str, qualifier: str | None) -> str:
+    from modules import stacks  # the stack names are spelled there only
+
+    if kind == "hub":
+        return stacks.HUB_STACK
+    builder = {"forwarder": stacks.forwarder_stack_name, "spoke": stacks.spoke_stack_name}[kind]
+    assert qualifier is not None
+    return builder(qualifier)
 
 
 def prepare_stack(context: Context, stack_dir: Path, key: str) -> Prepared:

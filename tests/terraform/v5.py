@@ -192,7 +192,10 @@ def strip_region_hcl(text: str, schema: Schema) -> tuple[str, list[str]]:
     cuts: list[tuple[int, int]] = []
     stripped = []
     for header in HCL_BLOCK_HEADER.finditer(masked):
-        kind, type_name, name = header.groups()
+        kind = header.group(1)
+        type_name, name = (
+            text[header.start(group) : header.end(group)] for group in (2, 3)
+        )  # blank in `masked`
         body_start = header.end()
         body_end = _code_end(masked, body_start, "}") - 1
         if not schema.strips_region(kind, type_name):
