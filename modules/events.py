@@ -1,4 +1,6 @@
-"""The EventBridge patterns of the flow: EC2 state changes (DESIGN.md step 1) and Run Command failures."""
+"""The EventBridge patterns of the flow: EC2 state changes (docs/architecture.md, step 1) and Run Command
+failures.  Sources, detail types and states are the handler's own (contract.py, events.py): a rule lets
+through exactly what the handler parses."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from handlers.domain_join import contract
+from handlers.domain_join.events import RUNNING, TERMINATED
 
 EC2_STATE_CHANGE_PATTERN: dict[str, Any] = {
-    "source": ["aws.ec2"],
-    "detail-type": ["EC2 Instance State-change Notification"],
-    "detail": {"state": ["running", "terminated"]},
+    "source": [contract.INSTANCE_STATE_SOURCE],
+    "detail-type": [contract.INSTANCE_STATE_DETAIL_TYPE],
+    "detail": {"state": [RUNNING, TERMINATED]},
 }
 
 

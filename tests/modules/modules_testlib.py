@@ -60,16 +60,6 @@ def account_list_landing_zone() -> dict[str, Any]:
     }
 
 
-def receives_until_deadline(deadline_seconds: int) -> int:
-    """How many times the handler receives a message that is never ready before its readiness deadline is
-    over: each receive hides it again for 60 s * 2^(n-1), at most 900 s (the handler's backoff)."""
-    waited, receives = 0, 0
-    while waited < deadline_seconds:
-        receives += 1
-        waited += min(60 * 2 ** (receives - 1), 900)
-    return receives + 1  # the receive that finds the deadline over and dead-letters it with a reason
-
-
 @dataclass
 class SynthesizedApp:
     outdir: Path

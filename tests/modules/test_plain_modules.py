@@ -12,9 +12,8 @@ from typing import Any
 
 import hcl2
 import pytest
-from modules_testlib import receives_until_deadline
 
-from handlers.domain_join import contract
+from handlers.domain_join import backoff, contract
 from modules.artifact import S3Artifact
 from modules.hub import HubProps
 from modules.plain_modules import DEFAULT_DEST, MODULES
@@ -181,7 +180,7 @@ def test_plain_hub_derives_max_receive_count_from_the_readiness_deadline(deadlin
         readiness_deadline_seconds=deadline,
     )
     assert max_receive_count == props.max_receive_count  # the same rule as the Python construct
-    assert max_receive_count >= max(10, receives_until_deadline(deadline) + 2)
+    assert max_receive_count >= max(10, backoff.receives_within(deadline) + 2)
     [function] = data["resource"]["aws_lambda_function"].values()
     environment = function["environment"]["variables"]
     assert environment[contract.ENV_READINESS_DEADLINE_SECONDS] == "${var.readiness_deadline_seconds}"

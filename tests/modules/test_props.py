@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modules_testlib import receives_until_deadline
 
+from handlers.domain_join import backoff
 from modules.artifact import S3Artifact
 from modules.forwarder import RegionForwarderProps
 from modules.hub import HubProps
@@ -80,7 +80,7 @@ def test_hub_validation_names_the_field(field: str, value: Any) -> None:
 def test_max_receive_count_outlasts_the_handlers_readiness_deadline(deadline: int) -> None:
     props = hub_props(readiness_deadline_seconds=deadline)
     # two receives are left over for invocations that fail (throttling, timeouts)
-    assert props.max_receive_count >= receives_until_deadline(deadline) + 2
+    assert props.max_receive_count >= backoff.receives_within(deadline) + 2
     assert props.max_receive_count >= 10
 
 
