@@ -85,6 +85,26 @@ class Directory:
 
 
 @dataclass(frozen=True)
+class ToolsHostInstance:
+    """`tools_host.instance`: create the tools-host instance in this VPC and subnet."""
+
+    vpc_id: str
+    subnet_id: str
+    dc_cidrs: tuple[str, ...]
+    https_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    platform: str = "linux"
+    instance_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolsHostSettings:
+    """`tools_host`: the tools host's role and profile (always, once set), optionally its instance."""
+
+    password_kms_key_arn: str | None = None
+    instance: ToolsHostInstance | None = None
+
+
+@dataclass(frozen=True)
 class Spoke:
     account_id: str
     regions: tuple[str, ...]
@@ -136,6 +156,12 @@ class LandingZone:
     tags: dict[str, str] = field(default_factory=dict)
     state_dir: Path | None = None  # local state without a backend; default: terraform-state/ beside the file
     directories: dict[str, Directory] = field(default_factory=dict)
+    tools_host: ToolsHostSettings | None = None
+
+    @property
+    def password_parameter_names(self) -> tuple[str, ...]:
+        """The join-password parameters of every directory (the tools host may read exactly these)."""
+        return tuple(sorted({d.join_password_parameter for d in self.directories.values()}))
 
     def config_items(self) -> dict[str, dict[str, Any]]:
         """The config-table item of every spoke that names a directory, keyed by account id (seed names)."""
@@ -174,7 +200,7 @@ TOP_LEVEL_KEYS = {
     "tools_host_tag", "join_delay_seconds", "readiness_deadline_seconds", "max_command_attempts",
     "config_table", "ledger_table_name", "spoke_role",
     "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
-    "directories",
+    "directories", "tools_host",
 }  # fmt: skip
 
 
@@ -700,6 +726,11 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         raise LandingZoneError(r.problems)
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
+    tools_host = _tools_host(data.get("tools_host"), r)
+    if tools_host is not None and not directories:
+        r.problem("tools_host", "needs directories: the host may read only their join-password parameters")
+    if r.problems:
+        raise LandingZoneError(r.problems)
     lz = LandingZone(
         source=r.source,
         organization_id=organization_id,
@@ -714,6 +745,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         tags=tags,
         state_dir=state_dir,
         directories=directories,
+        tools_host=tools_host,
         **lz_fields,
     )
     _check_config_items(lz, r)
@@ -765,6 +797,68 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
         if domain and join_user and parameter:
             result[name] = Directory(name, domain, dns_ips, join_user, parameter, **optional)
     return result
+
+
+VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")
+
+
+def _cidrs(value: Any, where: str, r: _Reader, *, required: bool) -> tuple[str, ...]:
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or not value:
+        r.problem(where, "must be a list of IPv4 CIDR blocks")
+        return ()
+    result = []
+    for index, cidr in enumerate(value):
+        try:
+            result.append(str(ipaddress.IPv4Network(cidr if isinstance(cidr, str) else "", strict=True)))
+        except ValueError:
+            r.problem(f"{where}[{index}]", f"{show(cidr)} is not an IPv4 CIDR block (network address/prefix)")
+    return tuple(result)
+
+
+def _tools_host(value: Any, r: _Reader) -> ToolsHostSettings | None:
+    if value is None:
+        return None
+    raw = r.mapping(value, "tools_host")
+    r.unknown_keys(raw, {"password_kms_key_arn", "instance"}, "tools_host")
+    key = r.string(
+        raw, "password_kms_key_arn", "tools_host.password_kms_key_arn", KMS_KEY_ARN, "a KMS key ARN"
+    )
+    instance = None
+    if raw.get("instance") is not None:
+        spec = r.mapping(raw["instance"], "tools_host.instance")
+        allowed = {"vpc_id", "subnet_id", "dc_cidrs", "https_egress_cidrs", "platform", "instance_type"}
+        r.unknown_keys(spec, allowed, "tools_host.instance")
+        vpc = r.string(
+            spec, "vpc_id", "tools_host.instance.vpc_id", VPC_ID, "a VPC id (vpc-…)", required=True
+        )
+        subnet = r.string(
+            spec,
+            "subnet_id",
+            "tools_host.instance.subnet_id",
+            SUBNET_ID,
+            "a subnet id (subnet-…)",
+            required=True,
+        )
+        dc_cidrs = _cidrs(spec.get("dc_cidrs"), "tools_host.instance.dc_cidrs", r, required=True)
+        https = _cidrs(
+            spec.get("https_egress_cidrs"), "tools_host.instance.https_egress_cidrs", r, required=False
+        )
+        platform = spec.get("platform", "linux")
+        if platform not in ("linux", "windows"):
+            r.problem("tools_host.instance.platform", f"{show(platform)} must be linux or windows")
+        instance_type = r.string(
+            spec, "instance_type", "tools_host.instance.instance_type", INSTANCE_TYPE, "an instance type"
+        )
+        if vpc and subnet and dc_cidrs:
+            instance = ToolsHostInstance(
+                vpc, subnet, dc_cidrs, https or ("0.0.0.0/0",), str(platform), instance_type
+            )
+    return ToolsHostSettings(key, instance)
 
 
 def _dns_ips(value: Any, where: str, r: _Reader) -> tuple[str, ...]:

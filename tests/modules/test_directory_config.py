@@ -119,3 +119,45 @@ def test_a_spoke_naming_an_unknown_directory_is_refused(tmp_path: Path) -> None:
     assert any(
         ": spokes[0].directory: 'lab' is not under directories (corp)" in p for p in caught.value.problems
     )
+
+
+def test_tools_host_reads_exactly_the_directories_parameters(tmp_path: Path) -> None:
+    instance = {
+        "vpc_id": "vpc-0123456789abcdef0",
+        "subnet_id": "subnet-0123456789abcdef0",
+        "dc_cidrs": ["10.0.0.0/24"],
+    }
+    lz = load_landing_zone(landing_zone(tmp_path, tools_host={"instance": instance}))
+    assert lz.password_parameter_names == ("/domain-join/join-password",)
+    assert lz.tools_host is not None and lz.tools_host.instance is not None
+    assert lz.tools_host.instance.https_egress_cidrs == ("0.0.0.0/0",)
+
+
+VPC, SUBNET = "vpc-0123456789abcdef0", "subnet-0123456789abcdef0"
+
+
+@pytest.mark.parametrize(
+    ("tools_host", "field"),
+    [
+        ({"instance": {"vpc_id": "vpc-1", "subnet_id": SUBNET, "dc_cidrs": ["10.0.0.0/24"]}},
+         "tools_host.instance.vpc_id"),
+        ({"instance": {"vpc_id": VPC, "subnet_id": SUBNET, "dc_cidrs": ["10.0.0.1/24"]}},
+         "tools_host.instance.dc_cidrs[0]"),
+        ({"password_kms_key_arn": "alias/aws/ssm"}, "tools_host.password_kms_key_arn"),
+    ],
+)  # fmt: skip
+def test_tools_host_problems_name_the_field(tmp_path: Path, tools_host: dict[str, Any], field: str) -> None:
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(landing_zone(tmp_path, tools_host=tools_host))
+    assert any(f": {field}: " in p for p in caught.value.problems), caught.value.problems
+
+
+def test_tools_host_without_directories_is_refused(tmp_path: Path) -> None:
+    path = landing_zone(tmp_path, tools_host={}, directories={})
+    data = yaml.safe_load(path.read_text())
+    for spoke in data["spokes"]:
+        spoke.pop("directory", None), spoke.pop("ou", None)
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    assert any(": tools_host: needs directories" in p for p in caught.value.problems)
