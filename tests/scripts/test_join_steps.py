@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .adlab import BASE_ENV, COMPUTERS_ENV, JOIN_SCRIPT, parse_results
+from .fakes import Host, new_host
+from .fakes import run_join as run_host_join
 
 IID = "i-0123456789abcdef0"
 NAME = "EC2ABCDEFGHIJKL"
 OTP = "Abcdefghijklmnop12345678"
-DOMAIN = "corp.example.com"
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
@@ -31,75 +30,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@dataclass
-class Host:
-    """A fake host: PATH shims, the overlay's upper directory (what the run wrote) and its log of calls."""
-
-    root: Path
-
-    @property
-    def bin(self) -> Path:
-        return self.root / "bin"
-
-    @property
-    def written(self) -> Path:
-        return self.root / "upper"
-
-    @property
-    def calls(self) -> list[str]:
-        log = self.root / "calls.log"
-        return log.read_text().splitlines() if log.exists() else []
-
-    def fake(self, name: str, body: str) -> None:
-        """A command that logs its call, then runs body (sh)."""
-        path = self.bin / name
-        path.write_text(f'#!/bin/sh\necho "{name} $*" >>"{self.root}/calls.log"\n{body}\n')
-        path.chmod(0o755)
-
-    def failing(self, name: str, when: str) -> None:
-        """The real command, except that it fails when an argument matches the sh pattern `when`."""
-        real = shutil.which(name, path=BASE_ENV["PATH"])
-        assert real, name
-        self.fake(
-            name,
-            f'for a in "$@"; do case "$a" in {when}) echo "{name}: injected" >&2; exit 1;; esac; done\n'
-            f'exec {real} "$@"',
-        )
-
-
 @pytest.fixture
 def host(tmp_path: Path) -> Host:
-    fake = Host(tmp_path)
-    fake.bin.mkdir()
-    (tmp_path / "upper").mkdir()
-    (tmp_path / "work").mkdir()
-    fake.fake("adcli", 'case "$1" in join) cat >/dev/null; exit 0;; *) exit 1;; esac')
-    fake.fake("authselect", 'case "$1" in current) exit 2;; *) exit 0;; esac')
-    fake.fake("visudo", "exit 0")
-    fake.fake("sss_cache", "exit 0")
-    fake.fake("systemctl", "exit 0")
-    return fake
+    return new_host(tmp_path)
 
 
 def run_join(host: Host, *extra: str, systemd: bool = False) -> tuple[int, dict[str, object], str]:
-    setup = (
-        f"mount -t overlay overlay -o lowerdir=/etc,upperdir={host.root}/upper,workdir={host.root}/work /etc"
-        " && mount -t tmpfs tmpfs /run && rm -f /etc/krb5.keytab"
-        + (" && mkdir -p /run/systemd/system" if systemd else "")
-        + ' && exec bash "$0" "$@"'
-    )
-    args = ["--domain", DOMAIN, "--instance-id", IID, "--skip-packages", "--wait-seconds", "0", *extra]
-    completed = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup, str(JOIN_SCRIPT), *args],
-        env={**BASE_ENV, "PATH": f"{host.bin}:{BASE_ENV['PATH']}", COMPUTERS_ENV: f"{IID}={NAME}={OTP}"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    results = parse_results(completed.stdout)
-    assert len(results) == 1, completed.stdout + completed.stderr
-    return completed.returncode, results[0], completed.stderr
+    return run_host_join(host, f"{IID}={NAME}={OTP}", IID, *extra, systemd=systemd)
 
 
 def test_a_run_with_every_step_working_joins_and_writes_the_configuration(host: Host) -> None:

@@ -16,85 +16,21 @@ from pathlib import Path
 
 import pytest
 
-from .adlab import BASE_ENV, COMPUTERS_ENV, PRESTAGE_SCRIPT, REMOVE_SCRIPT, parse_results
+from .adlab import PRESTAGE_SCRIPT, REMOVE_SCRIPT
+from .fakes import TOOLS_ARGS, Directory, ldif_records
 
 OTP = "Abcdefghijklmnop12345678"
 STAMP = "ec2-domain-join:123456789012/eu-west-1/i-0123456789abcdef0"
 DN = "CN=WEB01,OU=Büro,DC=corp,DC=example,DC=com"
-ARGS = ["--domain", "corp.example.com", "--join-user", "svc-join", "--password-stdin", "--server", "dc1"]
 
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-class Directory:
-    """The faked tools: `ldapsearch` prints the file `answer` (if any), `ldapmodify` logs its LDIF and fails
-    with the text of `modify.err` when it exists, `adcli delete-computer` removes `answer`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.bin = root / "bin"
-        self.tmp = root / "tmp"
-        self.bin.mkdir()
-        self.tmp.mkdir()
-        r = self.root
-        self.fake("kinit", f'cat >/dev/null; echo "$*" >"{r}/kinit.args"; : >"${{KRB5CCNAME#FILE:}}"')
-        self.fake("kdestroy", f'echo "$KRB5CCNAME" >>"{r}/kdestroy.log"')
-        self.fake(
-            "ldapsearch",
-            f'[ ! -e "{r}/hang" ] || {{ : >"{r}/searching"; sleep 60; }}; cat "{r}/answer" 2>/dev/null; '
-            "exit 0",
-        )
-        self.fake(
-            "ldapmodify",
-            f'cat >>"{r}/modify.ldif"; [ ! -e "{r}/modify.err" ] || {{ cat "{r}/modify.err" >&2; exit 50; }}',
-        )
-        self.fake("adcli", f'case "$1" in delete-computer) rm -f "{r}/answer";; esac')
-
-    def fake(self, name: str, body: str) -> None:
-        (self.bin / name).write_text(f"#!/bin/sh\n{body}\n")
-        (self.bin / name).chmod(0o755)
-
-    def answer(self, text: str) -> None:
-        (self.root / "answer").write_text(text)
-
-    def env(self, computers: str) -> dict[str, str]:
-        return {
-            **BASE_ENV,
-            "PATH": f"{self.bin}:{BASE_ENV['PATH']}",
-            "TMPDIR": str(self.tmp),
-            COMPUTERS_ENV: computers,
-        }
-
-    def run(self, script: Path, computers: str, *extra: str) -> tuple[int, list[dict[str, object]], str]:
-        completed = subprocess.run(
-            ["bash", str(script), *ARGS, *extra],
-            env=self.env(computers),
-            input="Join0Password\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return completed.returncode, parse_results(completed.stdout), completed.stderr
-
-
 @pytest.fixture
 def directory(tmp_path: Path) -> Directory:
     return Directory(tmp_path)
-
-
-def ldif_records(text: str) -> list[dict[str, str]]:
-    """LDIF records as attribute -> value, base64 values decoded."""
-    records = []
-    for block in text.strip().split("\n\n"):
-        record = {}
-        for line in block.splitlines():
-            name, _, value = line.partition(":")
-            record[name] = base64.b64decode(value[2:]).decode() if value.startswith(": ") else value[1:]
-        records.append(record)
-    return records
 
 
 def test_prestage_reads_a_base64_dn_and_description_and_resets_our_object(directory: Directory) -> None:
@@ -172,7 +108,7 @@ def test_a_killed_run_removes_its_ticket_cache(
     (directory.root / "hang").touch()
     entry = f"WEB01={OTP}={STAMP}" if script == PRESTAGE_SCRIPT else f"WEB01={STAMP}"
     process = subprocess.Popen(
-        ["bash", str(script), *ARGS],
+        ["bash", str(script), *TOOLS_ARGS],
         env=directory.env(entry),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
