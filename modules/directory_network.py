@@ -165,6 +165,14 @@ def _check_cidrs(field_name: str, values: Sequence[str], *, allow_everything: bo
     check_unique(field_name, values)
 
 
+def _check_cidr(field_name: str, value: str) -> None:
+    """One network: the error names the field itself."""
+    try:
+        _check_cidrs(field_name, [value])
+    except PropsError as error:
+        raise PropsError(field_name, str(error).split(": ", 1)[1]) from None
+
+
 def _check_ips(field_name: str, values: Sequence[str]) -> None:
     for index, value in enumerate(values):
         try:
@@ -282,7 +290,7 @@ class DirectoryNetworkProps:
         except UnknownRegionError as error:
             raise PropsError("region", str(error)) from None
         check_pattern("vpc_id", self.vpc_id, VPC_ID, "a VPC id (vpc-…)")
-        _check_cidrs("vpc_cidr", [self.vpc_cidr])
+        _check_cidr("vpc_cidr", self.vpc_cidr)
         check_pattern("domain_name", self.domain_name, DOMAIN, "a DNS domain name (corp.example.com)")
         if not 1 <= len(self.dns_server_ips) <= MAX_DNS_SERVERS:
             raise PropsError("dns_server_ips", f"give 1-{MAX_DNS_SERVERS} DNS server addresses")

@@ -32,6 +32,7 @@ from .directory_network import (
     ENDPOINT_SERVICES,
     SUBNET_ID,
     VPC_ID,
+    _check_cidr,
     _check_cidrs,
     _slug,
     add_interface_endpoints,
@@ -114,7 +115,7 @@ class MemberNetworkProps:
                         f"{where}.vpc_cidr", "the interface endpoints admit HTTPS from the VPC CIDR"
                     )
             if vpc.vpc_cidr is not None:
-                _check_cidrs(f"{where}.vpc_cidr", [vpc.vpc_cidr])
+                _check_cidr(f"{where}.vpc_cidr", vpc.vpc_cidr)
         check_unique("vpcs", [vpc.vpc_id for vpc in self.vpcs])
         if not self.dc_cidrs:
             raise PropsError("dc_cidrs", "give the domain controllers' networks")
