@@ -1,0 +1,172 @@
+"""The whole system, one launch at a time: EC2 event -> buses -> queue -> handler -> Run Command -> Samba AD.
+
+Each scenario asserts on the directory and on the instance (keytab, logins), not only on AWS calls.  The world
+(tests/e2e/conftest.py, e2e/world.py) lists what the lab provides where moto falls short.  Scenario 9 of
+issue 13 (reconciliation: backfill, orphan removal) waits for reconciliation to exist.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from e2e.world import (
+    EXTRA_REGION,
+    HOME_REGION,
+    OTHER_SPOKE_ACCOUNT,
+    SPOKE_ACCOUNT,
+    Instance,
+    World,
+    keytab_works,
+    pam_login,
+    start_sssd,
+)
+from handlers.domain_join import contract
+from handlers.domain_join.naming import computer_name, ownership_stamp
+from tests.scripts.adlab import OU_DN
+
+pytestmark = pytest.mark.e2e
+
+JOIN_SECONDS = 180  # the join script waits up to 600 s for its prestage; the lab needs far less
+
+
+@dataclass
+class Joined:
+    instance: Instance
+    name: str
+
+
+def runs_of(instance: Instance, document: str) -> list[int]:
+    return [run.exit_code for run in instance.runs if run.document == document]
+
+
+def wait_joined(world: World, instance: Instance) -> Joined:
+    """Until the instance's own agent reports the join document succeeded; returns the ledger's name."""
+    world.wait_for(
+        f"a successful {contract.JOIN_DOCUMENT} on {instance.instance_id}",
+        lambda: 0 in runs_of(instance, contract.JOIN_DOCUMENT),
+        JOIN_SECONDS,
+    )
+    return Joined(instance, str(world.ledger(instance.instance_id)["computerName"]))
+
+
+@pytest.fixture(scope="module")
+def joined(world: World) -> Joined:
+    """Scenario 1's launch: a Linux instance in a spoke's home Region, tagged with the login group."""
+    assert world.lab is not None
+    instance = world.launch(
+        SPOKE_ACCOUNT, HOME_REGION, tags={contract.TAG_LOGIN_GROUP: world.lab.login_group}
+    )
+    return wait_joined(world, instance)
+
+
+def test_1_a_launched_linux_instance_is_joined_in_its_ou_with_our_stamp(world: World, joined: Joined) -> None:
+    # GIVEN an instance launched in a spoke (the `joined` fixture); THEN its computer object is in the OU,
+    # named as the handler names it, and stamped with the instance's account, Region and id
+    instance = joined.instance
+    assert joined.name == computer_name(instance.instance_id)
+    computer = world.lab.computer(joined.name)  # type: ignore[union-attr]
+    assert computer["dn"] == [f"CN={joined.name},{OU_DN}"]
+    assert computer["description"] == [ownership_stamp(SPOKE_ACCOUNT, HOME_REGION, instance.instance_id)]
+    assert world.ledger(instance.instance_id)["status"] == "JOIN_SENT"
+    # AND the instance holds a working keytab
+    kinit = keytab_works(instance.machine, joined.name)
+    assert kinit.returncode == 0, kinit.stderr
+
+
+def test_1_only_members_of_the_tagged_group_may_log_in(world: World, joined: Joined) -> None:
+    lab = world.lab
+    assert lab is not None
+    start_sssd(lab, joined.instance.machine)
+    member = pam_login(joined.instance.machine, lab.member, lab.member_password)
+    assert member.returncode == 0, member.stderr
+    outsider = pam_login(joined.instance.machine, lab.outsider, lab.outsider_password)
+    assert outsider.returncode != 0
+    assert "Permission denied" in outsider.stderr  # the password was right; the access check refused
+
+
+def test_2_terminating_the_instance_removes_its_object(world: World, joined: Joined) -> None:
+    # WHEN the joined instance is terminated
+    world.terminate(joined.instance)
+    # THEN the tools host removes its object and the ledger says so
+    world.wait_for(
+        f"a successful {contract.REMOVE_DOCUMENT} on the tools host",
+        lambda: 0 in runs_of(world.tools_host, contract.REMOVE_DOCUMENT),
+        JOIN_SECONDS,
+    )
+    assert world.lab.computer(joined.name) == {}  # type: ignore[union-attr]
+    assert world.directory_objects_of(joined.instance.instance_id) == {}
+    assert world.ledger(joined.instance.instance_id)["status"] == "REMOVE_SENT"
+
+
+@pytest.mark.parametrize("value", ["False"])
+def test_3_an_opted_out_instance_leaves_the_directory_alone(world: World, value: str) -> None:
+    # GIVEN an instance tagged autoadjoin=False (any case)
+    assert world.lab is not None
+    since = time.time()
+    instance = world.launch(
+        OTHER_SPOKE_ACCOUNT,
+        HOME_REGION,
+        tags={contract.TAG_OPT_OUT: value, contract.TAG_LOGIN_GROUP: world.lab.login_group},
+    )
+    # WHEN the handler has taken its running event (and let it go: no retry)
+    world.wait_for(
+        "the running event to be handled", lambda: world.handled(instance.instance_id, "running", since)
+    )
+    # THEN nothing reached the directory, the tools host or the instance
+    time.sleep(2)  # a command sent by mistake would be picked up by now
+    assert world.directory_objects_of(instance.instance_id) == {}
+    assert world.lab.computer(computer_name(instance.instance_id)) == {}
+    assert world.ledger(instance.instance_id) == {}
+    assert instance.runs == []
+
+
+@pytest.fixture(scope="module")
+def joined_in_extra_region(world: World) -> Joined:
+    """Scenario 8's launch: the spoke's extra Region, whose events hop to the home Region through SNS."""
+    assert world.lab is not None
+    since = time.time()
+    instance = world.launch(
+        SPOKE_ACCOUNT, EXTRA_REGION, tags={contract.TAG_LOGIN_GROUP: world.lab.login_group}
+    )
+    assert world.timeline.first("eventbridge", "SNS topic", since) is not None
+    return wait_joined(world, instance)
+
+
+def test_8_an_instance_in_the_extra_region_joins_through_the_sns_hop(
+    world: World, joined_in_extra_region: Joined
+) -> None:
+    instance = joined_in_extra_region.instance
+    computer = world.lab.computer(joined_in_extra_region.name)  # type: ignore[union-attr]
+    assert computer["description"] == [ownership_stamp(SPOKE_ACCOUNT, EXTRA_REGION, instance.instance_id)]
+    assert world.ledger(instance.instance_id)["region"] == EXTRA_REGION
+    kinit = keytab_works(instance.machine, joined_in_extra_region.name)
+    assert kinit.returncode == 0, kinit.stderr
+
+
+def test_4_stop_and_start_does_not_join_again(world: World, joined_in_extra_region: Joined) -> None:
+    # GIVEN a joined instance and its object
+    instance, name = joined_in_extra_region.instance, joined_in_extra_region.name
+    before = world.lab.computer(name)  # type: ignore[union-attr]
+    prestages = len(runs_of(world.tools_host, contract.PRESTAGE_DOCUMENT))
+    # WHEN it is stopped and started again
+    world.stop(instance)
+    since = time.time()
+    world.start_again(instance)
+    world.wait_for(
+        "the second running event to be handled",
+        lambda: world.handled(instance.instance_id, "running", since),
+    )
+    time.sleep(2)
+    # THEN no command was sent again and the object is untouched
+    assert runs_of(instance, contract.JOIN_DOCUMENT) == [0]
+    assert len(runs_of(world.tools_host, contract.PRESTAGE_DOCUMENT)) == prestages
+    after = world.lab.computer(name)  # type: ignore[union-attr]
+    assert (after["dn"], after["uSNChanged"], after["pwdLastSet"]) == (
+        before["dn"],
+        before["uSNChanged"],
+        before["pwdLastSet"],
+    )
+    assert keytab_works(instance.machine, name).returncode == 0
