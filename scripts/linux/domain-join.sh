@@ -17,13 +17,14 @@
 #   0  joined, or already joined to this domain under this name (nothing changed)
 #   2  usage error or invalid option value
 #   3  not running as root
-#   4  no valid entry for this instance in DOMAIN_JOIN_COMPUTERS
+#   4  no valid entry for this instance in DOMAIN_JOIN_COMPUTERS, or the list breaks its grammar
 #   5  instance id unavailable (IMDSv2 did not answer)
 #   6  package installation failed
-#   7  DNS resolver configuration failed
+#   7  DNS resolver configuration failed (writing the files or restarting systemd-resolved)
 #   8  the domain rejected the join (wrong or expired one-time password, or another AD error)
 #   9  the prestaged computer account did not appear before --wait-seconds ran out
-#   10 sssd / Kerberos / NSS / PAM configuration failed
+#   10 configuration failed: writing krb5.conf, sssd.conf or the sudoers drop-in, NSS/PAM setup (authselect,
+#      pam-auth-update, pam-config, nsswitch.conf) or restarting sssd
 #   11 the sudoers drop-in failed validation (visudo -c) or visudo is missing
 #   12 already joined to another domain or under another computer name (left untouched)
 #   13 no domain controller reachable before --wait-seconds ran out

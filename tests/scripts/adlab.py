@@ -8,6 +8,7 @@ session: provisioning a domain costs most of the suite's time.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -370,15 +371,25 @@ class Lab:
         self.samba_tool("user", "create", self.member, self.member_password)
         self.samba_tool("user", "create", self.outsider, self.outsider_password)
         self.samba_tool("group", "addmembers", self.login_group, self.member)
+        self.delegate(OU_DN)
+        self.wait_until_serving()
+
+    def delegate(self, ou_dn: str) -> None:
+        """The seed's delegation to the join user: create/delete computer objects in this one OU, and manage
+        only those objects."""
         sid = self.object_attributes(f"(sAMAccountName={self.join_user})", ["objectSid"])["objectSid"][0]
-        # The seed's delegation: create/delete computer objects in this one OU, and manage only those objects.
         self.samba_tool(
             "dsacl",
             "set",
-            f"--objectdn={OU_DN}",
+            f"--objectdn={ou_dn}",
             f"--sddl=(OA;;CCDC;{COMPUTER_CLASS_GUID};;{sid})(OA;CIIO;RPWPCRLCLORCSDDTSW;;{COMPUTER_CLASS_GUID};{sid})",
         )
-        self.wait_until_serving()
+
+    def add_ou(self, name: str) -> str:
+        """A new OU under the domain root, delegated to the join user; returns its DN."""
+        self.samba_tool("ou", "add", f"OU={name}")
+        self.delegate(f"OU={name},{BASE_DN}")
+        return f"OU={name},{BASE_DN}"
 
     def wait_until_serving(self) -> None:
         deadline = time.monotonic() + 90
@@ -423,6 +434,8 @@ class Lab:
             if line.startswith("#") or ": " not in line or line.startswith(" "):
                 continue
             key, value = line.split(": ", 1)
+            if key.endswith(":"):  # "dn:: base64" for non-ASCII values
+                key, value = key[:-1], base64.b64decode(value).decode()
             if key != "ref":  # referrals to the other naming contexts, not attributes
                 found.setdefault(key, []).append(value)
         return found if "dn" in found else {}
@@ -493,13 +506,21 @@ class Lab:
         )
 
     def join(
-        self, machine: Machine, instance_id: str, computers: str, *extra: str, login_group: str | None = None
+        self,
+        machine: Machine,
+        instance_id: str,
+        computers: str,
+        *extra: str,
+        login_group: str | None = None,
+        sudo_group: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """The login group defaults to the lab's; the sudo group to the login group."""
         group = self.login_group if login_group is None else login_group
+        sudo = group if sudo_group is None else sudo_group
         return machine.run(
             [
                 "bash", str(JOIN_SCRIPT), "--domain", DOMAIN, "--dns-ips", DC_IP, "--login-group", group,
-                "--sudo-group", group, "--instance-id", instance_id, "--skip-packages", *extra,
+                "--sudo-group", sudo, "--instance-id", instance_id, "--skip-packages", *extra,
             ],
             env={COMPUTERS_ENV: computers},
         )  # fmt: skip
