@@ -14,7 +14,7 @@ import tree_sitter_powershell
 from modules_testlib import LandingZones, unescape_terraform
 from tree_sitter import Language, Parser
 
-from handlers.domain_join import contract
+from handlers.domain_join import contract, patterns, wire
 from modules import documents
 from modules.documents import HEREDOC_END, JOIN, PRESTAGE, REMOVE, ScriptMissingError, build_document
 
@@ -154,6 +154,17 @@ def test_allowed_patterns_accept_contract_values_and_refuse_injection(
         assert pattern.fullmatch(value), value
     for value in bad:
         assert not pattern.fullmatch(value), value
+
+
+def test_allowed_patterns_are_the_shared_formats_never_retyped() -> None:
+    """Each allowedPattern is a shared format (patterns.py through document_pattern, or wire.py's list
+    grammar), so the documents, the handler and the scripts cannot drift apart."""
+    formats = [value for value in vars(patterns).values() if isinstance(value, re.Pattern)]
+    shared = {patterns.document_pattern(f, optional=o) for f in formats for o in (False, True)}
+    shared |= {wire.JOIN_PATTERN, wire.PRESTAGE_PATTERN, wire.REMOVE_PATTERN}
+    for spec in ALL_SPECS:
+        for name, parameter in build_document(spec)["parameters"].items():
+            assert parameter["allowedPattern"] in shared, f"{spec.name}.{name}"
 
 
 def test_computers_pattern_accepts_fifty_entries_and_not_fifty_one() -> None:

@@ -83,6 +83,21 @@ def test_the_python_pattern_agrees_with_the_corpus(name: str) -> None:
     assert wrong == []
 
 
+def test_document_pattern_changes_only_the_end_anchor() -> None:
+    assert patterns.document_pattern(patterns.ACCOUNT_ID) == "^(?:[0-9]{12})$"
+    assert patterns.document_pattern(patterns.ACCOUNT_ID, optional=True) == "^$|^(?:[0-9]{12})$"
+    with pytest.raises(ValueError, match="not an anchored pattern"):
+        patterns.document_pattern(re.compile("^[0-9]{12}$"))
+
+
+def test_short_name_is_the_bare_name_sssd_reports() -> None:
+    assert [patterns.short_name(g) for g in ("ops", "CORP\\Linux Admins", "ops@corp.example.com")] == [
+        "ops",
+        "Linux Admins",
+        "ops",
+    ]
+
+
 def test_every_region_of_every_partition_is_a_region() -> None:
     """botocore's partition data names every Region AWS has (commercial, China, GovCloud, ISO, EUSC)."""
     data = json.loads((Path(botocore.__file__).parent / "data" / "partitions.json").read_text())
@@ -379,3 +394,26 @@ def test_json_string_escapes_every_control_character(script: Path) -> None:
     )
     assert "\n" not in completed.stdout
     assert json.loads(completed.stdout) == value
+
+
+def test_the_join_normalises_every_accepted_group_as_the_shared_short_name() -> None:
+    """domain-join.sh's own short_name (run from the script's text) against patterns.short_name."""
+    function = subprocess.run(
+        ["sed", "-n", "/^short_name() {/,/^}/p", str(JOIN_SCRIPT)], capture_output=True, text=True, check=True
+    ).stdout
+    assert function, "domain-join.sh defines no short_name"
+    groups = CORPUS["GROUP"][ACCEPT]
+    completed = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'eval "$1"; shift; for g; do short_name "$g"; printf "\\n"; done',
+            "-",
+            function,
+            *groups,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.split("\n")[:-1] == [patterns.short_name(group) for group in groups]
