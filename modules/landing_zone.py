@@ -397,10 +397,10 @@ class _StrictLoader(yaml.SafeLoader):
         self.aliases_seen = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
+        if self.check_event(yaml.AliasEvent):  # type: ignore[no-untyped-call]
             self.aliases_seen += 1
             if self.aliases_seen > MAX_ALIASES:
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_ALIASES} aliases (*name): refused", event.start_mark
                 )
@@ -415,12 +415,12 @@ class _StrictLoader(yaml.SafeLoader):
                 f"expands to more than {MAX_EXPANDED_NODES} values through aliases: refused",
                 node.start_mark,
             )
-        return super().construct_document(node)
+        return super().construct_document(node)  # type: ignore[no-untyped-call]
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             try:
                 hash(key)
             except TypeError:
@@ -642,7 +642,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             "tools_host_tag.key",
             None,
             "a tag key",
-            default=settings.TOOLS_HOST_TAG_KEY.default,
+            default=str(settings.TOOLS_HOST_TAG_KEY.default),
         ),
         "tools_host_tag_value": r.string(
             tools_host,
@@ -650,7 +650,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             "tools_host_tag.value",
             None,
             "a tag value",
-            default=settings.TOOLS_HOST_TAG_VALUE.default,
+            default=str(settings.TOOLS_HOST_TAG_VALUE.default),
         ),
         "join_delay_seconds": r.setting(
             data, "join_delay_seconds", "join_delay_seconds", settings.JOIN_DELAY_SECONDS
@@ -726,8 +726,8 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         raise LandingZoneError(r.problems)
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
-    tools_host = _tools_host(data.get("tools_host"), r)
-    if tools_host is not None and not directories:
+    tools_host_settings = _tools_host(data.get("tools_host"), r)
+    if tools_host_settings is not None and not directories:
         r.problem("tools_host", "needs directories: the host may read only their join-password parameters")
     if r.problems:
         raise LandingZoneError(r.problems)
@@ -745,7 +745,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         tags=tags,
         state_dir=state_dir,
         directories=directories,
-        tools_host=tools_host,
+        tools_host=tools_host_settings,
         **lz_fields,
     )
     _check_config_items(lz, r)
@@ -777,25 +777,25 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
             "an SSM parameter name (the SecureString holding the join password)",
             required=True,
         )
-        optional = {
-            "default_ou": r.string(
-                entry, "default_ou", f"{where}.default_ou", shared.OU, "an OU distinguished name"
-            ),
-            "computer_name_prefix": r.string(
-                entry,
-                "computer_name_prefix",
-                f"{where}.computer_name_prefix",
-                shared.COMPUTER_NAME_PREFIX,
-                "1-7 of A-Z, 0-9 and '-', starting with a letter",
-            ),
-            "directory_id": r.string(
-                entry, "directory_id", f"{where}.directory_id", DIRECTORY_ID, "a Directory Service id (d-…)"
-            ),
-            "sudo_group": r.string(entry, "sudo_group", f"{where}.sudo_group", shared.GROUP, "a group name"),
-            "install_rds_role": r.boolean(entry, "install_rds_role", f"{where}.install_rds_role", False),
-        }
+        default_ou = r.string(
+            entry, "default_ou", f"{where}.default_ou", shared.OU, "an OU distinguished name"
+        )
+        prefix = r.string(
+            entry,
+            "computer_name_prefix",
+            f"{where}.computer_name_prefix",
+            shared.COMPUTER_NAME_PREFIX,
+            "1-7 of A-Z, 0-9 and '-', starting with a letter",
+        )
+        directory_id = r.string(
+            entry, "directory_id", f"{where}.directory_id", DIRECTORY_ID, "a Directory Service id (d-…)"
+        )
+        sudo_group = r.string(entry, "sudo_group", f"{where}.sudo_group", shared.GROUP, "a group name")
+        rds = r.boolean(entry, "install_rds_role", f"{where}.install_rds_role", False)
         if domain and join_user and parameter:
-            result[name] = Directory(name, domain, dns_ips, join_user, parameter, **optional)
+            result[name] = Directory(
+                name, domain, dns_ips, join_user, parameter, default_ou, prefix, directory_id, sudo_group, rds
+            )
     return result
 
 
