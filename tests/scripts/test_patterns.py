@@ -174,7 +174,9 @@ class Probe:
 
     @property
     def id(self) -> str:
-        return f"{self.script.name}-{self.name}-{self.args('VALUE')[-1] if self.optional else ''}"
+        args = self.args("VALUE")
+        where = args[args.index("VALUE") - 1] if "VALUE" in args else "list"
+        return f"{self.script.name}-{self.name}-{where}"
 
 
 def join_args(*args: str) -> list[str]:
