@@ -31,11 +31,12 @@ function Write-Result([string]$Name, [string]$Status, [int]$Code, [string]$Messa
     if ($Code -gt $script:Worst) { $script:Worst = $Code }
 }
 
-# A failure that concerns every computer of the list: one result line each, then exit.
+# A failure that concerns every computer of the list: one result line each, then exit with the worst code
+# reported (a malformed entry's 8 stays visible, as in bash).
 function Exit-ForEveryEntry([string]$Status, [int]$Code, [string]$Message) {
     foreach ($fields in $script:Entries) { Write-Result $fields[0] $Status $Code $Message }
     if ($script:Worst -lt $Code) { Write-Result "" $Status $Code $Message }
-    exit $Code
+    exit $script:Worst
 }
 
 function Get-JoinPassword([string]$ParameterName, [string]$Region) {
