@@ -1,9 +1,13 @@
-"""The Lambda artifact: a deterministic zip of the handler package.
+"""The Lambda artifact: one deterministic, versioned bundle of everything that runs.
+
+It holds the handler package (`domain_join/*.py`, what Lambda imports), the join and tools-host scripts
+(`scripts/...`, what the SSM documents embed) and `MANIFEST.json`, the SHA-256 of every file.  The
+documents are built from the same files, and a test checks every script a synthesized document embeds
+against the manifest, so one artifact version names exactly the code that runs on instances too.
 
 Same sources, same bytes: entries sorted, fixed timestamps and modes, no caches.
 So `source_code_hash` and `terraform plan` only change when the code does.
-Powertools comes from its public layer and boto3 from the runtime, so the zip
-holds only `domain_join/*.py`.
+Powertools comes from its public layer and boto3 from the runtime, so the zip ships neither.
 
     python -m modules.artifact OUT.zip   # e.g. to upload it for the S3 inputs
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -20,7 +25,10 @@ from pathlib import Path
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 HANDLER_PACKAGE_DIR = REPOSITORY_ROOT / "handlers" / "domain_join"
+SCRIPTS_DIR = REPOSITORY_ROOT / "scripts"
 PACKAGE_NAME_IN_ZIP = "domain_join"  # handler string: domain_join.app.lambda_handler
+SCRIPTS_IN_ZIP = "scripts"
+MANIFEST_NAME = "MANIFEST.json"
 FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can store
 FILE_MODE = 0o100644
 
@@ -48,16 +56,46 @@ def handler_sources(package_dir: Path = HANDLER_PACKAGE_DIR) -> list[Path]:
     return sorted(path for path in package_dir.rglob("*.py") if "__pycache__" not in path.parts)
 
 
-def build_zip_bytes(package_dir: Path = HANDLER_PACKAGE_DIR) -> bytes:
+def script_sources(scripts_dir: Path = SCRIPTS_DIR) -> list[Path]:
+    """Every file under scripts/ (the scripts, their libraries and lint settings), sorted."""
+    if not scripts_dir.is_dir():
+        raise FileNotFoundError(f"scripts folder not found: {scripts_dir}")
+    return sorted(
+        path for path in scripts_dir.rglob("*") if path.is_file() and "__pycache__" not in path.parts
+    )
+
+
+def bundle_files(
+    package_dir: Path = HANDLER_PACKAGE_DIR, scripts_dir: Path = SCRIPTS_DIR
+) -> dict[str, bytes]:
+    """Name in the zip -> content, for the handler package and the scripts (no manifest)."""
+    files = {
+        f"{PACKAGE_NAME_IN_ZIP}/{source.relative_to(package_dir).as_posix()}": source.read_bytes()
+        for source in handler_sources(package_dir)
+    }
+    files |= {
+        f"{SCRIPTS_IN_ZIP}/{source.relative_to(scripts_dir).as_posix()}": source.read_bytes()
+        for source in script_sources(scripts_dir)
+    }
+    return files
+
+
+def manifest(files: dict[str, bytes]) -> dict[str, dict[str, str]]:
+    """`{"sha256": {name: hex digest}}` of every file of the bundle, sorted by name."""
+    return {"sha256": {name: hashlib.sha256(files[name]).hexdigest() for name in sorted(files)}}
+
+
+def build_zip_bytes(package_dir: Path = HANDLER_PACKAGE_DIR, scripts_dir: Path = SCRIPTS_DIR) -> bytes:
+    files = bundle_files(package_dir, scripts_dir)
+    files[MANIFEST_NAME] = (json.dumps(manifest(files), indent=1, sort_keys=True) + "\n").encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for source in handler_sources(package_dir):
-            name = f"{PACKAGE_NAME_IN_ZIP}/{source.relative_to(package_dir).as_posix()}"
+        for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIMESTAMP)
             info.external_attr = FILE_MODE << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # unix, whatever the build machine
-            archive.writestr(info, source.read_bytes(), compresslevel=9)
+            archive.writestr(info, files[name], compresslevel=9)
     return buffer.getvalue()
 
 
