@@ -1522,6 +1522,14 @@ class World:
                     return True
         return False
 
+    def delivered_at(self, instance_id: str, state: str) -> float | None:
+        """When the instance's `state` event was first delivered to the handler (invocation start)."""
+        for started, event, _ in list(self.esm.invocations):
+            for record in event["Records"]:
+                if instance_id in record["body"] and f'"state":"{state}"' in record["body"]:
+                    return started
+        return None
+
     def directory_objects_of(self, instance_id: str) -> dict[str, list[str]]:
         """Any directory object whose description names the instance (what a stamp would)."""
         assert self.lab is not None
