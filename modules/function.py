@@ -26,6 +26,7 @@ from .cdk import MAIN_RESOURCE_ID, is_token, keep_address
 from .iam import Statement
 from .validation import PropsError, check_range
 
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
 # The retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
 
@@ -116,12 +117,12 @@ class FunctionProps:
     unencrypted one with unlimited retention.  Required."""
     kms_key_arn: str
     """Key of the environment and the log group.  Required."""
+    timeout_seconds: Any
+    """1 s to Lambda's limit (900 s).  Required."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Environment variables (strings).  Default: none."""
     layers: Sequence[str] = ()
     """Layer version ARNs.  Default: none."""
-    timeout_seconds: Any = 120
-    """10-900 s.  Default 120."""
     memory_mib: int = 256
     """128-10240 MiB.  Default 256."""
     reserved_concurrency: int = 5
@@ -133,7 +134,7 @@ class FunctionProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_range("timeout_seconds", self.timeout_seconds, 10, 900)
+        check_range("timeout_seconds", self.timeout_seconds, 1, LAMBDA_MAX_TIMEOUT_SECONDS)
         check_range("memory_mib", self.memory_mib, 128, 10240)
         check_range("reserved_concurrency", self.reserved_concurrency, 2, 1000)
         check_log_retention("log_retention_days", self.log_retention_days)

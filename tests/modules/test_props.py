@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
-from handlers.domain_join import backoff
+from handlers.domain_join import backoff, settings
 from modules.artifact import S3Artifact
 from modules.forwarder import RegionForwarderProps
 from modules.hub import HubProps
+from modules.key import EncryptionKeyProps
+from modules.queue import DeadLetterQueue, QueueProps
 from modules.spoke import SpokeProps
+from modules.table import EncryptedTableProps
 from modules.validation import PropsError
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -132,3 +135,62 @@ def test_security_account_spoke_must_not_forward_its_events() -> None:
         spoke_props(account_id="111111111111")
     assert caught.value.field == "forward_events"
     assert spoke_props(account_id="111111111111", forward_events=False).forward_events is False
+
+
+# --- building blocks -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("props", "field"),
+    [
+        (
+            lambda: QueueProps(name="q", arn="arn:aws:sqs:eu-west-1:111111111111:q", delay_seconds=901),
+            "delay_seconds",
+        ),
+        (
+            lambda: QueueProps(
+                name="q",
+                arn="arn:aws:sqs:eu-west-1:111111111111:q",
+                dead_letter_queue=DeadLetterQueue(
+                    arn="arn:aws:sqs:eu-west-1:111111111111:d", max_receive_count=0
+                ),
+            ),
+            "dead_letter_queue.max_receive_count",
+        ),
+        (
+            lambda: EncryptionKeyProps(
+                account_root_arn="arn:aws:iam::111111111111:root", alias="x", description="d"
+            ),
+            "alias",
+        ),
+        (
+            lambda: EncryptedTableProps(name="t", partition_key="k", kms_key_arn="k", billing_mode="FREE"),
+            "billing_mode",
+        ),
+        (
+            lambda: EncryptedTableProps(name="t", partition_key="k", kms_key_arn="k", created=False),
+            "created",
+        ),
+    ],
+)
+def test_building_block_validation_names_the_field(props: Any, field: str) -> None:
+    with pytest.raises(PropsError) as caught:
+        props()
+    assert caught.value.field == field
+
+
+def test_hub_settings_come_from_the_settings_table() -> None:
+    # GIVEN the settings shared with the handler, THEN the hub's defaults are the table's, its checks the
+    # table's ranges
+    props = hub_props()
+    for setting in (
+        settings.READINESS_DEADLINE_SECONDS,
+        settings.POWERTOOLS_LAYER_VERSION,
+        settings.JOIN_DELAY_SECONDS,
+    ):
+        assert getattr(props, setting.name) == setting.default
+        assert setting.high is not None
+        with pytest.raises(PropsError) as caught:
+            hub_props(**{setting.name: setting.high + 1})
+        assert caught.value.field == setting.name
+        assert hub_props(**{setting.name: setting.high})

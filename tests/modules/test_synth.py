@@ -53,7 +53,8 @@ def test_each_stack_assumes_a_role_in_its_own_account(synth: SynthesizedApp) -> 
 
 def test_backend_is_local_by_default_and_s3_with_locking_when_configured(landing_zones: LandingZones) -> None:
     # GIVEN a landing zone without a backend, WHEN synthesized, THEN each stack's local state lies in
-    # terraform-state/ beside the landing-zone file: outside the output folder that cdktf and `make clean` delete
+    # terraform-state/ beside the landing-zone file: outside the output folder that cdktf and `make clean`
+    # delete
     for stack in landing_zones.org.stacks:
         path = landing_zones.org.stack(stack)["terraform"]["backend"]["local"]["path"]
         state = (landing_zones.org.outdir / "stacks" / stack / path).resolve()
