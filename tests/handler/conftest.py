@@ -33,7 +33,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    # One boto3 session for the whole run: a fresh one per test (moto's default) loads every service
+    # model again, which cost more than the tests themselves.
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
         yield
 
 

@@ -106,6 +106,44 @@ def error_response(
     return http, parsed
 
 
+# Clients with the tests' or the handler's own (hub) credentials, shared by every test of the process.
+_TEST_HUB_CLIENTS: dict[tuple[str, str], Any] = {}
+_OBSERVED_HUB_CLIENTS: dict[tuple[str, str], Any] = {}
+_DYNAMODB_RESOURCE: list[Any] = []
+_CURRENT_WORLD: list[World] = []
+
+
+def current_world() -> World:
+    return _CURRENT_WORLD[0]
+
+
+def _shared_hub_client(service: str, region: str, observed: bool) -> Any:
+    if observed:  # the handler's own: a client of its own, so that the observers see only its calls
+        return boto3.client(service, region_name=region)
+    key = (service, region)
+    if key not in _TEST_HUB_CLIENTS:
+        _TEST_HUB_CLIENTS[key] = boto3.client(service, region_name=region)
+    return _TEST_HUB_CLIENTS[key]
+
+
+def _observe(client: Any, service: str, region: str, account: str, credentials: Credentials | None) -> None:
+    """Record the handler's calls on the current World, and let it inject failures and stubs."""
+    key = credentials.access_key_id if credentials else None
+
+    def record(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        current_world().on_parameters(Call(service, model.name, account, region, {}, key), params, context)
+
+    def before_call(model: Any, context: dict[str, Any], **_: Any) -> Any:
+        return current_world().on_before_call(account, region, model.name, context)
+
+    def after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        current_world().on_after_call(model.name, parsed, context)
+
+    client.meta.events.register("before-parameter-build", record)
+    client.meta.events.register("after-call", after_call)
+    client.meta.events.register("before-call", before_call)
+
+
 @dataclass
 class World:
     """The moto-backed Organization the handler runs against, plus what the handler did to it."""
@@ -122,10 +160,14 @@ class World:
     join_queue_arn: str = ""
     dlq_url: str = ""
     tools_host_id: str = ""
+    _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _CURRENT_WORLD[:] = [self]  # the shared clients' observers report here
 
     def provision(self) -> dict[str, str]:
         """Create the hub's tables, queues, join password and tools host; return the Lambda environment."""
-        dynamodb = boto3.client("dynamodb", region_name=HOME_REGION)
+        dynamodb = self.client("dynamodb")
         for table, key in ((CONFIG_TABLE, "accountId"), (LEDGER_TABLE, "instanceId")):
             dynamodb.create_table(
                 TableName=table,
@@ -133,15 +175,13 @@ class World:
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-        sqs = boto3.client("sqs", region_name=HOME_REGION)
+        sqs = self.client("sqs")
         self.dlq_url = sqs.create_queue(QueueName="domain-join-dlq")["QueueUrl"]
         self.join_queue_url = sqs.create_queue(QueueName="domain-join")["QueueUrl"]
         self.join_queue_arn = sqs.get_queue_attributes(
             QueueUrl=self.join_queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
-        boto3.client("ssm", region_name=HOME_REGION).put_parameter(
-            Name=PASSWORD_PARAMETER, Value=JOIN_PASSWORD, Type="SecureString"
-        )
+        self.client("ssm").put_parameter(Name=PASSWORD_PARAMETER, Value=JOIN_PASSWORD, Type="SecureString")
         (self.tools_host_id,) = self.launch(
             HUB_ACCOUNT, HOME_REGION, tags={TOOLS_TAG_KEY: TOOLS_TAG_VALUE}, windows=True
         )
@@ -158,9 +198,21 @@ class World:
 
     # --- clients as any account -------------------------------------------------
     def client(self, service: str, account: str = HUB_ACCOUNT, region: str = HOME_REGION) -> Any:
+        """A client acting as ``account`` (the test's own, not observed), kept for the test."""
+        key = (service, account, region)
+        if key not in self._clients:
+            self._clients[key] = self._new_client(service, account, region)
+        return self._clients[key]
+
+    def _table(self, name: str) -> Any:
+        if not _DYNAMODB_RESOURCE:
+            _DYNAMODB_RESOURCE.append(boto3.resource("dynamodb", region_name=HOME_REGION))
+        return _DYNAMODB_RESOURCE[0].Table(name)
+
+    def _new_client(self, service: str, account: str, region: str) -> Any:
         if account == HUB_ACCOUNT:
-            return boto3.client(service, region_name=region)
-        creds = boto3.client("sts", region_name=HOME_REGION).assume_role(
+            return _shared_hub_client(service, region, observed=False)
+        creds = self.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{account}:role/test-admin", RoleSessionName="test-setup"
         )["Credentials"]
         return boto3.client(
@@ -172,58 +224,62 @@ class World:
         )
 
     def handler_client_factory(self, service: str, region: str, credentials: Credentials | None) -> Any:
-        """What the handler gets instead of boto3.client: a real moto client, observed."""
+        """What the handler gets instead of boto3.client: a real moto client, observed.
+
+        Clients with the handler's own credentials are shared by every test (a client holds no moto
+        state, and building one costs more than most calls); their observers report to the World
+        created last (``current_world``).  Assumed-role clients carry per-test keys and are not shared.
+        """
         if credentials is None:
-            client = boto3.client(service, region_name=region)
-            account = HUB_ACCOUNT
-        else:
-            client = boto3.client(
-                service,
-                region_name=region,
-                aws_access_key_id=credentials.access_key_id,
-                aws_secret_access_key=credentials.secret_access_key,
-                aws_session_token=credentials.session_token,
-            )
-            account = get_account_id_from(credentials.access_key_id)
-
-        def record(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-            context["api_params"] = params
-            context["cpu_started"] = time.process_time()
-            key = credentials.access_key_id if credentials else None
-            self.calls.append(Call(service, model.name, account, region, dict(params), key))
-
-        def before_call(model: Any, context: dict[str, Any], **_: Any) -> Any:
-            operation = model.name
-            for hook in self.hooks:
-                if hook.operation == operation and not hook.fired:
-                    hook.fired = True  # before acting: the action may call the handler again
-                    hook.action()
-                    break
-            for injection in self.injections:
-                if injection.operation == operation and injection.account in (None, account):
-                    if injection.remaining is not None:
-                        if injection.remaining <= 0:
-                            continue
-                        injection.remaining -= 1
-                    return error_response(injection.code, injection.status, injection.extra)
-            if operation == "DescribeInstanceInformation":
-                return self._instance_information(account, region, context.get("api_params", {}))
-            return None
-
-        def after_call(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-            self.aws_cpu_seconds += time.process_time() - context.get("cpu_started", time.process_time())
-            if model.name == "AssumeRole" and "Credentials" in parsed:
-                role_arn = context["api_params"]["RoleArn"]
-                self.issued_access_keys[role_arn] = parsed["Credentials"]["AccessKeyId"]
-            if model.name == "SendCommand" and "Command" in parsed:
-                self.requested_targets[parsed["Command"]["CommandId"]] = list(
-                    context["api_params"]["InstanceIds"]
-                )
-
-        client.meta.events.register("before-parameter-build", record)
-        client.meta.events.register("after-call", after_call)
-        client.meta.events.register("before-call", before_call)
+            key = (service, region)
+            if key not in _OBSERVED_HUB_CLIENTS:
+                client = _shared_hub_client(service, region, observed=True)
+                _observe(client, service, region, HUB_ACCOUNT, None)
+                _OBSERVED_HUB_CLIENTS[key] = client
+            return _OBSERVED_HUB_CLIENTS[key]
+        client = boto3.client(
+            service,
+            region_name=region,
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )
+        _observe(client, service, region, get_account_id_from(credentials.access_key_id), credentials)
         return client
+
+    def on_parameters(self, call: Call, params: dict[str, Any], context: dict[str, Any]) -> None:
+        context["api_params"] = params
+        context["cpu_started"] = time.process_time()
+        self.calls.append(
+            Call(call.service, call.operation, call.account, call.region, dict(params), call.access_key_id)
+        )
+
+    def on_before_call(self, account: str, region: str, operation: str, context: dict[str, Any]) -> Any:
+        for hook in self.hooks:
+            if hook.operation == operation and not hook.fired:
+                hook.fired = True  # before acting: the action may call the handler again
+                hook.action()
+                break
+        for injection in self.injections:
+            if injection.operation == operation and injection.account in (None, account):
+                if injection.remaining is not None:
+                    if injection.remaining <= 0:
+                        continue
+                    injection.remaining -= 1
+                return error_response(injection.code, injection.status, injection.extra)
+        if operation == "DescribeInstanceInformation":
+            return self._instance_information(account, region, context.get("api_params", {}))
+        return None
+
+    def on_after_call(self, operation: str, parsed: dict[str, Any], context: dict[str, Any]) -> None:
+        self.aws_cpu_seconds += time.process_time() - context.get("cpu_started", time.process_time())
+        if operation == "AssumeRole" and "Credentials" in parsed:
+            role_arn = context["api_params"]["RoleArn"]
+            self.issued_access_keys[role_arn] = parsed["Credentials"]["AccessKeyId"]
+        if operation == "SendCommand" and "Command" in parsed:
+            self.requested_targets[parsed["Command"]["CommandId"]] = list(
+                context["api_params"]["InstanceIds"]
+            )
 
     def _instance_information(
         self, account: str, region: str, request: dict[str, Any]
@@ -277,7 +333,7 @@ class World:
         }
         item.update(overrides)
         item = {k: v for k, v in item.items() if v is not None}
-        boto3.resource("dynamodb", region_name=HOME_REGION).Table(CONFIG_TABLE).put_item(Item=item)
+        self._table(CONFIG_TABLE).put_item(Item=item)
         return item
 
     def launch(
@@ -383,11 +439,11 @@ class World:
             "updatedAt": int(self.clock()),
             **attributes,
         }
-        boto3.resource("dynamodb", region_name=HOME_REGION).Table(LEDGER_TABLE).put_item(Item=item)
+        self._table(LEDGER_TABLE).put_item(Item=item)
 
     # --- what the handler left behind ----------------------------------------
     def ledger(self) -> dict[str, dict[str, Any]]:
-        items = boto3.resource("dynamodb", region_name=HOME_REGION).Table(LEDGER_TABLE).scan()["Items"]
+        items = self._table(LEDGER_TABLE).scan()["Items"]
         return {item["instanceId"]: item for item in items}
 
     def commands(self, account: str = HUB_ACCOUNT, region: str = HOME_REGION) -> list[dict[str, Any]]:
