@@ -59,7 +59,7 @@ from handlers.domain_join.patterns import DOMAIN
 from handlers.domain_join.ports import PortRule, Role
 
 from . import iam, naming
-from .partitions import UnknownRegionError, arn_partition
+from .partitions import UnknownRegionError, arn_partition, partition_of
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, SNS_ARN, TAG_KEY
 from .rules import Delivery, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
@@ -131,14 +131,50 @@ def notification_topic_name(name: str = naming.DEFAULT_NAME) -> str:
     return f"{name}-dc-access"
 
 
+def notification_dead_letter_queue_name(name: str = naming.DEFAULT_NAME) -> str:
+    return f"{notification_rule_name(name)}-dlq"
+
+
+def notification_key_alias(name: str = naming.DEFAULT_NAME) -> str:
+    return f"alias/{notification_topic_name(name)}"
+
+
+RESOLVER_NAME = naming.NameRule(
+    "Route 53 Resolver", 64, re.compile(r"^(?![0-9]+$)[A-Za-z0-9 _-]+$"), "letters, digits, spaces, - and _"
+)
+SSM_DOCUMENT = naming.NameRule(
+    "SSM document",
+    128,
+    re.compile(r"^(?!(?i:aws|amazon|amzn))[A-Za-z0-9_.-]+$"),
+    "letters, digits, ., - and _ (not starting with aws, amazon or amzn)",
+    min_length=3,
+)
+IAM_POLICY = naming.NameRule("IAM policy", 128, re.compile(r"^[\w+=,.@-]+$"), "letters, digits and +=,.@_-")
+RAM_SHARE = naming.NameRule("RAM resource share", 255, re.compile(r"^[^\x00-\x1f]+$"), "printable characters")
+
+
+def network_names(name: str) -> list[tuple[str, naming.NameRule, str]]:
+    """Every (what, rule, value) the directory network derives from `name`."""
+    return [
+        ("resolver endpoint", RESOLVER_NAME, resolver_endpoint_name(name)),
+        ("resolver rule", RESOLVER_NAME, resolver_rule_name(name)),
+        ("resource share", RAM_SHARE, resource_share_name(name)),
+        ("RDP document", SSM_DOCUMENT, port_forwarding_document_name(name)),
+        ("admin policy", IAM_POLICY, admin_policy_name(name)),
+        ("protection policy", IAM_POLICY, protection_policy_name(name)),
+        ("notification rule", naming.EVENT_RULE, notification_rule_name(name)),
+        ("notification topic", naming.SNS_TOPIC, notification_topic_name(name)),
+        ("notification dead-letter queue", naming.SQS_QUEUE, notification_dead_letter_queue_name(name)),
+        ("notification key alias", naming.KMS_ALIAS, notification_key_alias(name)),
+    ]
+
+
 def endpoint_service_name(region: str, service: str) -> str:
     """`com.amazonaws.<region>.<service>`; ISO partitions reverse their own DNS suffix.  In aws-cn these five
     services keep the `com.amazonaws` prefix (only some other services use `cn.com.amazonaws`)."""
     partition = arn_partition(region)
     prefix = "com.amazonaws"
     if partition not in ("aws", "aws-cn", "aws-us-gov"):
-        from .partitions import partition_of
-
         prefix = ".".join(reversed(partition_of(region).dns_suffix.split(".")))
     return f"{prefix}.{region}.{service}"
 
@@ -365,6 +401,13 @@ class DirectoryNetworkProps:
         check_range("local_port", self.local_port, 1024, 65535)
         check_range("kms_key_deletion_window_days", self.kms_key_deletion_window_days, 7, 30)
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
+        problems = [
+            f"{what}: {problem}"
+            for what, rule, value in network_names(self.name)
+            if (problem := naming.name_problem(rule, value))
+        ]
+        if problems:
+            raise PropsError("name", "; ".join(problems))
 
     def _check_network_acl(self) -> None:
         if not self.dc_subnet_ids:
@@ -775,7 +818,7 @@ class DirectoryNetwork(Construct):
                 self,
                 "notification-key-alias",
                 region=region,
-                name=f"alias/{notification_topic_name(name)}",
+                name=notification_key_alias(name),
                 target_key_id=self.notification_key.key_id,
             )
             alias.override_logical_id("notification_key_alias")
@@ -808,7 +851,7 @@ class DirectoryNetwork(Construct):
                 policy=iam.to_json(self.topic_policy_document),
             )
             topic_policy.override_logical_id("notification_topic_policy")
-        dlq_name = f"{notification_rule_name(name)}-dlq"
+        dlq_name = notification_dead_letter_queue_name(name)
         dlq_arn = arn(region, "sqs", account, dlq_name)
         dlq = SqsQueue(
             self,

@@ -30,6 +30,7 @@ from handlers.domain_join.ports import Role
 from . import naming
 from .directory_network import (
     ENDPOINT_SERVICES,
+    SECURITY_GROUP_RULE_QUOTA,
     SUBNET_ID,
     VPC_ID,
     _check_cidr,
@@ -40,7 +41,7 @@ from .directory_network import (
 )
 from .partitions import UnknownRegionError, arn_partition
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
-from .validation import PropsError, check_pattern, check_unique
+from .validation import PropsError, check_pattern, check_range, check_unique
 
 RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")
 
@@ -74,6 +75,8 @@ class MemberNetworkProps:
     """The domain controllers' networks: the member group's egress reaches them on the client table."""
     roles: Sequence[Role] = (Role.CLIENT,)
     """The member group's roles: client (default), plus admin for a tools or admin host."""
+    security_group_rule_quota: int = SECURITY_GROUP_RULE_QUOTA
+    """Outbound rules per security group the account may have (default 60; raise it with Service Quotas)."""
     name: str = naming.DEFAULT_NAME
     """Must equal the directory network's `name`: the shared rule is found by a name derived from it."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -123,6 +126,14 @@ class MemberNetworkProps:
         if not self.roles or any(role not in (Role.CLIENT, Role.ADMIN) for role in self.roles):
             raise PropsError("roles", "client, and admin for a tools or admin host")
         check_unique("roles", self.roles)
+        check_range("security_group_rule_quota", self.security_group_rule_quota, 1, 1000)
+        rules = len(ports.egress_rules(self.dc_cidrs, roles=tuple(self.roles)))
+        if rules > self.security_group_rule_quota:
+            raise PropsError(
+                "security_group_rule_quota",
+                f"the member security group needs {rules} outbound rules: raise the quota (and this value), "
+                "or summarise dc_cidrs",
+            )
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
 
 

@@ -539,6 +539,7 @@ def test_created_topic_is_encrypted_and_admits_only_the_rule(network: Synthesize
         ("client_prefix_list_ids", {"create_network_acl": True, "dc_subnet_ids": ["subnet-0123456789abcdef0"],
                                      "dc_subnet_cidrs": ["10.0.1.0/24"]}),
         ("local_port", {"local_port": 80}),
+        ("name", {"name": "a" * 50}),  # valid itself, but its rule name exceeds EventBridge's 64
     ],
 )  # fmt: skip
 def test_directory_props_errors_name_the_field(field: str, changes: dict[str, Any]) -> None:
@@ -566,6 +567,10 @@ def test_network_acl_beyond_the_quota_is_refused_with_advice() -> None:
         ("dc_cidrs[0]", {"dc_cidrs": ["10.0.1.1/24"]}),
         ("roles", {"roles": [Role.DOMAIN_CONTROLLER]}),
         ("name", {"name": "-bad"}),
+        (
+            "security_group_rule_quota",
+            {"dc_cidrs": ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24", "10.0.4.0/24"]},
+        ),
     ],
 )
 def test_member_props_errors_name_the_field(field: str, changes: dict[str, Any]) -> None:
