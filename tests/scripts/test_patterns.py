@@ -398,6 +398,21 @@ def test_json_string_escapes_every_control_character(script: Path) -> None:
     assert json.loads(completed.stdout) == value
 
 
+def test_the_two_copies_of_json_string_are_the_same_text() -> None:
+    """domain-join.sh ships alone (the join document carries no library), so it keeps its own copy of the
+    tools-host library's json_string; the copies must not drift."""
+    copies = {
+        subprocess.run(
+            ["sed", "-n", "/^# json_string VALUE/,/^}/p", str(script)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for script in (JOIN_SCRIPT, SCRIPTS / "toolshost" / "toolshost-lib.sh")
+    }
+    assert len(copies) == 1 and "json_string()" in copies.pop()
+
+
 def test_the_join_normalises_every_accepted_group_as_the_shared_short_name() -> None:
     """domain-join.sh's own short_name (run from the script's text) against patterns.short_name."""
     function = subprocess.run(
