@@ -78,6 +78,9 @@ OU_ARN: Final = re.compile(
     r"^arn:(aws[a-z-]*):organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$"
 )
 
+# What EC2 accepts in a VPC security group's (and its rules') description.
+SECURITY_GROUP_DESCRIPTION: Final = re.compile(r"^[A-Za-z0-9 ._:/()#,@\[\]+=&;{}!$*-]{0,255}$")
+
 ENDPOINT_SERVICES: Final = ("ssm", "ssmmessages", "ec2messages", "kms", "logs")
 """Interface endpoints this unit can create: Session Manager/Run Command; KMS and Logs for the tools host."""
 SESSION_MANAGER_SERVICES: Final = ENDPOINT_SERVICES[:3]
@@ -187,7 +190,7 @@ def arn(region: str, service: str, account: str, resource: str, *, in_region: bo
 # --- validation helpers -------------------------------------------------------------------------------------
 
 
-def _check_cidrs(field_name: str, values: Sequence[str], *, allow_everything: bool = False) -> None:
+def check_cidrs(field_name: str, values: Sequence[str]) -> None:
     for index, value in enumerate(values):
         where = f"{field_name}[{index}]"
         try:
@@ -196,15 +199,15 @@ def _check_cidrs(field_name: str, values: Sequence[str], *, allow_everything: bo
             raise PropsError(where, f"{value!r} is not an IPv4 network (a.b.c.d/n, host bits zero)") from None
         if network.version != 4:
             raise PropsError(where, f"{value!r}: only IPv4 networks are supported")
-        if network.prefixlen == 0 and not allow_everything:
+        if network.prefixlen == 0:
             raise PropsError(where, f"{value!r} is the whole internet: give your own networks")
     check_unique(field_name, values)
 
 
-def _check_cidr(field_name: str, value: str) -> None:
+def check_cidr(field_name: str, value: str) -> None:
     """One network: the error names the field itself."""
     try:
-        _check_cidrs(field_name, [value])
+        check_cidrs(field_name, [value])
     except PropsError as error:
         raise PropsError(field_name, str(error).split(": ", 1)[1]) from None
 
@@ -326,7 +329,7 @@ class DirectoryNetworkProps:
         except UnknownRegionError as error:
             raise PropsError("region", str(error)) from None
         check_pattern("vpc_id", self.vpc_id, VPC_ID, "a VPC id (vpc-…)")
-        _check_cidr("vpc_cidr", self.vpc_cidr)
+        check_cidr("vpc_cidr", self.vpc_cidr)
         check_pattern("domain_name", self.domain_name, DOMAIN, "a DNS domain name (corp.example.com)")
         if not 1 <= len(self.dns_server_ips) <= MAX_DNS_SERVERS:
             raise PropsError("dns_server_ips", f"give 1-{MAX_DNS_SERVERS} DNS server addresses")
@@ -336,7 +339,7 @@ class DirectoryNetworkProps:
                 "resolver_subnet_ids", f"give 2-{MAX_RESOLVER_SUBNETS} subnets in two Availability Zones"
             )
         _check_ids("resolver_subnet_ids", self.resolver_subnet_ids, SUBNET_ID, "a subnet id (subnet-…)")
-        _check_cidrs("client_cidrs", self.client_cidrs)
+        check_cidrs("client_cidrs", self.client_cidrs)
         _check_ids("client_prefix_list_ids", self.client_prefix_list_ids, PREFIX_LIST_ID, "a prefix list id")
         _check_ids(
             "client_security_group_ids", self.client_security_group_ids, SECURITY_GROUP_ID, "a SG id (sg-…)"
@@ -346,14 +349,14 @@ class DirectoryNetworkProps:
                 "client_cidrs",
                 "give the members as client_cidrs, client_prefix_list_ids or client_security_group_ids",
             )
-        _check_cidrs("admin_cidrs", self.admin_cidrs)
+        check_cidrs("admin_cidrs", self.admin_cidrs)
         _check_ids(
             "admin_security_group_ids", self.admin_security_group_ids, SECURITY_GROUP_ID, "a SG id (sg-…)"
         )
-        _check_cidrs("replication_peer_cidrs", self.replication_peer_cidrs)
+        check_cidrs("replication_peer_cidrs", self.replication_peer_cidrs)
         _check_bool("create_network_acl", self.create_network_acl)
         _check_ids("dc_subnet_ids", self.dc_subnet_ids, SUBNET_ID, "a subnet id (subnet-…)")
-        _check_cidrs("dc_subnet_cidrs", self.dc_subnet_cidrs)
+        check_cidrs("dc_subnet_cidrs", self.dc_subnet_cidrs)
         check_range("network_acl_rule_quota", self.network_acl_rule_quota, 1, 40)
         check_range("security_group_rule_quota", self.security_group_rule_quota, 1, 1000)
         if self.create_network_acl:
@@ -460,7 +463,7 @@ class DirectoryNetworkProps:
         )
 
 
-def _slug(value: str) -> str:
+def slug(value: str) -> str:
     """A source or port as a piece of a Terraform resource name: 10.0.0.0/16 -> 10_0_0_0_16."""
     return re.sub(r"[^A-Za-z0-9]+", "_", value).strip("_")
 
@@ -476,9 +479,9 @@ def _sources(
     cidrs: Sequence[str], prefix_lists: Sequence[str] = (), groups: Sequence[str] = ()
 ) -> list[_Source]:
     return [
-        *(_Source("cidr_ipv4", c, _slug(c)) for c in cidrs),
-        *(_Source("prefix_list_id", p, _slug(p)) for p in prefix_lists),
-        *(_Source("referenced_security_group_id", g, _slug(g)) for g in groups),
+        *(_Source("cidr_ipv4", c, slug(c)) for c in cidrs),
+        *(_Source("prefix_list_id", p, slug(p)) for p in prefix_lists),
+        *(_Source("referenced_security_group_id", g, slug(g)) for g in groups),
     ]
 
 
@@ -496,7 +499,7 @@ def add_table_rules(
     """One security group rule per row and peer; logical ids name the row and the peer (stable addresses)."""
     rule_class = VpcSecurityGroupEgressRule if egress else VpcSecurityGroupIngressRule
     for rule in rules:
-        logical_id = f"{prefix}_{rule.protocol}_{_slug(rule.port_text)}_{peer.slug}"
+        logical_id = f"{prefix}_{rule.protocol}_{slug(rule.port_text)}_{peer.slug}"
         resource = rule_class(
             scope,
             logical_id,
@@ -505,11 +508,19 @@ def add_table_rules(
             ip_protocol=rule.protocol,
             from_port=rule.from_port,
             to_port=rule.to_port,
-            description=f"{rule.source} -> {rule.destination}: {rule.purpose}"[:255],
+            description=rule_description(rule),
             tags=dict(tags) if tags else None,
             **{peer.kind: peer.value},
         )
         resource.override_logical_id(logical_id)
+
+
+def rule_description(rule: PortRule) -> str:
+    """`client to domain-controller: Kerberos authentication`: in the characters EC2 accepts."""
+    text = f"{rule.source} to {rule.destination}: {rule.purpose}"
+    if not SECURITY_GROUP_DESCRIPTION.fullmatch(text):
+        raise ValueError(f"{text!r} holds a character EC2 refuses in a security group description")
+    return text
 
 
 def escape_for_terraform(text: str) -> str:
@@ -533,7 +544,7 @@ class DirectoryNetwork(Construct):
             "dc-sg",
             region=region,
             name=dc_security_group_name(name),
-            description="Domain controllers: AD ports from members and admins, DC <-> DC (ec2-domain-join)",
+            description="Domain controllers: AD ports from members and admins, DC to DC (ec2-domain-join)",
             vpc_id=p.vpc_id,
             tags=tags,
         )
@@ -568,7 +579,7 @@ class DirectoryNetwork(Construct):
             from_port=ports.HTTPS_PORT,
             to_port=ports.HTTPS_PORT,
             cidr_ipv4=p.vpc_cidr,
-            description="DC -> interface endpoints in the VPC: SSM agent (Session Manager, Run Command)",
+            description="DC to interface endpoints in the VPC: SSM agent (Session Manager, Run Command)",
             tags=tags,
         )
         https.override_logical_id("dc_out_https_vpc")
@@ -584,7 +595,7 @@ class DirectoryNetwork(Construct):
             "resolver-sg",
             region=region,
             name=f"{resolver_endpoint_name(name)}-endpoint",
-            description="Route 53 Resolver outbound endpoint: DNS to the directory's DNS servers only",
+            description="Route 53 Resolver outbound endpoint: DNS to the DNS servers of the directory only",
             vpc_id=p.vpc_id,
             tags=tags,
         )
@@ -594,7 +605,7 @@ class DirectoryNetwork(Construct):
             for protocol in ports.PROTOCOLS:
                 dns = VpcSecurityGroupEgressRule(
                     self,
-                    f"resolver_out_dns_{protocol}_{_slug(ip)}",
+                    f"resolver_out_dns_{protocol}_{slug(ip)}",
                     region=region,
                     security_group_id=resolver_sg.id,
                     ip_protocol=protocol,
@@ -604,7 +615,7 @@ class DirectoryNetwork(Construct):
                     description=f"DNS queries for {p.domain_name} to its DNS server {ip}",
                     tags=tags,
                 )
-                dns.override_logical_id(f"resolver_out_dns_{protocol}_{_slug(ip)}")
+                dns.override_logical_id(f"resolver_out_dns_{protocol}_{slug(ip)}")
         self.resolver_endpoint = Route53ResolverEndpoint(
             self,
             "resolver-endpoint",
@@ -735,7 +746,7 @@ class DirectoryNetwork(Construct):
                 if entry.from_port == entry.to_port
                 else f"{entry.from_port}_{entry.to_port}"
             )
-            logical_id = f"dc_nacl_{direction}_{entry.protocol}_{ports_text}_{_slug(entry.cidr)}"
+            logical_id = f"dc_nacl_{direction}_{entry.protocol}_{ports_text}_{slug(entry.cidr)}"
             acl_rule = NetworkAclRule(
                 self,
                 logical_id,
@@ -773,7 +784,7 @@ class DirectoryNetwork(Construct):
         )
         resource.override_logical_id("resolver_rule_share_resource")
         for principal in p.share_principals:
-            logical_id = f"resolver_rule_share_{_slug(principal.rsplit(':', 1)[-1])}"
+            logical_id = f"resolver_rule_share_{slug(principal.rsplit(':', 1)[-1])}"
             association = RamPrincipalAssociation(
                 self, logical_id, region=p.region, principal=principal, resource_share_arn=share.arn
             )
@@ -922,7 +933,7 @@ def add_interface_endpoints(
         vpc_id=vpc_id,
         tags=tag_map,
     )
-    group.override_logical_id(f"{_slug(prefix)}endpoint_security_group".lstrip("_"))
+    group.override_logical_id(f"{slug(prefix)}endpoint_security_group".lstrip("_"))
     https = VpcSecurityGroupIngressRule(
         scope,
         f"{prefix}endpoint-https",
@@ -935,7 +946,7 @@ def add_interface_endpoints(
         description="HTTPS from the VPC to the interface endpoints",
         tags=tag_map,
     )
-    https.override_logical_id(f"{_slug(prefix)}endpoint_in_https_vpc".lstrip("_"))
+    https.override_logical_id(f"{slug(prefix)}endpoint_in_https_vpc".lstrip("_"))
     for service in services:
         endpoint = VpcEndpoint(
             scope,
@@ -949,7 +960,7 @@ def add_interface_endpoints(
             security_group_ids=[group.id],
             tags=tag_map,
         )
-        endpoint.override_logical_id(f"{_slug(prefix)}endpoint_{service}".lstrip("_"))
+        endpoint.override_logical_id(f"{slug(prefix)}endpoint_{service}".lstrip("_"))
     return group
 
 

@@ -33,11 +33,12 @@ from .directory_network import (
     SECURITY_GROUP_RULE_QUOTA,
     SUBNET_ID,
     VPC_ID,
-    _check_cidr,
-    _check_cidrs,
-    _slug,
     add_interface_endpoints,
+    check_cidr,
+    check_cidrs,
     resolver_rule_name,
+    rule_description,
+    slug,
 )
 from .partitions import UnknownRegionError, arn_partition
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
@@ -118,11 +119,11 @@ class MemberNetworkProps:
                         f"{where}.vpc_cidr", "the interface endpoints admit HTTPS from the VPC CIDR"
                     )
             if vpc.vpc_cidr is not None:
-                _check_cidr(f"{where}.vpc_cidr", vpc.vpc_cidr)
+                check_cidr(f"{where}.vpc_cidr", vpc.vpc_cidr)
         check_unique("vpcs", [vpc.vpc_id for vpc in self.vpcs])
         if not self.dc_cidrs:
             raise PropsError("dc_cidrs", "give the domain controllers' networks")
-        _check_cidrs("dc_cidrs", self.dc_cidrs)
+        check_cidrs("dc_cidrs", self.dc_cidrs)
         if not self.roles or any(role not in (Role.CLIENT, Role.ADMIN) for role in self.roles):
             raise PropsError("roles", "client, and admin for a tools or admin host")
         check_unique("roles", self.roles)
@@ -153,7 +154,7 @@ class MemberNetwork(Construct):
         self.endpoint_security_groups: dict[str, SecurityGroup] = {}
         egress = ports.egress_rules(p.dc_cidrs, roles=tuple(p.roles))
         for vpc in p.vpcs:
-            vpc_slug = _slug(vpc.vpc_id)
+            vpc_slug = slug(vpc.vpc_id)
             region = vpc.region
 
             # --- the shared resolver rule, associated with the VPC ---
@@ -194,8 +195,8 @@ class MemberNetwork(Construct):
             for addressed in egress:
                 rule = addressed.rule
                 logical_id = (
-                    f"{vpc_slug}_member_out_{rule.source}_{rule.protocol}_{_slug(rule.port_text)}_"
-                    f"{_slug(addressed.cidr)}"
+                    f"{vpc_slug}_member_out_{rule.source}_{rule.protocol}_{slug(rule.port_text)}_"
+                    f"{slug(addressed.cidr)}"
                 ).replace("-", "_")
                 resource = VpcSecurityGroupEgressRule(
                     self,
@@ -206,7 +207,7 @@ class MemberNetwork(Construct):
                     from_port=rule.from_port,
                     to_port=rule.to_port,
                     cidr_ipv4=addressed.cidr,
-                    description=f"{rule.source} -> {rule.destination}: {rule.purpose}"[:255],
+                    description=rule_description(rule),
                     tags=tags,
                 )
                 resource.override_logical_id(logical_id)

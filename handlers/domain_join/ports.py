@@ -125,7 +125,7 @@ DC_TO_DC: Final = _rows(
     [
         ("tcp/udp", 53, "DNS (AD-integrated zones, forwarders)"),
         ("tcp/udp", 88, "Kerberos authentication"),
-        ("udp", 123, "W32Time (NTP): the domain's time hierarchy"),
+        ("udp", 123, "W32Time (NTP): the domain time hierarchy"),
         ("tcp", 135, "RPC endpoint mapper (replication)"),
         ("udp", (137, 138), "NetBIOS name and datagram services"),
         ("tcp", 139, "NetBIOS session service (legacy SMB, FRS)"),

@@ -219,6 +219,24 @@ def test_dc_to_dc_rules_reference_the_group_itself_both_ways(network: Synthesize
     )
 
 
+def test_every_security_group_description_is_one_ec2_accepts(network: SynthesizedApp) -> None:
+    from modules.directory_network import SECURITY_GROUP_DESCRIPTION
+
+    kinds = (
+        "aws_security_group",
+        "aws_vpc_security_group_ingress_rule",
+        "aws_vpc_security_group_egress_rule",
+    )
+    descriptions = [
+        body["description"]
+        for stack in network.stacks
+        for kind in kinds
+        for body in network.resources(stack, kind).values()
+    ]
+    assert len(descriptions) > 100
+    assert [d for d in descriptions if not SECURITY_GROUP_DESCRIPTION.fullmatch(d)] == []
+
+
 def test_security_group_rule_addresses_name_the_row_and_the_source(network: SynthesizedApp) -> None:
     names = set(network.resources("directory", "aws_vpc_security_group_ingress_rule"))
     assert "dc_in_client_tcp_88_10_0_0_0_16" in names
