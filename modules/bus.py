@@ -99,23 +99,27 @@ class Route:
     command_description: str
 
 
+def listened_buses(bus_name: str) -> dict[str, str]:
+    """The buses a unit listens on, by source (`naming.RULE_SOURCES`): its own bus and the default bus."""
+    return {"bus": bus_name, "default": "default"}
+
+
 def route_flow_events(
     scope: Construct,
     *,
-    name: str,
-    buses: Mapping[str, str],
+    bus: OrganizationBus,
     routes: Mapping[str, Route],
     delivery: Delivery,
-    tags: Mapping[str, str] | None,
 ) -> tuple[dict[str, CloudwatchEventRule], dict[str, CloudwatchEventRule]]:
-    """On each bus (`naming.RULE_SOURCES` -> bus name) one rule for EC2 state changes (`rule-<source>`)
-    and one for Run Command failures (`command-rule-<source>`), each with its target, to `delivery`.
+    """On `bus` and the default bus one rule for EC2 state changes (`rule-<source>`) and one for Run Command
+    failures (`command-rule-<source>`), each with its target, to `delivery`; in `scope` (the unit).
 
     Returns the state-change rules and the command-failure rules by source.
     """
+    name, tags = bus.props.name, dict(bus.props.tags) or None
     state_rules: dict[str, CloudwatchEventRule] = {}
     command_rules: dict[str, CloudwatchEventRule] = {}
-    for source, bus_name in buses.items():
+    for source, bus_name in listened_buses(bus.name).items():
         route = routes[source]
         state_rules[source] = rule_with_target(
             scope,
@@ -142,7 +146,7 @@ def route_flow_events(
 
 def flow_rule_arns(partition: str, account_id: str, region: str, name: str) -> list[str]:
     """The ARNs of the four rules `route_flow_events` creates (for the SourceArn conditions of targets)."""
-    buses = {"bus": name, "default": "default"}
+    buses = listened_buses(name)
     return [
         naming.bus_rule_arn(partition, account_id, region, buses[source], rule_name(name, source))
         for source in naming.RULE_SOURCES

@@ -190,9 +190,7 @@ class RegionForwarder(Construct):
         self.bus_policy_document = organization_bus.policy_document
         route_flow_events(
             self,
-            name=name,
-            buses={"bus": self.bus.name, "default": "default"},
+            bus=organization_bus,
             routes={"bus": FORWARDER_ROUTE, "default": FORWARDER_ROUTE},
             delivery=Delivery(target_id="forwarder-topic", arn=self.topic.arn, dead_letter_arn=dlq.queue.arn),
-            tags=tags or None,
         )

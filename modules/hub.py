@@ -402,13 +402,11 @@ class Hub(Construct):
         self.bus = self.organization_bus.bus
         self.rules, self.command_rules = route_flow_events(
             self,
-            name=name,
-            buses={"bus": self.bus.name, "default": "default"},
+            bus=self.organization_bus,
             routes=HUB_ROUTES,
             delivery=Delivery(
                 target_id="join-queue", arn=self.queue.arn, dead_letter_arn=self.dead_letter_queue.arn
             ),
-            tags=tags or None,
         )
 
         # --- tables ---
