@@ -14,14 +14,14 @@ Example::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
 from botocore.loaders import create_loader
 
-# Region names proper; botocore also lists pseudo-Regions such as `aws-global`, which are not.
-_REGION_NAME = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$")
+from handlers.domain_join.patterns import (
+    REGION,
+)  # botocore also lists pseudo-Regions (`aws-global`): not these
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def partitions() -> tuple[Partition, ...]:
     result = []
     for entry in data["partitions"]:
         outputs = entry["outputs"]
-        regions = tuple(sorted(r for r in entry.get("regions", {}) if _REGION_NAME.fullmatch(r)))
+        regions = tuple(sorted(r for r in entry.get("regions", {}) if REGION.match(r)))
         result.append(Partition(outputs["name"], outputs["dnsSuffix"], regions))
     return tuple(sorted(result, key=lambda p: (p.name != "aws", p.name)))
 
