@@ -101,6 +101,13 @@ def resolver_rule_name(name: str = naming.DEFAULT_NAME) -> str:
     return f"{name}-directory"
 
 
+def resolver_rule_association_name(name: str, vpc_id: str) -> str:
+    return f"{resolver_rule_name(name)}-{vpc_id}"
+
+
+LONGEST_VPC_ID: Final = "vpc-" + "0" * 17
+
+
 def resolver_endpoint_name(name: str = naming.DEFAULT_NAME) -> str:
     return f"{name}-directory-outbound"
 
@@ -161,6 +168,7 @@ def network_names(name: str) -> list[tuple[str, naming.NameRule, str]]:
     return [
         ("resolver endpoint", RESOLVER_NAME, resolver_endpoint_name(name)),
         ("resolver rule", RESOLVER_NAME, resolver_rule_name(name)),
+        ("resolver rule association", RESOLVER_NAME, resolver_rule_association_name(name, LONGEST_VPC_ID)),
         ("resource share", RAM_SHARE, resource_share_name(name)),
         ("RDP document", SSM_DOCUMENT, port_forwarding_document_name(name)),
         ("admin policy", IAM_POLICY, admin_policy_name(name)),
@@ -648,7 +656,7 @@ class DirectoryNetwork(Construct):
                 self,
                 "resolver-rule-association",
                 region=region,
-                name=f"{resolver_rule_name(name)}-{p.vpc_id}",
+                name=resolver_rule_association_name(name, p.vpc_id),
                 resolver_rule_id=self.resolver_rule.id,
                 vpc_id=p.vpc_id,
             )

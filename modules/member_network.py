@@ -30,12 +30,15 @@ from handlers.domain_join.ports import Role
 from . import naming
 from .directory_network import (
     ENDPOINT_SERVICES,
+    LONGEST_VPC_ID,
+    RESOLVER_NAME,
     SECURITY_GROUP_RULE_QUOTA,
     SUBNET_ID,
     VPC_ID,
     add_interface_endpoints,
     check_cidr,
     check_cidrs,
+    resolver_rule_association_name,
     resolver_rule_name,
     rule_description,
     slug,
@@ -136,6 +139,11 @@ class MemberNetworkProps:
                 "or summarise dc_cidrs",
             )
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
+        problem = naming.name_problem(
+            RESOLVER_NAME, resolver_rule_association_name(self.name, LONGEST_VPC_ID)
+        )
+        if problem:
+            raise PropsError("name", f"resolver rule association: {problem}")
 
 
 def member_security_group_name(name: str = naming.DEFAULT_NAME) -> str:
@@ -173,7 +181,7 @@ class MemberNetwork(Construct):
                 self,
                 f"{vpc_slug}-association",
                 region=region,
-                name=f"{resolver_rule_name(p.name)}-{vpc.vpc_id}",
+                name=resolver_rule_association_name(p.name, vpc.vpc_id),
                 resolver_rule_id=rule_id,
                 vpc_id=vpc.vpc_id,
             )

@@ -585,6 +585,7 @@ def test_network_acl_beyond_the_quota_is_refused_with_advice() -> None:
         ("dc_cidrs[0]", {"dc_cidrs": ["10.0.1.1/24"]}),
         ("roles", {"roles": [Role.DOMAIN_CONTROLLER]}),
         ("name", {"name": "-bad"}),
+        ("name", {"name": "n" * 42}),  # valid itself, but the association names would exceed 64
         (
             "security_group_rule_quota",
             {"dc_cidrs": ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24", "10.0.4.0/24"]},
