@@ -55,11 +55,11 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from handlers.domain_join import ports
-from handlers.domain_join.patterns import DOMAIN
+from handlers.domain_join.patterns import DOMAIN, ROLE_ARN_PARTITION_GROUP
 from handlers.domain_join.ports import PortRule, Role
 
-from . import iam, naming
-from .partitions import UnknownRegionError, arn_partition, partition_of
+from . import arns, iam, naming
+from .partitions import UnknownRegionError
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, SNS_ARN, TAG_KEY
 from .rules import Delivery, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
@@ -183,16 +183,16 @@ def network_names(name: str) -> list[tuple[str, naming.NameRule, str]]:
 def endpoint_service_name(region: str, service: str) -> str:
     """`com.amazonaws.<region>.<service>`; ISO partitions reverse their own DNS suffix.  In aws-cn these five
     services keep the `com.amazonaws` prefix (only some other services use `cn.com.amazonaws`)."""
-    partition = arn_partition(region)
+    partition = arns.partition_of(region)
     prefix = "com.amazonaws"
     if partition not in ("aws", "aws-cn", "aws-us-gov"):
-        prefix = ".".join(reversed(partition_of(region).dns_suffix.split(".")))
+        prefix = ".".join(reversed(arns.dns_suffix_of(region).split(".")))
     return f"{prefix}.{region}.{service}"
 
 
-def arn(region: str, service: str, account: str, resource: str, *, in_region: bool = True) -> str:
-    """An ARN in the partition of `region` (IAM and Organizations ARNs have no Region)."""
-    return f"arn:{arn_partition(region)}:{service}:{region if in_region else ''}:{account}:{resource}"
+def regional_arn(region: str, service: str, account: str, resource: str) -> str:
+    """An ARN of `service` in `region`, in that Region's partition (`modules/arns.py` spells it)."""
+    return arns.arn(arns.partition_of(region), service, region, account, resource)
 
 
 # --- validation helpers -------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ class DirectoryNetworkProps:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
         check_pattern("region", self.region, REGION, "an AWS Region name")
         try:
-            partition = arn_partition(self.region)
+            partition = arns.partition_of(self.region)
         except UnknownRegionError as error:
             raise PropsError("region", str(error)) from None
         check_pattern("vpc_id", self.vpc_id, VPC_ID, "a VPC id (vpc-…)")
@@ -404,7 +404,8 @@ class DirectoryNetworkProps:
         check_each("admin_role_arns", self.admin_role_arns, ROLE_ARN, "an IAM role ARN")
         check_unique("admin_role_arns", self.admin_role_arns)
         for index, role_arn in enumerate(self.admin_role_arns):
-            if not role_arn.startswith(f"arn:{partition}:"):
+            match = ROLE_ARN.fullmatch(role_arn)
+            if match and match.group(ROLE_ARN_PARTITION_GROUP) != partition:
                 raise PropsError(f"admin_role_arns[{index}]", f"{role_arn!r} is not in partition {partition}")
         _check_ids("dc_instance_ids", self.dc_instance_ids, INSTANCE_ID, "an instance id (i-…)")
         if self.notification_topic_arn is not None:
@@ -543,7 +544,7 @@ class DirectoryNetwork(Construct):
         super().__init__(scope, construct_id)
         self.props = p = props
         account, region, name = p.account_id, p.region, p.name
-        self.partition = arn_partition(region)
+        self.partition = arns.partition_of(region)
         tags = dict(p.tags) or None
 
         # --- the domain controllers' security group ---
@@ -714,7 +715,7 @@ class DirectoryNetwork(Construct):
         self.protection_policy.override_logical_id("dc_protection_policy")
 
         # --- notification when a session or a command targets a domain controller ---
-        self.topic_arn = p.notification_topic_arn or arn(
+        self.topic_arn = p.notification_topic_arn or regional_arn(
             region, "sns", account, notification_topic_name(name)
         )
         self._notification(tags)
@@ -801,14 +802,14 @@ class DirectoryNetwork(Construct):
     def _notification(self, tags: dict[str, str] | None) -> None:
         p = self.props
         account, region, name = p.account_id, p.region, p.name
-        rule_arn = arn(region, "events", account, f"rule/{notification_rule_name(name)}")
+        rule_arn = regional_arn(region, "events", account, f"rule/{notification_rule_name(name)}")
         self.notification_key: KmsKey | None = None
         if p.notification_topic_arn is None:
             key_policy = iam.policy_document(
                 [
                     iam.resource_statement(
                         "AccountAdministersKey",
-                        {"AWS": arn(region, "iam", account, "root", in_region=False)},
+                        {"AWS": arns.account_root_arn(arns.partition_of(region), account)},
                         ["kms:*"],
                         "*",
                     ),
@@ -816,7 +817,7 @@ class DirectoryNetwork(Construct):
                     # the key (SNS calls KMS); the topic policy admits only this rule; the key serves only it
                     iam.resource_statement(
                         "EventBridgePublishesToTheTopic",
-                        {"Service": "events.amazonaws.com"},
+                        {"Service": arns.service_principal("events")},
                         ["kms:Decrypt", "kms:GenerateDataKey"],
                         "*",
                     ),
@@ -855,7 +856,7 @@ class DirectoryNetwork(Construct):
                     iam.deny_insecure_transport(self.topic_arn, "sns:Publish"),
                     iam.resource_statement(
                         "NotificationRulePublishes",
-                        {"Service": "events.amazonaws.com"},
+                        {"Service": arns.service_principal("events")},
                         ["sns:Publish"],
                         self.topic_arn,
                         conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
@@ -871,7 +872,7 @@ class DirectoryNetwork(Construct):
             )
             topic_policy.override_logical_id("notification_topic_policy")
         dlq_name = notification_dead_letter_queue_name(name)
-        dlq_arn = arn(region, "sqs", account, dlq_name)
+        dlq_arn = regional_arn(region, "sqs", account, dlq_name)
         dlq = SqsQueue(
             self,
             "notification-dlq",
@@ -887,7 +888,7 @@ class DirectoryNetwork(Construct):
                 iam.deny_insecure_transport(dlq_arn, "sqs:*"),
                 iam.resource_statement(
                     "NotificationRuleDeadLetters",
-                    {"Service": "events.amazonaws.com"},
+                    {"Service": arns.service_principal("events")},
                     ["sqs:SendMessage"],
                     dlq_arn,
                     conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
@@ -998,8 +999,8 @@ def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
     """AD administrators: port-forwarding sessions to DC-tagged instances only, and only their own."""
     region, account = p.region, p.account_id
     documents = [
-        arn(region, "ssm", account, f"document/{port_forwarding_document_name(p.name)}"),
-        arn(region, "ssm", "", f"document/{PORT_FORWARDING_DOCUMENT}"),
+        regional_arn(region, "ssm", account, f"document/{port_forwarding_document_name(p.name)}"),
+        regional_arn(region, "ssm", "", f"document/{PORT_FORWARDING_DOCUMENT}"),
     ]
     access_check = {"BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"}}
     return iam.policy_document(
@@ -1013,7 +1014,7 @@ def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
             iam.statement(
                 "StartSessionsOnDomainControllersOnly",
                 ["ssm:StartSession"],
-                arn(region, "ec2", account, "instance/*"),
+                regional_arn(region, "ec2", account, "instance/*"),
                 conditions={
                     "StringEquals": {f"ssm:resourceTag/{p.dc_tag_key}": p.dc_tag_value},
                     **access_check,
@@ -1022,7 +1023,7 @@ def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
             iam.statement(
                 "EndOrResumeOwnSessionsOnly",
                 ["ssm:TerminateSession", "ssm:ResumeSession"],
-                arn(region, "ssm", account, "session/${aws:userid}-*"),
+                regional_arn(region, "ssm", account, "session/${aws:userid}-*"),
             ),
             # Listing has no resource-level permissions: "*" is the only valid resource.
             iam.statement(
@@ -1046,7 +1047,7 @@ PROTECTED_ACTIONS: Final = (
 def protection_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
     """Deny stop, terminate and attribute changes of DC-tagged instances, and removing or changing the DC tag
     (which would lift the protection), to every principal but the AD-admin roles.  Usable as an SCP."""
-    instances = f"arn:{arn_partition(p.region)}:ec2:*:*:instance/*"
+    instances = arns.arn(arns.partition_of(p.region), "ec2", "*", "*", "instance/*")
     not_admin = {"ArnNotLike": {"aws:PrincipalArn": list(p.admin_role_arns)}}
     return iam.policy_document(
         [

@@ -27,7 +27,7 @@ from constructs import Construct
 from handlers.domain_join import ports
 from handlers.domain_join.ports import Role
 
-from . import naming
+from . import arns, naming
 from .directory_network import (
     ENDPOINT_SERVICES,
     LONGEST_VPC_ID,
@@ -43,7 +43,7 @@ from .directory_network import (
     rule_description,
     slug,
 )
-from .partitions import UnknownRegionError, arn_partition
+from .partitions import UnknownRegionError
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
 from .validation import PropsError, check_pattern, check_range, check_unique
 
@@ -95,7 +95,7 @@ class MemberNetworkProps:
                 raise PropsError(where, "must be a MemberVpc")
             check_pattern(f"{where}.region", vpc.region, REGION, "an AWS Region name")
             try:
-                arn_partition(vpc.region)
+                arns.partition_of(vpc.region)
             except UnknownRegionError as error:
                 raise PropsError(f"{where}.region", str(error)) from None
             check_pattern(f"{where}.vpc_id", vpc.vpc_id, VPC_ID, "a VPC id (vpc-…)")
