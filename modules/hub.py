@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable
 from cdktf_cdktf_provider_aws.ssm_document import SsmDocument
 from constructs import Construct
 
@@ -58,6 +59,8 @@ JOIN_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 LONG_POLL_SECONDS = 20
 EVENTS = "events"
 SNS = "sns"
+# What CloudWatch Logs needs of the key to encrypt the handler's log group.
+LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
 # What the hub's rules pass on, per bus: spokes forward their joins' Run Command failures to the bus; the
 # default bus sees this account's own commands (tools-host prestage/remove, and its own instances' joins).
 HUB_ROUTES = {
@@ -250,120 +253,149 @@ def _as_text(value: Any) -> str:
 
 
 class Hub(Construct):
-    """The hub of one landing zone (docs/architecture.md, "Deployment units")."""
+    """The hub of one landing zone (docs/architecture.md, "Deployment units"): building blocks, wired."""
 
     def __init__(self, scope: Construct, construct_id: str, props: HubProps) -> None:
         super().__init__(scope, construct_id)
         self.props = p = props
-        partition, account, region, name = p.arn_partition, p.account_id, p.region, p.name
-        tags = dict(p.tags)
-
-        def arn(service: str, resource: str) -> str:
-            return arns.arn(partition, service, region, account, resource)
-
-        def principal(service: str) -> str:
-            return arns.service_principal(service, region, p.partition_dns_suffix)
-
+        self.partition, name = p.arn_partition, p.name
+        self.tags = dict(p.tags)
+        # Names and ARNs, known before anything exists: policies name them, and other stacks agree on them.
         self.bus_name = name
-        self.bus_arn = naming.bus_arn(partition, account, region, name)
-        self.queue_arn = naming.join_queue_arn(partition, account, region, name)
-        self.dead_letter_queue_arn = arn("sqs", naming.dead_letter_queue_name(name))
+        self.bus_arn = naming.bus_arn(self.partition, p.account_id, p.region, name)
+        self.queue_arn = naming.join_queue_arn(self.partition, p.account_id, p.region, name)
+        self.dead_letter_queue_arn = self._arn("sqs", naming.dead_letter_queue_name(name))
         self.function_name = naming.function_name(name)
-        self.lambda_role_arn = naming.handler_role_arn(partition, account, name)
+        self.lambda_role_arn = naming.handler_role_arn(self.partition, p.account_id, name)
         self.log_group_name = naming.log_group_name(name)
         self.config_table_name = p.config_table_name
         self.ledger_table_name = p.ledger_table_name
-        config_table_arn = arn("dynamodb", f"table/{p.config_table_name}")
-        ledger_table_arn = arn("dynamodb", f"table/{p.ledger_table_name}")
-        rule_arns = flow_rule_arns(partition, account, region, name)
+        self.rule_arns = flow_rule_arns(self.partition, p.account_id, p.region, name)
 
-        # --- handler role (created first: the key policy names it); its policy is granted below ---
-        self.role = ServiceRole(
+        # The role comes first (the key policy names it); what it may do is granted once all exists.
+        self.role = self._handler_role()
+        self.lambda_role = self.role.role
+        self.key = self._key()
+        self.kms_key_arn = self.key.arn
+        self.dlq, self.join_queue = self._queues()
+        self.queue, self.dead_letter_queue = self.join_queue.queue, self.dlq.queue
+        self.queue_url = self.queue.url
+        self.organization_bus = self._bus()
+        self.bus = self.organization_bus.bus
+        self.rules, self.command_rules = route_flow_events(
+            self,
+            bus=self.organization_bus,
+            routes=HUB_ROUTES,
+            delivery=Delivery(
+                target_id="join-queue", arn=self.queue.arn, dead_letter_arn=self.dead_letter_queue.arn
+            ),
+        )
+        self.config_table, self.ledger_table = self._tables()
+        self.documents = self._documents()
+        self._grant_handler()
+        self.lambda_policy_document = self.role.policy_document
+        self.handler = self._handler()
+        self.function, self.log_group = self.handler.function, self.handler.log_group
+        self.lambda_function_arn = self.function.arn
+        self.event_source_mapping = self.handler.add_queue_trigger(
+            "queue-trigger",
+            queue_arn=self.queue.arn,
+            batch_size=p.batch_size,
+            maximum_batching_window_seconds=p.maximum_batching_window_seconds,
+            depends_on=[self.role.policy],
+        )
+        # Anything in the DLQ needs a human.
+        self.dlq.alarm_on_messages(
+            "dlq-alarm",
+            alarm_name=naming.dead_letter_alarm_name(name),
+            description="ec2-domain-join: dead-lettered messages (malformed, expired, failing)",
+            topic_arn=p.alarm_topic_arn,
+            tags=self.tags,
+        )
+
+    def _arn(self, service: str, resource: str) -> str:
+        """An ARN of the hub's partition, Region and account."""
+        return arns.arn(self.partition, service, self.props.region, self.props.account_id, resource)
+
+    def _principal(self, service: str) -> str:
+        return arns.service_principal(service, self.props.region, self.props.partition_dns_suffix)
+
+    def _handler_role(self) -> ServiceRole:
+        return ServiceRole(
             self,
             "handler-role",
             ServiceRoleProps(
-                name=naming.handler_role_name(name),
+                name=naming.handler_role_name(self.props.name),
                 description="ec2-domain-join handler: join/leave orchestration",
-                service=principal("lambda"),
+                service=self._principal("lambda"),
                 trust_sid="LambdaAssumesRole",
-                account_id=account,
+                account_id=self.props.account_id,
                 policy_name="domain-join-handler",
-                tags=tags,
+                tags=self.tags,
             ),
             policy_id="handler-policy",
         )
-        self.lambda_role = self.role.role
 
-        # --- one customer managed key for queues, tables, logs and environment ---
-        self.key = EncryptionKey(
+    def _key(self) -> EncryptionKey:
+        """One customer managed key for queues, tables, logs and environment."""
+        p = self.props
+        decrypt = ["kms:Decrypt", "kms:GenerateDataKey"]
+        log_group_arn = self._arn("logs", f"log-group:{self.log_group_name}")
+        return EncryptionKey(
             self,
             "key",
             EncryptionKeyProps(
-                account_root_arn=arns.account_root_arn(partition, account),
-                alias=naming.key_alias(name),
+                account_root_arn=arns.account_root_arn(self.partition, p.account_id),
+                alias=naming.key_alias(p.name),
                 description="ec2-domain-join: join queue, DLQ, tables, handler logs and environment",
                 deletion_window_days=p.kms_key_deletion_window_days,
                 users=[
-                    iam.resource_statement(
-                        "HandlerUsesKey",
-                        {"AWS": self.lambda_role_arn},
-                        ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "*",
-                    ),
+                    iam.resource_statement("HandlerUsesKey", {"AWS": self.lambda_role_arn}, decrypt, "*"),
                     service_user(
                         "ProducersEncryptQueueMessages",
-                        [principal(EVENTS), principal(SNS)],
-                        ["kms:Decrypt", "kms:GenerateDataKey"],
-                        {"StringEquals": {"aws:SourceAccount": account}},
+                        [self._principal(EVENTS), self._principal(SNS)],
+                        decrypt,
+                        {"StringEquals": {"aws:SourceAccount": p.account_id}},
                     ),
                     service_user(
                         "LogsEncryptHandlerLogs",
-                        principal("logs"),
-                        [
-                            "kms:Encrypt",
-                            "kms:Decrypt",
-                            "kms:ReEncrypt*",
-                            "kms:GenerateDataKey*",
-                            "kms:DescribeKey",
-                        ],
-                        {
-                            "ArnEquals": {
-                                "kms:EncryptionContext:aws:logs:arn": arn(
-                                    "logs", f"log-group:{self.log_group_name}"
-                                )
-                            }
-                        },
+                        self._principal("logs"),
+                        LOGS_KEY_ACTIONS,
+                        {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
                     ),
                 ],
                 depends_on=[self.lambda_role],
-                tags=tags,
+                tags=self.tags,
             ),
         )
-        self.kms_key_arn = self.key.arn
 
-        # --- queues: the join queue and its dead-letter queue ---
-        self.dlq = Queue(
+    def _queues(self) -> tuple[Queue, Queue]:
+        """The dead-letter queue, and the join queue that redrives to it; only our rules (and forwarder
+        topics) may send."""
+        p = self.props
+        events = self._principal(EVENTS)
+        dlq = Queue(
             self,
             "dead-letter-queue",
             QueueProps(
-                name=naming.dead_letter_queue_name(name),
+                name=naming.dead_letter_queue_name(p.name),
                 arn=self.dead_letter_queue_arn,
                 kms_key_arn=self.key.arn,
                 message_retention_seconds=p.dlq_retention_seconds,
                 redrive_sources=[self.queue_arn],
                 senders=[
                     SendPermission(
-                        sid="EventBridgeRulesDeadLetter", services=principal(EVENTS), source_arns=rule_arns
+                        sid="EventBridgeRulesDeadLetter", services=events, source_arns=self.rule_arns
                     )
                 ],
-                tags=tags,
+                tags=self.tags,
             ),
         )
-        self.join_queue = Queue(
+        join_queue = Queue(
             self,
             "join-queue",
             QueueProps(
-                name=naming.join_queue_name(name),
+                name=naming.join_queue_name(p.name),
                 arn=self.queue_arn,
                 kms_key_arn=self.key.arn,
                 delay_seconds=p.join_delay_seconds,
@@ -374,45 +406,36 @@ class Hub(Construct):
                     arn=self.dead_letter_queue_arn, max_receive_count=p.max_receive_count
                 ),
                 senders=[
-                    SendPermission(
-                        sid="EventBridgeRulesSend", services=principal(EVENTS), source_arns=rule_arns
-                    ),
-                    *self._forwarder_topics(principal(SNS)),
+                    SendPermission(sid="EventBridgeRulesSend", services=events, source_arns=self.rule_arns),
+                    *self._forwarder_topics(self._principal(SNS)),
                 ],
-                depends_on=[self.dlq.queue],
-                tags=tags,
+                depends_on=[dlq.queue],
+                tags=self.tags,
             ),
         )
-        self.queue, self.dead_letter_queue = self.join_queue.queue, self.dlq.queue
-        self.queue_url = self.queue.url
+        return dlq, join_queue
 
-        # --- bus, its organization-scoped policy, and the rules feeding the queue ---
-        self.organization_bus = OrganizationBus(
+    def _bus(self) -> OrganizationBus:
+        p = self.props
+        return OrganizationBus(
             self,
             "bus",
             OrganizationBusProps(
-                name=name,
+                name=p.name,
                 arn=self.bus_arn,
-                partition=partition,
+                partition=self.partition,
                 organization_id=p.organization_id,
                 principal_account_ids=p.principal_account_ids,
-                tags=tags,
-            ),
-        )
-        self.bus = self.organization_bus.bus
-        self.rules, self.command_rules = route_flow_events(
-            self,
-            bus=self.organization_bus,
-            routes=HUB_ROUTES,
-            delivery=Delivery(
-                target_id="join-queue", arn=self.queue.arn, dead_letter_arn=self.dead_letter_queue.arn
+                tags=self.tags,
             ),
         )
 
-        # --- tables ---
-        self.config_table = None
+    def _tables(self) -> tuple[DynamodbTable | None, DynamodbTable]:
+        """The config table (unless an existing one is used) and the ledger table."""
+        p = self.props
+        config_table = None
         if p.create_config_table is not False:  # True, or a plain module's variable (count)
-            self.config_table = EncryptedTable(
+            config_table = EncryptedTable(
                 self,
                 "config-table",
                 EncryptedTableProps(
@@ -423,10 +446,10 @@ class Hub(Construct):
                     min_capacity=p.config_table_min_capacity,
                     max_capacity=p.config_table_max_capacity,
                     created=p.create_config_table,
-                    tags=tags,
+                    tags=self.tags,
                 ),
             ).table
-        self.ledger_table = EncryptedTable(
+        ledger_table = EncryptedTable(
             self,
             "ledger-table",
             EncryptedTableProps(
@@ -434,12 +457,14 @@ class Hub(Construct):
                 partition_key=contract.LEDGER_TABLE_KEY,
                 kms_key_arn=self.key.arn,
                 ttl_attribute=contract.LEDGER_TTL_ATTRIBUTE,
-                tags=tags,
+                tags=self.tags,
             ),
         ).table
+        return config_table, ledger_table
 
-        # --- tools-host documents ---
-        self.documents = {
+    def _documents(self) -> dict[str, SsmDocument]:
+        """The tools-host documents (prestage, remove)."""
+        return {
             spec.name: SsmDocument(
                 self,
                 f"document-{spec.name}",
@@ -447,29 +472,32 @@ class Hub(Construct):
                 document_type="Command",
                 document_format="JSON",
                 target_type="/AWS::EC2::Instance",
-                content=documents.terraform_literal(documents.document_json(spec, p.scripts_dir)),
-                tags=tags or None,
+                content=documents.terraform_literal(documents.document_json(spec, self.props.scripts_dir)),
+                tags=self.tags or None,
             )
             for spec in (documents.PRESTAGE, documents.REMOVE)
         }
 
-        # --- what the handler may do: least privilege, one capability per grant ---
+    def _grant_handler(self) -> None:
+        """What the handler may do: least privilege, one capability per grant."""
+        p, partition = self.props, self.partition
+        ledger_table_arn = self._arn("dynamodb", f"table/{p.ledger_table_name}")
+        tools_documents = (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT)
         self.role.add_to_policy(
-            *grants.grant_logs_write(partition, account, region, self.log_group_name),
+            *grants.grant_logs_write(partition, p.account_id, p.region, self.log_group_name),
             *grants.grant_xray_write(),
             *self.join_queue.grant_consume(),
             *self.dlq.grant_send(),
-            *grants.grant_dynamodb_read([config_table_arn, ledger_table_arn]),
+            *grants.grant_dynamodb_read(
+                [self._arn("dynamodb", f"table/{p.config_table_name}"), ledger_table_arn]
+            ),
             *grants.grant_ledger_write(ledger_table_arn),
             *grants.grant_tools_host_discovery(),
             *grants.grant_send_command_to_tools_host(
                 partition,
-                [
-                    arn("ssm", f"document/{doc}")
-                    for doc in (contract.PRESTAGE_DOCUMENT, contract.REMOVE_DOCUMENT)
-                ],
-                account,
-                region,
+                [self._arn("ssm", f"document/{document}") for document in tools_documents],
+                p.account_id,
+                p.region,
                 p.tools_host_tag_key,
                 p.tools_host_tag_value,
             ),
@@ -477,10 +505,10 @@ class Hub(Construct):
                 partition, p.spoke_role_name, p.organization_id, p.principal_account_ids
             ),
         )
-        self.lambda_policy_document = self.role.policy_document
 
-        # --- the handler ---
-        self.handler = Function(
+    def _handler(self) -> Function:
+        p = self.props
+        return Function(
             self,
             "handler",
             FunctionProps(
@@ -499,27 +527,9 @@ class Hub(Construct):
                 reserved_concurrency=p.reserved_concurrency,
                 log_retention_days=p.log_retention_days,
                 depends_on=[self.role.policy],
-                tags=tags,
+                tags=self.tags,
             ),
             log_group_id="log-group",
-        )
-        self.function, self.log_group = self.handler.function, self.handler.log_group
-        self.lambda_function_arn = self.function.arn
-        self.event_source_mapping = self.handler.add_queue_trigger(
-            "queue-trigger",
-            queue_arn=self.queue.arn,
-            batch_size=p.batch_size,
-            maximum_batching_window_seconds=p.maximum_batching_window_seconds,
-            depends_on=[self.role.policy],
-        )
-
-        # --- alarm: anything in the DLQ needs a human ---
-        self.dlq.alarm_on_messages(
-            "dlq-alarm",
-            alarm_name=naming.dead_letter_alarm_name(name),
-            description="ec2-domain-join: dead-lettered messages (malformed, expired, failing)",
-            topic_arn=p.alarm_topic_arn,
-            tags=tags,
         )
 
     def _forwarder_topics(self, sns_principal: str) -> list[SendPermission]:
