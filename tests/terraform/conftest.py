@@ -70,12 +70,11 @@ def tier(
 ) -> Iterator[Tier]:
     """Checks work dirs; on first use queues the job of every selected test, in test order."""
     tier = Tier(terraform_cli, Context(provider_schema, sts_stub, tmp_path_factory.mktemp("terraform-tier")))
-    tier.submit(
-        [
-            item.callspec.params["job"]
-            for item in request.session.items
-            if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("job"), Job)
-        ]
-    )
+    jobs = [
+        item.callspec.params["job"]
+        for item in request.session.items
+        if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("job"), Job)
+    ]
+    tier.submit(sorted(jobs, key=lambda job: job.cost))  # stable: test order within a cost
     yield tier
     tier.close()

@@ -53,9 +53,9 @@ def _prepare_unknown_argument(context: Context) -> Prepared:
     return prepared
 
 
-DOTTED_NAME_JOB = Job("dotted-name", functools.partial(_prepare_named_hub, DOTTED_NAME))
-LONG_NAME_JOB = Job("long-name", functools.partial(_prepare_named_hub, LONG_NAME))
-UNKNOWN_ARGUMENT_JOB = Job("unknown-argument", _prepare_unknown_argument)
+DOTTED_NAME_JOB = Job("dotted-name", functools.partial(_prepare_named_hub, DOTTED_NAME), cost=2)
+LONG_NAME_JOB = Job("long-name", functools.partial(_prepare_named_hub, LONG_NAME), cost=2)
+UNKNOWN_ARGUMENT_JOB = Job("unknown-argument", _prepare_unknown_argument, cost=1)
 
 
 # What AWS (and so the provider) refuses in each name, by resource type and argument: Lambda function names

@@ -45,6 +45,7 @@ def example_stack_jobs() -> list[Job]:
         Job(
             f"{kind}[{qualifier}]" if qualifier else kind,
             functools.partial(_prepare_example_stack, kind, qualifier),
+            cost=1,
         )
         for kind, qualifier in units
     ]

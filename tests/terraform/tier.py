@@ -1,9 +1,10 @@
 """Work dirs the Terraform tier checks, prepared in the test process and checked two at a time.
 
-A test names its work dir with a `job` parameter (a `Job`); the session's `Tier` prepares the work dirs of
-every selected test first (copying and adapting configurations needs the synthesized stacks, so it runs in the
-main thread), then runs Terraform on them in a pool of `WORKERS` threads, in test order, so a test only waits
-for its own result while the next ones already run.
+A test names its work dir with a `job` parameter (a `Job`). On first use the session's `Tier` prepares the
+work dir of every selected test, cheapest first (copying and adapting needs the synthesized stacks, so it runs
+in the main thread, and synthesis is the slow part), and queues each one's Terraform run as soon as it is
+ready on a pool of `WORKERS` threads: Terraform checks the first work dirs while the next are synthesized, and
+a test only waits for its own result.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def synthesize(landing_zone: LandingZone, outdir: Path) -> Path:
 class Job:
     key: str
     prepare: Callable[[Context], Prepared]
+    cost: int = 0  # preparation order: 0 copies files, 1 uses the shared example synth, 2 synthesizes its own
 
     def __str__(self) -> str:
         return self.key
@@ -133,16 +135,17 @@ class Tier:
         self.errors: dict[str, Exception] = {}
 
     def submit(self, jobs: list[Job]) -> None:
-        """Prepare every job not yet prepared (main thread), then queue their Terraform runs."""
-        fresh = [job for job in jobs if job.key not in self.prepared and job.key not in self.errors]
-        for job in fresh:
+        """Prepare each job not yet prepared (main thread) and queue its Terraform run at once, so Terraform
+        checks the first work dirs while the next ones are still being synthesized."""
+        for job in jobs:
+            if job.key in self.prepared or job.key in self.errors:
+                continue
             try:
                 self.prepared[job.key] = job.prepare(self.context)
             except Exception as error:  # reported by the job's own test, not by every test of the session
                 self.errors[job.key] = error
-        for job in fresh:
-            if job.key in self.prepared:
-                self.futures[job.key] = self.pool.submit(self.terraform.check, self.prepared[job.key].workdir)
+                continue
+            self.futures[job.key] = self.pool.submit(self.terraform.check, self.prepared[job.key].workdir)
 
     def result(self, job: Job) -> tuple[Prepared, Outcome]:
         self.submit([job])
