@@ -20,7 +20,49 @@ from handlers.domain_join.events import parse_body
 from handlers.domain_join.model import AccountConfig
 from handlers.domain_join.naming import computer_name, one_time_password, ownership_stamp
 
-from .harness import SPOKE_A, eventbridge_body, raw_body, sns_body
+from .harness import HOME_REGION, SPOKE_A, eventbridge_body, raw_body, sns_body, state_change
+
+MALFORMED = {
+    "not JSON": ("{not json", "body is not JSON"),
+    "JSON list": ("[1, 2]", "body is not a JSON object"),
+    "other source": (
+        json.dumps({**state_change(SPOKE_A, HOME_REGION, "i-0123456789abcdef0"), "source": "aws.s3"}),
+        "not an EC2 state-change event",
+    ),
+    "no instance id": (
+        json.dumps(
+            {**state_change(SPOKE_A, HOME_REGION, "i-0123456789abcdef0"), "detail": {"state": "running"}}
+        ),
+        "event lacks instance-id",
+    ),
+    "no account": (
+        json.dumps(
+            {
+                k: v
+                for k, v in state_change(SPOKE_A, HOME_REGION, "i-0123456789abcdef0").items()
+                if k != "account"
+            }
+        ),
+        "event lacks account",
+    ),
+    "bad region": (json.dumps(state_change(SPOKE_A, "Mars", "i-0123456789abcdef0")), "invalid region"),
+    "SNS with non-JSON message": (
+        json.dumps({"Type": "Notification", "Message": "hello"}),
+        "SNS Message is not JSON",
+    ),
+    "unsupported state": (
+        json.dumps(state_change(SPOKE_A, HOME_REGION, "i-0123456789abcdef0", "stopping")),
+        "unsupported state 'stopping'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_body_is_refused_naming_the_problem(case: str) -> None:
+    body, reason = MALFORMED[case]
+    with pytest.raises(MalformedMessageError) as raised:
+        parse_body(body)
+    assert reason in raised.value.reason
 
 
 @pytest.mark.parametrize("form", [eventbridge_body, sns_body, raw_body])

@@ -55,7 +55,8 @@ def batch_get(
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
-            sleep(0.05 * 2**attempt)
+            if attempt + 1 < UNPROCESSED_ATTEMPTS:
+                sleep(0.05 * 2**attempt)
         else:
             raise TransientAwsError(f"dynamodb:BatchGetItem left keys of {table} unprocessed")
     return items
@@ -74,7 +75,8 @@ def batch_put(
             requests = response.get("UnprocessedItems", {}).get(table, [])
             if not requests:
                 break
-            sleep(0.05 * 2**attempt)
+            if attempt + 1 < UNPROCESSED_ATTEMPTS:
+                sleep(0.05 * 2**attempt)
         else:
             raise TransientAwsError(
                 f"dynamodb:BatchWriteItem left {len(requests)} items of {table} unprocessed"
