@@ -49,6 +49,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -865,6 +866,7 @@ class EventSourceMapping(threading.Thread):
         self.container = container
         self.timeline = timeline
         self.stopping = threading.Event()
+        self.lock = threading.Lock()  # held while invoking: the container may be recycled in between
         self.invocations: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
         self.errors: list[str] = []
 
@@ -918,6 +920,10 @@ class EventSourceMapping(threading.Thread):
                 time.sleep(0.5)
 
     def _poll_once(self) -> None:
+        with self.lock:
+            self._poll_locked()
+
+    def _poll_locked(self) -> None:
         messages = self._receive(self.batch_size)
         if not messages:
             return
@@ -1387,6 +1393,15 @@ class World:
             f"function {self.function.attributes['function_name']} polling {queue.attributes['name']}",
         )
 
+    def recycle_lambda(self) -> None:
+        """A new container (cold: no cached config items or tools host), as Lambda starts after a scale-out."""
+        with self.esm.lock:
+            self.esm.container.close()
+            self.container = LambdaContainer(self.moto, self.function, self.workdir)
+            self.esm.container = self.container
+            self._closers.append(self.container.close)
+        self.timeline.note("lambda", "new container (cold start)")
+
     # --- instances ---------------------------------------------------------------------------------
     def _instance(
         self,
@@ -1521,6 +1536,77 @@ class World:
                 if instance_id in body and f'"state":"{state}"' in body and record["messageId"] not in failed:
                     return True
         return False
+
+    def deliveries(self, instance_id: str, state: str) -> list[bool]:
+        """For each invocation that carried the instance's `state` event: whether it was handed back (retry)."""
+        found = []
+        for _, event, reply in list(self.esm.invocations):
+            failed = {f["itemIdentifier"] for f in (reply.get("response") or {}).get("batchItemFailures", [])}
+            for record in event["Records"]:
+                if instance_id in record["body"] and f'"state":"{state}"' in record["body"]:
+                    found.append("error" in reply or record["messageId"] in failed)
+        return found
+
+    def tools_host_down(self) -> None:
+        """The tools host's agent stops reporting (ConnectionLost): no longer listed Online, runs nothing."""
+        AGENTS.set_online_at(SECURITY_ACCOUNT, HOME_REGION, self.tools_host.instance_id, math.inf)
+        assert self.tools_host.agent is not None
+        self.tools_host.agent.paused.set()
+        self.timeline.note("world", "AD tools host agent down")
+
+    def tools_host_up(self) -> None:
+        AGENTS.set_online_at(SECURITY_ACCOUNT, HOME_REGION, self.tools_host.instance_id, time.time())
+        assert self.tools_host.agent is not None
+        self.tools_host.agent.paused.clear()
+        self.timeline.note("world", "AD tools host agent Online again")
+
+    def address_of(self, machine: Machine) -> str:
+        shown = machine.run(["ip", "-4", "-o", "addr", "show"]).stdout
+        found = re.search(r"inet (10\.251\.0\.\d+)/", shown)
+        if found is None:
+            raise RuntimeError(f"{machine.name} has no lab address: {shown}")
+        return found.group(1)
+
+    def block_kerberos(self, source: str) -> None:
+        """The DC's firewall refuses Kerberos (88, 464; TCP and UDP) from one address."""
+        assert self.lab is not None
+        for rule in (
+            ["add", "table", "inet", "e2e"],
+            ["add", "chain", "inet", "e2e", "input", "{ type filter hook input priority 0 ; }"],
+            ["add", "rule", "inet", "e2e", "input", "ip", "saddr", source, "meta", "l4proto", "{ tcp, udp }",
+             "th", "dport", "{ 88, 464 }", "counter", "reject"],
+        ):  # fmt: skip
+            done = self.lab.dc.run(["nft", *rule])
+            if done.returncode != 0:
+                raise RuntimeError(f"nft {' '.join(rule)}: {done.stderr}")
+        self.timeline.note("directory", f"DC firewall refuses Kerberos from {source}")
+
+    def kerberos_refusals(self) -> int:
+        assert self.lab is not None
+        listed = self.lab.dc.run(["nft", "list", "table", "inet", "e2e"]).stdout
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", listed))
+
+    def open_firewall(self) -> None:
+        assert self.lab is not None
+        self.lab.dc.run(["nft", "delete", "table", "inet", "e2e"])
+        self.timeline.note("directory", "DC firewall open again")
+
+    def reset_computer_password(self, name: str) -> None:
+        """What a second prestage of the same computer leaves behind: a one-time password the join lacks."""
+        assert self.lab is not None
+        from tests.scripts.adlab import random_otp
+
+        self.lab.samba_tool(
+            "user", "setpassword", f"--filter=(sAMAccountName={name}$)", f"--newpassword={random_otp()}"
+        )
+        self.timeline.note("directory", f"{name}: password reset (as a duplicate prestage would)")
+
+    def dead_letter_for(self, instance_id: str) -> dict[str, Any] | None:
+        """The handler's DLQ message about the instance, if any (left in the queue)."""
+        for message in self.dead_letters():
+            if instance_id in message["Body"]:
+                return message
+        return None
 
     def delivered_at(self, instance_id: str, state: str) -> float | None:
         """When the instance's `state` event was first delivered to the handler (invocation start)."""

@@ -7,6 +7,7 @@ issue 13 (reconciliation: backfill, orphan removal) waits for reconciliation to 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -170,3 +171,103 @@ def test_4_stop_and_start_does_not_join_again(world: World, joined_in_extra_regi
         before["pwdLastSet"],
     )
     assert keytab_works(instance.machine, name).returncode == 0
+
+
+def test_5_an_instance_whose_agent_comes_online_late_is_joined_after_the_retry(world: World) -> None:
+    # GIVEN an instance whose SSM agent registers 30 s after launch (the lab's readiness deadline is 90 s)
+    assert world.lab is not None
+    instance = world.launch(
+        SPOKE_ACCOUNT, HOME_REGION, tags={contract.TAG_LOGIN_GROUP: world.lab.login_group}, agent_delay=30
+    )
+    # WHEN the handler meets it before and after that
+    joined = wait_joined(world, instance)
+    # THEN the first delivery was handed back (not ready), a later one joined it, and the keytab works
+    deliveries = world.deliveries(instance.instance_id, "running")
+    assert deliveries[0] is True and deliveries[-1] is False, deliveries
+    assert world.ledger(instance.instance_id)["attempts"] == 1
+    assert world.lab.computer(joined.name)["dn"] == [f"CN={joined.name},{OU_DN}"]
+    assert keytab_works(instance.machine, joined.name).returncode == 0
+
+
+def test_6_a_short_kerberos_outage_is_waited_out_by_the_join_itself(world: World) -> None:
+    # GIVEN the DC's firewall refuses the new instance's Kerberos traffic
+    assert world.lab is not None
+    instance = world.launch(
+        SPOKE_ACCOUNT, HOME_REGION, tags={contract.TAG_LOGIN_GROUP: world.lab.login_group}
+    )
+    world.block_kerberos(world.address_of(instance.machine))
+    try:
+        # WHEN the join has been refused at least once, and the firewall then opens
+        world.wait_for("a refused Kerberos packet", lambda: world.kerberos_refusals() > 0, JOIN_SECONDS)
+    finally:
+        world.open_firewall()
+    # THEN the same join command carries on and joins (the script retries an unreachable DC for 600 s)
+    joined = wait_joined(world, instance)
+    assert runs_of(instance, contract.JOIN_DOCUMENT) == [0]
+    assert world.ledger(instance.instance_id)["attempts"] == 1
+    assert keytab_works(instance.machine, joined.name).returncode == 0
+
+
+def test_6_a_rejected_join_comes_back_as_a_failure_event_and_is_sent_again(world: World) -> None:
+    # GIVEN a new instance held off the KDC by the DC's firewall until its account is prestaged, and the
+    # account's password then reset (what a duplicate prestage leaves: the join's one-time password is stale)
+    assert world.lab is not None
+    instance = world.launch(
+        SPOKE_ACCOUNT, HOME_REGION, tags={contract.TAG_LOGIN_GROUP: world.lab.login_group}
+    )
+    world.block_kerberos(world.address_of(instance.machine))
+    name = computer_name(instance.instance_id)
+    try:
+        world.wait_for(f"{name} prestaged", lambda: world.lab.computer(name) != {}, JOIN_SECONDS)  # type: ignore[union-attr]
+        world.wait_for("the join's first try", lambda: world.kerberos_refusals() > 0, JOIN_SECONDS)
+        world.reset_computer_password(name)
+    finally:
+        world.open_firewall()
+    # WHEN the join is rejected, SSM's failure event travels back, and the handler sends the join again
+    world.wait_for("a second join", lambda: len(runs_of(instance, contract.JOIN_DOCUMENT)) >= 2, JOIN_SECONDS)
+    # THEN the first join failed, the second (after a fresh prestage) joined, and the ledger counts two attempts
+    outputs = [run.output[-1500:] for run in instance.runs]
+    assert runs_of(instance, contract.JOIN_DOCUMENT)[0] != 0, outputs
+    assert runs_of(instance, contract.JOIN_DOCUMENT)[-1] == 0, outputs
+    ledger = world.ledger(instance.instance_id)
+    assert (ledger["status"], ledger["attempts"]) == ("JOIN_SENT", 2)
+    assert world.lab.computer(name)["description"] == [
+        ownership_stamp(SPOKE_ACCOUNT, HOME_REGION, instance.instance_id)
+    ]
+    assert keytab_works(instance.machine, name).returncode == 0
+
+
+def test_7_with_the_tools_host_down_records_retry_until_the_deadline_then_reach_the_dlq(world: World) -> None:
+    # GIVEN the AD tools host's agent is not Online
+    assert world.lab is not None
+    deadline = int(
+        world.function.attributes["environment"]["variables"][contract.ENV_READINESS_DEADLINE_SECONDS]
+    )
+    world.tools_host_down()
+    # The handler caches the tools host for CONFIG_CACHE_TTL_SECONDS: a warm container would still send to it.
+    world.recycle_lambda()
+    try:
+        # WHEN an instance is launched
+        instance = world.launch(
+            OTHER_SPOKE_ACCOUNT, HOME_REGION, tags={contract.TAG_LOGIN_GROUP: world.lab.login_group}
+        )
+        message = world.wait_for(
+            "a dead letter", lambda: world.dead_letter_for(instance.instance_id), deadline + JOIN_SECONDS
+        )
+        world.wait_for(
+            "the dead-lettering invocation",
+            lambda: world.deliveries(instance.instance_id, "running")[-1] is False,
+        )
+    finally:
+        world.tools_host_up()
+    # THEN its event was retried until the deadline, then dead-lettered with the reason
+    deliveries = world.deliveries(instance.instance_id, "running")
+    assert len(deliveries) >= 2 and all(deliveries[:-1]) and deliveries[-1] is False, deliveries
+    assert message["MessageAttributes"]["reason"]["StringValue"] == "DeadlineExceeded"
+    body = json.loads(message["Body"])
+    assert body["reasonCode"] == "DeadlineExceeded"
+    assert "ToolsHost" in body["reason"], body["reason"]
+    # AND nothing was half-created: no object, no command on the instance, no ledger claim left
+    assert world.directory_objects_of(instance.instance_id) == {}
+    assert instance.runs == []
+    assert world.ledger(instance.instance_id).get("status") in (None, "JOIN_FAILED")
