@@ -27,7 +27,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
 @pytest.fixture(scope="session")
-def terraform_cli(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
+def terraform_cli(tmp_path_factory: pytest.TempPathFactory, sts_stub: StsStub) -> Terraform:
     binary = find_terraform()
     if binary is None:
         unavailable("the terraform CLI is not on PATH")
@@ -41,7 +41,7 @@ def terraform_cli(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     cache.mkdir()
     config = root / "terraform.tfrc"
     config.write_text(cli_config(mirror.path, cache))
-    return Terraform(binary, offline_environment(config, cache))
+    return Terraform(binary, offline_environment(config, cache, sts_stub.endpoint()))
 
 
 @pytest.fixture(scope="session")

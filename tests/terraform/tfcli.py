@@ -3,7 +3,8 @@
 Nothing here reaches a registry or AWS: `terraform init` installs hashicorp/* providers only from a local
 filesystem mirror (a CLI config file written for the session), every work dir shares one plugin cache, and the
 one AWS API a plan may call (STS GetCallerIdentity, read by `aws_caller_identity` data sources) is answered by
-`StsStub`, an HTTP server on 127.0.0.1 that the offline provider configuration names as its STS endpoint.
+`StsStub`, an HTTP server on 127.0.0.1 that the offline provider configuration names as its STS endpoint;
+every other AWS endpoint points at it too (AWS_ENDPOINT_URL), where any other call is refused.
 """
 
 from __future__ import annotations
@@ -75,9 +76,10 @@ plugin_cache_may_break_dependency_lock_file = true
 """
 
 
-def offline_environment(cli_config_file: Path, plugin_cache: Path) -> dict[str, str]:
+def offline_environment(cli_config_file: Path, plugin_cache: Path, aws_endpoint: str) -> dict[str, str]:
     """The process environment of every Terraform run: this session's CLI config and plugin cache, no
-    prompts, no version check, and no AWS credentials or Terraform settings inherited from the caller."""
+    prompts, no version check, no AWS credentials or Terraform settings inherited from the caller, and every
+    AWS API endpoint at `aws_endpoint` (the stub): no call leaves the machine, even where a network exists."""
     inherited = {
         key: value
         for key, value in os.environ.items()
@@ -90,6 +92,7 @@ def offline_environment(cli_config_file: Path, plugin_cache: Path) -> dict[str, 
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
         "CHECKPOINT_DISABLE": "1",
+        "AWS_ENDPOINT_URL": aws_endpoint,
     }
 
 
@@ -237,7 +240,8 @@ class Terraform:
 
 
 class StsStub:
-    """Answers STS GetCallerIdentity on 127.0.0.1 for offline plans; records every request it gets.
+    """Answers STS GetCallerIdentity on 127.0.0.1 for offline plans, refuses any other call (HTTP 400) and
+    records every request it gets.
 
     The account is the endpoint's first path segment (`<url>/222222222222`): each work dir reads its own."""
 
@@ -292,6 +296,10 @@ class StsStub:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def actions(self) -> set[str]:
+        """The `Action=` of every request received (JSON-protocol requests count as "")."""
+        return {(re.findall(r"(?:^|&)Action=([A-Za-z]+)", body) or [""])[0] for _, body in self.requests}
 
     def endpoint(self, account_id: str | None = None) -> str:
         host, port = self.server.server_address[:2]

@@ -153,5 +153,9 @@ class Tier:
             raise self.errors[job.key]
         return self.prepared[job.key], self.futures[job.key].result()
 
+    def wait_all(self) -> dict[str, Outcome]:
+        """Every queued job's outcome, once all have run."""
+        return {key: future.result() for key, future in self.futures.items()}
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
