@@ -560,21 +560,18 @@ class Hub(Construct):
         return code
 
     def _environment(self) -> dict[str, str]:
+        """The handler's environment: every setting of the table that has an environment variable, with the
+        value of the props field of that name (an unset external id is left out), and the tables and DLQ."""
         p = self.props
         environment = {
             contract.ENV_CONFIG_TABLE: p.config_table_name,
             contract.ENV_LEDGER_TABLE: p.ledger_table_name,
             contract.ENV_DEAD_LETTER_QUEUE_URL: self.dlq.url,
-            contract.ENV_TOOLS_HOST_TAG_KEY: p.tools_host_tag_key,
-            contract.ENV_TOOLS_HOST_TAG_VALUE: p.tools_host_tag_value,
-            contract.ENV_READINESS_DEADLINE_SECONDS: _as_text(p.readiness_deadline_seconds),
-            contract.ENV_SPOKE_ROLE_NAME: p.spoke_role_name,
-            contract.ENV_MAX_COMMAND_ATTEMPTS: _as_text(p.max_command_attempts),
-            contract.ENV_CONFIG_CACHE_TTL_SECONDS: _as_text(p.config_cache_ttl_seconds),
-            contract.ENV_LEDGER_LEASE_SECONDS: _as_text(p.ledger_lease_seconds),
             "POWERTOOLS_SERVICE_NAME": "ec2-domain-join",
             "POWERTOOLS_METRICS_NAMESPACE": "Ec2DomainJoin",
         }
-        if p.spoke_role_external_id:
-            environment[contract.ENV_SPOKE_ROLE_EXTERNAL_ID] = p.spoke_role_external_id
+        for setting in settings.SETTINGS.values():
+            value = getattr(p, setting.name) if setting.env is not None else None
+            if setting.env is not None and value is not None and value != "":
+                environment[setting.env] = _as_text(value)
         return environment

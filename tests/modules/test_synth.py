@@ -19,7 +19,7 @@ from modules_testlib import (
     statements_by_sid,
 )
 
-from handlers.domain_join import contract
+from handlers.domain_join import contract, settings
 
 HUB_ROLE_ARN = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/domain-join-handler"
 QUEUE_ARN = f"arn:aws:sqs:{HOME_REGION}:{SECURITY_ACCOUNT}:domain-join-queue"
@@ -545,3 +545,16 @@ def test_no_unrendered_or_undefined_values_in_any_stack(landing_zones: LandingZo
         for path in (synth.outdir / "stacks").glob("*/cdk.tf.json"):
             text = path.read_text()
             assert "undefined" not in text and "TfToken" not in text, path
+
+
+def test_every_setting_with_an_environment_variable_reaches_the_handler_valid(
+    landing_zones: LandingZones,
+) -> None:
+    # GIVEN the account-list landing zone (it sets the optional external id), WHEN synthesized, THEN the
+    # handler gets every setting of the table that has an environment variable, in a form its parser accepts
+    env = landing_zones.accounts.resource("hub", "aws_lambda_function")["environment"]["variables"]
+    with_env = [setting for setting in settings.SETTINGS.values() if setting.env is not None]
+    assert with_env
+    for setting in with_env:
+        assert setting.env in env, setting.name
+        assert settings.parse(setting, env[setting.env]) is not None
