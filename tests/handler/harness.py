@@ -27,15 +27,15 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "domain-join")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DomainJoinTest")
 
 from handlers.domain_join import app as app_module
-from handlers.domain_join import contract
+from handlers.domain_join import contract, settings
 from handlers.domain_join.adapter import Credentials
 
 HUB_ACCOUNT = "123456789012"  # moto's default account: the security (hub) account
 HOME_REGION = "us-east-1"
 SPOKE_A = "111111111111"
 SPOKE_B = "222222222222"
-TOOLS_TAG_KEY = "ADToolsHost"
-TOOLS_TAG_VALUE = "true"
+TOOLS_TAG_KEY = str(settings.TOOLS_HOST_TAG_KEY.default)
+TOOLS_TAG_VALUE = str(settings.TOOLS_HOST_TAG_VALUE.default)
 JOIN_PASSWORD = "Sup3r-Secret-Join-Pa55word!"
 PASSWORD_PARAMETER = "/domain-join/join-password"
 DOMAIN = "corp.example.com"
@@ -192,8 +192,8 @@ class World:
             contract.ENV_DEAD_LETTER_QUEUE_URL: self.dlq_url,
             contract.ENV_TOOLS_HOST_TAG_KEY: TOOLS_TAG_KEY,
             contract.ENV_TOOLS_HOST_TAG_VALUE: TOOLS_TAG_VALUE,
-            contract.ENV_READINESS_DEADLINE_SECONDS: "3600",
-            contract.ENV_CONFIG_CACHE_TTL_SECONDS: "300",
+            contract.ENV_READINESS_DEADLINE_SECONDS: str(settings.READINESS_DEADLINE_SECONDS.default),
+            contract.ENV_CONFIG_CACHE_TTL_SECONDS: str(settings.CONFIG_CACHE_TTL_SECONDS.default),
         }
 
     # --- clients as any account -------------------------------------------------

@@ -28,7 +28,7 @@ def test_cold_start_wires_real_boto3_clients_from_the_environment(
     assert first == second == {"batchItemFailures": []}
     assert built is not None and app_module._app is built
     assert built.settings.ledger_table == "domain-join-ledger"
-    assert built.settings.config_cache_ttl_seconds == 300
+    assert built.settings.config_cache_ttl_seconds == S.CONFIG_CACHE_TTL_SECONDS.default
 
 
 def test_missing_environment_variable_is_named() -> None:
