@@ -13,7 +13,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from handlers.domain_join import backoff, contract
+from handlers.domain_join import backoff, contract, settings
 from modules.artifact import S3Artifact
 from modules.hub import HubProps
 from modules.plain_modules import DEFAULT_DEST, MODULES
@@ -264,3 +264,25 @@ def test_every_terraform_expression_is_valid_hcl(landing_zones: Any) -> None:
     assert any(e.startswith("jsonencode(") for e in expressions)
     for expression in expressions:
         hcl2.loads(f"x = {expression}\n")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [s for s in settings.SETTINGS.values() if s.name in {v.name for v in MODULES["hub"][0]}],
+    ids=lambda s: s.name,
+)
+def test_plain_hub_settings_variables_come_from_the_settings_table(plain_modules: Path, setting: Any) -> None:
+    # GIVEN a setting the plain hub takes as a variable, WHEN the module is emitted, THEN its description,
+    # default and validation are the table's
+    variable = json.loads((plain_modules / "hub" / "main.tf.json").read_text())["variable"][setting.name]
+    assert variable["description"] == setting.description
+    assert variable["default"] == setting.default
+    [validation] = variable["validation"]
+    condition = validation["condition"]
+    if setting.kind is int:
+        assert f"var.{setting.name} >= {setting.low}" in condition
+        assert f"var.{setting.name} <= {setting.high}" in condition
+        assert f"floor(var.{setting.name}) == var.{setting.name}" in condition
+    else:
+        assert f"length(var.{setting.name}) <= {setting.max_length}" in condition
+        assert (f"length(var.{setting.name}) > 0" in condition) != setting.allow_empty
