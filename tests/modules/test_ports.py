@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections import Counter
@@ -181,6 +182,32 @@ def test_nftables_ruleset_parses(tmp_path: Path) -> None:
     if result.returncode != 0 and "Operation not permitted" in result.stderr:
         pytest.skip("nft -c needs root (CAP_NET_ADMIN)")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("nft") is None or shutil.which("ip") is None or os.geteuid() != 0,
+    reason="needs root, nft and ip (a network namespace of its own)",
+)
+def test_nftables_ruleset_loads_twice_as_one_table_in_a_namespace(tmp_path: Path) -> None:
+    # GIVEN a fresh network namespace (the host's firewall is never touched)
+    path = tmp_path / "dc.nft"
+    path.write_text(ports.nftables_ruleset(sources=["10.0.0.0/24"]))
+    namespace = f"edj-ports-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True, timeout=30)
+    try:
+        run = ["ip", "netns", "exec", namespace, "nft"]
+        # WHEN the ruleset is loaded twice
+        for _ in range(2):
+            subprocess.run([*run, "-f", str(path)], check=True, capture_output=True, timeout=30)
+        listed = subprocess.run(
+            [*run, "list", "ruleset"], check=True, capture_output=True, text=True, timeout=30
+        )
+    finally:
+        subprocess.run(["ip", "netns", "delete", namespace], check=False, timeout=30)
+    # THEN there is one table, with one accept per client row, dropping the rest
+    assert listed.stdout.count("table inet domain_controller") == 1
+    assert listed.stdout.count("accept comment") == len(CLIENT_TO_DC)
+    assert "policy drop;" in listed.stdout
 
 
 # --- the doc ------------------------------------------------------------------------------------------
