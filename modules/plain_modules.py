@@ -89,7 +89,7 @@ def setting_variable(setting: Setting) -> Variable:
         if setting.high is not None:
             conditions.append(f"{var} <= {setting.high}")
         if setting.low is not None and setting.high is not None:
-            limits = [f"{setting.low} to {setting.high}"]
+            limits = [f"a whole number from {setting.low} to {setting.high}"]
         terraform_type = "number"
     else:
         terraform_type = "string"
