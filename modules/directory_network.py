@@ -181,13 +181,13 @@ def network_names(name: str) -> list[tuple[str, naming.NameRule, str]]:
 
 
 def endpoint_service_name(region: str, service: str) -> str:
-    """`com.amazonaws.<region>.<service>`; ISO partitions reverse their own DNS suffix.  In aws-cn these five
-    services keep the `com.amazonaws` prefix (only some other services use `cn.com.amazonaws`)."""
-    partition = arns.partition_of(region)
-    prefix = "com.amazonaws"
-    if partition not in ("aws", "aws-cn", "aws-us-gov"):
-        prefix = ".".join(reversed(arns.dns_suffix_of(region).split(".")))
-    return f"{prefix}.{region}.{service}"
+    """`com.amazonaws.<region>.<service>`.  Some services use another prefix in some partitions
+    (`cn.com.amazonaws` for ec2 or sqs in China, `gov.ic.c2s` for a few in us-iso-east-1); ENDPOINT_SERVICES
+    are none of them, in any partition (`aws ec2 describe-vpc-endpoint-services` lists them)."""
+    if service not in ENDPOINT_SERVICES:
+        raise ValueError(f"{service!r} is not one of {ENDPOINT_SERVICES}")
+    arns.partition_of(region)  # an unknown Region fails here
+    return f"com.amazonaws.{region}.{service}"
 
 
 def regional_arn(region: str, service: str, account: str, resource: str) -> str:

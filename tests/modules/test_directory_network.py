@@ -331,6 +331,18 @@ def test_interface_endpoints_admit_https_from_the_vpc_only(
     assert _group_rules(network, stack, "egress", group_ref) == []
 
 
+@pytest.mark.parametrize(
+    "region", ["eu-west-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1", "us-iso-east-1"]
+)
+def test_endpoint_service_names_keep_the_common_prefix_in_every_partition(region: str) -> None:
+    from modules.directory_network import ENDPOINT_SERVICES, endpoint_service_name
+
+    names = [endpoint_service_name(region, service) for service in ENDPOINT_SERVICES]
+    assert names == [f"com.amazonaws.{region}.{service}" for service in ENDPOINT_SERVICES]
+    with pytest.raises(ValueError):
+        endpoint_service_name(region, "ec2")  # its China name differs: not offered
+
+
 # --- member side ---------------------------------------------------------------------------------------
 
 
