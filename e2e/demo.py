@@ -1,7 +1,7 @@
 """Watch one instance join Active Directory and leave it again, step by step (`python -m e2e.demo`, as root).
 
-Brings up the lab world (e2e/world.py: the synthesized stacks in a moto server, a Samba AD domain controller and
-an AD tools host in network namespaces, the handler polling its queue), then:
+Brings up the lab world (e2e/world.py: the synthesized stacks in a moto server, a Samba AD domain controller
+and an AD tools host in network namespaces, the handler polling its queue), then:
 
 1. launches a Linux instance in a spoke account, tagged with the login group, and waits until its keytab works
    and a member of the group can log in (a non-member cannot);
@@ -84,7 +84,7 @@ def join_one(world: World) -> Joined:
 
 
 def remove_one(world: World, joined: Joined) -> float:
-    """Scenario 2: terminate, then wait until the computer object is gone; seconds from delivery to removal."""
+    """Scenario 2: terminate, wait until the computer object is gone; seconds from delivery to removal."""
     lab = world.lab
     assert lab is not None
     world.terminate(joined.instance)

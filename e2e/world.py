@@ -1,43 +1,45 @@
 """The lab world: an AWS Organization in one moto server, driving real joins into the Samba AD lab.
 
 One `moto.server.ThreadedMotoServer` on 127.0.0.1 holds the Organization: the security account and two spokes,
-the home Region and one extra Region.  A lab landing zone (`landing_zone_text`) is synthesized by the project's
-own `modules.stacks.build_app`, and every resource of the synthesized `cdk.tf.json` files is created in moto from
-that JSON (`Deployment`: a small reader of the few Terraform expressions the stacks use, `for_each` over Region
-sets included).  The handler runs from the synthesized artifact zip, with the synthesized environment, under the
-synthesized role's credentials; the documents the agents run are the ones registered in moto.  The Active
-Directory is the real-AD lab of `tests/scripts/adlab.py` (its `Lab` and `Machine`); each lab machine is the
-body of one moto EC2 instance.
+the home Region and one extra Region.  A lab landing zone (`landing_zone_text`) is synthesized by the
+project's own `modules.stacks.build_app`, and every resource of the synthesized `cdk.tf.json` files is created
+in moto from that JSON (`Deployment`: a small reader of the few Terraform expressions the stacks use,
+`for_each` over Region sets included).  The handler runs from the synthesized artifact zip, with the
+synthesized environment, under the synthesized role's credentials; the documents the agents run are the ones
+registered in moto.  The Active Directory is the real-AD lab of `tests/scripts/adlab.py` (its `Lab` and
+`Machine`); each lab machine is the body of one moto EC2 instance.
 
 WHAT THE LAB PROVIDES WHERE MOTO FALLS SHORT (the one list; docs/e2e.md repeats it).  Nothing in the handler,
 the stacks or the scripts changes for the lab:
 
 1. EventBridge delivery (`Router`).  moto's own delivery rewrites `account`/`region` of an event forwarded to
-   another account's bus and has no SNS targets.  The lab delivers events itself: the rules and targets are read
-   back from moto (as deployed from the JSON), each pattern is matched by moto's own `EventPattern`, and the event
-   goes on unchanged to the target: another bus (same event, as EventBridge forwards it), an SQS queue (the event
-   JSON as body) or an SNS topic (`Publish`; moto then delivers to the subscribed queue itself, raw).
-2. EC2 state-change events.  moto emits none; `World.launch/stop/start/terminate` call moto's EC2 API and put the
-   "EC2 Instance State-change Notification" the real service would emit on that account's default bus.
+   another account's bus and has no SNS targets.  The lab delivers events itself: the rules and targets are
+   read back from moto (as deployed from the JSON), each pattern is matched by moto's own `EventPattern`, and
+   the event goes on unchanged to the target: another bus (same event, as EventBridge forwards it), an SQS
+   queue (the event JSON as body) or an SNS topic (`Publish`; moto then delivers to the subscribed queue
+   itself, raw).
+2. EC2 state-change events.  moto emits none; `World.launch/stop/start/terminate` call moto's EC2 API and put
+   the "EC2 Instance State-change Notification" the real service would emit on that account's default bus.
 3. `ssm:DescribeInstanceInformation` (not implemented by moto): answered from the lab's agent directory (an
    instance is listed, `Online`, once its agent has come up), patched into moto's SSM responses.
 4. The SSM agent (`Agent`, one thread per instance): takes the commands sent to its instance (moto's
    `ListCommands`), reads the document as registered in that account and Region (`GetDocument`), runs its
    `platformType` Linux step with `sh` and the parameters as `SSM_<Name>` environment variables (values given,
    else the document's defaults), and records the exit code.  A failure emits the "EC2 Command Invocation
-   Status-change Notification" (`Failed`) on that account's default bus.  moto keeps the command as sent (it has
-   no API through which an agent reports).
-5. Lambda (`LambdaContainer`, `EventSourceMapping`): moto cannot run the function without Docker.  The container
-   is a Python process whose path holds only the extracted artifact (boto3 and Powertools from the environment,
-   as the runtime and the layer give them), with the function's synthesized environment and the credentials of
-   its synthesized role.  The event source mapping polls the join queue (honouring delay and visibility, batch
-   size and batching window as synthesized), builds the SQS event as Lambda does, invokes the handler and deletes
-   what did not fail (`ReportBatchItemFailures`).  One poller, so at most one invocation at a time.
+   Status-change Notification" (`Failed`) on that account's default bus.  moto keeps the command as sent (it
+   has no API through which an agent reports).
+5. Lambda (`LambdaContainer`, `EventSourceMapping`): moto cannot run the function without Docker.  The
+   container is a Python process whose path holds only the extracted artifact (boto3 and Powertools from the
+   environment, as the runtime and the layer give them), with the function's synthesized environment and the
+   credentials of its synthesized role.  The event source mapping polls the join queue (honouring delay and
+   visibility, batch size and batching window as synthesized), builds the SQS event as Lambda does, invokes
+   the handler and deletes what did not fail (`ReportBatchItemFailures`).  One poller, so at most one
+   invocation at a time.
 6. The EC2 side of an instance: IMDSv2 (`IMDS_SERVER`, inside each machine's network namespace: token,
    instance-id, placement/region), and for the AD tools host its instance profile and the AWS CLI: an `aws`
    stand-in that does the one call the tools-host scripts make (`ssm get-parameter --with-decryption`) with
-   the credentials of a lab tools-host role, through a relay from the host's namespace into the machine's
-   (the machines cannot reach 127.0.0.1 of the host).
+   the credentials of a lab tools-host role, through a relay from the host's namespace into the machine's (the
+   machines cannot reach 127.0.0.1 of the host).
 7. What the landing zone leaves to the teams: the config items (one per spoke), the join user's SecureString,
    the tools-host instance and its role.  `ds:CreateComputer` is not used by the handler (the tools host
    prestages), so nothing stands in for it.
@@ -669,7 +671,7 @@ class Router:
         for rule in events.list_rules(EventBusName=bus)["Rules"]:
             if rule.get("State") != "ENABLED" or not rule.get("EventPattern"):
                 continue
-            if not EventPattern.load(rule["EventPattern"]).matches_event(event):
+            if not EventPattern.load(rule["EventPattern"]).matches_event(event):  # type: ignore[arg-type]
                 continue
             targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
             for target in targets:
@@ -1022,7 +1024,8 @@ while i < len(args):
         options[args[i]] = args[i + 1]; i += 2
     else:
         sys.exit(f"lab aws stand-in: unexpected {args[i]!r}; only `{usage}`")
-if options.get("--query") != "Parameter.Value" or options.get("--output") != "text" or "--name" not in options:
+shape = (options.get("--query"), options.get("--output"))
+if shape != ("Parameter.Value", "text") or "--name" not in options:
     sys.exit(f"lab aws stand-in: only `{usage}`")
 ssm = boto3.client("ssm", region_name=options.get("--region") or "@REGION@", endpoint_url="@ENDPOINT@",
                    aws_access_key_id="@KEY@", aws_secret_access_key="@SECRET@", aws_session_token="@TOKEN@")
@@ -1196,7 +1199,7 @@ class Agent(threading.Thread):
 
 
 def start_sssd(lab: Lab, machine: Machine) -> None:
-    """sssd inside the instance (the lab has no systemd to start it), and a PAM service on the enabled stack."""
+    """sssd inside the instance (the lab has no systemd), and a PAM service on the stack the join enabled."""
     machine.path("/etc/pam.d/djtest").write_text("@include common-auth\n@include common-account\n")
     log = lab.workdir / f"sssd-{machine.name}.log"
     lab.processes.append(machine.popen(["sssd", "-i", "--logger=stderr"], log=log))
@@ -1243,12 +1246,13 @@ def start_lab(workdir: Path, timeline: Timeline) -> Lab:
 class World:
     """The Organization in moto, the stacks deployed into it, the AD lab, agents, and the Lambda poller."""
 
+    moto: Moto  # set by start()
+
     def __init__(self, workdir: Path | None = None, echo: bool = False) -> None:
         self.timeline = Timeline(echo=echo)
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="ec2-domain-join-e2e-", dir="/var/tmp"))
         self.workdir.chmod(0o755)
         self.lab: Lab | None = None
-        self.moto: Moto | None = None  # type: ignore[assignment]
         self.instances: dict[str, Instance] = {}
         self._closers: list[Callable[[], None]] = []
         self._count = 0
@@ -1394,7 +1398,7 @@ class World:
         )
 
     def recycle_lambda(self) -> None:
-        """A new container (cold: no cached config items or tools host), as Lambda starts after a scale-out."""
+        """A new (cold) container: no cached config items or tools host, as after a Lambda scale-out."""
         with self.esm.lock:
             self.esm.container.close()
             self.container = LambdaContainer(self.moto, self.function, self.workdir)
@@ -1538,7 +1542,7 @@ class World:
         return False
 
     def deliveries(self, instance_id: str, state: str) -> list[bool]:
-        """For each invocation that carried the instance's `state` event: whether it was handed back (retry)."""
+        """Per invocation that carried the instance's `state` event: whether it was handed back (retry)."""
         found = []
         for _, event, reply in list(self.esm.invocations):
             failed = {f["itemIdentifier"] for f in (reply.get("response") or {}).get("batchItemFailures", [])}
@@ -1628,6 +1632,10 @@ class World:
                 closer()
         self._closers.clear()
         if os.environ.get("DOMAIN_JOIN_REALAD_KEEP_LOGS") == "1":
+            with contextlib.suppress(OSError):
+                (self.workdir / "timeline.txt").write_text(
+                    "".join(f"{t:.3f} {actor} {text}\n" for t, actor, text in self.timeline.entries)
+                )
             print(f"e2e: logs kept in {self.workdir}")
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
