@@ -105,12 +105,58 @@ class ToolsHostSettings:
 
 
 @dataclass(frozen=True)
+class DirectoryNetworkSettings:
+    """`directory_network`: the network around the domain controllers (docs/network.md).
+
+    Field names follow `modules.directory_network.DirectoryNetworkProps`, which checks the rest at synth.
+    """
+
+    account_id: str
+    region: str
+    role_name: str
+    directory: str
+    vpc_id: str
+    vpc_cidr: str
+    resolver_subnet_ids: tuple[str, ...]
+    dc_cidrs: tuple[str, ...]
+    admin_role_arns: tuple[str, ...]
+    client_cidrs: tuple[str, ...] = ()
+    client_prefix_list_ids: tuple[str, ...] = ()
+    client_security_group_ids: tuple[str, ...] = ()
+    admin_cidrs: tuple[str, ...] = ()
+    admin_security_group_ids: tuple[str, ...] = ()
+    replication_peer_cidrs: tuple[str, ...] = ()
+    network_acl_subnet_ids: tuple[str, ...] = ()
+    network_acl_subnet_cidrs: tuple[str, ...] = ()
+    share_with: tuple[str, ...] = ()
+    endpoint_services: tuple[str, ...] = ()
+    endpoint_subnet_ids: tuple[str, ...] = ()
+    dc_tag_key: str = "ADDomainController"
+    dc_tag_value: str = "true"
+    dc_instance_ids: tuple[str, ...] = ()
+    notification_topic_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class SpokeVpc:
+    """`spokes[].vpcs.<region>[]`: a workload VPC whose instances join (rule association, member group)."""
+
+    region: str
+    vpc_id: str
+    vpc_cidr: str | None = None
+    resolver_rule_id: str | None = None
+    endpoint_services: tuple[str, ...] = ()
+    endpoint_subnet_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spoke:
     account_id: str
     regions: tuple[str, ...]
     role_name: str
     directory: str | None = None  # a key of LandingZone.directories; None: the config item is written by hand
     ou: str | None = None  # overrides the directory's default OU for this account
+    vpcs: tuple[SpokeVpc, ...] = ()  # workload VPCs to give the directory's DNS and ports (directory_network)
 
 
 @dataclass(frozen=True)
@@ -157,6 +203,7 @@ class LandingZone:
     state_dir: Path | None = None  # local state without a backend; default: terraform-state/ beside the file
     directories: dict[str, Directory] = field(default_factory=dict)
     tools_host: ToolsHostSettings | None = None
+    directory_network: DirectoryNetworkSettings | None = None
 
     @property
     def password_parameter_names(self) -> tuple[str, ...]:
@@ -200,7 +247,7 @@ TOP_LEVEL_KEYS = {
     "tools_host_tag", "join_delay_seconds", "readiness_deadline_seconds", "max_command_attempts",
     "config_table", "ledger_table_name", "spoke_role",
     "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
-    "directories", "tools_host",
+    "directories", "tools_host", "directory_network",
 }  # fmt: skip
 
 
@@ -543,7 +590,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             r.problem(where, "empty entry: give account_id and regions, or remove the line")
             continue
         entry = r.mapping(item, where)
-        r.unknown_keys(entry, {"account_id", "regions", "role_name", "directory", "ou"}, where)
+        r.unknown_keys(entry, {"account_id", "regions", "role_name", "directory", "ou", "vpcs"}, where)
         if not entry:
             if item is not None and isinstance(item, dict):
                 r.problem(f"{where}.account_id", "missing (required)")
@@ -577,7 +624,10 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             ou = r.string(entry, "ou", f"{where}.ou", shared.OU, "an OU distinguished name")
             if ou is not None and directory is None:
                 r.problem(f"{where}.ou", "needs directory: the OU overrides that directory's default_ou")
-            spokes.append(Spoke(account, tuple(regions), assumed_role or DEFAULT_ROLE_NAME, directory, ou))
+            vpcs = _spoke_vpcs(entry.get("vpcs"), f"{where}.vpcs", regions, r)
+            spokes.append(
+                Spoke(account, tuple(regions), assumed_role or DEFAULT_ROLE_NAME, directory, ou, vpcs)
+            )
 
     tools_host = r.mapping(data.get("tools_host_tag"), "tools_host_tag")
     r.unknown_keys(tools_host, {"key", "value"}, "tools_host_tag")
@@ -726,6 +776,9 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         raise LandingZoneError(r.problems)
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
+    directory_network = _directory_network(
+        data.get("directory_network"), r, directories, security_account_id, home_region, role_name, spokes
+    )
     tools_host_settings = _tools_host(data.get("tools_host"), r)
     if tools_host_settings is not None and not directories:
         r.problem("tools_host", "needs directories: the host may read only their join-password parameters")
@@ -746,6 +799,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         state_dir=state_dir,
         directories=directories,
         tools_host=tools_host_settings,
+        directory_network=directory_network,
         **lz_fields,
     )
     _check_config_items(lz, r)
@@ -817,6 +871,235 @@ def _cidrs(value: Any, where: str, r: _Reader, *, required: bool) -> tuple[str, 
             result.append(str(ipaddress.IPv4Network(cidr if isinstance(cidr, str) else "", strict=True)))
         except ValueError:
             r.problem(f"{where}[{index}]", f"{show(cidr)} is not an IPv4 CIDR block (network address/prefix)")
+    return tuple(result)
+
+
+PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{8,17}$")
+SHARE_PRINCIPAL = re.compile(
+    r"^([0-9]{12}|arn:aws[a-z-]*:organizations::[0-9]{12}:(organization/o-[a-z0-9]{10,32}"
+    r"|ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}))$"
+)
+ROLE_ARN_SHAPE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "kms", "logs")
+DIRECTORY_NETWORK_KEYS = {
+    "account_id", "region", "role_name", "directory", "vpc_id", "vpc_cidr", "resolver_subnet_ids",
+    "dc_cidrs", "admin_role_arns", "clients", "admins", "replication_peer_cidrs", "network_acl",
+    "share_with", "endpoints", "dc_tag", "dc_instance_ids", "notification_topic_arn",
+}  # fmt: skip
+
+
+def _ids(value: Any, where: str, pattern: re.Pattern[str], what: str, r: _Reader) -> tuple[str, ...]:
+    """A list of ids of one shape (possibly empty)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        r.problem(where, f"must be a list of {what}s")
+        return ()
+    result = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not pattern.fullmatch(item):
+            r.problem(f"{where}[{index}]", f"{show(item)} is not {what}")
+        elif item in result:
+            r.problem(f"{where}[{index}]", f"{item} is listed twice")
+        else:
+            result.append(item)
+    return tuple(result)
+
+
+def _endpoints(value: Any, where: str, r: _Reader) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`{services, subnet_ids}` of interface endpoints."""
+    raw = r.mapping(value, where)
+    r.unknown_keys(raw, {"services", "subnet_ids"}, where)
+    services = raw.get("services") or []
+    if not isinstance(services, list) or any(s not in ENDPOINT_SERVICES for s in services):
+        r.problem(f"{where}.services", f"must list some of {', '.join(ENDPOINT_SERVICES)}")
+        services = []
+    subnets = _ids(raw.get("subnet_ids"), f"{where}.subnet_ids", SUBNET_ID, "a subnet id (subnet-…)", r)
+    if services and not subnets:
+        r.problem(f"{where}.subnet_ids", "needed with services: one subnet per Availability Zone")
+    return tuple(services), subnets
+
+
+def _directory_network(
+    value: Any,
+    r: _Reader,
+    directories: dict[str, Directory],
+    security_account_id: str | None,
+    home_region: str | None,
+    role_name: str | None,
+    spokes: list[Spoke],
+) -> DirectoryNetworkSettings | None:
+    if value is None:
+        if any(spoke.vpcs for spoke in spokes):
+            r.problem(
+                "directory_network", "missing: spokes list vpcs, which join the directory network's rule"
+            )
+        return None
+    where = "directory_network"
+    raw = r.mapping(value, where)
+    r.unknown_keys(raw, DIRECTORY_NETWORK_KEYS, where)
+    account = r.account_id(raw, "account_id", f"{where}.account_id", required=False) or security_account_id
+    region = r.region(raw, "region", f"{where}.region", default=home_region)
+    assumed = r.string(
+        raw, "role_name", f"{where}.role_name", ROLE_NAME, "an IAM role name", default=role_name
+    )
+    directory = r.string(raw, "directory", f"{where}.directory", None, "a directory name", required=True)
+    if directory is not None and directory not in directories:
+        r.problem(f"{where}.directory", f"{directory!r} is not under directories")
+    vpc = r.string(raw, "vpc_id", f"{where}.vpc_id", VPC_ID, "a VPC id (vpc-…)", required=True)
+    vpc_cidr = _cidrs([raw["vpc_cidr"]] if "vpc_cidr" in raw else None, f"{where}.vpc_cidr", r, required=True)
+    resolver_subnets = _ids(
+        raw.get("resolver_subnet_ids"), f"{where}.resolver_subnet_ids", SUBNET_ID, "a subnet id (subnet-…)", r
+    )
+    if len(resolver_subnets) < 2:
+        r.problem(f"{where}.resolver_subnet_ids", "give two subnets in two Availability Zones")
+    admin_roles = _ids(
+        raw.get("admin_role_arns"), f"{where}.admin_role_arns", ROLE_ARN_SHAPE, "a role ARN", r
+    )
+    if not admin_roles:
+        r.problem(f"{where}.admin_role_arns", "name the AD-admin role(s): only they may stop or change DCs")
+    clients = r.mapping(raw.get("clients"), f"{where}.clients")
+    r.unknown_keys(clients, {"cidrs", "prefix_list_ids", "security_group_ids"}, f"{where}.clients")
+    admins = r.mapping(raw.get("admins"), f"{where}.admins")
+    r.unknown_keys(admins, {"cidrs", "security_group_ids"}, f"{where}.admins")
+    acl = r.mapping(raw.get("network_acl"), f"{where}.network_acl")
+    r.unknown_keys(acl, {"subnet_ids", "subnet_cidrs"}, f"{where}.network_acl")
+    dc_tag = r.mapping(raw.get("dc_tag"), f"{where}.dc_tag")
+    r.unknown_keys(dc_tag, {"key", "value"}, f"{where}.dc_tag")
+    for key in ("key", "value"):
+        if key in dc_tag and (
+            problem := (tag_key_problem if key == "key" else tag_value_problem)(dc_tag[key])
+        ):
+            r.problem(f"{where}.dc_tag.{key}", problem)
+    services, endpoint_subnets = _endpoints(raw.get("endpoints"), f"{where}.endpoints", r)
+    client_cidrs = _cidrs(clients.get("cidrs"), f"{where}.clients.cidrs", r, required=False)
+    prefix_lists = _ids(
+        clients.get("prefix_list_ids"),
+        f"{where}.clients.prefix_list_ids",
+        PREFIX_LIST_ID,
+        "a prefix list id",
+        r,
+    )
+    client_groups = _ids(
+        clients.get("security_group_ids"),
+        f"{where}.clients.security_group_ids",
+        SECURITY_GROUP_ID,
+        "a group id",
+        r,
+    )
+    if not (client_cidrs or prefix_lists or client_groups):
+        r.problem(
+            f"{where}.clients", "give cidrs, prefix_list_ids or security_group_ids of the domain members"
+        )
+    share = _ids(
+        raw.get("share_with"), f"{where}.share_with", SHARE_PRINCIPAL, "an organization/OU ARN or account", r
+    )
+    if "share_with" not in raw:  # default: the accounts whose VPCs join, other than the directory's own
+        share = tuple(sorted({s.account_id for s in spokes if s.vpcs and s.account_id != account}))
+    chosen = directories.get(directory or "")
+    dc_cidrs = _cidrs(raw.get("dc_cidrs"), f"{where}.dc_cidrs", r, required=False)
+    if not dc_cidrs and chosen is not None:
+        dc_cidrs = tuple(f"{ip}/32" for ip in chosen.dns_ips)
+    if chosen is not None and not chosen.dns_ips:
+        r.problem(
+            f"{where}.directory", f"directories.{directory}.dns_ips is needed: the resolver rule's targets"
+        )
+    for index, spoke in enumerate(spokes):
+        for vpc_index, spoke_vpc in enumerate(spoke.vpcs):
+            if spoke_vpc.region != region:
+                r.problem(
+                    f"spokes[{index}].vpcs.{spoke_vpc.region}[{vpc_index}]",
+                    f"resolver rules are regional: the directory network is in {region}",
+                )
+            if spoke.account_id == account and spoke_vpc.vpc_id == vpc:
+                r.problem(f"spokes[{index}].vpcs", f"{vpc} is the directory's own VPC, associated already")
+    if not (account and region and assumed and vpc and vpc_cidr and chosen and dc_cidrs):
+        return None
+    return DirectoryNetworkSettings(
+        account_id=account,
+        region=region,
+        role_name=assumed,
+        directory=chosen.name,
+        vpc_id=vpc,
+        vpc_cidr=vpc_cidr[0],
+        resolver_subnet_ids=resolver_subnets,
+        dc_cidrs=dc_cidrs,
+        admin_role_arns=admin_roles,
+        client_cidrs=client_cidrs,
+        client_prefix_list_ids=prefix_lists,
+        client_security_group_ids=client_groups,
+        admin_cidrs=_cidrs(admins.get("cidrs"), f"{where}.admins.cidrs", r, required=False),
+        admin_security_group_ids=_ids(
+            admins.get("security_group_ids"),
+            f"{where}.admins.security_group_ids",
+            SECURITY_GROUP_ID,
+            "a group id",
+            r,
+        ),
+        replication_peer_cidrs=_cidrs(
+            raw.get("replication_peer_cidrs"), f"{where}.replication_peer_cidrs", r, required=False
+        ),
+        network_acl_subnet_ids=_ids(
+            acl.get("subnet_ids"), f"{where}.network_acl.subnet_ids", SUBNET_ID, "a subnet id", r
+        ),
+        network_acl_subnet_cidrs=_cidrs(
+            acl.get("subnet_cidrs"), f"{where}.network_acl.subnet_cidrs", r, required=False
+        ),
+        share_with=share,
+        endpoint_services=services,
+        endpoint_subnet_ids=endpoint_subnets,
+        dc_tag_key=str(dc_tag.get("key", "ADDomainController")),
+        dc_tag_value=str(dc_tag.get("value", "true")),
+        dc_instance_ids=_ids(
+            raw.get("dc_instance_ids"), f"{where}.dc_instance_ids", INSTANCE_ID, "an instance id", r
+        ),
+        notification_topic_arn=r.string(
+            raw,
+            "notification_topic_arn",
+            f"{where}.notification_topic_arn",
+            SNS_TOPIC_ARN,
+            "an SNS topic ARN",
+        ),
+    )
+
+
+def _spoke_vpcs(value: Any, where: str, regions: tuple[str, ...], r: _Reader) -> tuple[SpokeVpc, ...]:
+    """`vpcs: {<region>: [{vpc_id, vpc_cidr?, resolver_rule_id?, endpoints?}]}` of one spoke."""
+    result: list[SpokeVpc] = []
+    for region, entries in r.mapping(value, where).items():
+        at = f"{where}.{str(region)[:MAX_SHOWN]}"
+        if region not in regions:
+            r.problem(at, f"{show(region)} is not one of this spoke's regions")
+            continue
+        if not isinstance(entries, list) or not entries:
+            r.problem(at, "must be a list of {vpc_id, vpc_cidr, resolver_rule_id, endpoints}")
+            continue
+        for index, entry in enumerate(entries):
+            spec = r.mapping(entry, f"{at}[{index}]")
+            r.unknown_keys(spec, {"vpc_id", "vpc_cidr", "resolver_rule_id", "endpoints"}, f"{at}[{index}]")
+            vpc = r.string(spec, "vpc_id", f"{at}[{index}].vpc_id", VPC_ID, "a VPC id (vpc-…)", required=True)
+            cidr = _cidrs(
+                [spec["vpc_cidr"]] if "vpc_cidr" in spec else None,
+                f"{at}[{index}].vpc_cidr",
+                r,
+                required=False,
+            )
+            rule = r.string(
+                spec,
+                "resolver_rule_id",
+                f"{at}[{index}].resolver_rule_id",
+                RESOLVER_RULE_ID,
+                "a resolver rule id",
+            )
+            services, subnets = _endpoints(spec.get("endpoints"), f"{at}[{index}].endpoints", r)
+            if services and not cidr:
+                r.problem(f"{at}[{index}].vpc_cidr", "needed with endpoints: they admit HTTPS from the VPC")
+            if vpc:
+                result.append(SpokeVpc(str(region), vpc, cidr[0] if cidr else None, rule, services, subnets))
     return tuple(result)
 
 
