@@ -24,10 +24,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import backoff, contract
+from . import contract
 from . import settings as S
 from .adapter import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
-from .decisions import Outcome, key_of
+from .decisions import DEAD_LETTER, DEADLINE_EXCEEDED, RETRY, Outcome, RecordVerdict, decide_record, key_of
 from .engine import Engine
 from .errors import MalformedMessageError
 from .events import StateChange, parse_body
@@ -36,7 +36,6 @@ from .events import StateChange, parse_body
 DEAD_LETTERED: Final = "DeadLettered"
 MALFORMED: Final = "Malformed"
 RETRY_SCHEDULED: Final = "RetryScheduled"
-DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 
 logger = Logger()
 metrics = Metrics()
@@ -101,6 +100,19 @@ class Settings:
 
 
 class DomainJoinApp:
+    """One container's handler: parses a batch, lets the engine decide, then settles every record.
+
+    Parameters:
+        settings: from ``Settings.from_env``.
+        gateway: the adapter (``adapter.AwsGateway``); also used for the DLQ and visibility timeouts.
+        clock: seconds since the epoch.
+
+    Example::
+
+        app = DomainJoinApp(Settings.from_env(os.environ), AwsGateway(gateway_settings))
+        response = app.handle(sqs_event, lambda_context)  # {"batchItemFailures": [...]}
+    """
+
     def __init__(
         self, settings: Settings, gateway: AwsGateway, clock: Callable[[], float] = time.time
     ) -> None:
@@ -171,7 +183,7 @@ class DomainJoinApp:
         """Dead-letter what can never succeed, back off what may; returns the failed message ids."""
         now = self._clock()
         to_dead_letter: list[tuple[str, dict[str, Any], str]] = []
-        retries: list[tuple[SQSRecord, Outcome]] = []
+        retries: list[tuple[SQSRecord, RecordVerdict]] = []
         for record in records:
             message_id = record.message_id
             if message_id in malformed:
@@ -184,30 +196,29 @@ class DomainJoinApp:
             change = changes[message_id]
             outcome = by_key.get(key_of(change), Outcome("UnexpectedError", retry=True, detail="no outcome"))
             metrics.add_metric(name=outcome.code, unit=MetricUnit.Count, value=1)
-            if outcome.dead_letter:
-                to_dead_letter.append(self._dead_letter_body(record, outcome.code, outcome.reason))
-                continue
-            if not outcome.retry:
-                continue
             sent_ms = record.attributes.sent_timestamp
-            sent = int(sent_ms) / 1000 if sent_ms else now
-            if now >= sent + self.settings.readiness_deadline_seconds:
-                reason = (
-                    f"deadline of {self.settings.readiness_deadline_seconds}s passed; last: {outcome.reason}"
-                )
-                logger.warning(
-                    "deadline passed",
-                    extra={
-                        "message_id": message_id,
-                        "instance_id": change.instance_id,
-                        "account": change.account,
-                        "region": change.region,
-                        "reason": reason,
-                    },
-                )
-                to_dead_letter.append(self._dead_letter_body(record, DEADLINE_EXCEEDED, reason))
-            else:
-                retries.append((record, outcome))
+            verdict = decide_record(
+                outcome,
+                int(sent_ms) / 1000 if sent_ms else now,
+                int(record.attributes.approximate_receive_count or 1),
+                now,
+                self.settings.readiness_deadline_seconds,
+            )
+            if verdict.action == DEAD_LETTER:
+                if verdict.code == DEADLINE_EXCEEDED:
+                    logger.warning(
+                        "deadline passed",
+                        extra={
+                            "message_id": message_id,
+                            "instance_id": change.instance_id,
+                            "account": change.account,
+                            "region": change.region,
+                            "reason": verdict.reason,
+                        },
+                    )
+                to_dead_letter.append(self._dead_letter_body(record, verdict.code, verdict.reason))
+            elif verdict.action == RETRY:
+                retries.append((record, verdict))
 
         failed: dict[str, str] = {}
         if to_dead_letter:
@@ -219,31 +230,24 @@ class DomainJoinApp:
                     metrics.add_metric(name=DEAD_LETTERED, unit=MetricUnit.Count, value=1)
                     logger.info("dead-lettered", extra={"message_id": message_id, "reason": body["reason"]})
         if retries:
-            self._schedule_retries(retries, now)
-            for record, outcome in retries:
-                failed[record.message_id] = outcome.reason
+            self._schedule_retries(retries)
+            for record, verdict in retries:
+                failed[record.message_id] = verdict.reason
                 metrics.add_metric(name=RETRY_SCHEDULED, unit=MetricUnit.Count, value=1)
         return failed
 
-    def _schedule_retries(self, retries: list[tuple[SQSRecord, Outcome]], now: float) -> None:
+    def _schedule_retries(self, retries: list[tuple[SQSRecord, RecordVerdict]]) -> None:
         by_queue: dict[str, list[tuple[str, int]]] = {}
-        for record, outcome in retries:
-            receive_count = int(record.attributes.approximate_receive_count or 1)
-            sent_ms = record.attributes.sent_timestamp
-            remaining = (
-                (int(sent_ms) / 1000 if sent_ms else now) + self.settings.readiness_deadline_seconds - now
-            )
-            # Never past the deadline: the next receive then dead-letters a record that still fails.
-            delay = backoff.retry_delay(receive_count, remaining)
+        for record, verdict in retries:
             queue_url = self.gateway.queue_url(record.event_source_arn)
-            by_queue.setdefault(queue_url, []).append((record.receipt_handle, delay))
+            by_queue.setdefault(queue_url, []).append((record.receipt_handle, verdict.delay))
             logger.info(
                 "retry scheduled",
                 extra={
                     "message_id": record.message_id,
-                    "receive_count": receive_count,
-                    "visibility_timeout": delay,
-                    "reason": outcome.reason,
+                    "receive_count": record.attributes.approximate_receive_count,
+                    "visibility_timeout": verdict.delay,
+                    "reason": verdict.reason,
                 },
             )
         for queue_url, timeouts in by_queue.items():

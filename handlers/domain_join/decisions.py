@@ -10,6 +10,7 @@ Public API (stable names)::
     ChangeKey, key_of(change)           the (instance id, state) key of one change of a batch
     Settled                             (change, Outcome): what each step of the orchestrator returns
     Outcome                             what became of one change (metric code, retry, dead-letter)
+    RecordVerdict, decide_record(...)   what the batch layer does with a record: done, DLQ or retry (delay)
     outcome codes                       JOIN_REQUESTED, ALREADY_JOINED, ... (each is also a metric name)
     AccountConfigs, decide_configs      config items -> validated configs and per-account errors
     decide_command_status(change)       ignore a status event, or None to act on the failure
@@ -35,7 +36,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from . import wire
+from . import backoff, wire
 from .contract import (
     COMMAND_FAILED_STATUSES,
     JOIN_PARAM_COMPUTERS,
@@ -138,6 +139,47 @@ def key_of(change: StateChange) -> ChangeKey:
 
 Settled = tuple[StateChange, Outcome]
 """A change (or a piece of a failure event) with what became of it."""
+
+
+# --- records of a batch ----------------------------------------------------------------------------------
+DONE: Final = "done"
+DEAD_LETTER: Final = "dead-letter"
+RETRY: Final = "retry"
+DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVerdict:
+    """What the batch layer does with one SQS record.
+
+    Parameters:
+        action: ``DONE`` (delete it), ``DEAD_LETTER`` (to the DLQ with ``code`` and ``reason``, then delete)
+            or ``RETRY`` (report it failed, hidden for ``delay`` seconds).
+        code: the DLQ's ``reasonCode`` (dead letters only).
+        reason: why.
+        delay: the visibility timeout of a retry.
+    """
+
+    action: str
+    code: str = ""
+    reason: str = ""
+    delay: int = 0
+
+
+def decide_record(
+    outcome: Outcome, sent_at: float, receive_count: int, now: float, deadline_seconds: int
+) -> RecordVerdict:
+    """A record's fate from its change's outcome: a retry past the readiness deadline is dead-lettered, and
+    one before it comes back after its backoff step, never later than the deadline."""
+    if outcome.dead_letter:
+        return RecordVerdict(DEAD_LETTER, outcome.code, outcome.reason)
+    if not outcome.retry:
+        return RecordVerdict(DONE, reason=outcome.reason)
+    left = sent_at + deadline_seconds - now
+    if left <= 0:
+        reason = f"deadline of {deadline_seconds}s passed; last: {outcome.reason}"
+        return RecordVerdict(DEAD_LETTER, DEADLINE_EXCEEDED, reason)
+    return RecordVerdict(RETRY, reason=outcome.reason, delay=backoff.retry_delay(receive_count, left))
 
 
 # --- configs --------------------------------------------------------------------

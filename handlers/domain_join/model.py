@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
-from . import arns, patterns
+from . import arns, contract, patterns
 from .contract import CONFIG_TABLE_KEY, DEFAULT_SPOKE_ROLE_NAME
 from .errors import ConfigInvalidError
 from .naming import DEFAULT_PREFIX, valid_prefix
@@ -78,16 +78,16 @@ class AccountConfig:
 
         if item.get(CONFIG_TABLE_KEY, account_id) != account_id:
             raise ConfigInvalidError(f"config item for {account_id} carries another {CONFIG_TABLE_KEY}")
-        domain = text("dnsName", required=True)
+        domain = text(contract.CONFIG_DNS_NAME, required=True)
         if not _DOMAIN_RE.match(domain):
             raise ConfigInvalidError(f"config of account {account_id}: dnsName {domain!r} is not a DNS name")
-        dns_ips = tuple(ip for ip in (text("dnsIP1"), text("dnsIP2")) if ip)
+        dns_ips = tuple(ip for ip in (text(contract.CONFIG_DNS_IP1), text(contract.CONFIG_DNS_IP2)) if ip)
         for ip in dns_ips:
             try:
                 ipaddress.IPv4Address(ip)
             except ValueError as exc:
                 raise ConfigInvalidError(f"config of account {account_id}: {ip!r} is not IPv4") from exc
-        role_arn = text("assumeRoleARN") or arns.role_arn(partition, account_id, spoke_role_name)
+        role_arn = text(contract.CONFIG_ROLE_ARN) or arns.role_arn(partition, account_id, spoke_role_name)
         match = _ROLE_ARN_RE.match(role_arn)
         if not match:
             raise ConfigInvalidError(f"config of account {account_id}: assumeRoleARN is not a role ARN")
@@ -100,24 +100,26 @@ class AccountConfig:
             raise ConfigInvalidError(
                 f"config of account {account_id}: assumeRoleARN {role_arn} is not in partition {partition}"
             )
-        prefix = (text("computerNamePrefix") or DEFAULT_PREFIX).upper()
+        prefix = (text(contract.CONFIG_COMPUTER_NAME_PREFIX) or DEFAULT_PREFIX).upper()
         if not valid_prefix(prefix):
             raise ConfigInvalidError(
                 f"config of account {account_id}: computerNamePrefix {prefix!r} must be 1-7 of "
                 "[A-Z0-9-] starting with a letter"
             )
-        rds = item.get("installRdsRole", False)
+        rds = item.get(contract.CONFIG_INSTALL_RDS_ROLE, False)
         install_rds = rds if isinstance(rds, bool) else str(rds).strip().lower() == "true"
         return cls(
             account_id=account_id,
             domain=domain,
-            join_user=text("adJoinUserName", required=True, pattern=_USER_RE),
-            password_parameter=text("adJoinUserPwParam", required=True, pattern=_PARAMETER_NAME_RE),
+            join_user=text(contract.CONFIG_JOIN_USER, required=True, pattern=_USER_RE),
+            password_parameter=text(
+                contract.CONFIG_PASSWORD_PARAMETER, required=True, pattern=_PARAMETER_NAME_RE
+            ),
             role_arn=role_arn,
             dns_ips=dns_ips,
-            ou_path=text("ouPath", pattern=_OU_RE),
+            ou_path=text(contract.CONFIG_OU_PATH, pattern=_OU_RE),
             computer_name_prefix=prefix,
-            sudo_group=text("sudoGroupName", pattern=GROUP_RE),
+            sudo_group=text(contract.CONFIG_SUDO_GROUP, pattern=GROUP_RE),
             install_rds_role=install_rds,
         )
 

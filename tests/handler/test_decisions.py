@@ -349,3 +349,38 @@ def test_claim_table(kind: tuple[str, bool], current: LedgerEntry | None, allowe
 def test_only_claims_have_a_rule() -> None:
     with pytest.raises(ValueError, match="not a claim"):
         claims.rule_for(ledger_entry(JOIN_SENT), "")
+
+
+# --- records of a batch -----------------------------------------------------------------------------------
+def test_a_record_to_retry_comes_back_after_its_backoff_step() -> None:
+    outcome = decisions.Outcome(decisions.NOT_READY, retry=True, detail="SSM agent not Online")
+    verdict = decisions.decide_record(
+        outcome, sent_at=NOW - 100, receive_count=3, now=NOW, deadline_seconds=3600
+    )
+    assert verdict == decisions.RecordVerdict(decisions.RETRY, reason=outcome.reason, delay=240)
+
+
+def test_a_record_still_failing_at_its_deadline_is_dead_lettered_with_the_last_reason() -> None:
+    outcome = decisions.Outcome(decisions.NOT_READY, retry=True, detail="SSM agent not Online")
+    verdict = decisions.decide_record(
+        outcome, sent_at=NOW - 3600, receive_count=8, now=NOW, deadline_seconds=3600
+    )
+    assert (verdict.action, verdict.code) == (decisions.DEAD_LETTER, decisions.DEADLINE_EXCEEDED)
+    assert verdict.reason == "deadline of 3600s passed; last: NotReady: SSM agent not Online"
+    # just before the deadline it is retried, and comes back right when the deadline is over
+    early = decisions.decide_record(
+        outcome, sent_at=NOW - 3590, receive_count=8, now=NOW, deadline_seconds=3600
+    )
+    assert (early.action, early.delay) == (decisions.RETRY, 11)
+
+
+def test_records_done_or_refused_for_good_are_not_retried() -> None:
+    done = decisions.decide_record(decisions.Outcome(decisions.JOIN_REQUESTED), NOW, 1, NOW, 3600)
+    assert done.action == decisions.DONE
+    invalid = decisions.Outcome(decisions.INVALID_TAG, detail="bad tag", dead_letter=True)
+    verdict = decisions.decide_record(invalid, NOW, 1, NOW, 3600)
+    assert (verdict.action, verdict.code, verdict.reason) == (
+        decisions.DEAD_LETTER,
+        "InvalidTag",
+        invalid.reason,
+    )
