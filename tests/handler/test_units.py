@@ -203,3 +203,19 @@ def test_handler_validation_uses_the_document_patterns() -> None:
     assert PATTERNS["join_computers"] == wire.JOIN_PATTERN
     assert PATTERNS["prestage_computers"] == wire.PRESTAGE_PATTERN
     assert PATTERNS["remove_computers"] == wire.REMOVE_PATTERN
+
+
+def test_boto3_and_botocore_are_imported_only_by_the_adapter() -> None:
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "handlers" / "domain_join"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(n.split(".")[0] in ("boto3", "botocore") for n in names):
+                importers.add(path.relative_to(package).parts[0])
+    assert importers == {"adapter"}
