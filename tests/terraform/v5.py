@@ -16,7 +16,8 @@ and the skip flags `skip_credentials_validation`, `skip_requesting_account_id`, 
 `allowed_account_ids` (checking it needs the caller's account from STS); `region` and `default_tags` stay.
 (6) The provider's STS endpoint is a stub on 127.0.0.1 (`tfcli.StsStub`): an `aws_caller_identity` data
 source reads STS GetCallerIdentity at plan time whatever the skip flags, and the stub answers with the stack's
-own account (its `allowed_account_ids`), so account-derived names and ARNs are those of a real deployment.
+own account (its `allowed_account_ids`), so account-derived names and ARNs are those of a real deployment;
+every other AWS endpoint points at the stub too (AWS_ENDPOINT_URL), which refuses any other call.
 A plain module is adapted in a copy (1 and 2 in its files, 3 through an override file); its example consumer
 keeps its provider block and gets 5 and 6 through an override file (consumers assume no role by default).
 """
