@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,13 +24,13 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import contract
 from . import settings as S
-from .adapter import AwsGateway, ClientFactory, GatewaySettings, boto3_client_factory
+from .adapter import AwsGateway, ClientFactory, boto3_client_factory
 from .decisions import DEAD_LETTER, DEADLINE_EXCEEDED, RETRY, Outcome, RecordVerdict, decide_record, key_of
 from .engine import Engine
 from .errors import MalformedMessageError
 from .events import StateChange, parse_body
+from .settings import Settings
 
 # Metric names of the batch layer (the engine's outcome codes are metrics too).
 DEAD_LETTERED: Final = "DeadLettered"
@@ -43,60 +43,6 @@ metrics = Metrics()
 
 class RetryLaterError(Exception):
     """Marks a record as failed, so the ESM hands it back after its visibility timeout."""
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """The handler's configuration, read from its environment (set by the hub module).
-
-    Parameters:
-        home_region: the hub's Region (``AWS_REGION``).
-        config_table, ledger_table, dead_letter_queue_url: the hub's resources (required).
-        The others: see ``settings.SETTINGS`` (the one table of names, defaults and ranges).
-        ``ledger_lease_seconds`` is ``None`` when the environment leaves it to the handler, which then
-        applies ``settings.ledger_lease_seconds`` to its own timeout.
-
-    Example::
-
-        settings = Settings.from_env(os.environ)
-    """
-
-    home_region: str
-    config_table: str
-    ledger_table: str
-    dead_letter_queue_url: str
-    tools_host_tag_key: str = str(S.TOOLS_HOST_TAG_KEY.default)
-    tools_host_tag_value: str = str(S.TOOLS_HOST_TAG_VALUE.default)
-    spoke_role_external_id: str = str(S.SPOKE_ROLE_EXTERNAL_ID.default)
-    readiness_deadline_seconds: int = int(S.READINESS_DEADLINE_SECONDS.default or 0)
-    config_cache_ttl_seconds: int = int(S.CONFIG_CACHE_TTL_SECONDS.default or 0)
-    ledger_lease_seconds: int | None = None
-    spoke_role_name: str = str(S.SPOKE_ROLE_NAME.default)
-    max_command_attempts: int = int(S.MAX_COMMAND_ATTEMPTS.default or 0)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read every setting; raises ``settings.SettingError`` naming a missing or invalid variable."""
-
-        def required(name: str) -> str:
-            value = env.get(name, "").strip()
-            if not value:
-                raise S.SettingError(f"environment variable {name} is not set")
-            return value
-
-        # Every field named like a setting of the table is parsed by that setting.
-        tunables = {
-            name: S.parse(setting, env.get(setting.env or ""))
-            for name, setting in S.SETTINGS.items()
-            if setting.env is not None and name in cls.__dataclass_fields__
-        }
-        return cls(
-            home_region=required("AWS_REGION"),
-            config_table=required(contract.ENV_CONFIG_TABLE),
-            ledger_table=required(contract.ENV_LEDGER_TABLE),
-            dead_letter_queue_url=required(contract.ENV_DEAD_LETTER_QUEUE_URL),
-            **tunables,  # type: ignore[arg-type]
-        )
 
 
 class DomainJoinApp:
@@ -283,16 +229,7 @@ def build_app(
 ) -> DomainJoinApp:
     settings = Settings.from_env(os.environ if env is None else env)
     gateway = AwsGateway(
-        GatewaySettings(
-            home_region=settings.home_region,
-            config_table=settings.config_table,
-            ledger_table=settings.ledger_table,
-            dead_letter_queue_url=settings.dead_letter_queue_url,
-            tools_host_tag_key=settings.tools_host_tag_key,
-            tools_host_tag_value=settings.tools_host_tag_value,
-            spoke_role_external_id=settings.spoke_role_external_id,
-            config_cache_ttl_seconds=settings.config_cache_ttl_seconds,
-        ),
+        settings,
         client_factory=client_factory,
         clock=clock,
     )

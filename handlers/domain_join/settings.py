@@ -4,7 +4,7 @@ Each setting is declared once, as a ``Setting``: its Python/Terraform name, the 
 that carries it to the handler (``None`` when only the infrastructure uses it), its type, default, allowed
 range or values, and a description.  Everything else is derived from this table:
 
-* the handler's ``app.Settings.from_env`` parses and checks the environment with ``parse``;
+* the handler's ``Settings.from_env`` (below) parses and checks the environment with ``parse``;
 * the hub's props checks, the landing-zone reader and the plain modules' ``validation`` blocks call
   ``check`` / read ``low``, ``high``, ``choices`` and ``default``.
 
@@ -24,6 +24,7 @@ Public API (stable names)::
     parse(setting, text)         an environment string as the setting's typed value (the default when
                                  blank); raises SettingError naming the variable when it is not allowed
     SettingError                 ValueError subclass raised by ``parse``
+    Settings                     the handler's settings object; ``Settings.from_env(os.environ)``
 
 Example::
 
@@ -263,3 +264,58 @@ def parse(setting: Setting, text: str | None) -> SettingValue | None:
     if problem is not None:
         raise SettingError(f"{where}: {problem}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The handler's configuration, read from its environment (set by the hub module); the one settings
+    object of the handler (the adapter takes it as it is).
+
+    Parameters:
+        home_region: the hub's Region (``AWS_REGION``).
+        config_table, ledger_table, dead_letter_queue_url: the hub's resources (required).
+        The others: see ``settings.SETTINGS`` (the one table of names, defaults and ranges).
+        ``ledger_lease_seconds`` is ``None`` when the environment leaves it to the handler, which then
+        applies ``settings.ledger_lease_seconds`` to its own timeout.
+
+    Example::
+
+        settings = Settings.from_env(os.environ)
+    """
+
+    home_region: str
+    config_table: str
+    ledger_table: str
+    dead_letter_queue_url: str
+    tools_host_tag_key: str = str(TOOLS_HOST_TAG_KEY.default)
+    tools_host_tag_value: str = str(TOOLS_HOST_TAG_VALUE.default)
+    spoke_role_external_id: str = str(SPOKE_ROLE_EXTERNAL_ID.default)
+    readiness_deadline_seconds: int = int(READINESS_DEADLINE_SECONDS.default or 0)
+    config_cache_ttl_seconds: int = int(CONFIG_CACHE_TTL_SECONDS.default or 0)
+    ledger_lease_seconds: int | None = None
+    spoke_role_name: str = str(SPOKE_ROLE_NAME.default)
+    max_command_attempts: int = int(MAX_COMMAND_ATTEMPTS.default or 0)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read every setting; raises ``settings.SettingError`` naming a missing or invalid variable."""
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingError(f"environment variable {name} is not set")
+            return value
+
+        # Every field named like a setting of the table is parsed by that setting.
+        tunables = {
+            name: parse(setting, env.get(setting.env or ""))
+            for name, setting in SETTINGS.items()
+            if setting.env is not None and name in cls.__dataclass_fields__
+        }
+        return cls(
+            home_region=required("AWS_REGION"),
+            config_table=required(contract.ENV_CONFIG_TABLE),
+            ledger_table=required(contract.ENV_LEDGER_TABLE),
+            dead_letter_queue_url=required(contract.ENV_DEAD_LETTER_QUEUE_URL),
+            **tunables,  # type: ignore[arg-type]
+        )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 
 from handlers.domain_join import arns
-from handlers.domain_join.adapter import AwsGateway, GatewaySettings, partition_of
+from handlers.domain_join.adapter import AwsGateway, partition_of
 from handlers.domain_join.decisions import decide_configs
 from handlers.domain_join.errors import ConfigInvalidError
 from handlers.domain_join.model import AccountConfig
+from handlers.domain_join.settings import Settings
 
 SPOKE = "111111111111"
 HUB = "123456789012"
@@ -38,7 +39,7 @@ def seed_item(**overrides: str) -> dict[str, str]:
 
 def gateway_in(region: str) -> AwsGateway:
     dlq = f"https://sqs.{region}.example/{HUB}/domain-join-dlq"
-    return AwsGateway(GatewaySettings(region, "domain-join-config", "domain-join-ledger", dlq))
+    return AwsGateway(Settings(region, "domain-join-config", "domain-join-ledger", dlq))
 
 
 @pytest.mark.parametrize(("region", "partition", "_suffix"), PARTITIONS)

@@ -12,20 +12,19 @@ batch layer, from small parts:
 * ``fleet``      EC2 and SSM: instances, readiness, commands, the AD tools host;
 * ``queues``     the join queue's visibility timeouts, its DLQ, and queue URLs from the SQS endpoint.
 
-Public API (stable names): ``AwsGateway``, ``GatewaySettings``, ``ClientFactory``, ``Credentials``,
+Public API (stable names): ``AwsGateway`` (takes the handler's one ``settings.Settings``), ``ClientFactory``,
+``Credentials``,
 ``boto3_client_factory``, ``translate_error``, ``partition_of``.
 
 Example::
 
-    gateway = AwsGateway(GatewaySettings(home_region="eu-west-1", config_table="c", ledger_table="l",
-                                         dead_letter_queue_url=url, tools_host_tag_key="ADToolsHost",
-                                         tools_host_tag_value="true"))
+    gateway = AwsGateway(Settings.from_env(os.environ))
 """
 
 from __future__ import annotations
 
 from .errors import translate_error
-from .gateway import AwsGateway, GatewaySettings
+from .gateway import AwsGateway
 from .partitions import partition_of
 from .sessions import ClientFactory, Credentials, boto3_client_factory
 
@@ -33,7 +32,6 @@ __all__ = [
     "AwsGateway",
     "ClientFactory",
     "Credentials",
-    "GatewaySettings",
     "boto3_client_factory",
     "partition_of",
     "translate_error",

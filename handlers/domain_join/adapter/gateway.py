@@ -6,8 +6,7 @@ queues) and keeps the config items in a cache that survives warm invocations for
 
 Example::
 
-    gateway = AwsGateway(GatewaySettings("eu-west-1", "domain-join-config", "domain-join-ledger", dlq_url,
-                                         "ADToolsHost", "true"))
+    gateway = AwsGateway(Settings.from_env(os.environ))
     gateway.partition  # 'aws'
 """
 
@@ -15,32 +14,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .. import settings
 from ..contract import CONFIG_TABLE_KEY
 from ..model import CommandRecord, InstanceFacts, LedgerEntry, Spoke
+from ..settings import Settings
 from . import dynamodb
 from .fleet import Fleet
 from .ledger import LedgerStore
 from .partitions import partition_of
 from .queues import Queues
 from .sessions import ClientFactory, Sessions, boto3_client_factory
-
-
-@dataclass(frozen=True, slots=True)
-class GatewaySettings:
-    """What the gateway needs of the handler's settings (``app.Settings``); names as there."""
-
-    home_region: str
-    config_table: str
-    ledger_table: str
-    dead_letter_queue_url: str
-    tools_host_tag_key: str = str(settings.TOOLS_HOST_TAG_KEY.default)
-    tools_host_tag_value: str = str(settings.TOOLS_HOST_TAG_VALUE.default)
-    spoke_role_external_id: str = ""
-    config_cache_ttl_seconds: int = int(settings.CONFIG_CACHE_TTL_SECONDS.default or 0)
 
 
 class AwsGateway:
@@ -55,7 +39,7 @@ class AwsGateway:
 
     def __init__(
         self,
-        settings: GatewaySettings,
+        settings: Settings,
         client_factory: ClientFactory = boto3_client_factory,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
