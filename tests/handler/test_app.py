@@ -6,7 +6,7 @@ import pytest
 
 from handlers.domain_join import contract
 from handlers.domain_join import settings as S
-from handlers.domain_join.app import Settings
+from handlers.domain_join.settings import Settings
 
 from .harness import HOME_REGION, SPOKE_A, FakeContext, World, app_module, eventbridge_body
 

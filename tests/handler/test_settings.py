@@ -8,7 +8,7 @@ import pytest
 
 from handlers.domain_join import contract
 from handlers.domain_join import settings as S
-from handlers.domain_join.app import Settings
+from handlers.domain_join.settings import Settings
 
 
 def test_every_default_is_allowed_by_its_own_setting() -> None:
