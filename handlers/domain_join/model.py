@@ -39,7 +39,19 @@ _DOMAIN_RE: Final = patterns.DOMAIN
 
 @dataclass(frozen=True, slots=True)
 class AccountConfig:
-    """One config-table item, validated (seed attribute names kept)."""
+    """One config-table item, validated (seed attribute names kept: ``contract.CONFIG_*``).
+
+    Parameters (as read by ``from_item``): ``account_id`` (the item's key), ``domain`` (``dnsName``),
+    ``join_user`` (``adJoinUserName``), ``password_parameter`` (``adJoinUserPwParam``, a SecureString
+    name), ``role_arn`` (``assumeRoleARN`` or the default execution role of the hub's partition),
+    ``dns_ips`` (``dnsIP1``/``dnsIP2``), ``ou_path``, ``computer_name_prefix``, ``sudo_group``,
+    ``install_rds_role``.
+
+    Example::
+
+        config = AccountConfig.from_item("111111111111", item, "ec2-domain-join-execution", "aws-us-gov")
+        config.role_arn  # 'arn:aws-us-gov:iam::111111111111:role/ec2-domain-join-execution'
+    """
 
     account_id: str
     domain: str
