@@ -76,7 +76,12 @@ def main(argv: list[str]) -> int:
     from modules.stacks import build_app  # after validation: importing the provider bindings is slow
 
     print(f"synthesizing {config} into {outdir}", file=sys.stderr)
-    build_app(landing_zone, outdir).synth()
+    try:
+        app = build_app(landing_zone, outdir)
+    except ValueError as error:  # a construct's own check (PropsError names the field)
+        print(f"error: {config}: {error}; nothing synthesized", file=sys.stderr)
+        return 1
+    app.synth()
     return 0
 
 

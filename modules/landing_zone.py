@@ -230,6 +230,9 @@ class LandingZone:
     def stack_plan(self) -> list[tuple[str, str, str]]:
         """(stack name, account, Regions) of every stack this landing zone synthesizes, in build order."""
         plan = [(naming.HUB_STACK, self.security_account_id, self.home_region)]
+        if self.directory_network is not None:
+            dn = self.directory_network
+            plan.append((naming.DIRECTORY_NETWORK_STACK, dn.account_id, dn.region))
         plan += [(naming.forwarder_stack_name(r), self.security_account_id, r) for r in self.extra_regions]
         plan += [
             (naming.spoke_stack_name(s.account_id), s.account_id, ", ".join(s.regions)) for s in self.spokes
@@ -629,6 +632,9 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
                 Spoke(account, tuple(regions), assumed_role or DEFAULT_ROLE_NAME, directory, ou, vpcs)
             )
 
+    directory_network = _directory_network(
+        data.get("directory_network"), r, directories, security_account_id, home_region, role_name, spokes
+    )
     tools_host = r.mapping(data.get("tools_host_tag"), "tools_host_tag")
     r.unknown_keys(tools_host, {"key", "value"}, "tools_host_tag")
     if "key" in tools_host and (problem := tag_key_problem(tools_host["key"])):
@@ -776,9 +782,6 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         raise LandingZoneError(r.problems)
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
-    directory_network = _directory_network(
-        data.get("directory_network"), r, directories, security_account_id, home_region, role_name, spokes
-    )
     tools_host_settings = _tools_host(data.get("tools_host"), r)
     if tools_host_settings is not None and not directories:
         r.problem("tools_host", "needs directories: the host may read only their join-password parameters")

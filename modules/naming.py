@@ -208,3 +208,6 @@ def forwarder_stack_name(region: str) -> str:
 
 def spoke_stack_name(account_id: str) -> str:
     return f"spoke-{account_id}"
+
+
+DIRECTORY_NETWORK_STACK = "directory-network"

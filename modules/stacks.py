@@ -10,6 +10,7 @@ account by account.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,12 +20,17 @@ from constructs import Construct
 from . import arns, naming
 from .artifact import LocalArtifact, S3Artifact, build_local_artifact
 from .cdk import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from .directory_config import DirectoryConfig, DirectoryConfigProps
+from .directory_network import DirectoryNetwork, DirectoryNetworkProps
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
-from .landing_zone import LandingZone
-from .naming import HUB_STACK, forwarder_stack_name, spoke_stack_name
+from .landing_zone import DirectoryNetworkSettings, LandingZone
+from .landing_zone import Spoke as SpokeSettings
+from .member_network import MemberNetwork, MemberNetworkProps, MemberVpc
+from .naming import DIRECTORY_NETWORK_STACK, HUB_STACK, forwarder_stack_name, spoke_stack_name
 from .spoke import Spoke, SpokeProps
+from .tools_host import ToolsHost, ToolsHostInstanceProps, ToolsHostProps
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTIFACT_PATH = REPOSITORY_ROOT / "build" / "lambda" / "domain_join.zip"
@@ -109,13 +115,106 @@ def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps
     )
 
 
+def _outputs(stack: TerraformStack, outputs: dict[str, object], prefix: str = "") -> None:
+    for output_name, value in outputs.items():
+        if value is not None:
+            TerraformOutput(stack, f"{prefix}{output_name}", value=value)
+
+
+def _tools_host(scope: Construct, lz: LandingZone) -> ToolsHost | None:
+    """The tools host's role, profile and optional instance, in the hub stack."""
+    if lz.tools_host is None:
+        return None
+    spec = lz.tools_host.instance
+    return ToolsHost(
+        scope,
+        "tools-host",
+        ToolsHostProps(
+            account_id=lz.security_account_id,
+            region=lz.home_region,
+            password_parameter_names=lz.password_parameter_names,
+            password_kms_key_arn=lz.tools_host.password_kms_key_arn,
+            name=lz.name,
+            tag_key=lz.tools_host_tag_key,
+            tag_value=lz.tools_host_tag_value,
+            instance=None
+            if spec is None
+            else ToolsHostInstanceProps(
+                vpc_id=spec.vpc_id,
+                subnet_id=spec.subnet_id,
+                dc_cidrs=spec.dc_cidrs,
+                https_egress_cidrs=spec.https_egress_cidrs,
+                platform=spec.platform,
+                instance_type=spec.instance_type,
+            ),
+        ),
+    )
+
+
+def directory_network_props(lz: LandingZone, dn: DirectoryNetworkSettings) -> DirectoryNetworkProps:
+    directory = lz.directories[dn.directory]
+    return DirectoryNetworkProps(
+        account_id=dn.account_id,
+        region=dn.region,
+        vpc_id=dn.vpc_id,
+        vpc_cidr=dn.vpc_cidr,
+        domain_name=directory.domain,
+        dns_server_ips=directory.dns_ips,
+        resolver_subnet_ids=dn.resolver_subnet_ids,
+        client_cidrs=dn.client_cidrs,
+        client_prefix_list_ids=dn.client_prefix_list_ids,
+        client_security_group_ids=dn.client_security_group_ids,
+        admin_cidrs=dn.admin_cidrs,
+        admin_security_group_ids=dn.admin_security_group_ids,
+        replication_peer_cidrs=dn.replication_peer_cidrs,
+        create_network_acl=bool(dn.network_acl_subnet_ids),
+        dc_subnet_ids=dn.network_acl_subnet_ids,
+        dc_subnet_cidrs=dn.network_acl_subnet_cidrs,
+        share_principals=dn.share_with,
+        endpoint_services=dn.endpoint_services,
+        endpoint_subnet_ids=dn.endpoint_subnet_ids,
+        dc_tag_key=dn.dc_tag_key,
+        dc_tag_value=dn.dc_tag_value,
+        admin_role_arns=dn.admin_role_arns,
+        dc_instance_ids=dn.dc_instance_ids,
+        notification_topic_arn=dn.notification_topic_arn,
+        name=lz.name,
+    )
+
+
+def member_network_props(
+    lz: LandingZone, spoke: SpokeSettings, dn: DirectoryNetworkSettings
+) -> MemberNetworkProps:
+    return MemberNetworkProps(
+        account_id=spoke.account_id,
+        vpcs=[
+            MemberVpc(
+                region=vpc.region,
+                vpc_id=vpc.vpc_id,
+                vpc_cidr=vpc.vpc_cidr,
+                resolver_rule_id=vpc.resolver_rule_id,
+                endpoint_services=vpc.endpoint_services,
+                endpoint_subnet_ids=vpc.endpoint_subnet_ids,
+            )
+            for vpc in spoke.vpcs
+        ],
+        dc_cidrs=dn.dc_cidrs,
+        name=lz.name,
+    )
+
+
 def build_app(
     lz: LandingZone,
     outdir: Path,
     artifact_path: Path = DEFAULT_ARTIFACT_PATH,
     scripts_dir: Path = SCRIPTS_DIR,
+    on_stack: Callable[[str], None] | None = None,
 ) -> App:
-    """Construct every stack of the landing zone (call `.synth()` on the result)."""
+    """Construct every stack of the landing zone (call `.synth()` on the result).
+
+    `on_stack` is called with each stack's name once it is built (progress for the command line).
+    """
+    built = on_stack or (lambda name: None)
     app = App(outdir=str(outdir))
     artifact: LocalArtifact | S3Artifact
     if lz.artifact is not None:
@@ -139,6 +238,34 @@ def build_app(
         "kms_key_arn": hub.kms_key_arn,
     }.items():
         TerraformOutput(hub_stack, output_name, value=value)
+    config_items = lz.config_items()
+    if config_items:
+        DirectoryConfig(
+            hub_stack,
+            "directory-config",
+            DirectoryConfigProps(
+                # the hub's own table by reference (created first), or the existing table by name
+                table_name=hub.config_table.name if hub.config_table is not None else hub.config_table_name,
+                items=config_items,
+            ),
+        )
+    tools_host = _tools_host(hub_stack, lz)
+    if tools_host is not None:
+        TerraformOutput(hub_stack, "tools_host_instance_profile_arn", value=tools_host.instance_profile_arn)
+        TerraformOutput(hub_stack, "tools_host_role_arn", value=tools_host.role.arn)
+        if tools_host.instance is not None:
+            TerraformOutput(hub_stack, "tools_host_instance_id", value=tools_host.instance.id)
+    built(HUB_STACK)
+
+    directory_stack = None
+    dn = lz.directory_network
+    if dn is not None:
+        directory_stack = _account_stack(
+            app, DIRECTORY_NETWORK_STACK, lz, dn.account_id, dn.region, dn.role_name, outdir
+        )
+        network = DirectoryNetwork(directory_stack, "directory-network", directory_network_props(lz, dn))
+        _outputs(directory_stack, network.outputs)
+        built(DIRECTORY_NETWORK_STACK)
 
     for region in lz.extra_regions:
         stack_id = forwarder_stack_name(region)
@@ -157,6 +284,7 @@ def build_app(
         )
         TerraformOutput(stack, "topic_arn", value=forwarder.topic_arn)
         TerraformOutput(stack, "bus_arn", value=forwarder.bus_arn)
+        built(stack_id)
 
     hub_role_arn = naming.handler_role_arn(arns.partition_of(lz.home_region), lz.security_account_id, lz.name)
     for spoke_config in lz.spokes:
@@ -180,4 +308,14 @@ def build_app(
             ),
         )
         TerraformOutput(stack, "execution_role_arn", value=spoke.execution_role_arn)
+        if dn is not None and spoke_config.vpcs:
+            member = MemberNetwork(stack, "member-network", member_network_props(lz, spoke_config, dn))
+            _outputs(stack, member.outputs)
+            if directory_stack is not None and member_looks_up_rule(spoke_config):
+                stack.add_dependency(directory_stack)  # the rule is found by name once it is shared
+        built(stack_id)
     return app
+
+
+def member_looks_up_rule(spoke: SpokeSettings) -> bool:
+    return any(vpc.resolver_rule_id is None for vpc in spoke.vpcs)
