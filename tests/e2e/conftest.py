@@ -1,4 +1,7 @@
-"""One world per session: the moto server, the deployed stacks, the Samba AD lab, the handler's poller.
+"""One world per module: the moto server, the deployed stacks, the Samba AD lab, the handler's poller.
+
+Module scope, not session: moto's backends are process-wide, so the world must be gone before other suites
+start `mock_aws` in the same process.
 
 Needs what the real-AD suite needs (root, Debian's Samba AD DC and tools) plus moto's server extra (Flask).
 Without them the suite skips with the reason; under CI=true it fails instead.
@@ -25,7 +28,7 @@ def require_moto_server() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     require_realad()
     require_moto_server()
