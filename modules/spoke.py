@@ -93,7 +93,13 @@ class SpokeProps:
         check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 185)
         check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, MAX_RETENTION_SECONDS)
         if self.partition is None and not is_token(self.regions):
-            check_same_partition("regions", self.regions, check_partition("regions[0]", self.regions[0]))
+            partition = check_partition("regions[0]", self.regions[0])
+            check_same_partition("regions", self.regions, partition)
+            role_partition = self.hub_lambda_role_arn.split(":")[1]
+            if not is_token(self.hub_lambda_role_arn) and role_partition != partition:
+                raise PropsError(
+                    "hub_lambda_role_arn", f"is in partition {role_partition}, the Regions in {partition}"
+                )
         if not is_token(self.forward_events) and not isinstance(self.forward_events, bool):
             raise PropsError("forward_events", f"{self.forward_events!r} must be true or false")
         if self.forward_events and self.account_id == self.security_account_id:

@@ -79,3 +79,27 @@ def test_differences_name_the_lost_and_the_new_address() -> None:
         "lz / hub: + aws_sqs_queue.c",
         "new / s: + aws_sns_topic.t",
     ]
+
+
+def test_a_building_block_keeps_the_addresses_its_resources_had_in_the_unit(
+    landing_zones: LandingZones,
+) -> None:
+    # GIVEN a unit that creates a queue and its policy directly, and one that creates them through the Queue
+    # block with the same id, WHEN cdktf names them, THEN the names are the same (Default + keep_address)
+    from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+    from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
+    from constructs import Construct
+
+    from modules.cdk import App, TerraformStack
+    from modules.queue import Queue, QueueProps
+
+    app = App()
+    direct_unit = Construct(TerraformStack(app, "direct"), "unit")
+    queue = SqsQueue(direct_unit, "join-queue", name="q")
+    policy = SqsQueuePolicy(direct_unit, "join-queue-policy", queue_url=queue.url, policy="{}")
+    block_stack = TerraformStack(app, "block")
+    block = Queue(Construct(block_stack, "unit"), "join-queue", QueueProps(name="q", arn="arn:aws:sqs:r:1:q"))
+    direct_names = [r.friendly_unique_id for r in (queue, policy)]
+    block_names = [r.friendly_unique_id for r in (block.queue, block.policy)]
+    assert block_names == direct_names
+    assert block_names[1].startswith("unit_join-queue-policy_")

@@ -113,6 +113,14 @@ def test_one_landing_zone_never_spans_partitions() -> None:
             hub_lambda_role_arn="arn:aws-us-gov:iam::111111111111:role/domain-join-handler",
         )
     assert caught.value.field == "regions[1]"
+    with pytest.raises(PropsError) as caught:
+        SpokeProps(
+            account_id="222222222222",
+            regions=["cn-north-1"],
+            security_account_id="111111111111",
+            hub_lambda_role_arn="arn:aws:iam::111111111111:role/domain-join-handler",
+        )
+    assert caught.value.field == "hub_lambda_role_arn"
 
 
 # --- synthesized stacks ---------------------------------------------------------------------------------
