@@ -39,6 +39,7 @@ class OrganizationBusProps:
     """ARN partition of the listed accounts (`arns.partition_of`; a plain module: data.aws_partition).
     Required."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the resources.  Default: none (the provider's default tags still apply)."""
 
     def __post_init__(self) -> None:
         check_principals(self.organization_id, self.principal_account_ids)
@@ -95,8 +96,11 @@ class Route:
     its rules describe themselves."""
 
     command_documents: Sequence[str]
+    """The documents whose failed, timed-out or cancelled commands the rule passes on."""
     state_description: str
+    """Description of the EC2 state-change rule."""
     command_description: str
+    """Description of the Run Command failure rule."""
 
 
 def listened_buses(bus_name: str) -> dict[str, str]:

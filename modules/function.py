@@ -48,6 +48,7 @@ class ServiceRoleProps:
     policy_name: str
     """Name of the inline policy.  Required."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the resources.  Default: none (the provider's default tags still apply)."""
 
     def __post_init__(self) -> None:
         for name in ("name", "service", "trust_sid", "policy_name"):
@@ -132,6 +133,7 @@ class FunctionProps:
     depends_on: Sequence[Any] = ()
     """What must exist first, e.g. the role's policy (so the first invocation has its permissions)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the resources.  Default: none (the provider's default tags still apply)."""
 
     def __post_init__(self) -> None:
         check_range("timeout_seconds", self.timeout_seconds, 1, LAMBDA_MAX_TIMEOUT_SECONDS)

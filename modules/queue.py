@@ -25,10 +25,19 @@ class SendPermission:
     """AWS services (EventBridge rules, SNS topics) that may send to the queue, from these sources only."""
 
     sid: str
+    """Statement id.  Required."""
     services: str | Sequence[str]
+    """Service principal(s), e.g. `arns.service_principal("events")`.  Required."""
     source_arns: Sequence[str]
-    """The rules or topics; with `match="ArnLike"` they may hold wildcards."""
+    """The rules or topics (`aws:SourceArn`); with `match="ArnLike"` they may hold wildcards.  Required."""
     match: str = "ArnEquals"
+    """ArnEquals or ArnLike.  Default ArnEquals."""
+
+    def __post_init__(self) -> None:
+        if not self.sid:
+            raise PropsError("sid", "must not be empty")
+        if self.match not in ("ArnEquals", "ArnLike"):
+            raise PropsError("match", f"{self.match!r} is not ArnEquals or ArnLike")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +45,9 @@ class DeadLetterQueue:
     """Where SQS moves a message after `max_receive_count` receives."""
 
     arn: str
+    """The dead-letter queue's ARN.  Required."""
     max_receive_count: Any
+    """Receives before a message moves there, 1-1000 (checked by `QueueProps`).  Required."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +75,9 @@ class QueueProps:
     receive_wait_time_seconds: int | None = None
     """Long polling, 0-20 s.  Default None: 0."""
     depends_on: Sequence[Any] = ()
+    """Resources the queue is created after (e.g. its dead-letter queue).  Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the resources.  Default: none (the provider's default tags still apply)."""
 
     def __post_init__(self) -> None:
         if not is_token(self.name) and not self.name:

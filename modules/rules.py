@@ -24,20 +24,29 @@ class Delivery:
     """Where a rule's matches go, and the DLQ that keeps what EventBridge could not deliver."""
 
     target_id: str
+    """Id of the target within its rule.  Required."""
     arn: str
+    """The target: queue, topic or another account's bus.  Required."""
     dead_letter_arn: str
+    """The queue that keeps what EventBridge could not deliver.  Required."""
     role_arn: str | None = None
+    """Role EventBridge assumes to deliver (another account's bus).  Default None: none needed."""
     maximum_event_age_seconds: float = MAXIMUM_EVENT_AGE_SECONDS
+    """How long EventBridge retries.  Default a day, its most."""
     maximum_retry_attempts: float = MAXIMUM_RETRY_ATTEMPTS
+    """Default 185, its most."""
 
 
 @dataclass(frozen=True)
 class PerRegion:
     """A rule repeated in every Region of a for_each; its target names the rule by its fixed logical id."""
 
-    each_region: Callable[[], Any]  # a fresh iterator per resource
+    each_region: Callable[[], Any]
+    """A fresh Region iterator per resource."""
     region: str
+    """The per-resource `region` argument (`${each.value}`)."""
     logical_id: str
+    """The rule's fixed Terraform name, which its target refers to."""
 
 
 def rule_with_target(

@@ -51,6 +51,7 @@ class EncryptedTableProps:
     """A plain module's Terraform bool deciding at plan whether the table exists (through `count`; no
     autoscaling then).  Default True."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the resources.  Default: none (the provider's default tags still apply)."""
 
     def __post_init__(self) -> None:
         if self.billing_mode not in BILLING_MODES:
