@@ -4,14 +4,27 @@
 #
 # Usage (as root):
 #   domain-join.sh --domain DOMAIN [--dns-ips IP[,IP...]] [--login-group GROUP] [--sudo-group GROUP]
-#                  [--instance-id ID] [--skip-packages] [--wait-seconds N] [--retry-interval N] [--dry-run]
+#                  [--instance-id ID] [--install-packages true|false] [--skip-packages]
+#                  [--wait-seconds N] [--retry-interval N] [--dry-run]
 #
 # The computer list comes in the environment variable DOMAIN_JOIN_COMPUTERS, never in argv:
 #   "INSTANCEID=COMPUTERNAME=OTP INSTANCEID=COMPUTERNAME=OTP ..."
 # This instance picks the entry of its own instance id (IMDSv2, unless --instance-id is given).
 # An empty option value means "not given". The one-time password (OTP) is handed to adcli on stdin only.
 #
+# --install-packages false (or --skip-packages; the document's InstallPackages parameter) forbids installing
+# (a private subnet without a package mirror): the AD client must then be baked into the image, and a missing
+# piece ends the run with exit 14 and the list of packages to bake in.
+#
+# Preflight, before a join (not when already joined): the SRV records _ldap._tcp.dc._msdcs.DOMAIN and
+# _kerberos._tcp.DOMAIN resolve (one UDP DNS query each, asked in bash over /dev/udp of the resolver in use);
+# the first domain controller of the LDAP record answers on TCP 88, 389, 445 and 464 (bash /dev/tcp under
+# `timeout`); its clock (rootDSE currentTime, one anonymous LDAP search over /dev/tcp) is within 300 s of
+# ours. Each probe is bounded (3 s); only bash, coreutils (timeout, dd, od, date) and getent are needed.
+#
 # Output: one line `DOMAIN_JOIN_RESULT {json}` on stdout; diagnostics on stderr. Neither ever holds the OTP.
+# A failed preflight check names itself in the result line's "check" field (dns, port-88, port-389,
+# port-445, port-464, clock); it is "" otherwise.
 #
 # Exit codes:
 #   0  joined, or already joined to this domain under this name (nothing changed)
@@ -28,6 +41,13 @@
 #   11 the sudoers drop-in failed validation (visudo -c) or visudo is missing
 #   12 already joined to another domain or under another computer name (left untouched)
 #   13 no domain controller reachable before --wait-seconds ran out
+#   14 installing is forbidden (--install-packages false) and AD client packages are missing
+#   15 preflight "dns": an SRV record of the domain does not resolve (or its DC name has no address)
+#   16 preflight "port-88": the domain controller does not answer on TCP 88 (Kerberos)
+#   17 preflight "port-389": the domain controller does not answer on TCP 389 (LDAP)
+#   18 preflight "port-445": the domain controller does not answer on TCP 445 (SMB)
+#   19 preflight "port-464": the domain controller does not answer on TCP 464 (Kerberos password change)
+#   20 preflight "clock": this clock is more than 300 s off the domain controller's
 #
 # Input checks (the shared formats of handlers/domain_join/patterns.py; tests/scripts/test_patterns.py runs
 # them against the same corpus as the handler's patterns): --domain a DNS name; --dns-ips 1-8 comma-separated
@@ -59,19 +79,31 @@ readonly GROUP_RE="^([A-Za-z0-9][A-Za-z0-9-]{0,14}\\\\)?[A-Za-z0-9]([A-Za-z0-9 .
 readonly INSTANCE_ID_RE='^i-[0-9a-f]{8,17}$'
 readonly COMPUTER_NAME_RE='^[A-Z][A-Z0-9-]{0,14}$'
 readonly OTP_RE='^[A-Za-z0-9]{24,128}$'
+readonly BOOLEAN_RE='^(true|false)$'
+readonly HOSTNAME_RE="^${LABEL_RE}(\\.${LABEL_RE})*\$"
+readonly PROBE_SECONDS=3      # bound of each preflight probe (DNS query, TCP connect, LDAP search)
+readonly MAX_CLOCK_SKEW=300   # Kerberos' default tolerance, in seconds
+# The preflight's TCP ports, in order, with what each one is for.
+readonly PREFLIGHT_PORTS=(88 389 445 464)
+declare -rA PORT_PURPOSE=([88]="Kerberos" [389]="LDAP" [445]="SMB" [464]="Kerberos password change")
+declare -rA PORT_EXIT=([88]=16 [389]=17 [445]=18 [464]=19)
+# An anonymous LDAP search of the rootDSE for currentTime (BER: messageID 1, base "", scope base, filter
+# (objectClass=*), attributes [currentTime]); every AD DC answers it without a bind.
+readonly ROOTDSE_TIME_QUERY='\x30\x32\x02\x01\x01\x63\x2d\x04\x00\x0a\x01\x00\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x0d\x04\x0bcurrentTime'
 
 domain=""
 dns_ips=""
 login_group=""
 sudo_group=""
 instance_id=""
-skip_packages=false
+install_allowed=true
 wait_seconds=600
 retry_interval=10
 dry_run=false
 
 computer_name=""
 changed=false
+check=""  # the failing preflight check, for the result line
 
 log() { printf 'domain-join: %s\n' "$*" >&2; }
 
@@ -100,9 +132,10 @@ json_string() {
 # result STATUS EXIT_CODE MESSAGE: print the one result line and exit.
 result() {
   local status=$1 code=$2 message=$3
-  printf '%s {"status":%s,"exitCode":%d,"changed":%s,"instanceId":%s,"computerName":%s,"domain":%s,"message":%s}\n' \
+  printf '%s {"status":%s,"exitCode":%d,"changed":%s,"instanceId":%s,"computerName":%s,"domain":%s,"check":%s,"message":%s}\n' \
     "$RESULT_TAG" "$(json_string "$status")" "$code" "$changed" "$(json_string "$instance_id")" \
-    "$(json_string "$computer_name")" "$(json_string "$domain")" "$(json_string "$message")"
+    "$(json_string "$computer_name")" "$(json_string "$domain")" "$(json_string "$check")" \
+    "$(json_string "$message")"
   exit "$code"
 }
 
@@ -113,7 +146,8 @@ usage_error() { fail "invalid-arguments" 2 "$1"; }
 parse_args() {
   while [ "$#" -gt 0 ]; do
     case "$1" in
-      --domain | --dns-ips | --login-group | --sudo-group | --instance-id | --wait-seconds | --retry-interval)
+      --domain | --dns-ips | --login-group | --sudo-group | --instance-id | --wait-seconds | --retry-interval | \
+        --install-packages)
         [ "$#" -ge 2 ] || usage_error "option $1 needs a value"
         case "$1" in
           --domain) domain=$2 ;;
@@ -123,10 +157,11 @@ parse_args() {
           --instance-id) instance_id=$2 ;;
           --wait-seconds) wait_seconds=$2 ;;
           --retry-interval) retry_interval=$2 ;;
+          --install-packages) install_allowed=$2 ;;
         esac
         shift 2
         ;;
-      --skip-packages) skip_packages=true; shift ;;
+      --skip-packages) install_allowed=false; shift ;;
       --dry-run) dry_run=true; shift ;;
       -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 0 ;;
       *) usage_error "unknown argument: $1" ;;
@@ -153,6 +188,7 @@ validate_args() {
   [ -z "$instance_id" ] || [[ $instance_id =~ $INSTANCE_ID_RE ]] || usage_error "--instance-id is not an instance id"
   [[ $wait_seconds =~ ^[0-9]{1,6}$ ]] || usage_error "--wait-seconds must be a whole number of seconds"
   [[ $retry_interval =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--retry-interval must be a positive whole number"
+  [[ $install_allowed =~ $BOOLEAN_RE ]] || usage_error "--install-packages must be true or false"
   login_group=$(short_name "$login_group")
   sudo_group=$(short_name "$sudo_group")
 }
@@ -225,11 +261,62 @@ write_if_changed() {
   changed=true
 }
 
-install_packages() {
-  if command -v adcli >/dev/null && command -v sssd >/dev/null && command -v kinit >/dev/null; then
-    return 0
+# Where the distributions keep shared libraries, sssd's providers and PAM modules (shell patterns).
+readonly LIBRARY_DIRS='/usr/lib/*-linux-gnu /usr/lib64 /usr/lib /lib/*-linux-gnu /lib64'
+
+# has_library RELATIVE: 0 when RELATIVE exists under one of LIBRARY_DIRS (globbing is off everywhere else).
+has_library() {
+  local dir
+  set +f
+  for dir in $LIBRARY_DIRS; do
+    if [ -e "$dir/$1" ]; then
+      set -f
+      return 0
+    fi
+  done
+  set -f
+  return 1
+}
+
+# have_command NAME: NAME is an executable on PATH (bash's `command -v` also names a file that is not).
+have_command() {
+  local path
+  path=$(command -v "$1") && [ -x "$path" ]
+}
+
+# package_family: apt, dnf (also yum) or zypper, for the package names; "" when none is known.
+package_family() {
+  if command -v apt-get >/dev/null; then echo apt
+  elif command -v dnf >/dev/null || command -v yum >/dev/null; then echo dnf
+  elif command -v zypper >/dev/null; then echo zypper
   fi
-  log "installing sssd, realmd, Kerberos client, adcli and samba-common"
+}
+
+# missing_packages: the packages (this distribution's names) whose pieces the join needs and cannot find:
+# adcli, sssd with its AD provider, the NSS and PAM modules, the MIT Kerberos client (kinit, klist).
+# Prints nothing when all are there.
+missing_packages() {
+  local family missing=()
+  family=$(package_family)
+  local krb=krb5-user pam=libpam-sss nss=libnss-sss
+  case "$family" in
+    dnf) krb=krb5-workstation pam=sssd-client nss=sssd-client ;;
+    zypper) krb=krb5-client pam=sssd nss=sssd ;;
+  esac
+  have_command adcli || missing+=(adcli)
+  have_command sssd || missing+=(sssd)
+  has_library sssd/libsss_ad.so || missing+=(sssd-ad)
+  has_library libnss_sss.so.2 || missing+=("$nss")
+  has_library security/pam_sss.so || missing+=("$pam")
+  { have_command kinit && have_command klist; } || missing+=("$krb")
+  [ "${#missing[@]}" -eq 0 ] || printf '%s\n' "${missing[@]}" | awk '!seen[$0]++' | paste -sd ' ' -
+}
+
+install_packages() {
+  local missing
+  missing=$(missing_packages) || return 1
+  [ -n "$missing" ] || return 0
+  log "installing sssd, realmd, Kerberos client, adcli and samba-common (missing: $missing)"
   changed=true
   if command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
@@ -248,6 +335,190 @@ install_packages() {
     log "no supported package manager (apt-get, dnf, yum, zypper)"
     return 1
   fi
+}
+
+# --- preflight -------------------------------------------------------------------------------------------
+
+# dns_server: the resolver this host asks (systemd-resolved's stub when it runs, so its per-domain routing
+# applies; else the first nameserver of /etc/resolv.conf; else glibc's default).
+dns_server() {
+  if has_systemd && systemctl is-active --quiet systemd-resolved; then
+    echo 127.0.0.53
+    return 0
+  fi
+  local server
+  server=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null) || server=""
+  echo "${server:-127.0.0.1}"
+}
+
+# read_name OFFSET: the DNS name at OFFSET of the answer in `answer` (compression pointers followed) into
+# `name_read`. Returns 1 on a malformed answer.
+name_read=""
+read_name() {
+  local p=$1 n=${#answer[@]} len jumps=0 i hex char out=""
+  while :; do
+    [ "$p" -lt "$n" ] || return 1
+    len=${answer[p]}
+    [ "$len" -ne 0 ] || break
+    if [ $((len & 192)) -eq 192 ]; then
+      [ $((p + 1)) -lt "$n" ] && [ "$jumps" -lt 16 ] || return 1
+      jumps=$((jumps + 1))
+      p=$(((len & 63) * 256 + answer[p + 1]))
+      continue
+    fi
+    [ $((p + len)) -lt "$n" ] || return 1
+    for ((i = 1; i <= len; i++)); do
+      printf -v hex '%02x' "${answer[p + i]}"
+      # shellcheck disable=SC2059 # a \xHH escape made of the byte's own hex digits
+      printf -v char "\\x$hex"
+      out+=$char
+    done
+    out+=.
+    p=$((p + len + 1))
+  done
+  name_read=${out%.}
+}
+
+# skip_name OFFSET: the offset just past the DNS name at OFFSET, in `skipped_to`.
+skipped_to=0
+skip_name() {
+  local p=$1 n=${#answer[@]}
+  while [ "$p" -lt "$n" ] && [ "${answer[p]}" -ne 0 ]; do
+    if [ $((answer[p] & 192)) -eq 192 ]; then
+      skipped_to=$((p + 2))
+      return 0
+    fi
+    p=$((p + answer[p] + 1))
+  done
+  [ "$p" -lt "$n" ] || return 1
+  skipped_to=$((p + 1))
+}
+
+# srv_lookup NAME SERVER: asks SERVER (UDP 53, two tries) for the SRV records of NAME; the targets, best
+# priority first, go to `srv_targets`. Returns 0 found, 1 the name has no SRV record (NXDOMAIN or no
+# data), 2 no usable answer (the reason in `dns_error`).
+srv_targets=()
+dns_error=""
+answer=()
+srv_lookup() {
+  local name=$1 server=$2 id query label fd bytes try rcode count p type rdlength records=()
+  local -a labels
+  srv_targets=()
+  dns_error="the DNS server $server did not answer"
+  id=$((RANDOM % 65536))
+  printf -v query '\\x%02x\\x%02x\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00' $((id >> 8)) $((id & 255))
+  IFS=. read -r -a labels <<<"$name"
+  for label in "${labels[@]}"; do
+    printf -v query '%s\\x%02x%s' "$query" "${#label}" "$label"
+  done
+  query+='\x00\x00\x21\x00\x01'
+  for try in 1 2; do
+    bytes=""
+    if exec {fd}<>"/dev/udp/$server/53"; then
+      # One write, so one datagram: bash's printf flushes at every newline byte (an id or a label length of
+      # 10), and dd (fullblock) gathers the pieces. The query is a printf format of \x escapes, built above.
+      # shellcheck disable=SC2059
+      if printf "$query" | dd bs=4096 count=1 iflag=fullblock status=none >&"$fd"; then
+        bytes=$(timeout "$PROBE_SECONDS" dd bs=4096 count=1 status=none <&"$fd" | od -An -v -tu1) || bytes=""
+      fi
+      exec {fd}>&-
+    fi
+    # shellcheck disable=SC2206 # od's decimal bytes, split on blanks (globbing is off)
+    answer=($bytes)
+    if [ "${#answer[@]}" -ge 12 ] && [ "${answer[0]}" -eq $((id >> 8)) ] && [ "${answer[1]}" -eq $((id & 255)) ]; then
+      break
+    fi
+    answer=()
+    [ "$try" -eq 2 ] || log "no answer from $server for $name; asking again"
+  done
+  [ "${#answer[@]}" -ge 12 ] || return 2
+  rcode=$((answer[3] & 15))
+  [ "$rcode" -ne 3 ] || return 1
+  if [ "$rcode" -ne 0 ]; then
+    dns_error="the DNS server $server answered with error code $rcode"
+    return 2
+  fi
+  dns_error="the DNS server $server sent a malformed answer"
+  count=$((answer[6] * 256 + answer[7]))
+  skip_name 12 || return 2
+  p=$((skipped_to + 4))
+  while [ "$count" -gt 0 ]; do
+    count=$((count - 1))
+    skip_name "$p" || return 2
+    p=$skipped_to
+    [ $((p + 10)) -le "${#answer[@]}" ] || return 2
+    type=$((answer[p] * 256 + answer[p + 1]))
+    rdlength=$((answer[p + 8] * 256 + answer[p + 9]))
+    p=$((p + 10))
+    [ $((p + rdlength)) -le "${#answer[@]}" ] || return 2
+    if [ "$type" -eq 33 ] && [ "$rdlength" -ge 7 ]; then
+      read_name $((p + 6)) || return 2
+      if [[ $name_read =~ $HOSTNAME_RE ]]; then
+        records+=("$(printf '%05d %s' $((answer[p] * 256 + answer[p + 1])) "$name_read")")
+      fi
+    fi
+    p=$((p + rdlength))
+  done
+  [ "${#records[@]}" -gt 0 ] || return 1
+  mapfile -t srv_targets < <(printf '%s\n' "${records[@]}" | sort -n | awk '{ print $2 }')
+}
+
+# preflight_fail CHECK CODE MESSAGE
+preflight_fail() {
+  check=$1
+  fail "preflight-failed" "$2" "$3"
+}
+
+# tcp_open HOST PORT: 0 when HOST accepts a TCP connection on PORT within PROBE_SECONDS.
+tcp_open() {
+  # shellcheck disable=SC2016 # the inner bash expands $1 and $2
+  timeout "$PROBE_SECONDS" bash -c 'exec 3<>"/dev/tcp/$1/$2"' tcp_open "$1" "$2" 2>/dev/null
+}
+
+# dc_time HOST: the domain controller's clock (rootDSE currentTime) in seconds since the epoch.
+dc_time() {
+  local stamp
+  # shellcheck disable=SC2016 # the inner bash expands $1 and $2
+  stamp=$(timeout "$PROBE_SECONDS" bash -c 'exec 3<>"/dev/tcp/$1/389" && printf "$2" >&3 &&
+    dd bs=4096 count=1 status=none <&3' dc_time "$1" "$ROOTDSE_TIME_QUERY" 2>/dev/null |
+    tr -c '0-9.Z' '\n' | grep -Eo '[0-9]{14}(\.[0-9]+)?Z' | head -n 1) || return 1
+  [ -n "$stamp" ] || return 1
+  date -u -d "${stamp:0:4}-${stamp:4:2}-${stamp:6:2} ${stamp:8:2}:${stamp:10:2}:${stamp:12:2}" +%s
+}
+
+# preflight: what a join needs from the network, each failure with its own exit code and likely cause.
+preflight() {
+  local server record status dc="" address port dc_seconds now skew
+  local ldap_record="_ldap._tcp.dc._msdcs.$domain" kerberos_record="_kerberos._tcp.$domain"
+  local resolver_hint="is the Route 53 Resolver rule for $domain associated with this VPC (or DnsIpAddresses set)?"
+  server=$(dns_server)
+  for record in "$ldap_record" "$kerberos_record"; do
+    status=0
+    srv_lookup "$record" "$server" || status=$?
+    case "$status" in
+      0) ;;
+      1) preflight_fail dns 15 "no SRV record $record (asked $server): $resolver_hint" ;;
+      *) preflight_fail dns 15 "$dns_error for SRV $record: check the resolver and UDP 53 to it; $resolver_hint" ;;
+    esac
+    [ -n "$dc" ] || dc=${srv_targets[0]}
+  done
+  address=$(timeout "$PROBE_SECONDS" getent ahostsv4 "$dc" | awk 'NR == 1 { print $1 }') || address=""
+  [ -n "$address" ] ||
+    preflight_fail dns 15 "domain controller $dc (from SRV $ldap_record) has no IPv4 address (asked $server): $resolver_hint"
+  for port in "${PREFLIGHT_PORTS[@]}"; do
+    tcp_open "$address" "$port" || preflight_fail "port-$port" "${PORT_EXIT[$port]}" \
+      "domain controller $address ($dc) does not answer on TCP $port (${PORT_PURPOSE[$port]}): check the security groups and network ACLs (docs/network.md)"
+  done
+  if dc_seconds=$(dc_time "$address"); then
+    now=$(date -u +%s)
+    skew=$((dc_seconds - now))
+    [ "$skew" -ge 0 ] || skew=$((-skew))
+    [ "$skew" -le "$MAX_CLOCK_SKEW" ] || preflight_fail clock 20 \
+      "this clock is ${skew}s off the clock of domain controller $address (Kerberos allows ${MAX_CLOCK_SKEW}s): check the time service (chrony with the Amazon Time Sync Service, 169.254.169.123)"
+  else
+    log "could not read the clock of $address (rootDSE currentTime); Kerberos will tell if it is off"
+  fi
+  log "preflight passed: $dc ($address) found through $server, TCP ${PREFLIGHT_PORTS[*]} open"
 }
 
 # Point name resolution at the domain controllers, persistently where the resolver stack allows it.
@@ -468,14 +739,20 @@ main() {
 
   # Each step is checked here: a function called under `||` runs without `set -e`, so every step in it
   # reports its own failure through its return status.
-  if [ "$skip_packages" != true ]; then
+  if [ "$install_allowed" = true ]; then
     install_packages || fail "packages-failed" 6 "installing the AD client packages failed"
+  else
+    local missing
+    missing=$(missing_packages) || fail "packages-missing" 14 "could not check the AD client packages"
+    [ -z "$missing" ] || fail "packages-missing" 14 \
+      "installing is off and these packages are missing: $missing (bake them into the AMI)"
   fi
   configure_dns || fail "dns-failed" 7 "configuring the DNS resolver failed"
   configure_kerberos || fail "config-failed" 10 "writing $KRB5_CONF failed"
 
   local status="already-joined" sudo_status=0
   if ! already_joined; then
+    preflight
     join_domain
     status="joined"
   fi

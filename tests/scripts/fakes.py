@@ -1,21 +1,27 @@
 """Fake hosts for running the real scripts past their checks without a domain (shared by several tests).
 
 `Host`: domain-join.sh as root in a private mount namespace whose /etc is an overlay (writes land in a
-temporary directory) and whose /run is empty, with the domain's tools faked first on PATH.
+temporary directory) and whose /run is empty, with the domain's tools faked first on PATH, in a private
+network namespace where `fake_dc.py` plays the domain controller for the preflight (DNS on FAKE_DC_IP, the
+DC's TCP ports, its clock); `Host.dc` configures it.
 `Directory`: prestage.sh / remove.sh with the Kerberos and LDAP tools faked first on PATH.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .adlab import BASE_ENV, COMPUTERS_ENV, JOIN_SCRIPT, parse_results
 
 DOMAIN = "corp.example.com"
+FAKE_DC = Path(__file__).resolve().parent / "fake_dc.py"
+FAKE_DC_IP = "10.99.0.1"
 # The tools-host scripts' shared options; the password comes on stdin.
 TOOLS_ARGS = ["--domain", DOMAIN, "--join-user", "svc-join", "--password-stdin", "--server", "dc1"]
 
@@ -25,6 +31,10 @@ class Host:
     """A fake host: PATH shims, the overlay's upper directory (what the run wrote) and its log of calls."""
 
     root: Path
+    dc: dict[str, object] = field(default_factory=dict)  # fake_dc.py's configuration (see its docstring)
+    hidden: list[str] = field(default_factory=list)  # host files made to look absent (packages not installed)
+    keytab: bool = False  # plant a (fake) /etc/krb5.keytab: a host that joined before
+    domain: str = DOMAIN
 
     @property
     def bin(self) -> Path:
@@ -74,15 +84,33 @@ def run_join(
     host: Host, computers: str, instance_id: str, *extra: str, systemd: bool = False
 ) -> tuple[int, dict[str, object], str]:
     """domain-join.sh on the fake host for instance_id; its one result line and stderr."""
+    root = host.root
+    (host.root / "dc.json").write_text(json.dumps({"domain": host.domain, "address": FAKE_DC_IP, **host.dc}))
+    (host.root / "absent").write_text("")
+    # A directory is hidden under an empty tmpfs, a command under an empty file that is not executable.
+    hide = "".join(
+        f" && mount -t tmpfs tmpfs {path}"
+        if Path(path).is_dir()
+        else f" && mount --bind {host.root}/absent {path}"
+        for path in host.hidden
+    )
     setup = (
         f"mount -t overlay overlay -o lowerdir=/etc,upperdir={host.root}/upper,workdir={host.root}/work /etc"
         " && mount -t tmpfs tmpfs /run && rm -f /etc/krb5.keytab"
+        + (" && echo keytab >/etc/krb5.keytab" if host.keytab else "")
         + (" && mkdir -p /run/systemd/system" if systemd else "")
+        + hide
+        # getaddrinfo (AI_ADDRCONFIG) ignores IPv4 without a non-loopback address: the DC sits on a veth.
+        + " && ip link set lo up && ip link add dc0 type veth peer dc1"
+        + f" && ip addr add {FAKE_DC_IP}/24 dev dc0 && ip link set dc1 up && ip link set dc0 up"
+        + f" && rm -f /etc/resolv.conf && echo 'nameserver {FAKE_DC_IP}' >/etc/resolv.conf"
+        + f" && {{ {sys.executable} {FAKE_DC} {root}/dc.json {root}/dc.ready >{root}/dc.log 2>&1 & }}"
+        + f" && n=0 && while [ ! -e {root}/dc.ready ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n + 1)); done"
         + ' && exec bash "$0" "$@"'
     )
     args = [
         "--domain",
-        DOMAIN,
+        host.domain,
         "--instance-id",
         instance_id,
         "--skip-packages",
@@ -91,7 +119,11 @@ def run_join(
         *extra,
     ]
     completed = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", setup, str(JOIN_SCRIPT), *args],
+        # A PID namespace too: the fake DC ends with the script (its init).
+        [
+            *("unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private"),
+            *("sh", "-c", setup, str(JOIN_SCRIPT), *args),
+        ],
         env={**BASE_ENV, "PATH": f"{host.bin}:{BASE_ENV['PATH']}", COMPUTERS_ENV: computers},
         capture_output=True,
         text=True,
