@@ -92,3 +92,8 @@ CONFIG_INSTALL_RDS_ROLE: Final = "installRdsRole"
 CONFIG_DIRECTORY_ID: Final = "directoryId"  # AWS Directory Service id, when the domain is AWS Managed AD
 CONFIG_REGIONS: Final = "regions"  # the account's enrolled Regions (string set), for reconciliation
 CONFIG_MANAGED_BY: Final = "managedBy"  # "ec2-domain-join" on items the landing zone writes
+
+# DomainJoin-Join: "false" forbids the Linux script to install packages (private subnets without a package
+# mirror: the AD client is baked into the image, and a missing piece fails with exit 14). The handler does not
+# send it: the document's default ("true") applies.
+JOIN_PARAM_INSTALL_PACKAGES: Final = "InstallPackages"
