@@ -13,6 +13,11 @@ to the prestaged name and joins with the one-time password only (unsecured join,
 Every run is idempotent; SSM Agent reruns it after each reboot it asks for (exit 3010), and each run does the
 next missing step: join (+ rename), then Remote Desktop Users membership, then the RDS-RD-Server role.
 
+Preflight, before a join (not once joined), as in domain-join.sh: the SRV records _ldap._tcp.dc._msdcs.DOMAIN
+and _kerberos._tcp.DOMAIN resolve (Resolve-DnsName); the first domain controller of the LDAP record answers
+on TCP 88, 389, 445 and 464 (TcpClient, 3 s each); its clock (rootDSE currentTime, an anonymous LDAP search)
+is within 300 s of ours. A failure names its check in the result line's "check" field ("" otherwise).
+
 Output: one line `DOMAIN_JOIN_RESULT {json}`; never the one-time password.
 Exit codes:
   0     joined and configured (or already so; nothing changed)
@@ -24,6 +29,12 @@ Exit codes:
   9     the prestaged computer account was not usable before -WaitSeconds ran out
   10    adding the login group to Remote Desktop Users, or installing RDS-RD-Server, failed
   12    already joined to another domain or under another name (left untouched)
+  15    preflight "dns": an SRV record of the domain does not resolve (or its DC name has no address)
+  16    preflight "port-88": the domain controller does not answer on TCP 88 (Kerberos)
+  17    preflight "port-389": the domain controller does not answer on TCP 389 (LDAP)
+  18    preflight "port-445": the domain controller does not answer on TCP 445 (SMB)
+  19    preflight "port-464": the domain controller does not answer on TCP 464 (Kerberos password change)
+  20    preflight "clock": this clock is more than 300 s off the domain controller's
   3010  reboot needed: SSM Agent reboots the instance and runs this script again
 
 Input checks: the shared formats of handlers/domain_join/patterns.py (the *Pattern literals below, used with
@@ -46,7 +57,13 @@ $ErrorActionPreference = "Stop"
 $script:ComputerName = ""
 $script:Otp = ""
 $script:Changed = $false
+$script:Check = ""
 $MaxComputers = 50
+# The preflight's TCP ports (what each is for, and its exit code), the bound of each probe, Kerberos' tolerance.
+$PreflightPorts = [ordered]@{ 88 = "Kerberos"; 389 = "LDAP"; 445 = "SMB"; 464 = "Kerberos password change" }
+$PreflightExit = @{ 88 = 16; 389 = 17; 445 = 18; 464 = 19 }
+$ProbeMilliseconds = 3000
+$MaxClockSkewSeconds = 300
 # The shared formats (handlers/domain_join/patterns.py) in .NET syntax; "\z" is the end of the value (.NET's
 # "$" also matches before a final newline).
 $DomainPattern = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\z'
@@ -65,6 +82,7 @@ function Write-Result([string]$Status, [int]$Code, [string]$Message) {
         instanceId   = $InstanceId
         computerName = $script:ComputerName
         domain       = $DomainName
+        check        = $script:Check
         message      = $Message
     } | ConvertTo-Json -Compress
     Write-Output "DOMAIN_JOIN_RESULT $line"
@@ -153,7 +171,91 @@ function Set-DnsServers {
     }
 }
 
-# Step 5: join (and rename) with the one-time password only; exits 3010 for the reboot (8, 9, 12 on failure).
+function Write-PreflightFailure([string]$Check, [int]$Code, [string]$Message) {
+    $script:Check = $Check
+    Write-Warning $Message
+    Write-Result "preflight-failed" $Code $Message
+}
+
+# True when Address accepts a TCP connection on Port within ProbeMilliseconds.
+function Test-TcpPort([string]$Address, [int]$Port) {
+    $client = New-Object System.Net.Sockets.TcpClient
+    try {
+        $connect = $client.ConnectAsync($Address, $Port)
+        return ($connect.Wait($ProbeMilliseconds) -and $client.Connected)
+    } catch {
+        return $false
+    } finally {
+        $client.Dispose()
+    }
+}
+
+# The domain controller's clock (rootDSE currentTime, anonymous LDAP search), in UTC; $null when unreadable.
+function Get-DcTime([string]$Address) {
+    try {
+        Add-Type -AssemblyName System.DirectoryServices.Protocols
+        $identifier = New-Object System.DirectoryServices.Protocols.LdapDirectoryIdentifier($Address, 389)
+        $connection = New-Object System.DirectoryServices.Protocols.LdapConnection($identifier)
+        $connection.AuthType = [System.DirectoryServices.Protocols.AuthType]::Anonymous
+        $connection.SessionOptions.ProtocolVersion = 3
+        $connection.Timeout = [TimeSpan]::FromMilliseconds($ProbeMilliseconds)
+        $request = New-Object System.DirectoryServices.Protocols.SearchRequest(
+            "", "(objectClass=*)", [System.DirectoryServices.Protocols.SearchScope]::Base, @("currentTime"))
+        $response = $connection.SendRequest($request)
+        $stamp = [string]($response.Entries[0].Attributes["currentTime"].GetValues([string])[0])
+        $connection.Dispose()
+        $styles = [Globalization.DateTimeStyles]"AssumeUniversal, AdjustToUniversal"
+        $invariant = [Globalization.CultureInfo]::InvariantCulture
+        return [datetime]::ParseExact($stamp.Substring(0, 14), "yyyyMMddHHmmss", $invariant, $styles)
+    } catch {
+        return $null
+    }
+}
+
+# Step 5: before a join (not once joined), what the join needs from the network (exit 15-20).
+function Test-Preflight {
+    if ((Get-CimInstance -ClassName Win32_ComputerSystem).PartOfDomain) { return }
+    $hint = "is the Route 53 Resolver rule for $DomainName associated with this VPC (or DnsIpAddresses set)?"
+    $ldapRecord = "_ldap._tcp.dc._msdcs.$DomainName"
+    $dc = ""
+    foreach ($record in @($ldapRecord, "_kerberos._tcp.$DomainName")) {
+        try {
+            $targets = @(Resolve-DnsName -Name $record -Type SRV -DnsOnly -QuickTimeout -ErrorAction Stop |
+                Where-Object { $_.Type -eq "SRV" } | Sort-Object -Property Priority)
+        } catch {
+            Write-PreflightFailure "dns" 15 "no SRV record $record ($($_.Exception.Message)): $hint"
+        }
+        if ($targets.Count -eq 0) { Write-PreflightFailure "dns" 15 "no SRV record $record`: $hint" }
+        if ($dc -eq "") { $dc = [string]$targets[0].NameTarget }
+    }
+    try {
+        $address = [string](@(Resolve-DnsName -Name $dc -Type A -DnsOnly -QuickTimeout -ErrorAction Stop |
+            Where-Object { $_.Type -eq "A" })[0].IPAddress)
+    } catch {
+        $address = ""
+    }
+    if ($address -eq "") {
+        Write-PreflightFailure "dns" 15 "domain controller $dc (from SRV $ldapRecord) has no IPv4 address: $hint"
+    }
+    foreach ($port in $PreflightPorts.Keys) {
+        if (-not (Test-TcpPort $address $port)) {
+            Write-PreflightFailure "port-$port" $PreflightExit[$port] ("domain controller $address ($dc) does not " +
+                "answer on TCP $port ($($PreflightPorts[$port])): check the security groups and network ACLs (docs/network.md)")
+        }
+    }
+    $dcTime = Get-DcTime $address
+    if ($null -eq $dcTime) {
+        Write-Warning "could not read the clock of $address (rootDSE currentTime); Kerberos will tell if it is off"
+        return
+    }
+    $skew = [int][math]::Abs(([datetime]::UtcNow - $dcTime).TotalSeconds)
+    if ($skew -gt $MaxClockSkewSeconds) {
+        Write-PreflightFailure "clock" 20 ("this clock is ${skew}s off the clock of domain controller $address " +
+            "(Kerberos allows ${MaxClockSkewSeconds}s): check the Windows Time service (Amazon Time Sync Service, 169.254.169.123)")
+    }
+}
+
+# Step 6: join (and rename) with the one-time password only; exits 3010 for the reboot (8, 9, 12 on failure).
 function Join-Domain {
     $system = Get-CimInstance -ClassName Win32_ComputerSystem
     if ($system.PartOfDomain) {
@@ -192,7 +294,7 @@ function Join-Domain {
     }
 }
 
-# Step 6 (after the join reboot): the login group into Remote Desktop Users (exit 10).
+# Step 7 (after the join reboot): the login group into Remote Desktop Users (exit 10).
 function Grant-RemoteDesktop {
     if ($LoginGroup -eq "") { return }
     try {
@@ -212,7 +314,7 @@ function Grant-RemoteDesktop {
     }
 }
 
-# Step 7: the RDS session host role when asked for (exit 10; 3010 when Windows must restart).
+# Step 8: the RDS session host role when asked for (exit 10; 3010 when Windows must restart).
 function Install-RdsRole {
     if ($InstallRdsRole -ne "true") { return }
     try {
@@ -233,6 +335,7 @@ function Invoke-DomainJoin {
     Resolve-InstanceId
     Select-Entry
     Set-DnsServers
+    Test-Preflight
     Join-Domain
     Grant-RemoteDesktop
     Install-RdsRole

@@ -326,13 +326,105 @@ def test_domain_join_ps1_is_one_function_per_step_run_by_one_call() -> None:
         if node.type == "function_statement" and "Invoke-DomainJoin" in text(node.children[1])
     )
     steps = [command_name(node) for node in nodes(main) if node.type == "command"]
-    assert steps[:7] == [
+    assert steps[:8] == [
         "Assert-Parameters",
         "Resolve-InstanceId",
         "Select-Entry",
         "Set-DnsServers",
+        "Test-Preflight",
         "Join-Domain",
         "Grant-RemoteDesktop",
         "Install-RdsRole",
     ]
-    assert set(steps[:7]) <= defined_functions(root)
+    assert set(steps[:8]) <= defined_functions(root)
+
+
+# --- the preflight's twins ---------------------------------------------------------------------------------
+
+
+def function_body(root: Node, name: str) -> Node:
+    return next(
+        node for node in nodes(root) if node.type == "function_statement" and text(node.children[1]) == name
+    )
+
+
+def bash_preflight_failures() -> set[tuple[str, int]]:
+    """(check, exit code) of every preflight failure domain-join.sh can report."""
+    script = (SCRIPTS / "linux/domain-join.sh").read_text()
+    found = {
+        (m["check"], int(m["code"]))
+        for m in re.finditer(r"preflight_fail (?P<check>[a-z]+) (?P<code>\d+)", script)
+    }
+    ports = re.search(r"^readonly PREFLIGHT_PORTS=\(([0-9 ]+)\)$", script, re.M)
+    exits = re.search(r"^declare -rA PORT_EXIT=\(([^)]*)\)$", script, re.M)
+    assert ports and exits
+    codes = dict(re.findall(r"\[(\d+)\]=(\d+)", exits[1]))
+    assert sorted(codes) == sorted(ports[1].split()), "every probed port has its exit code"
+    assert 'preflight_fail "port-$port" "${PORT_EXIT[$port]}"' in script
+    return found | {(f"port-{port}", int(code)) for port, code in codes.items()}
+
+
+def powershell_preflight_failures(root: Node) -> set[tuple[str, int]]:
+    """(check, exit code) of every Write-PreflightFailure call of DomainJoin.ps1, the port table expanded."""
+    found: set[tuple[str, int]] = set()
+    for node in nodes(function_body(root, "Test-Preflight")):
+        if node.type != "command" or command_name(node) != "Write-PreflightFailure":
+            continue
+        elements = next(c for c in node.children if c.type == "command_elements")
+        arguments = [text(c) for c in elements.children if c.type != "command_argument_sep"]
+        check, code = arguments[0].strip('"'), arguments[1]
+        if check == "port-$port":
+            assert code == "$PreflightExit[$port]", code
+            continue
+        found.add((check, int(code)))
+    assignments = {
+        text(node.children[0]): text(node.children[-1])
+        for node in nodes(root)
+        if node.type == "assignment_expression"
+    }
+    exits = dict(re.findall(r"(\d+) = (\d+)", assignments["$PreflightExit"]))
+    ports = re.findall(r"(\d+) = \"", assignments["$PreflightPorts"])
+    assert sorted(exits) == sorted(ports), "every probed port has its exit code"
+    return found | {(f"port-{port}", int(code)) for port, code in exits.items()}
+
+
+def test_domain_join_ps1_preflight_has_the_checks_and_exit_codes_of_bash() -> None:
+    """PowerShell cannot run here: its preflight is held to bash's checks, codes, records and bounds."""
+    root = POWERSHELL.parse((SCRIPTS / "windows/DomainJoin.ps1").read_bytes()).root_node
+    bash = (SCRIPTS / "linux/domain-join.sh").read_text()
+    powershell = (SCRIPTS / "windows/DomainJoin.ps1").read_text()
+    # the same failures, each with its own code
+    expected = {
+        ("dns", 15),
+        ("port-88", 16),
+        ("port-389", 17),
+        ("port-445", 18),
+        ("port-464", 19),
+        ("clock", 20),
+    }
+    assert bash_preflight_failures() == expected
+    assert powershell_preflight_failures(root) == expected
+    # the same two records, the same clock tolerance, the check in the result line
+    for record in ("_ldap._tcp.dc._msdcs.", "_kerberos._tcp."):
+        assert record in bash and record in powershell, record
+    assert "readonly MAX_CLOCK_SKEW=300" in bash and "$MaxClockSkewSeconds = 300" in powershell
+    assert '"check":%s' in bash
+    write_result = text(function_body(root, "Write-Result"))
+    assert re.search(r"check\s+= \$script:Check", write_result)
+    # probes are bounded, and the preflight is skipped once joined (a transient fault never fails a member)
+    assert "$ProbeMilliseconds = 3000" in powershell and "readonly PROBE_SECONDS=3" in bash
+    preflight = text(function_body(root, "Test-Preflight"))
+    assert preflight.index("PartOfDomain") < preflight.index("Resolve-DnsName")
+    for function in ("Test-TcpPort", "Get-DcTime"):
+        assert "$ProbeMilliseconds" in text(function_body(root, function)), function
+
+
+def test_the_preflight_twin_check_finds_a_missing_or_renumbered_failure() -> None:
+    """Guards the check above on a PowerShell text with one code changed and one check missing."""
+    source = (SCRIPTS / "windows/DomainJoin.ps1").read_bytes()
+    renumbered = source.replace(b'Write-PreflightFailure "clock" 20', b'Write-PreflightFailure "clock" 21')
+    root = POWERSHELL.parse(renumbered).root_node
+    assert ("clock", 21) in powershell_preflight_failures(root)
+    no_port_464 = source.replace(b"; 464 = 19", b"").replace(b'; 464 = "Kerberos password change"', b"")
+    root = POWERSHELL.parse(no_port_464).root_node
+    assert ("port-464", 19) not in powershell_preflight_failures(root)
