@@ -82,6 +82,7 @@ def test_join_picks_the_entry_of_its_own_instance(fleet: dict[str, tuple[str, st
             "instanceId": instance_id,
             "computerName": fleet[instance_id][0],
             "domain": "corp.example.com",
+            "check": "",
             "message": "arguments valid; entry found",
         }
     ]
