@@ -38,11 +38,12 @@ the stacks or the scripts changes for the lab:
 6. The EC2 side of an instance: IMDSv2 (`IMDS_SERVER`, inside each machine's network namespace: token,
    instance-id, placement/region), and for the AD tools host its instance profile and the AWS CLI: an `aws`
    stand-in that does the one call the tools-host scripts make (`ssm get-parameter --with-decryption`) with
-   the credentials of a lab tools-host role, through a relay from the host's namespace into the machine's (the
-   machines cannot reach 127.0.0.1 of the host).
-7. What the landing zone leaves to the teams: the config items (one per spoke), the join user's SecureString,
-   the tools-host instance and its role.  `ds:CreateComputer` is not used by the handler (the tools host
-   prestages), so nothing stands in for it.
+   the credentials of the tools-host role the hub stack created (its instance profile's role), through a relay
+   from the host's namespace into the machine's (the machines cannot reach 127.0.0.1 of the host).
+7. What stays out of Terraform: the join user's SecureString (put by the lab, as a team does out of band) and
+   the tools-host instance (a moto instance tagged as the landing zone says; its body is the lab's tools
+   machine).  The config items come from the landing zone's `directories` (the hub stack writes them).
+   `ds:CreateComputer` is not used by the handler (the tools host prestages), so nothing stands in for it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ ORGANIZATION_ID = "o-e2elab0001"
 TOOLS_HOST_TAG = ("ADToolsHost", "true")
 PASSWORD_PARAMETER = "/ec2-domain-join/join-password"  # noqa: S105 - a name, not a secret
 PROVIDER_ROLE = "OrganizationAccountAccessRole"  # what the stacks' providers assume
-TOOLS_HOST_ROLE = "lab-ad-tools-host"
+JOIN_USER = str(Lab.__dataclass_fields__["join_user"].default)  # the lab's delegated join user
 AMI = "ami-1e749f67"  # a Linux image in moto's catalogue (Ubuntu)
 RELAY_PORT = 4566  # inside the tools host's namespace
 IMDS_ADDRESS = "169.254.169.254"
@@ -96,7 +97,8 @@ SSM_STATUS = ("aws.ssm", "EC2 Command Invocation Status-change Notification")
 
 
 def landing_zone_text() -> str:
-    """The lab's landing zone: no hold (join delay 0), a readiness deadline of 90 s (one retry fits)."""
+    """The lab's landing zone: no hold (join delay 0), a readiness deadline of 90 s (one retry fits),
+    the lab's directory (so the hub writes the config items) and the tools host's role and profile."""
     return f"""\
 organization_id: {ORGANIZATION_ID}
 security_account_id: "{SECURITY_ACCOUNT}"
@@ -107,11 +109,21 @@ tools_host_tag: {{key: {TOOLS_HOST_TAG[0]}, value: "{TOOLS_HOST_TAG[1]}"}}
 join_delay_seconds: 0
 readiness_deadline_seconds: 90
 max_command_attempts: 3
+directories:
+  lab:
+    domain: {DOMAIN}
+    dns_ips: [{DC_IP}]
+    join_user: {JOIN_USER}
+    join_password_parameter: {PASSWORD_PARAMETER}
+    default_ou: {OU_DN}
+tools_host: {{}}
 spokes:
   - account_id: "{SPOKE_ACCOUNT}"
     regions: [{HOME_REGION}, {EXTRA_REGION}]
+    directory: lab
   - account_id: "{OTHER_SPOKE_ACCOUNT}"
     regions: [{HOME_REGION}]
+    directory: lab
 """
 
 
@@ -299,9 +311,11 @@ TYPE_ORDER = (
     "aws_kms_alias",
     "aws_iam_role",
     "aws_iam_role_policy",
+    "aws_iam_instance_profile",
     "aws_sqs_queue",
     "aws_sqs_queue_policy",
     "aws_dynamodb_table",
+    "aws_dynamodb_table_item",
     "aws_cloudwatch_log_group",
     "aws_cloudwatch_metric_alarm",
     "aws_cloudwatch_event_bus",
@@ -500,6 +514,20 @@ def _create_table(moto: Moto, account: str, region: str, a: dict[str, Any], _: P
     return {"arn": table["TableArn"], "id": a["name"]}
 
 
+def _create_table_item(moto: Moto, account: str, region: str, a: dict[str, Any], _: Path) -> dict[str, Any]:
+    moto.client("dynamodb", account, region).put_item(TableName=a["table_name"], Item=json.loads(a["item"]))
+    return {}
+
+
+def _create_instance_profile(
+    moto: Moto, account: str, region: str, a: dict[str, Any], _: Path
+) -> dict[str, Any]:
+    iam = moto.client("iam", account, region)
+    profile = iam.create_instance_profile(InstanceProfileName=a["name"])["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName=a["name"], RoleName=a["role"])
+    return {"arn": profile["Arn"], "id": a["name"]}
+
+
 def _create_log_group(moto: Moto, account: str, region: str, a: dict[str, Any], _: Path) -> dict[str, Any]:
     logs = moto.client("logs", account, region)
     logs.create_log_group(logGroupName=a["name"])
@@ -629,6 +657,8 @@ CREATORS: dict[str, Callable[[Moto, str, str, dict[str, Any], Path], dict[str, A
     "aws_sqs_queue": _create_queue,
     "aws_sqs_queue_policy": _create_queue_policy,
     "aws_dynamodb_table": _create_table,
+    "aws_dynamodb_table_item": _create_table_item,
+    "aws_iam_instance_profile": _create_instance_profile,
     "aws_cloudwatch_log_group": _create_log_group,
     "aws_cloudwatch_metric_alarm": _create_alarm,
     "aws_cloudwatch_event_bus": _create_bus,
@@ -1300,48 +1330,25 @@ class World:
         return str(self.function.attributes["environment"]["variables"][variable])
 
     def _seed(self) -> None:
-        """What the teams provide: the join user's SecureString and one config item per spoke account."""
+        """What the teams provide out of band: the join user's SecureString (never in Terraform state)."""
         assert self.lab is not None
-        hub = (SECURITY_ACCOUNT, HOME_REGION)
-        self.moto.client("ssm", *hub).put_parameter(
+        if self.lab.join_user != JOIN_USER:
+            raise RuntimeError(
+                f"the landing zone names {JOIN_USER}, the lab delegates to {self.lab.join_user}"
+            )
+        self.moto.client("ssm", SECURITY_ACCOUNT, HOME_REGION).put_parameter(
             Name=PASSWORD_PARAMETER, Value=self.lab.join_password, Type="SecureString"
         )
-        table = self._table("CONFIG_TABLE_NAME")
-        ddb = self.moto.client("dynamodb", *hub)
-        for account in (SPOKE_ACCOUNT, OTHER_SPOKE_ACCOUNT):
-            ddb.put_item(
-                TableName=table,
-                Item={
-                    "accountId": {"S": account},
-                    "dnsName": {"S": DOMAIN},
-                    "dnsIP1": {"S": DC_IP},
-                    "adJoinUserName": {"S": self.lab.join_user},
-                    "adJoinUserPwParam": {"S": PASSWORD_PARAMETER},
-                    "ouPath": {"S": OU_DN},
-                },
-            )
-        self.timeline.note(
-            "world", f"config items for {SPOKE_ACCOUNT}, {OTHER_SPOKE_ACCOUNT}; join password stored"
-        )
+        items = len(self.deployment.of_type("aws_dynamodb_table_item"))
+        self.timeline.note("world", f"join password stored; {items} config items written by the hub stack")
 
     def _start_tools_host(self) -> None:
         assert self.lab is not None
-        iam = self.moto.client("iam", SECURITY_ACCOUNT, HOME_REGION)
-        role = iam.create_role(
-            RoleName=TOOLS_HOST_ROLE,
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )["Role"]
+        # Its instance profile as the hub stack created it; the lab hands the role's credentials to the CLI.
+        (profile,) = self.deployment.of_type("aws_iam_instance_profile")
+        role = self.moto.client("iam", profile.account, profile.region).get_role(
+            RoleName=profile.attributes["role"]
+        )
         credentials = self.moto.role_credentials(role["Arn"], session="tools-host")
         relay = HostRelay(self.workdir / "aws.sock", self.moto.port)
         relay.start()
