@@ -374,16 +374,7 @@ class Engine:
         for plan, entry in sent:
             settled.append((plan.change, Outcome(JOIN_REQUESTED)))
             logger.info(
-                "join requested",
-                extra={
-                    "account": entry.account,
-                    "region": entry.region,
-                    "instance_id": entry.instance_id,
-                    "computer_name": entry.computer_name,
-                    "platform": entry.platform,
-                    "prestage_command_id": entry.prestage_command_id,
-                    "join_command_id": entry.join_command_id,
-                },
+                "join requested", extra=_fields(entry, "platform", "prestage_command_id", "join_command_id")
             )
         return settled
 
@@ -456,16 +447,7 @@ class Engine:
             return settled + [(r.change, Outcome.failed(exc)) for r, _ in done]
         for removal, entry in done:
             settled.append((removal.change, Outcome(REMOVE_REQUESTED)))
-            logger.info(
-                "remove requested",
-                extra={
-                    "account": entry.account,
-                    "region": entry.region,
-                    "instance_id": entry.instance_id,
-                    "computer_name": entry.computer_name,
-                    "remove_command_id": entry.remove_command_id,
-                },
-            )
+            logger.info("remove requested", extra=_fields(entry, "remove_command_id"))
         return settled
 
     # --- giving up --------------------------------------------------------------
@@ -477,19 +459,15 @@ class Engine:
         except DomainJoinError as exc:
             return [(change, Outcome.failed(exc)) for change, _ in given_up]
         for _, entry in given_up:
-            logger.error(
-                "join failed" if entry.status == JOIN_FAILED else "remove failed",
-                extra={
-                    "account": entry.account,
-                    "region": entry.region,
-                    "instance_id": entry.instance_id,
-                    "computer_name": entry.computer_name,
-                    "attempts": entry.attempts,
-                    "join_command_id": entry.join_command_id,
-                    "remove_command_id": entry.remove_command_id,
-                },
-            )
+            message = "join failed" if entry.status == JOIN_FAILED else "remove failed"
+            logger.error(message, extra=_fields(entry, "attempts", "join_command_id", "remove_command_id"))
         return []
+
+
+def _fields(entry: LedgerEntry, *more: str) -> dict[str, object]:
+    """A ledger entry's log fields: where it is, its computer, and ``more`` of its attributes."""
+    names = ("account", "region", "instance_id", "computer_name", *more)
+    return {name: getattr(entry, name) for name in names}
 
 
 def _merged(settled: Iterable[Settled]) -> dict[ChangeKey, Outcome]:
