@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -469,6 +470,60 @@ class Lab:
         if description is not None:
             args.append(f"--description={description}")
         self.samba_tool(*args)
+
+    # --- the DC's firewall and DNS records (tests/scripts/test_realad_firewall.py) -----------------------
+    def load_firewall(self, ruleset: str, name: str = "dc-firewall.nft") -> None:
+        """Load an nftables ruleset (a whole file's text) in the DC's network namespace only."""
+        path = self.workdir / name
+        path.write_text(ruleset)
+        result = self.dc.run(["nft", "-f", str(path)])
+        if result.returncode != 0:
+            raise RuntimeError(f"nft -f {name} failed: {result.stderr}")
+
+    def clear_firewall(self, table: str) -> None:
+        """Delete the DC's nftables table (inet family), if it is there."""
+        self.dc.run(["nft", "delete", "table", "inet", table])
+
+    def samba_dns(self, *args: str) -> str:
+        """samba-tool dns ARGS against the DC as the domain administrator (password in the environment)."""
+        result = self.dc.run(
+            ["samba-tool", "dns", *args, "-U", "Administrator", "-s", str(self.smb_conf)],
+            env={"PASSWD": self.admin_password},
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"samba-tool dns {args[:1]} failed: {result.stdout}{result.stderr}")
+        return result.stdout
+
+    def srv_records(self, zone: str, name: str) -> list[str]:
+        """The SRV records of name in zone, each as samba-tool writes one: "target port priority weight"."""
+        output = self.dc.run(
+            [
+                "samba-tool",
+                "dns",
+                "query",
+                DC_IP,
+                zone,
+                name,
+                "SRV",
+                "-U",
+                "Administrator",
+                "-s",
+                str(self.smb_conf),
+            ],
+            env={"PASSWD": self.admin_password},
+        ).stdout
+        return [
+            f"{m[1]} {m[2]} {m[3]} {m[4]}"
+            for m in re.finditer(r"SRV: (\S+?)\.? \((\d+), (\d+), (\d+)\)", output)
+        ]
+
+    def tcp_answers(self, machine: Machine, address: str, port: int, seconds: int = 3) -> bool:
+        """Whether address accepts a TCP connection on port from machine, within seconds."""
+        probe = machine.run(
+            ["timeout", str(seconds), "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "probe", address, str(port)],
+            timeout=seconds + 30,
+        )
+        return probe.returncode == 0
 
     # --- the project's scripts ---------------------------------------------------------------------------
     def prestage(
