@@ -202,6 +202,7 @@ PROBES = [
     Probe(JOIN_SCRIPT, "GROUP", lambda v: join_args("--login-group", v), lambda v: JOIN_ENTRY, 0, 2, True),
     Probe(JOIN_SCRIPT, "GROUP", lambda v: join_args("--sudo-group", v), lambda v: JOIN_ENTRY, 0, 2, True),
     Probe(JOIN_SCRIPT, "IPV4_LIST", lambda v: join_args("--dns-ips", v), lambda v: JOIN_ENTRY, 0, 2, True),
+    Probe(JOIN_SCRIPT, "BOOLEAN", lambda v: join_args("--install-packages", v), lambda v: JOIN_ENTRY, 0, 2),
     Probe(JOIN_SCRIPT, "INSTANCE_ID", lambda v: ["--domain", DOMAIN, "--dry-run", "--instance-id", v],
           lambda v: f"{v}=WEB01={OTP}", 0, 2, True),
     Probe(JOIN_SCRIPT, "COMPUTER_NAME", lambda v: join_args(), lambda v: f"{IID}={v}={OTP}", 0, 4),
