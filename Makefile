@@ -7,6 +7,8 @@ STAMP       := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
+CDKTN_VENV  := .venv-cdktn
+CDKTN_STAMP := $(CDKTN_VENV)/.installed
 TOOLS       := tools
 TOOLS_BIN   := $(CURDIR)/$(TOOLS)/node_modules/.bin
 TOOLS_STAMP := $(TOOLS)/node_modules/.installed
@@ -17,14 +19,21 @@ export JSII_NODE := $(TOOLS_BIN)/node
 export PATH := $(TOOLS_BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth test lint typecheck static bench bench-synth plain-modules tools clean
+.PHONY: synth synth-cdktn test lint typecheck static bench bench-synth plain-modules tools clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
 synth: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python main.py $(EXAMPLE)
 
+## make synth-cdktn: synthesize the example with cdktf and with its fork cdktn, and compare the two
+synth-cdktn: $(STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP)
+	rm -rf build/fork
+	CDKTF_OUTDIR=build/fork/cdktf $(BIN)/python main.py $(EXAMPLE)
+	CDKTF_OUTDIR=build/fork/cdktn $(CDKTN_VENV)/bin/python main.py $(EXAMPLE)
+	$(BIN)/python -m modules.synth_diff build/fork/cdktf build/fork/cdktn
+
 ## make test: lint, type-check, static checks of the scripts, and every test
-test: $(STAMP) $(CHECKOV_STAMP) $(TOOLS_STAMP) lint typecheck static
+test: $(STAMP) $(CHECKOV_STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP) lint typecheck static
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -57,6 +66,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	touch $@
+
+# cdktn (the fork) and cdktf cannot share an environment: both claim the jsii module names they load.
+$(CDKTN_STAMP): pyproject.toml
+	test -x $(CDKTN_VENV)/bin/python || $(PYTHON) -m venv $(CDKTN_VENV)
+	$(CDKTN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CDKTN_VENV)/bin/python -m pip install --quiet --editable '.[cdktn]'
 	touch $@
 
 # checkov pins an old boto3, so it lives in its own environment.
