@@ -283,6 +283,14 @@ class _Reader:
             where = f"{field_path}.{str(key)[:MAX_SHOWN]}" if field_path else str(key)[:MAX_SHOWN]
             self.problem(where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
+    def absent(self, data: dict[str, Any], key: str, field_path: str, required: bool) -> bool:
+        """True when the field is not given (a problem when it is required)."""
+        if key in data and data[key] is not None:
+            return False
+        if required:
+            self.problem(field_path, "missing (required)")
+        return True
+
     def string(
         self,
         data: dict[str, Any],
@@ -294,9 +302,7 @@ class _Reader:
         default: str | None = None,
         required: bool = False,
     ) -> str | None:
-        if key not in data or data[key] is None:
-            if required:
-                self.problem(field_path, "missing (required)")
+        if self.absent(data, key, field_path, required):
             return default
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -354,9 +360,7 @@ class _Reader:
         default: str | None = None,
         required: bool = False,
     ) -> str | None:
-        if key not in data or data[key] is None:
-            if required:
-                self.problem(field_path, "missing (required)")
+        if self.absent(data, key, field_path, required):
             return default
         problem = region_problem(data[key])
         if problem is not None:
