@@ -21,6 +21,8 @@
 # the first domain controller of the LDAP record answers on TCP 88, 389, 445 and 464 (bash /dev/tcp under
 # `timeout`); its clock (rootDSE currentTime, one anonymous LDAP search over /dev/tcp) is within 300 s of
 # ours. Each probe is bounded (3 s); only bash, coreutils (timeout, dd, od, date) and getent are needed.
+# A failing preflight is tried again every --retry-interval until --wait-seconds (one deadline with the
+# join's own retries), then ends the run with the last failure's exit code and reason.
 #
 # Output: one line `DOMAIN_JOIN_RESULT {json}` on stdout; diagnostics on stderr. Neither ever holds the OTP.
 # A failed preflight check names itself in the result line's "check" field (dns, port-88, port-389,
@@ -463,10 +465,14 @@ srv_lookup() {
   mapfile -t srv_targets < <(printf '%s\n' "${records[@]}" | sort -n | awk '{ print $2 }')
 }
 
-# preflight_fail CHECK CODE MESSAGE
-preflight_fail() {
-  check=$1
-  fail "preflight-failed" "$2" "$3"
+# preflight_problem CHECK CODE REASON: why the preflight failed (its caller then returns 1).
+preflight_check=""
+preflight_code=0
+preflight_reason=""
+preflight_problem() {
+  preflight_check=$1
+  preflight_code=$2
+  preflight_reason=$3
 }
 
 # tcp_open HOST PORT: 0 when HOST accepts a TCP connection on PORT within PROBE_SECONDS.
@@ -486,7 +492,8 @@ dc_time() {
   date -u -d "${stamp:0:4}-${stamp:4:2}-${stamp:6:2} ${stamp:8:2}:${stamp:10:2}:${stamp:12:2}" +%s
 }
 
-# preflight: what a join needs from the network, each failure with its own exit code and likely cause.
+# preflight: what a join needs from the network. Returns 1 at the first failure, its check, exit code and
+# likely cause in preflight_check, preflight_code and preflight_reason.
 preflight() {
   local server record status dc="" address port dc_seconds now skew
   local ldap_record="_ldap._tcp.dc._msdcs.$domain" kerberos_record="_kerberos._tcp.$domain"
@@ -497,28 +504,56 @@ preflight() {
     srv_lookup "$record" "$server" || status=$?
     case "$status" in
       0) ;;
-      1) preflight_fail dns 15 "no SRV record $record (asked $server): $resolver_hint" ;;
-      *) preflight_fail dns 15 "$dns_error for SRV $record: check the resolver and UDP 53 to it; $resolver_hint" ;;
+      1)
+        preflight_problem dns 15 "no SRV record $record (asked $server): $resolver_hint"
+        return 1
+        ;;
+      *)
+        preflight_problem dns 15 "$dns_error for SRV $record: check the resolver and UDP 53 to it; $resolver_hint"
+        return 1
+        ;;
     esac
     [ -n "$dc" ] || dc=${srv_targets[0]}
   done
   address=$(timeout "$PROBE_SECONDS" getent ahostsv4 "$dc" | awk 'NR == 1 { print $1 }') || address=""
-  [ -n "$address" ] ||
-    preflight_fail dns 15 "domain controller $dc (from SRV $ldap_record) has no IPv4 address (asked $server): $resolver_hint"
+  if [ -z "$address" ]; then
+    preflight_problem dns 15 "domain controller $dc (from SRV $ldap_record) has no IPv4 address (asked $server): $resolver_hint"
+    return 1
+  fi
   for port in "${PREFLIGHT_PORTS[@]}"; do
-    tcp_open "$address" "$port" || preflight_fail "port-$port" "${PORT_EXIT[$port]}" \
-      "domain controller $address ($dc) does not answer on TCP $port (${PORT_PURPOSE[$port]}): check the security groups and network ACLs (docs/network.md)"
+    if ! tcp_open "$address" "$port"; then
+      preflight_problem "port-$port" "${PORT_EXIT[$port]}" \
+        "domain controller $address ($dc) does not answer on TCP $port (${PORT_PURPOSE[$port]}): check the security groups and network ACLs (docs/network.md)"
+      return 1
+    fi
   done
   if dc_seconds=$(dc_time "$address"); then
     now=$(date -u +%s)
     skew=$((dc_seconds - now))
     [ "$skew" -ge 0 ] || skew=$((-skew))
-    [ "$skew" -le "$MAX_CLOCK_SKEW" ] || preflight_fail clock 20 \
-      "this clock is ${skew}s off the clock of domain controller $address (Kerberos allows ${MAX_CLOCK_SKEW}s): check the time service (chrony with the Amazon Time Sync Service, 169.254.169.123)"
+    if [ "$skew" -gt "$MAX_CLOCK_SKEW" ]; then
+      preflight_problem clock 20 \
+        "this clock is ${skew}s off the clock of domain controller $address (Kerberos allows ${MAX_CLOCK_SKEW}s): check the time service (chrony with the Amazon Time Sync Service, 169.254.169.123)"
+      return 1
+    fi
   else
     log "could not read the clock of $address (rootDSE currentTime); Kerberos will tell if it is off"
   fi
   log "preflight passed: $dc ($address) found through $server, TCP ${PREFLIGHT_PORTS[*]} open"
+}
+
+# run_preflight: the preflight, tried again every --retry-interval until the join's deadline (--wait-seconds:
+# a DC or a network path on its way, as the join itself waits for), then the last failure ends the run.
+join_deadline=0
+run_preflight() {
+  while ! preflight; do
+    if [ "$SECONDS" -ge "$join_deadline" ]; then
+      check=$preflight_check
+      fail "preflight-failed" "$preflight_code" "$preflight_reason"
+    fi
+    log "preflight: $preflight_reason; retrying in ${retry_interval}s"
+    sleep "$retry_interval"
+  done
 }
 
 # Point name resolution at the domain controllers, persistently where the resolver stack allows it.
@@ -588,7 +623,7 @@ already_joined() {
 }
 
 join_domain() {
-  local deadline=$((SECONDS + wait_seconds)) output kind
+  local deadline=$join_deadline output kind
   while :; do
     if output=$(printf '%s' "$otp" | adcli join --domain "$domain" --computer-name "$computer_name" \
       --host-fqdn "${computer_name,,}.$domain" --login-type computer --stdin-password 2>&1); then
@@ -752,7 +787,9 @@ main() {
 
   local status="already-joined" sudo_status=0
   if ! already_joined; then
-    preflight
+    # One deadline for the preflight and the join: --wait-seconds in all.
+    join_deadline=$((SECONDS + wait_seconds))
+    run_preflight
     join_domain
     status="joined"
   fi

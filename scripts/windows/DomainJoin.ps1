@@ -16,7 +16,8 @@ next missing step: join (+ rename), then Remote Desktop Users membership, then t
 Preflight, before a join (not once joined), as in domain-join.sh: the SRV records _ldap._tcp.dc._msdcs.DOMAIN
 and _kerberos._tcp.DOMAIN resolve (Resolve-DnsName); the first domain controller of the LDAP record answers
 on TCP 88, 389, 445 and 464 (TcpClient, 3 s each); its clock (rootDSE currentTime, an anonymous LDAP search)
-is within 300 s of ours. A failure names its check in the result line's "check" field ("" otherwise).
+is within 300 s of ours. A failure is tried again every -RetryIntervalSeconds until -WaitSeconds (one
+deadline with the join's retries), then names its check in the result line's "check" field ("" otherwise).
 
 Output: one line `DOMAIN_JOIN_RESULT {json}`; never the one-time password.
 Exit codes:
@@ -58,6 +59,7 @@ $script:ComputerName = ""
 $script:Otp = ""
 $script:Changed = $false
 $script:Check = ""
+$script:Deadline = $null
 $MaxComputers = 50
 # The preflight's TCP ports (what each is for, and its exit code), the bound of each probe, Kerberos' tolerance.
 $PreflightPorts = [ordered]@{ 88 = "Kerberos"; 389 = "LDAP"; 445 = "SMB"; 464 = "Kerberos password change" }
@@ -171,10 +173,9 @@ function Set-DnsServers {
     }
 }
 
-function Write-PreflightFailure([string]$Check, [int]$Code, [string]$Message) {
-    $script:Check = $Check
-    Write-Warning $Message
-    Write-Result "preflight-failed" $Code $Message
+# One failed preflight check: its name (the result line's "check"), its exit code and the likely cause.
+function New-PreflightProblem([string]$Check, [int]$Code, [string]$Reason) {
+    return @{ Check = $Check; Code = $Code; Reason = $Reason }
 }
 
 # True when Address accepts a TCP connection on Port within ProbeMilliseconds.
@@ -212,9 +213,8 @@ function Get-DcTime([string]$Address) {
     }
 }
 
-# Step 5: before a join (not once joined), what the join needs from the network (exit 15-20).
-function Test-Preflight {
-    if ((Get-CimInstance -ClassName Win32_ComputerSystem).PartOfDomain) { return }
+# The preflight's checks in order: the first failure as a problem, or $null when all pass.
+function Get-PreflightProblem {
     $hint = "is the Route 53 Resolver rule for $DomainName associated with this VPC (or DnsIpAddresses set)?"
     $ldapRecord = "_ldap._tcp.dc._msdcs.$DomainName"
     $dc = ""
@@ -223,9 +223,9 @@ function Test-Preflight {
             $targets = @(Resolve-DnsName -Name $record -Type SRV -DnsOnly -QuickTimeout -ErrorAction Stop |
                 Where-Object { $_.Type -eq "SRV" } | Sort-Object -Property Priority)
         } catch {
-            Write-PreflightFailure "dns" 15 "no SRV record $record ($($_.Exception.Message)): $hint"
+            return New-PreflightProblem "dns" 15 "no SRV record $record ($($_.Exception.Message)): $hint"
         }
-        if ($targets.Count -eq 0) { Write-PreflightFailure "dns" 15 "no SRV record $record`: $hint" }
+        if ($targets.Count -eq 0) { return New-PreflightProblem "dns" 15 "no SRV record $record`: $hint" }
         if ($dc -eq "") { $dc = [string]$targets[0].NameTarget }
     }
     try {
@@ -235,23 +235,41 @@ function Test-Preflight {
         $address = ""
     }
     if ($address -eq "") {
-        Write-PreflightFailure "dns" 15 "domain controller $dc (from SRV $ldapRecord) has no IPv4 address: $hint"
+        return New-PreflightProblem "dns" 15 "domain controller $dc (from SRV $ldapRecord) has no IPv4 address: $hint"
     }
     foreach ($port in $PreflightPorts.Keys) {
         if (-not (Test-TcpPort $address $port)) {
-            Write-PreflightFailure "port-$port" $PreflightExit[$port] ("domain controller $address ($dc) does not " +
+            return New-PreflightProblem "port-$port" $PreflightExit[$port] ("domain controller $address ($dc) does not " +
                 "answer on TCP $port ($($PreflightPorts[$port])): check the security groups and network ACLs (docs/network.md)")
         }
     }
     $dcTime = Get-DcTime $address
     if ($null -eq $dcTime) {
         Write-Warning "could not read the clock of $address (rootDSE currentTime); Kerberos will tell if it is off"
-        return
+        return $null
     }
     $skew = [int][math]::Abs(([datetime]::UtcNow - $dcTime).TotalSeconds)
     if ($skew -gt $MaxClockSkewSeconds) {
-        Write-PreflightFailure "clock" 20 ("this clock is ${skew}s off the clock of domain controller $address " +
+        return New-PreflightProblem "clock" 20 ("this clock is ${skew}s off the clock of domain controller $address " +
             "(Kerberos allows ${MaxClockSkewSeconds}s): check the Windows Time service (Amazon Time Sync Service, 169.254.169.123)")
+    }
+    return $null
+}
+
+# Step 5: before a join (not once joined), the preflight, tried again every -RetryIntervalSeconds until
+# -WaitSeconds (one deadline with the join's own retries); then the last failure ends the run (exit 15-20).
+function Test-Preflight {
+    if ((Get-CimInstance -ClassName Win32_ComputerSystem).PartOfDomain) { return }
+    $script:Deadline = (Get-Date).AddSeconds($WaitSeconds)
+    while ($true) {
+        $problem = Get-PreflightProblem
+        if ($null -eq $problem) { return }
+        if ((Get-Date) -ge $script:Deadline) {
+            $script:Check = $problem.Check
+            Write-Result "preflight-failed" $problem.Code $problem.Reason
+        }
+        Write-Warning "preflight: $($problem.Reason); retrying in ${RetryIntervalSeconds}s"
+        Start-Sleep -Seconds $RetryIntervalSeconds
     }
 }
 
@@ -269,7 +287,8 @@ function Join-Domain {
     $joinCredential = New-Object System.Management.Automation.PSCredential -ArgumentList (
         [PSCustomObject]@{ UserName = $null; Password = $secret })
     $options = "UnsecuredJoin,PasswordPass"
-    $deadline = (Get-Date).AddSeconds($WaitSeconds)
+    $deadline = $script:Deadline
+    if ($null -eq $deadline) { $deadline = (Get-Date).AddSeconds($WaitSeconds) }
     while ($true) {
         try {
             if ($env:COMPUTERNAME -ne $script:ComputerName) {

@@ -11,7 +11,8 @@ record), accepts TCP connections on the DC's ports, and answers an LDAP search o
 
 `srv`: which of `_ldap._tcp.dc._msdcs.DOMAIN` and `_kerberos._tcp.DOMAIN` exist (a missing one is NXDOMAIN);
 `closed`: TCP ports not listened on; `clock_offset`: seconds added to the time it reports; `dns: false`: no
-DNS server at all; `a_record: false`: the DC's name has no address.  It touches READY_FILE once every socket
+DNS server at all; `a_record: false`: the DC's name has no address; `late`: {port: seconds} ports that open
+only that long after the start.  It touches READY_FILE once every socket
 listens.
 """
 
@@ -52,6 +53,9 @@ class Config:
         self.clock_offset: int = data.get("clock_offset", 0)
         self.dns: bool = data.get("dns", True)
         self.a_record: bool = data.get("a_record", True)
+        self.late: dict[int, float] = {
+            int(port): float(delay) for port, delay in data.get("late", {}).items()
+        }
 
     def records(self) -> dict[tuple[str, int], list[bytes]]:
         """(name, type) -> RDATA of each record."""
@@ -118,10 +122,19 @@ def main() -> None:
     servers += [
         socketserver.ThreadingTCPServer(("0.0.0.0", port), Tcp)  # noqa: S104 - private netns
         for port in PORTS
-        if port not in config.closed
+        if port not in config.closed and port not in config.late
     ]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def open_late(port: int) -> None:
+        socketserver.ThreadingTCPServer(("0.0.0.0", port), Tcp).serve_forever()  # noqa: S104 - private netns
+
+    for port, delay in config.late.items():
+        # Nothing listens until then: connections are refused.
+        timer = threading.Timer(delay, open_late, args=(port,))
+        timer.daemon = True
+        timer.start()
     Path(sys.argv[2]).touch()
     threading.Event().wait()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,29 @@ def test_a_failing_preflight_check_exits_with_its_code_and_names_itself(
     assert fault.message in stderr
     assert [call for call in host.calls if call.startswith("adcli join")] == []
     assert not (host.written / "sssd/sssd.conf").exists()
+
+
+def test_a_failing_preflight_is_tried_again_until_the_dc_answers(host: Host) -> None:
+    # GIVEN a DC whose Kerberos port opens 2 s after the run starts (a DC or a security group on its way)
+    host.dc = {"late": {"88": 2}}
+    # WHEN the join runs with time to wait
+    code, result, stderr = run_join(host, "--wait-seconds", "60", "--retry-interval", "1")
+    # THEN the preflight said why it waits, tried again, passed, and the join went on
+    assert (code, result["status"], result["check"]) == (0, "joined", ""), stderr
+    assert "preflight: domain controller 10.99.0.1 (dc1.corp.example.com) does not answer on TCP 88" in stderr
+    assert "retrying in 1s" in stderr
+    assert "preflight passed" in stderr
+
+
+def test_a_preflight_that_keeps_failing_ends_the_run_at_the_deadline(host: Host) -> None:
+    # GIVEN a DC whose Kerberos port stays closed WHEN the join may wait 2 s
+    host.dc = {"closed": [88]}
+    started = time.monotonic()
+    code, result, stderr = run_join(host, "--wait-seconds", "2", "--retry-interval", "1")
+    # THEN it tried more than once, and ended with the Kerberos port's failure once the time was up
+    assert (code, result["check"]) == (16, "port-88"), stderr
+    assert stderr.count("retrying in 1s") >= 2
+    assert time.monotonic() - started >= 2
 
 
 def test_the_preflight_asks_systemd_resolved_when_it_runs(host: Host) -> None:

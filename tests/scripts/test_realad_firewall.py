@@ -115,7 +115,8 @@ def test_without_tcp_88_the_preflight_fails_with_the_kerberos_reason(firewall: L
     firewall.load_firewall(ruleset(without_tcp_88()), name="dc-firewall-no-88.nft")
     try:
         # WHEN the instance joins
-        join = firewall.join(instance, instance_id, f"{instance_id}={name}={otp}")
+        # (no waiting: the preflight would otherwise try again for --wait-seconds, 600 s by default)
+        join = firewall.join(instance, instance_id, f"{instance_id}={name}={otp}", "--wait-seconds", "0")
     finally:
         firewall.load_firewall(ruleset())
     # THEN the preflight stops it with the Kerberos port's code, check and reason; the object is untouched
@@ -142,7 +143,7 @@ def test_without_the_srv_record_the_preflight_fails_with_the_dns_reason(firewall
     try:
         assert firewall.srv_records(LDAP_SRV_ZONE, LDAP_SRV_NAME) == []
         # WHEN the instance joins
-        join = firewall.join(instance, instance_id, f"{instance_id}={name}={otp}")
+        join = firewall.join(instance, instance_id, f"{instance_id}={name}={otp}", "--wait-seconds", "0")
     finally:
         for record in records:
             firewall.samba_dns("add", DC_IP, LDAP_SRV_ZONE, LDAP_SRV_NAME, "SRV", record)

@@ -353,22 +353,22 @@ def bash_preflight_failures() -> set[tuple[str, int]]:
     script = (SCRIPTS / "linux/domain-join.sh").read_text()
     found = {
         (m["check"], int(m["code"]))
-        for m in re.finditer(r"preflight_fail (?P<check>[a-z]+) (?P<code>\d+)", script)
+        for m in re.finditer(r"preflight_problem (?P<check>[a-z]+) (?P<code>\d+)", script)
     }
     ports = re.search(r"^readonly PREFLIGHT_PORTS=\(([0-9 ]+)\)$", script, re.M)
     exits = re.search(r"^declare -rA PORT_EXIT=\(([^)]*)\)$", script, re.M)
     assert ports and exits
     codes = dict(re.findall(r"\[(\d+)\]=(\d+)", exits[1]))
     assert sorted(codes) == sorted(ports[1].split()), "every probed port has its exit code"
-    assert 'preflight_fail "port-$port" "${PORT_EXIT[$port]}"' in script
+    assert 'preflight_problem "port-$port" "${PORT_EXIT[$port]}"' in script
     return found | {(f"port-{port}", int(code)) for port, code in codes.items()}
 
 
 def powershell_preflight_failures(root: Node) -> set[tuple[str, int]]:
-    """(check, exit code) of every Write-PreflightFailure call of DomainJoin.ps1, the port table expanded."""
+    """(check, exit code) of every New-PreflightProblem call of DomainJoin.ps1, the port table expanded."""
     found: set[tuple[str, int]] = set()
-    for node in nodes(function_body(root, "Test-Preflight")):
-        if node.type != "command" or command_name(node) != "Write-PreflightFailure":
+    for node in nodes(function_body(root, "Get-PreflightProblem")):
+        if node.type != "command" or command_name(node) != "New-PreflightProblem":
             continue
         elements = next(c for c in node.children if c.type == "command_elements")
         arguments = [text(c) for c in elements.children if c.type != "command_argument_sep"]
@@ -414,7 +414,14 @@ def test_domain_join_ps1_preflight_has_the_checks_and_exit_codes_of_bash() -> No
     # probes are bounded, and the preflight is skipped once joined (a transient fault never fails a member)
     assert "$ProbeMilliseconds = 3000" in powershell and "readonly PROBE_SECONDS=3" in bash
     preflight = text(function_body(root, "Test-Preflight"))
-    assert preflight.index("PartOfDomain") < preflight.index("Resolve-DnsName")
+    assert preflight.index("PartOfDomain") < preflight.index("Get-PreflightProblem")
+    # a failure is tried again until the deadline, then reported with its check and code
+    assert re.search(
+        r"if \(\(Get-Date\) -ge \$script:Deadline\) \{\s+\$script:Check = \$problem.Check\s+"
+        r'Write-Result "preflight-failed" \$problem.Code \$problem.Reason',
+        preflight,
+    )
+    assert "Start-Sleep -Seconds $RetryIntervalSeconds" in preflight
     for function in ("Test-TcpPort", "Get-DcTime"):
         assert "$ProbeMilliseconds" in text(function_body(root, function)), function
 
@@ -422,7 +429,7 @@ def test_domain_join_ps1_preflight_has_the_checks_and_exit_codes_of_bash() -> No
 def test_the_preflight_twin_check_finds_a_missing_or_renumbered_failure() -> None:
     """Guards the check above on a PowerShell text with one code changed and one check missing."""
     source = (SCRIPTS / "windows/DomainJoin.ps1").read_bytes()
-    renumbered = source.replace(b'Write-PreflightFailure "clock" 20', b'Write-PreflightFailure "clock" 21')
+    renumbered = source.replace(b'New-PreflightProblem "clock" 20', b'New-PreflightProblem "clock" 21')
     root = POWERSHELL.parse(renumbered).root_node
     assert ("clock", 21) in powershell_preflight_failures(root)
     no_port_464 = source.replace(b"; 464 = 19", b"").replace(b'; 464 = "Kerberos password change"', b"")
