@@ -396,24 +396,23 @@ skip_name() {
   skipped_to=$((p + 1))
 }
 
-# srv_lookup NAME SERVER: asks SERVER (UDP 53, two tries) for the SRV records of NAME; the targets, best
-# priority first, go to `srv_targets`. Returns 0 found, 1 the name has no SRV record (NXDOMAIN or no
-# data), 2 no usable answer (the reason in `dns_error`).
-srv_targets=()
-dns_error=""
+# dns_query NAME SERVER EDNS: asks SERVER (UDP 53, two tries) for the SRV records of NAME, with an EDNS(0)
+# record offering 4096-byte answers when EDNS is true (many DCs overflow the classic 512 bytes). The answer's
+# bytes go to `answer`. Returns 1 when no answer came.
 answer=()
-srv_lookup() {
-  local name=$1 server=$2 id query label fd bytes try rcode count p type rdlength records=()
+dns_query() {
+  local name=$1 server=$2 edns=$3 id query label fd bytes try arcount=0
   local -a labels
-  srv_targets=()
-  dns_error="the DNS server $server did not answer"
+  [ "$edns" != true ] || arcount=1
   id=$((RANDOM % 65536))
-  printf -v query '\\x%02x\\x%02x\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00' $((id >> 8)) $((id & 255))
+  printf -v query '\\x%02x\\x%02x\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x%02x' $((id >> 8)) $((id & 255)) "$arcount"
   IFS=. read -r -a labels <<<"$name"
   for label in "${labels[@]}"; do
     printf -v query '%s\\x%02x%s' "$query" "${#label}" "$label"
   done
   query+='\x00\x00\x21\x00\x01'
+  # The OPT record: root name, type 41, UDP payload 4096, no extended flags, no options.
+  [ "$edns" != true ] || query+='\x00\x00\x29\x10\x00\x00\x00\x00\x00\x00\x00'
   for try in 1 2; do
     bytes=""
     if exec {fd}<>"/dev/udp/$server/53"; then
@@ -421,19 +420,36 @@ srv_lookup() {
       # 10), and dd (fullblock) gathers the pieces. The query is a printf format of \x escapes, built above.
       # shellcheck disable=SC2059
       if printf "$query" | dd bs=4096 count=1 iflag=fullblock status=none >&"$fd"; then
-        bytes=$(timeout "$PROBE_SECONDS" dd bs=4096 count=1 status=none <&"$fd" | od -An -v -tu1) || bytes=""
+        bytes=$(timeout "$PROBE_SECONDS" dd bs=65536 count=1 status=none <&"$fd" | od -An -v -tu1) || bytes=""
       fi
       exec {fd}>&-
     fi
     # shellcheck disable=SC2206 # od's decimal bytes, split on blanks (globbing is off)
     answer=($bytes)
     if [ "${#answer[@]}" -ge 12 ] && [ "${answer[0]}" -eq $((id >> 8)) ] && [ "${answer[1]}" -eq $((id & 255)) ]; then
-      break
+      return 0
     fi
     answer=()
     [ "$try" -eq 2 ] || log "no answer from $server for $name; asking again"
   done
-  [ "${#answer[@]}" -ge 12 ] || return 2
+  return 1
+}
+
+# srv_lookup NAME SERVER: the targets of NAME's SRV records, best priority first, in `srv_targets`.
+# Returns 0 found, 1 the name has no SRV record (NXDOMAIN or no data), 2 no usable answer (the reason in
+# `dns_error`).
+srv_targets=()
+dns_error=""
+srv_lookup() {
+  local name=$1 server=$2 rcode count p type rdlength records=()
+  srv_targets=()
+  dns_error="the DNS server $server did not answer"
+  dns_query "$name" "$server" true || return 2
+  rcode=$((answer[3] & 15))
+  if [ "$rcode" -eq 1 ] || [ "$rcode" -eq 4 ]; then
+    # FORMERR or NOTIMP: a server that does not know EDNS; ask the classic way.
+    dns_query "$name" "$server" false || return 2
+  fi
   rcode=$((answer[3] & 15))
   [ "$rcode" -ne 3 ] || return 1
   if [ "$rcode" -ne 0 ]; then
@@ -461,6 +477,10 @@ srv_lookup() {
     fi
     p=$((p + rdlength))
   done
+  if [ "${#records[@]}" -eq 0 ] && [ $((answer[2] & 2)) -ne 0 ]; then
+    dns_error="the DNS server $server sent a truncated answer without records"
+    return 2
+  fi
   [ "${#records[@]}" -gt 0 ] || return 1
   mapfile -t srv_targets < <(printf '%s\n' "${records[@]}" | sort -n | awk '{ print $2 }')
 }

@@ -11,9 +11,10 @@ record), accepts TCP connections on the DC's ports, and answers an LDAP search o
 
 `srv`: which of `_ldap._tcp.dc._msdcs.DOMAIN` and `_kerberos._tcp.DOMAIN` exist (a missing one is NXDOMAIN);
 `closed`: TCP ports not listened on; `clock_offset`: seconds added to the time it reports; `dns: false`: no
-DNS server at all; `a_record: false`: the DC's name has no address; `late`: {port: seconds} ports that open
-only that long after the start.  It touches READY_FILE once every socket
-listens.
+DNS server at all; `a_record: false`: the DC's name has no address; `extra_dcs`: that many more DCs in each
+SRV answer, listed first at a worse priority; `formerr_edns`: queries with an EDNS record get FORMERR;
+`late`: {port: seconds} ports that open only that long after the start.  It touches READY_FILE once every
+socket listens.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Config:
         self.clock_offset: int = data.get("clock_offset", 0)
         self.dns: bool = data.get("dns", True)
         self.a_record: bool = data.get("a_record", True)
+        self.extra_dcs: int = data.get("extra_dcs", 0)
+        self.formerr_edns: bool = data.get("formerr_edns", False)
         self.late: dict[int, float] = {
             int(port): float(delay) for port, delay in data.get("late", {}).items()
         }
@@ -63,13 +66,23 @@ class Config:
         names = {"ldap": f"_ldap._tcp.dc._msdcs.{self.domain}", "kerberos": f"_kerberos._tcp.{self.domain}"}
         ports = {"ldap": 389, "kerberos": 88}
         for kind in self.srv:
-            found[(names[kind], 33)] = [struct.pack(">HHH", 0, 100, ports[kind]) + encode_name(self.dc)]
+            # Other DCs first in the answer, at a worse priority (10): the script must sort them.
+            others = [
+                struct.pack(">HHH", 10, 100, ports[kind]) + encode_name(f"dc{n + 2}.{self.domain}")
+                for n in range(self.extra_dcs)
+            ]
+            found[(names[kind], 33)] = [
+                *others,
+                struct.pack(">HHH", 0, 100, ports[kind]) + encode_name(self.dc),
+            ]
         if self.a_record:
             found[(self.dc, 1)] = [socket.inet_aton(self.address)]
         return found
 
 
-def dns_answer(query: bytes, records: dict[tuple[str, int], list[bytes]]) -> bytes:
+def dns_answer(
+    query: bytes, records: dict[tuple[str, int], list[bytes]], formerr_edns: bool = False
+) -> bytes:
     labels, position = [], 12
     while query[position]:
         length = query[position]
@@ -81,6 +94,8 @@ def dns_answer(query: bytes, records: dict[tuple[str, int], list[bytes]]) -> byt
     rdatas = records.get((name, qtype), [])
     exists = any(key[0] == name for key in records)
     rcode = 0 if exists else 3
+    if formerr_edns and struct.unpack(">H", query[10:12])[0] > 0:  # an old server that refuses EDNS
+        return query[:2] + struct.pack(">HHHHH", 0x8181, 1, 0, 0, 0) + question
     header = query[:2] + struct.pack(">HHHHH", 0x8180 | rcode, 1, len(rdatas), 0, 0)
     answers = b"".join(
         b"\xc0\x0c" + struct.pack(">HHIH", qtype, 1, 60, len(rdata)) + rdata for rdata in rdatas
@@ -103,7 +118,7 @@ def main() -> None:
     class Dns(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             data, sock = self.request
-            sock.sendto(dns_answer(data, records), self.client_address)
+            sock.sendto(dns_answer(data, records, config.formerr_edns), self.client_address)
 
     class Tcp(socketserver.BaseRequestHandler):
         def handle(self) -> None:

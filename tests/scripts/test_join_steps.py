@@ -142,6 +142,24 @@ def test_the_preflight_query_is_one_datagram_whatever_bytes_it_holds(host: Host)
     assert (code, result["status"]) == (0, "joined"), stderr + (host.root / "dc.log").read_text()
 
 
+def test_the_preflight_reads_a_large_answer_and_takes_the_best_priority(host: Host) -> None:
+    # GIVEN 60 more DCs in each SRV answer (over 512 bytes), listed before the best-priority one
+    host.dc = {"extra_dcs": 60}
+    # WHEN the join runs THEN the whole answer was read (EDNS) and the best-priority DC probed
+    code, result, stderr = run_join(host)
+    assert (code, result["status"]) == (0, "joined"), stderr
+    assert "preflight passed: dc1.corp.example.com (10.99.0.1)" in stderr
+
+
+def test_the_preflight_asks_again_without_edns_when_the_server_refuses_it(host: Host) -> None:
+    # GIVEN a DNS server that answers FORMERR to a query with an EDNS record
+    host.dc = {"formerr_edns": True}
+    # WHEN the join runs THEN the preflight asked the classic way and passed
+    code, result, stderr = run_join(host)
+    assert (code, result["status"]) == (0, "joined"), stderr
+    assert "preflight passed" in stderr
+
+
 @dataclass(frozen=True)
 class Unreachable:
     """A network fault of the fake domain, and what the preflight must then report."""
