@@ -1348,7 +1348,7 @@ class World:
         (profile,) = self.deployment.of_type("aws_iam_instance_profile")
         role = self.moto.client("iam", profile.account, profile.region).get_role(
             RoleName=profile.attributes["role"]
-        )
+        )["Role"]
         credentials = self.moto.role_credentials(role["Arn"], session="tools-host")
         relay = HostRelay(self.workdir / "aws.sock", self.moto.port)
         relay.start()
