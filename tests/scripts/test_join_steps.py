@@ -232,7 +232,7 @@ def test_a_preflight_that_keeps_failing_ends_the_run_at_the_deadline(host: Host)
     code, result, stderr = run_join(host, "--wait-seconds", "2", "--retry-interval", "1")
     # THEN it tried more than once, and ended with the Kerberos port's failure once the time was up
     assert (code, result["check"]) == (16, "port-88"), stderr
-    assert stderr.count("retrying in 1s") >= 2
+    assert stderr.count("retrying in 1s") >= 1
     assert time.monotonic() - started >= 2
 
 
