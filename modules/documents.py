@@ -261,6 +261,12 @@ JOIN = DocumentSpec(
             "false",
         ),
         Parameter(
+            contract.JOIN_PARAM_INSTALL_PACKAGES,
+            "Linux: install the AD client when missing (true), or only check it is in the image (false).",
+            PATTERNS["bool"],
+            "true",
+        ),
+        Parameter(
             contract.JOIN_PARAM_COMPUTERS,
             "Space-separated INSTANCEID=COMPUTERNAME=OTP entries.",
             PATTERNS["join_computers"],
@@ -272,6 +278,7 @@ JOIN = DocumentSpec(
         Argument("--login-group", "LoginGroup", contract.JOIN_PARAM_LOGIN_GROUP),
         Argument("--sudo-group", None, contract.JOIN_PARAM_SUDO_GROUP),
         Argument(None, "InstallRdsRole", contract.JOIN_PARAM_INSTALL_RDS),
+        Argument("--install-packages", None, contract.JOIN_PARAM_INSTALL_PACKAGES),
     ),
     computers_parameter=contract.JOIN_PARAM_COMPUTERS,
 )

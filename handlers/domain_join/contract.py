@@ -94,6 +94,5 @@ CONFIG_REGIONS: Final = "regions"  # the account's enrolled Regions (string set)
 CONFIG_MANAGED_BY: Final = "managedBy"  # "ec2-domain-join" on items the landing zone writes
 
 # DomainJoin-Join: "false" forbids the Linux script to install packages (private subnets without a package
-# mirror: the AD client is baked into the image, and a missing piece fails with exit 14). The handler does not
-# send it: the document's default ("true") applies.
+# mirror: the AD client is baked into the image, and a missing piece fails with exit 14). Default "true".
 JOIN_PARAM_INSTALL_PACKAGES: Final = "InstallPackages"

@@ -42,6 +42,7 @@ from .contract import (
     JOIN_PARAM_COMPUTERS,
     JOIN_PARAM_DNS_IPS,
     JOIN_PARAM_DOMAIN,
+    JOIN_PARAM_INSTALL_PACKAGES,
     JOIN_PARAM_INSTALL_RDS,
     JOIN_PARAM_LOGIN_GROUP,
     JOIN_PARAM_SUDO_GROUP,
@@ -397,6 +398,7 @@ def join_parameters(key: tuple[Spoke, str, str, str, str, bool], plans: Iterable
         JOIN_PARAM_LOGIN_GROUP: group,
         JOIN_PARAM_SUDO_GROUP: sudo_group,
         JOIN_PARAM_INSTALL_RDS: "true" if install_rds else "false",
+        JOIN_PARAM_INSTALL_PACKAGES: "true",  # the document's default (a config item could carry it)
         JOIN_PARAM_COMPUTERS: wire.encode_join(
             wire.JoinEntry(p.entry.instance_id, p.entry.computer_name, p.otp) for p in plans
         ),

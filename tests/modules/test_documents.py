@@ -108,6 +108,7 @@ def test_document_parameters_are_those_of_the_contract() -> None:
         contract.JOIN_PARAM_LOGIN_GROUP,
         contract.JOIN_PARAM_SUDO_GROUP,
         contract.JOIN_PARAM_INSTALL_RDS,
+        contract.JOIN_PARAM_INSTALL_PACKAGES,
         contract.JOIN_PARAM_COMPUTERS,
     }
     tools = {
@@ -139,6 +140,7 @@ def test_document_parameters_are_those_of_the_contract() -> None:
         ),
         (JOIN, "LoginGroup", ["", "Linux Admins", "CORP\\ops"], ["$(id)", "a`b", "x\ny"]),
         (JOIN, "InstallRdsRole", ["true", "false"], ["", "yes"]),
+        (JOIN, "InstallPackages", ["true", "false"], ["", "no", "TRUE", "false\n", "true;id"]),
         (JOIN, "DomainName", ["corp.example.com"], ["", "corp.example.com;id", "-x"]),
         (PRESTAGE, "OuPath", ["", "OU=Servers,DC=corp,DC=example,DC=com"], ["OU=x;id", "DC=a,$(id)"]),
         (PRESTAGE, "Computers", [f"EC2-0123456789A={OTP}={STAMP}"], [f"EC2-1={OTP}=other:stamp"]),
@@ -255,6 +257,7 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(
         "SSM_LoginGroup": "Linux Admins",
         "SSM_SudoGroup": "",
         "SSM_InstallRdsRole": "false",
+        "SSM_InstallPackages": "false",
         "SSM_Computers": computers,
         "TMPDIR": str(tmp_path),
     }
@@ -267,7 +270,7 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["argv"] == [
         "--domain", "corp.example.com", "--dns-ips", "10.0.0.2,10.0.1.2",
-        "--login-group", "Linux Admins", "--sudo-group", "",
+        "--login-group", "Linux Admins", "--sudo-group", "", "--install-packages", "false",
     ]  # fmt: skip
     assert computers not in " ".join(record["argv"])
     assert record["computers"] == computers
@@ -392,3 +395,14 @@ def test_synthesized_documents_are_the_built_documents(landing_zones: LandingZon
     assert "${" not in join["content"].replace("$${", ""), (
         "script text must not be read as Terraform templates"
     )
+
+
+def test_install_packages_defaults_to_installing_and_the_handler_need_not_send_it() -> None:
+    # GIVEN the join document WHEN its InstallPackages parameter is read
+    parameter = build_document(JOIN)["parameters"][contract.JOIN_PARAM_INSTALL_PACKAGES]
+    # THEN its default keeps the old behaviour (install what is missing), so a handler that does not send
+    # it changes nothing; and only the Linux step takes it (Windows installs no packages)
+    assert parameter["default"] == "true"
+    assert parameter["allowedPattern"] == patterns.document_pattern(patterns.BOOLEAN)
+    windows = "\n".join(step(build_document(JOIN), "Windows")["inputs"]["runCommand"])
+    assert f"$env:SSM_{contract.JOIN_PARAM_INSTALL_PACKAGES}" not in windows.split("& $scriptFile")[1]

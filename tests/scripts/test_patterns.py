@@ -133,6 +133,7 @@ DOCUMENT_PARAMETERS = [
     (JOIN, "LoginGroup", "GROUP", True),
     (JOIN, "SudoGroup", "GROUP", True),
     (JOIN, "InstallRdsRole", "BOOLEAN", False),
+    (JOIN, "InstallPackages", "BOOLEAN", False),
     (PRESTAGE, "DomainName", "DOMAIN", False),
     (PRESTAGE, "OuPath", "OU", True),
     (PRESTAGE, "JoinUserName", "USER", False),
@@ -273,8 +274,8 @@ def test_the_bash_check_agrees_with_the_corpus(probe: Probe, failing_aws: Path) 
 def test_every_script_parameter_of_a_document_is_probed() -> None:
     """Each document parameter with a shared format reaches a script whose check the corpus probes."""
     probed = {(probe.script.name, probe.name) for probe in PROBES}
-    for spec, _, name, _ in DOCUMENT_PARAMETERS:
-        if name == "BOOLEAN":  # only the Windows join reads InstallRdsRole (checked below)
+    for spec, parameter, name, _ in DOCUMENT_PARAMETERS:
+        if parameter == "InstallRdsRole":  # only the Windows join reads it (checked below)
             continue
         assert (Path(spec.linux_script).name, name) in probed
 

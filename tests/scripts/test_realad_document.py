@@ -80,6 +80,9 @@ def test_the_join_document_joins_a_linux_instance(ad_lab: Lab) -> None:
         contract.JOIN_PARAM_LOGIN_GROUP: ad_lab.login_group,
         contract.JOIN_PARAM_SUDO_GROUP: "",
         contract.JOIN_PARAM_INSTALL_RDS: "false",
+        # SSM Agent exports a parameter's default when the command does not send it: installing allowed, and
+        # nothing to install (the lab's instances have the AD client).
+        contract.JOIN_PARAM_INSTALL_PACKAGES: "true",
         contract.JOIN_PARAM_COMPUTERS: f"{other_id}={computer_name(other_id)}={one_time_password()} "
         f"{instance_id}={name}={otp}",
     }
