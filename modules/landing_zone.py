@@ -64,7 +64,7 @@ class LandingZoneError(Exception):
 DIRECTORY_ID = re.compile(r"^d-[0-9a-f]{10}$")
 DIRECTORY_KEYS = {
     "domain", "dns_ips", "join_user", "join_password_parameter", "default_ou", "computer_name_prefix",
-    "directory_id", "sudo_group", "install_rds_role",
+    "directory_id", "sudo_group", "install_rds_role", "install_packages",
 }  # fmt: skip
 
 
@@ -82,6 +82,7 @@ class Directory:
     directory_id: str | None = None
     sudo_group: str | None = None
     install_rds_role: bool = False
+    install_packages: bool = True  # false: private subnets, the AD client is baked into the images
 
 
 @dataclass(frozen=True)
@@ -417,6 +418,8 @@ def config_item(lz: LandingZone, spoke: Spoke, directory: Directory) -> dict[str
     item |= {attribute: value for attribute, value in optional.items() if value}
     if directory.install_rds_role:
         item[contract.CONFIG_INSTALL_RDS_ROLE] = True
+    if not directory.install_packages:
+        item[contract.CONFIG_INSTALL_PACKAGES] = False
     return item
 
 
@@ -853,9 +856,20 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
         )
         sudo_group = r.string(entry, "sudo_group", f"{where}.sudo_group", shared.GROUP, "a group name")
         rds = r.boolean(entry, "install_rds_role", f"{where}.install_rds_role", False)
+        install = r.boolean(entry, "install_packages", f"{where}.install_packages", True)
         if domain and join_user and parameter:
             result[name] = Directory(
-                name, domain, dns_ips, join_user, parameter, default_ou, prefix, directory_id, sudo_group, rds
+                name,
+                domain,
+                dns_ips,
+                join_user,
+                parameter,
+                default_ou,
+                prefix,
+                directory_id,
+                sudo_group,
+                rds,
+                install,
             )
     return result
 

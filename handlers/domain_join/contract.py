@@ -89,6 +89,7 @@ CONFIG_OU_PATH: Final = "ouPath"
 CONFIG_COMPUTER_NAME_PREFIX: Final = "computerNamePrefix"
 CONFIG_SUDO_GROUP: Final = "sudoGroupName"
 CONFIG_INSTALL_RDS_ROLE: Final = "installRdsRole"
+CONFIG_INSTALL_PACKAGES: Final = "installPackages"  # false: private subnets, the AD client is in the image
 CONFIG_DIRECTORY_ID: Final = "directoryId"  # AWS Directory Service id, when the domain is AWS Managed AD
 CONFIG_REGIONS: Final = "regions"  # the account's enrolled Regions (string set), for reconciliation
 CONFIG_MANAGED_BY: Final = "managedBy"  # "ec2-domain-join" on items the landing zone writes

@@ -297,6 +297,10 @@ def decide_instance(fact: InstanceFacts | None) -> Outcome | None:
 NOT_ONLINE: Final = Outcome(NOT_READY, retry=True, detail="SSM agent not Online")
 
 
+# (spoke, domain, DNS IPs, login group, sudo group, install RDS role, install packages): one join command each
+JoinKey = tuple[Spoke, str, str, str, str, bool, bool]
+
+
 @dataclass(frozen=True, slots=True)
 class JoinPlan:
     """One instance to prestage and join.
@@ -326,11 +330,19 @@ class JoinPlan:
         return (config.domain, config.ou_path, config.join_user, config.password_parameter)
 
     @property
-    def join_key(self) -> tuple[Spoke, str, str, str, str, bool]:
+    def join_key(self) -> JoinKey:
         """Plans with the same key share one join command."""
         config = self.config
         dns = ",".join(config.dns_ips)
-        return (self.spoke, config.domain, dns, self.login_group, config.sudo_group, config.install_rds_role)
+        return (
+            self.spoke,
+            config.domain,
+            dns,
+            self.login_group,
+            config.sudo_group,
+            config.install_rds_role,
+            config.install_packages,
+        )
 
 
 def plan_join(
@@ -390,15 +402,15 @@ def prestage_parameters(key: tuple[str, str, str, str], plans: Iterable[JoinPlan
     }
 
 
-def join_parameters(key: tuple[Spoke, str, str, str, str, bool], plans: Iterable[JoinPlan]) -> dict[str, str]:
-    _, domain, dns, group, sudo_group, install_rds = key
+def join_parameters(key: JoinKey, plans: Iterable[JoinPlan]) -> dict[str, str]:
+    _, domain, dns, group, sudo_group, install_rds, install_packages = key
     return {
         JOIN_PARAM_DOMAIN: domain,
         JOIN_PARAM_DNS_IPS: dns,
         JOIN_PARAM_LOGIN_GROUP: group,
         JOIN_PARAM_SUDO_GROUP: sudo_group,
         JOIN_PARAM_INSTALL_RDS: "true" if install_rds else "false",
-        JOIN_PARAM_INSTALL_PACKAGES: "true",  # the document's default (a config item could carry it)
+        JOIN_PARAM_INSTALL_PACKAGES: "true" if install_packages else "false",
         JOIN_PARAM_COMPUTERS: wire.encode_join(
             wire.JoinEntry(p.entry.instance_id, p.entry.computer_name, p.otp) for p in plans
         ),

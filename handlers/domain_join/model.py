@@ -45,7 +45,8 @@ class AccountConfig:
     ``join_user`` (``adJoinUserName``), ``password_parameter`` (``adJoinUserPwParam``, a SecureString
     name), ``role_arn`` (``assumeRoleARN`` or the default execution role of the hub's partition),
     ``dns_ips`` (``dnsIP1``/``dnsIP2``), ``ou_path``, ``computer_name_prefix``, ``sudo_group``,
-    ``install_rds_role``.
+    ``install_rds_role``, ``install_packages`` (``installPackages``, default true: false forbids the join
+    script to install packages, for private subnets whose images carry the AD client).
 
     Example::
 
@@ -63,6 +64,7 @@ class AccountConfig:
     computer_name_prefix: str = DEFAULT_PREFIX
     sudo_group: str = ""
     install_rds_role: bool = False
+    install_packages: bool = True
 
     @classmethod
     def from_item(
@@ -118,8 +120,8 @@ class AccountConfig:
                 f"config of account {account_id}: computerNamePrefix {prefix!r} must be 1-7 of "
                 "[A-Z0-9-] starting with a letter"
             )
-        rds = item.get(contract.CONFIG_INSTALL_RDS_ROLE, False)
-        install_rds = rds if isinstance(rds, bool) else str(rds).strip().lower() == "true"
+        install_rds = _flag(item.get(contract.CONFIG_INSTALL_RDS_ROLE), default=False)
+        install_packages = _flag(item.get(contract.CONFIG_INSTALL_PACKAGES), default=True)
         return cls(
             account_id=account_id,
             domain=domain,
@@ -133,7 +135,18 @@ class AccountConfig:
             computer_name_prefix=prefix,
             sudo_group=text(contract.CONFIG_SUDO_GROUP, pattern=GROUP_RE),
             install_rds_role=install_rds,
+            install_packages=install_packages,
         )
+
+
+def _flag(value: Any, *, default: bool) -> bool:
+    """A config item's true/false attribute: a boolean, or the strings true/false in any case."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return text == "true" if default is False else text != "false"
 
 
 @dataclass(frozen=True, slots=True)

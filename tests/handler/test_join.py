@@ -76,6 +76,7 @@ def test_join_parameters_come_from_config_and_tags(world: World) -> None:
         computerNamePrefix="web",
         sudoGroupName="linux-admins",
         installRdsRole=True,
+        installPackages=False,
     )
     (instance,) = world.launch(SPOKE_A, tags={contract.TAG_LOGIN_GROUP: "app-team"})
 
@@ -90,6 +91,9 @@ def test_join_parameters_come_from_config_and_tags(world: World) -> None:
     assert params[contract.JOIN_PARAM_LOGIN_GROUP] == "app-team"
     assert params[contract.JOIN_PARAM_SUDO_GROUP] == "linux-admins"
     assert params[contract.JOIN_PARAM_INSTALL_RDS] == "true"
+    assert (
+        params[contract.JOIN_PARAM_INSTALL_PACKAGES] == "false"
+    )  # private subnets: the image has the client
     ((_, name, _),) = computers_of(join)
     assert name.startswith("WEB") and len(name) == 15
     # AND the prestage targets the OU with the join user and only the NAME of the password parameter
@@ -241,6 +245,7 @@ def test_windows_instance_joins_and_is_recorded_as_windows(world: World) -> None
     (join,) = world.commands(SPOKE_A, HOME_REGION)
     assert sorted(join["InstanceIds"]) == sorted([windows, linux])
     assert join["Params"][contract.JOIN_PARAM_INSTALL_RDS] == "true"
+    assert join["Params"][contract.JOIN_PARAM_INSTALL_PACKAGES] == "true"  # not in the item: the default
     ledger = world.ledger()
     assert ledger[windows]["platform"] == "windows"
     assert ledger[linux]["platform"] == "linux"

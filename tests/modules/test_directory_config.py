@@ -24,6 +24,7 @@ CORP = {
     "default_ou": "OU=EC2,OU=Servers,DC=corp,DC=example,DC=com",
     "computer_name_prefix": "EC2",
     "sudo_group": "linux-admins",
+    "install_packages": False,
 }
 
 
@@ -97,6 +98,7 @@ def test_items_written_to_dynamodb_are_read_back_by_the_handler(
     assert configs["222222222222"].password_parameter == "/domain-join/join-password"
     assert configs["222222222222"].role_arn == "arn:aws:iam::222222222222:role/ec2-domain-join-execution"
     assert configs["222222222222"].sudo_group == "linux-admins"
+    assert configs["222222222222"].install_packages is False
 
 
 def test_a_directory_value_the_handler_would_refuse_fails_at_load(tmp_path: Path) -> None:
