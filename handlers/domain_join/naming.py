@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 import string
 from typing import Final
 
 from .contract import STAMP_PREFIX
+from .patterns import COMPUTER_NAME_PREFIX
 
 MAX_COMPUTER_NAME: Final = 15
 DEFAULT_PREFIX: Final = "EC2"
 # The hash part keeps at least 40 bits so names stay unique across an Organization.
 MAX_PREFIX: Final = 7
 OTP_LENGTH: Final = 32
-_PREFIX_RE: Final = re.compile(r"^[A-Z][A-Z0-9-]{0,6}$")
 _OTP_ALPHABET: Final = string.ascii_letters + string.digits
 
 
 def valid_prefix(prefix: str) -> bool:
-    return bool(_PREFIX_RE.match(prefix))
+    return bool(COMPUTER_NAME_PREFIX.match(prefix))
 
 
 def computer_name(instance_id: str, prefix: str = DEFAULT_PREFIX) -> str:
