@@ -178,7 +178,7 @@ SPOKE_VARIABLES = (
         "Name of the role the hub assumes here.",
         settings.SPOKE_ROLE_NAME.default,
     ),
-    Variable("external_id", "string", 'sts:ExternalId the hub presents, "" for none.', ""),
+    Variable("spoke_role_external_id", "string", 'sts:ExternalId the hub presents, "" for none.', ""),
     NAME,
     Variable(
         "forward_events",
@@ -322,7 +322,7 @@ def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR)
             security_account_id=v["security_account_id"],
             hub_lambda_role_arn=v["hub_lambda_role_arn"],
             execution_role_name=v["execution_role_name"],
-            external_id=v["external_id"],
+            spoke_role_external_id=v["spoke_role_external_id"],
             name=v["name"],
             forward_events=v["forward_events"],
             scripts_dir=scripts_dir,

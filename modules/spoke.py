@@ -59,7 +59,7 @@ class SpokeProps:
     module passes `data.aws_partition`."""
     execution_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
     """The role the hub handler assumes here.  Default ec2-domain-join-execution (the hub's default)."""
-    external_id: str | None = None
+    spoke_role_external_id: str | None = None
     """Optional sts:ExternalId the hub must present (an identifier, not a secret)."""
     name: str = naming.DEFAULT_NAME
     """Must equal the hub's `name`: the target bus name derives from it."""
@@ -86,8 +86,13 @@ class SpokeProps:
         check_pattern("security_account_id", self.security_account_id, ACCOUNT_ID, "a 12-digit account id")
         check_pattern("hub_lambda_role_arn", self.hub_lambda_role_arn, ROLE_ARN, "an IAM role ARN")
         check_pattern("execution_role_name", self.execution_role_name, ROLE_NAME, "an IAM role name")
-        if self.external_id is not None:
-            check_pattern("external_id", self.external_id, EXTERNAL_ID, "an sts:ExternalId (2-1224 chars)")
+        if self.spoke_role_external_id is not None:
+            check_pattern(
+                "spoke_role_external_id",
+                self.spoke_role_external_id,
+                EXTERNAL_ID,
+                "an sts:ExternalId (2-1224 chars)",
+            )
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
         check_range("maximum_event_age_seconds", self.maximum_event_age_seconds, 60, 86400)
         check_range("maximum_retry_attempts", self.maximum_retry_attempts, 0, 185)
@@ -160,12 +165,14 @@ class Spoke(Construct):
                 [iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)]
             )
 
-        self.execution_trust_document = trust(p.external_id)
+        self.execution_trust_document = trust(p.spoke_role_external_id)
         trust_policy: Any = iam.to_json(self.execution_trust_document)
-        if is_token(p.external_id):  # plain module: "" means no external id
+        if is_token(p.spoke_role_external_id):  # plain module: "" means no external id
             trust_policy = Token.as_string(
                 Fn.conditional(
-                    Fn.can(Fn.regex("^$", str(p.external_id))), iam.to_json(trust(None)), trust_policy
+                    Fn.can(Fn.regex("^$", str(p.spoke_role_external_id))),
+                    iam.to_json(trust(None)),
+                    trust_policy,
                 )
             )
         self.execution_role = IamRole(

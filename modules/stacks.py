@@ -300,7 +300,7 @@ def build_app(
                 security_account_id=lz.security_account_id,
                 hub_lambda_role_arn=hub_role_arn,
                 execution_role_name=lz.spoke_role_name,
-                external_id=lz.spoke_role_external_id,
+                spoke_role_external_id=lz.spoke_role_external_id,
                 name=lz.name,
                 # The security account's default buses already feed the hub and forwarders.
                 forward_events=spoke_config.account_id != lz.security_account_id,

@@ -75,9 +75,9 @@ def test_plain_spoke_iterates_over_the_regions_variable() -> None:
     assert document["for_each"] == "${toset(var.regions)}" and document["region"] == "${each.value}"
     [dlq_policy] = resources["aws_sqs_queue_policy"].values()
     assert "$${each.value}" not in dlq_policy["policy"], "each.value must be evaluated, not kept as text"
-    assert "arn:aws:sqs:${each.value}:" in dlq_policy["policy"]
+    assert "arn:${data.aws_partition.partition.partition}:sqs:${each.value}:" in dlq_policy["policy"]
     [execution] = [r for n, r in resources["aws_iam_role"].items() if "execution" in n]
-    assert execution["assume_role_policy"].startswith('${can(regex("^$", var.external_id)) ?')
+    assert execution["assume_role_policy"].startswith('${can(regex("^$", var.spoke_role_external_id)) ?')
 
 
 def test_plain_hub_takes_code_from_s3_and_creates_the_config_table_on_request() -> None:
@@ -227,7 +227,10 @@ def test_plain_hub_hands_the_spoke_role_name_and_attempt_limit_to_the_handler() 
     attempts = data["variable"]["max_command_attempts"]
     assert attempts["default"] == 3
     [validation] = attempts["validation"]
-    assert validation["condition"] == "${var.max_command_attempts >= 1 && var.max_command_attempts <= 10}"
+    assert validation["condition"] == (
+        "${floor(var.max_command_attempts) == var.max_command_attempts"
+        " && var.max_command_attempts >= 1 && var.max_command_attempts <= 10}"
+    )
 
 
 def test_plain_hub_keeps_the_tools_host_tag_condition() -> None:

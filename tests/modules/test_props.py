@@ -101,7 +101,7 @@ def test_hub_needs_an_organization_or_an_account_list() -> None:
         ("security_account_id", "x"),
         ("hub_lambda_role_arn", "arn:aws:iam::111111111111:user/someone"),
         ("execution_role_name", "a" * 65),
-        ("external_id", "x"),
+        ("spoke_role_external_id", "x"),
         ("maximum_retry_attempts", 186),
     ],
 )
