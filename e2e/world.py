@@ -1136,6 +1136,7 @@ class CommandRun:
     started: float
     finished: float
     output: str
+    parameters: dict[str, str] = field(default_factory=dict)  # as the agent exported them (SSM_ stripped)
 
 
 @dataclass
@@ -1214,7 +1215,10 @@ class Agent(threading.Thread):
             code, output = result.returncode, result.stdout + result.stderr
         except subprocess.TimeoutExpired:
             code, output = 124, "timed out"
-        self.runs.append(CommandRun(command["CommandId"], name, code, started, time.time(), output))
+        parameters = {k[len("SSM_") :]: v for k, v in env.items() if k.startswith("SSM_")}
+        self.runs.append(
+            CommandRun(command["CommandId"], name, code, started, time.time(), output, parameters)
+        )
         status = "Success" if code == 0 else ("TimedOut" if code == 124 else "Failed")
         self.world.timeline.note("agent", f"{instance.instance_id} {name} -> {status} (exit {code})")
         (folder / f"{command['CommandId']}.out").write_text(output)
