@@ -19,7 +19,7 @@ export JSII_NODE := $(TOOLS_BIN)/node
 export PATH := $(TOOLS_BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth synth-cdktn test lint typecheck static bench bench-synth plain-modules tools clean
+.PHONY: synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e plain-modules tools clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
 synth: $(STAMP) $(TOOLS_STAMP)
@@ -35,6 +35,14 @@ synth-cdktn: $(STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP)
 ## make test: lint, type-check, static checks of the scripts, and every test
 test: $(STAMP) $(CHECKOV_STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP) lint typecheck static
 	$(BIN)/python -m pytest
+
+## make e2e: the whole system on one machine (moto Organization + Samba AD; root and Debian's Samba)
+e2e: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python -m pytest tests/e2e -q
+
+## make demo: one launch joined and terminated end to end, as a timestamped timeline
+demo: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python -m e2e.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -54,6 +62,10 @@ bench: $(STAMP)
 ## make bench-synth: synth time and peak memory for 500 accounts x 17 Regions
 bench-synth: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
+
+## make bench-e2e: seconds from a running event to a working login, and from terminated to removal
+bench-e2e: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python benchmarks/bench_e2e.py
 
 ## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/)
 plain-modules: $(STAMP) $(TOOLS_STAMP)
