@@ -642,8 +642,14 @@ already_joined() {
   adcli testjoin --domain "$domain" >/dev/null 2>&1
 }
 
+# How long a join waits for a one-time password the account does not have yet (a resent join racing its
+# prestage): far longer than a prestage takes, far shorter than --wait-seconds, so that a password that
+# will never come (the account reset by someone else) fails soon and comes back as a failure event.
+readonly PASSWORD_WAIT_SECONDS=60
+
 join_domain() {
-  local deadline=$join_deadline output kind
+  local deadline=$join_deadline output kind password_since="" password_window
+  password_window=$((wait_seconds < PASSWORD_WAIT_SECONDS ? wait_seconds : PASSWORD_WAIT_SECONDS))
   while :; do
     if output=$(printf '%s' "$otp" | adcli join --domain "$domain" --computer-name "$computer_name" \
       --host-fqdn "${computer_name,,}.$domain" --login-type computer --stdin-password 2>&1); then
@@ -652,12 +658,21 @@ join_domain() {
     fi
     case "$output" in
       *"not found in Kerberos database"*) kind="account-missing" ;;
+      # The account exists but still has an earlier password: a resent join can start before the prestage
+      # sent with it has reset the account, so this is waited for like a missing account.
+      *"Preauthentication failed"* | *"Password incorrect"*) kind="password-not-yet-set" ;;
       *"Cannot contact any KDC"* | *"domain controller"* | *"resolve"* | *"Connection refused"* | *"timed out"*) kind="unreachable" ;;
       *) kind="rejected" ;;
     esac
     log "adcli join: ${output//$otp/<redacted>}"
     if [ "$kind" = "rejected" ]; then
       fail "join-rejected" 8 "the domain rejected the join with the one-time password"
+    fi
+    if [ "$kind" = "password-not-yet-set" ]; then
+      password_since=${password_since:-$SECONDS}
+      if [ $((SECONDS - password_since)) -ge "$password_window" ] || [ "$SECONDS" -ge "$deadline" ]; then
+        fail "join-rejected" 8 "the domain did not accept the one-time password within ${password_window}s"
+      fi
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       if [ "$kind" = "account-missing" ]; then

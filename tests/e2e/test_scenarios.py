@@ -236,15 +236,6 @@ def test_6_a_short_kerberos_outage_is_waited_out_by_the_join_itself(world: World
     assert keytab_works(instance.machine, joined.name).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the defect's symptom; a broken world must still fail
-    reason=(
-        "defect found by this lab: a resend sends the new prestage and the new join together; the join meets "
-        "the object's previous password ('Preauthentication failed'), which domain-join.sh takes as "
-        "join-rejected (exit 8, not retried), so every resend fails the same way until JOIN_FAILED"
-    ),
-)
 def test_6_a_rejected_join_comes_back_as_a_failure_event_and_is_sent_again(world: World) -> None:
     # GIVEN a new instance held off the KDC by the DC's firewall until its account is prestaged, and the
     # account's password then reset (what a duplicate prestage leaves: the join's one-time password is stale)

@@ -100,8 +100,13 @@ FAILURES = [
             lambda h: h.fake("systemctl", 'case "$*" in *"restart sssd"*) exit 1;; esac; exit 0'),
             10, "config-failed", "restarting sssd", systemd=True),
     Failure("join-rejected",
-            lambda h: h.fake("adcli", "cat >/dev/null; echo 'Password incorrect' >&2; exit 1"),
+            lambda h: h.fake("adcli", "cat >/dev/null; echo 'Insufficient permissions' >&2; exit 1"),
             8, "join-rejected", "rejected", untouched=("sssd/sssd.conf",)),
+    # a resent join may start before its prestage reset the account: waited for, then rejected at the deadline
+    Failure("password-not-accepted",
+            lambda h: h.fake("adcli", "cat >/dev/null; echo 'Preauthentication failed' >&2; exit 1"),
+            8, "join-rejected", "did not accept the one-time password within 2s",
+            args=("--wait-seconds", "2", "--retry-interval", "1"), untouched=("sssd/sssd.conf",)),
 ]  # fmt: skip
 
 

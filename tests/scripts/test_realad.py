@@ -370,7 +370,9 @@ def test_join_with_a_wrong_otp_is_rejected(ad_lab: Lab) -> None:
     instance_id = random_instance_id()
     name, otp, wrong = "WRONG-" + instance_id[-6:].upper(), random_otp(), random_otp()
     assert ad_lab.prestage(f"{name}={otp}={stamp_for(instance_id)}").returncode == 0
-    completed = ad_lab.join(instance, instance_id, f"{instance_id}={name}={wrong}")
+    completed = ad_lab.join(
+        instance, instance_id, f"{instance_id}={name}={wrong}", "--wait-seconds", "3", "--retry-interval", "1"
+    )
     assert completed.returncode == 8
     assert only_result(completed)["status"] == "join-rejected"
     assert_no_secret(completed, wrong, otp)
