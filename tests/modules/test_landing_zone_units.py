@@ -71,9 +71,11 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
 
 def test_the_hub_writes_the_config_item_and_creates_the_tools_host(stacks: dict[str, dict[str, Any]]) -> None:
     hub = stacks["hub"]["resource"]
-    [item] = hub["aws_dynamodb_table_item"].values()
-    assert json.loads(item["item"])["accountId"] == {"S": SPOKE}
-    assert item["table_name"].startswith("${aws_dynamodb_table.")  # the hub's own table: created first
+    items = {
+        json.loads(item["item"])["accountId"]["S"]: item for item in hub["aws_dynamodb_table_item"].values()
+    }
+    assert set(items) == {SPOKE, "333333333333"}  # the spokes that name a directory
+    assert all(i["table_name"].startswith("${aws_dynamodb_table.") for i in items.values())  # created first
     assert len(hub["aws_instance"]) == 1 and len(hub["aws_iam_instance_profile"]) == 1
     assert "tools_host_instance_profile_arn" in stacks["hub"]["output"]
 
