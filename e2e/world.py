@@ -1258,21 +1258,7 @@ def keytab_works(machine: Machine, computer_name: str) -> subprocess.CompletedPr
 def start_lab(workdir: Path, timeline: Timeline) -> Lab:
     """The Samba AD lab as tests/scripts/conftest.py provisions it (a DC and a tools host)."""
     # Its own suffix: the script suite's lab (same process, suffix = pid) may be up at the same time.
-    lab = Lab(workdir=workdir, suffix=f"e{os.getpid() % 10000}")
-    try:
-        (workdir / "probe-krb5.conf").write_text(
-            f"[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = true\n rdns = false\n"
-        )
-        dc_netns = lab.add_netns("dc")
-        tools_netns = lab.add_netns("tools")
-        lab.make_lan(dc_netns)
-        lab.plug(tools_netns, 2, dc_netns)
-        lab.start_machine("dc", dc_netns, DC_IP)
-        lab.start_machine("tools", tools_netns, DC_IP)
-        lab.provision()
-    except BaseException:
-        lab.close()
-        raise
+    lab = Lab.start(workdir, suffix=f"e{os.getpid() % 10000}")
     timeline.note("directory", f"Samba AD DC serving {DOMAIN} ({OU_DN})")
     return lab
 

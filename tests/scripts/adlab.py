@@ -581,6 +581,26 @@ class Lab:
         )  # fmt: skip
 
     # --- teardown --------------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, workdir: Path, suffix: str) -> Lab:
+        """A provisioned domain: the DC and the AD tools host on one LAN (closed again if anything fails)."""
+        lab = cls(workdir=workdir, suffix=suffix)
+        try:
+            (workdir / "probe-krb5.conf").write_text(
+                f"[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = true\n rdns = false\n"
+            )
+            dc_netns = lab.add_netns("dc")
+            tools_netns = lab.add_netns("tools")
+            lab.make_lan(dc_netns)
+            lab.plug(tools_netns, 2, dc_netns)
+            lab.start_machine("dc", dc_netns, DC_IP)
+            lab.start_machine("tools", tools_netns, DC_IP)
+            lab.provision()
+        except BaseException:
+            lab.close()
+            raise
+        return lab
+
     def close(self) -> None:
         for netns in self.netnses:
             pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, check=False)

@@ -10,7 +10,6 @@ refuses by design.
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import yaml
 
 from modules.landing_zone import load_landing_zone
 
-from .test_stacks import resource_base
+from .test_stacks import assert_plans_every_declared_resource
 from .tier import Context, Job, Prepared, Tier, prepare_stack, synthesize
 
 SPOKE = "222222222222"
@@ -51,18 +50,7 @@ NETWORK_JOBS = [Job(f"network[{name}]", functools.partial(_prepare, name), cost=
 @pytest.mark.parametrize("job", NETWORK_JOBS, ids=str)
 def test_network_stack_validates_and_plans_every_declared_resource(job: Job, tier: Tier) -> None:
     prepared, outcome = tier.result(job)
-
-    assert outcome.failed_step is None, outcome.output
-    config = prepared.expected["config"]
-    declared = {
-        f"{type_name}.{name}": "for_each" in body or "count" in body
-        for type_name, blocks in config.get("resource", {}).items()
-        for name, body in blocks.items()
-    }
-    creates = outcome.planned_creates()
-    instances = Counter(resource_base(address) for address in creates)
-    assert set(instances) == set(declared), outcome.output
-    assert outcome.planned_changes() == creates
+    creates = assert_plans_every_declared_resource(job, prepared, outcome)
     if job.key == "network[directory-network]":
         assert any(a.startswith("aws_route53_resolver_rule.") for a in creates)
     if job.key == f"network[spoke-{SPOKE}]":

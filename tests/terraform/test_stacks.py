@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 
+from .tfcli import Outcome
 from .tier import (
     Context,
     Job,
@@ -58,11 +59,9 @@ def resource_base(address: str) -> str:
     return INSTANCE_KEY.sub("", address)
 
 
-@pytest.mark.terraform
-@pytest.mark.parametrize("job", STACK_JOBS, ids=str)
-def test_stack_validates_and_plans_every_declared_resource(job: Job, tier: Tier) -> None:
-    prepared, outcome = tier.result(job)
-
+def assert_plans_every_declared_resource(job: Job, prepared: Prepared, outcome: Outcome) -> list[str]:
+    """Validate and plan passed, and the plan creates what the stack declares and nothing else; returns the
+    planned creations."""
     assert outcome.failed_step is None, outcome.output
     config = prepared.expected["config"]
     declared = {
@@ -76,6 +75,14 @@ def test_stack_validates_and_plans_every_declared_resource(job: Job, tier: Tier)
     assert set(instances) == set(declared), outcome.output
     assert {address: n for address, n in instances.items() if not declared[address] and n != 1} == {}
     assert outcome.planned_changes() == creates  # nothing planned but creations
+    return list(creates)
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("job", STACK_JOBS, ids=str)
+def test_stack_validates_and_plans_every_declared_resource(job: Job, tier: Tier) -> None:
+    prepared, outcome = tier.result(job)
+    assert_plans_every_declared_resource(job, prepared, outcome)
 
 
 @pytest.mark.terraform
