@@ -1,6 +1,6 @@
 """Directory network: the network of the account and VPC of the domain controllers (or AWS Managed AD).
 
-What a join needs before our code matters, generated from the port table (`handlers/domain_join/ports.py`):
+What a join needs before our code matters, generated from the port table (`modules/ports.py`):
 
 - the domain controllers' security group: the client table from the given client sources, DC <-> DC both
   ways (self-referencing, and to replication peers elsewhere), the admin table only from the admin source,
@@ -54,13 +54,12 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from handlers.domain_join import ports
 from handlers.domain_join.patterns import DOMAIN, ROLE_ARN_PARTITION_GROUP
-from handlers.domain_join.ports import PortRule, Role
 
-from . import arns, iam, naming
+from . import arns, iam, naming, ports
 from .partitions import UnknownRegionError
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, SNS_ARN, TAG_KEY
+from .ports import PortRule, Role
 from .rules import Delivery, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
 

@@ -7,7 +7,7 @@ Per VPC (any Region of the account, through the provider's per-resource `region`
   the directory shares it under that name) with a data source at plan;
 - optionally the Systems Manager interface endpoints (ssm, ssmmessages, ec2messages; kms, logs) with their
   security group (HTTPS from the VPC only);
-- a member security group whose egress is the client table (`handlers/domain_join/ports.py`) to the
+- a member security group whose egress is the client table (`modules/ports.py`) to the
   domain controllers' networks: attach it to the instances that join (next to their other groups).
 """
 
@@ -24,10 +24,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
-from handlers.domain_join import ports
-from handlers.domain_join.ports import Role
-
-from . import arns, naming
+from . import arns, naming, ports
 from .directory_network import (
     ENDPOINT_SERVICES,
     LONGEST_VPC_ID,
@@ -45,6 +42,7 @@ from .directory_network import (
 )
 from .partitions import UnknownRegionError
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
+from .ports import Role
 from .validation import PropsError, check_pattern, check_range, check_unique
 
 RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")

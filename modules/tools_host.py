@@ -47,9 +47,9 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from constructs import Construct
 
 from handlers.domain_join import patterns as shared
-from handlers.domain_join import ports, settings
+from handlers.domain_join import settings
 
-from . import arns, iam
+from . import arns, iam, ports
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
 from .validation import PropsError, check_each, check_pattern, check_setting, str_default
 

@@ -17,9 +17,9 @@ from modules_testlib import SynthesizedApp, load_stacks, statements_by_sid, unes
 from moto import mock_aws
 from test_policies import _resource_type, run_checkov
 
-from handlers.domain_join import ports
-from handlers.domain_join.ports import ADMIN_TO_DC, CLIENT_TO_DC, DC_TO_DC, Role
+from modules import ports
 from modules.checkov_skips import CHECKOV_SKIPS, NETWORK_CHECKOV_SKIPS
+from modules.ports import ADMIN_TO_DC, CLIENT_TO_DC, DC_TO_DC, Role
 from modules.validation import PropsError
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.domain_join import ports
-from handlers.domain_join.ports import ADMIN_TO_DC, CLIENT_TO_DC, DC_TO_DC, PORT_TABLE, Role
+from modules import ports
+from modules.ports import ADMIN_TO_DC, CLIENT_TO_DC, DC_TO_DC, PORT_TABLE, Role
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from typing import Any
 import parliament
 import pytest
 
-from handlers.domain_join import ports
+from modules import ports
 from modules.tools_host import ToolsHostInstanceProps, ToolsHostProps
 from modules.validation import PropsError
 

@@ -1,6 +1,6 @@
 """The port table is sufficient, shown on a real domain (issue 11's proof).
 
-The DC's network namespace gets the default-drop nftables firewall that `handlers/domain_join/ports.py`
+The DC's network namespace gets the default-drop nftables firewall that `modules/ports.py`
 generates from its client table (sources: the lab's LAN).  Through it, the project's scripts prestage an
 instance, join it with the one-time password, `kinit -k` with its keytab, log a domain user in through sssd
 and remove the computer again.  Then the same generator without the TCP 88 row makes the join's preflight fail
@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from handlers.domain_join import ports
 from handlers.domain_join.naming import computer_name, one_time_password, ownership_stamp
+from modules import ports
 
 from .adlab import DC_IP, DOMAIN, OU_DN, REALM, Lab, parse_results, random_instance_id
 from .test_realad import pam_login, start_sssd
