@@ -77,6 +77,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # tests/scripts/adlab.py is imported as a package module
     sys.path.insert(0, str(REPO))
 
+from handlers.domain_join import contract  # noqa: E402
 from tests.scripts.adlab import DC_IP, DOMAIN, OU_DN, REALM, Lab, Machine  # noqa: E402
 
 SECURITY_ACCOUNT = "111111111111"
@@ -1494,8 +1495,8 @@ class World:
         item = (
             self.moto.client("dynamodb", SECURITY_ACCOUNT, HOME_REGION)
             .get_item(
-                TableName=self._table("LEDGER_TABLE_NAME"),
-                Key={"instanceId": {"S": instance_id}},
+                TableName=self._table(contract.ENV_LEDGER_TABLE),
+                Key={contract.LEDGER_TABLE_KEY: {"S": instance_id}},
                 ConsistentRead=True,
             )
             .get("Item", {})
@@ -1505,7 +1506,7 @@ class World:
     def dead_letters(self) -> list[dict[str, Any]]:
         """The handler's DLQ messages (received with a short visibility, so they stay)."""
         sqs = self.moto.client("sqs", SECURITY_ACCOUNT, HOME_REGION)
-        url = self.function.attributes["environment"]["variables"]["DEAD_LETTER_QUEUE_URL"]
+        url = self.function.attributes["environment"]["variables"][contract.ENV_DEAD_LETTER_QUEUE_URL]
         found = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1, MessageAttributeNames=["All"]
         ).get("Messages", [])
