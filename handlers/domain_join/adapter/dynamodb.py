@@ -10,16 +10,14 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from ..errors import TransientAwsError
 from .errors import translated
+from .sessions import DYNAMODB_DESERIALIZER as _DESERIALIZER
+from .sessions import DYNAMODB_SERIALIZER as _SERIALIZER
 
 BATCH_GET_LIMIT: Final = 100
 BATCH_WRITE_LIMIT: Final = 25
 UNPROCESSED_ATTEMPTS: Final = 4
-_SERIALIZER: Final = TypeSerializer()
-_DESERIALIZER: Final = TypeDeserializer()
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,12 +18,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import AccessDeniedError, TransientAwsError
 from ..model import Spoke
 from .errors import translate_error
+
+# boto3's DynamoDB value codec, used by adapter.dynamodb: this is the one module that imports boto3.
+DYNAMODB_SERIALIZER: Final = TypeSerializer()
+DYNAMODB_DESERIALIZER: Final = TypeDeserializer()
 
 CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "max_attempts": 3},
