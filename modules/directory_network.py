@@ -58,18 +58,25 @@ from handlers.domain_join.patterns import DOMAIN, ROLE_ARN_PARTITION_GROUP
 
 from . import arns, iam, naming, ports
 from .partitions import UnknownRegionError
-from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, SNS_ARN, TAG_KEY
+from .patterns import (
+    ACCOUNT_ID,
+    INSTANCE_ID,
+    PREFIX_LIST_ID,
+    REGION,
+    RESOURCE_NAME,
+    ROLE_ARN,
+    SECURITY_GROUP_ID,
+    SNS_ARN,
+    SUBNET_ID,
+    TAG_KEY,
+    TAG_VALUE,
+    VPC_ID,
+)
 from .ports import PortRule, Role
 from .rules import Delivery, rule_with_target
 from .validation import PropsError, check_each, check_pattern, check_range, check_unique
 
 # --- value formats of this unit's inputs ------------------------------------------------------------------
-VPC_ID: Final = re.compile(r"^vpc-[0-9a-f]{8,17}$")
-SUBNET_ID: Final = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-SECURITY_GROUP_ID: Final = re.compile(r"^sg-[0-9a-f]{8,17}$")
-PREFIX_LIST_ID: Final = re.compile(r"^pl-[0-9a-f]{8,17}$")
-INSTANCE_ID: Final = re.compile(r"^i-[0-9a-f]{8,17}$")
-TAG_VALUE: Final = re.compile(r"^[\w .:/=+@-]{0,256}$")
 ORGANIZATION_ARN: Final = re.compile(
     r"^arn:(aws[a-z-]*):organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$"
 )

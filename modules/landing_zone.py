@@ -25,11 +25,19 @@ from .patterns import (
     ACCOUNT_ID,
     BUCKET,
     EXTERNAL_ID,
+    INSTANCE_ID,
     ORGANIZATION_ID,
+    PREFIX_LIST_ID,
     REGION,
+    RESOLVER_RULE_ID,
+    ROLE_ARN,
     ROLE_NAME,
+    SECURITY_GROUP_ID,
     SNS_ARN,
+    SUBNET_ID,
     TAG_KEY,
+    TAG_VALUE,
+    VPC_ID,
 )
 
 # The file is configuration written by people: far below these limits.  Above them it is refused
@@ -44,7 +52,6 @@ MAX_TAGS = 49  # AWS allows 50 per resource; the stacks add ManagedBy
 # (SQS, SNS, Lambda and KMS aliases refuse dots); the per-service lengths are checked by naming.
 UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-TAG_VALUE = re.compile(r"^[\w .:/=+@-]{0,256}$")
 KMS_KEY = re.compile(
     r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,256}|alias/[A-Za-z0-9/_-]{1,250})$"
 )
@@ -874,8 +881,6 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
     return result
 
 
-VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
-SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")
 
@@ -895,16 +900,10 @@ def _cidrs(value: Any, where: str, r: _Reader, *, required: bool) -> tuple[str, 
     return tuple(result)
 
 
-PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
-SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
-RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{8,17}$")
 SHARE_PRINCIPAL = re.compile(
     r"^([0-9]{12}|arn:aws[a-z-]*:organizations::[0-9]{12}:(organization/o-[a-z0-9]{10,32}"
     r"|ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}))$"
 )
-ROLE_ARN_SHAPE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "kms", "logs")
 DIRECTORY_NETWORK_KEYS = {
     "account_id", "region", "role_name", "directory", "vpc_id", "vpc_cidr", "resolver_subnet_ids",
@@ -978,9 +977,7 @@ def _directory_network(
     )
     if len(resolver_subnets) < 2:
         r.problem(f"{where}.resolver_subnet_ids", "give two subnets in two Availability Zones")
-    admin_roles = _ids(
-        raw.get("admin_role_arns"), f"{where}.admin_role_arns", ROLE_ARN_SHAPE, "a role ARN", r
-    )
+    admin_roles = _ids(raw.get("admin_role_arns"), f"{where}.admin_role_arns", ROLE_ARN, "a role ARN", r)
     if not admin_roles:
         r.problem(f"{where}.admin_role_arns", "name the AD-admin role(s): only they may stop or change DCs")
     clients = r.mapping(raw.get("clients"), f"{where}.clients")
@@ -1082,7 +1079,7 @@ def _directory_network(
             raw,
             "notification_topic_arn",
             f"{where}.notification_topic_arn",
-            SNS_TOPIC_ARN,
+            SNS_ARN,
             "an SNS topic ARN",
         ),
     )

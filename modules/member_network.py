@@ -13,7 +13,6 @@ Per VPC (any Region of the account, through the provider's per-resource `region`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +29,6 @@ from .directory_network import (
     LONGEST_VPC_ID,
     RESOLVER_NAME,
     SECURITY_GROUP_RULE_QUOTA,
-    SUBNET_ID,
-    VPC_ID,
     add_interface_endpoints,
     check_cidr,
     check_cidrs,
@@ -41,11 +38,9 @@ from .directory_network import (
     slug,
 )
 from .partitions import UnknownRegionError
-from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
+from .patterns import ACCOUNT_ID, REGION, RESOLVER_RULE_ID, RESOURCE_NAME, SUBNET_ID, VPC_ID
 from .ports import Role
 from .validation import PropsError, check_pattern, check_range, check_unique
-
-RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import re
 
-from handlers.domain_join.patterns import ACCOUNT_ID, REGION, ROLE_ARN
+from handlers.domain_join.patterns import ACCOUNT_ID, INSTANCE_ID, REGION, ROLE_ARN
 
 __all__ = [
     "ACCOUNT_ID",
     "BUCKET",
     "EXTERNAL_ID",
+    "INSTANCE_ID",
     "ORGANIZATION_ID",
+    "PREFIX_LIST_ID",
     "REGION",
+    "RESOLVER_RULE_ID",
     "RESOURCE_NAME",
     "ROLE_ARN",
     "ROLE_NAME",
+    "SECURITY_GROUP_ID",
     "SNS_ARN",
+    "SUBNET_ID",
     "TAG_KEY",
+    "TAG_VALUE",
+    "VPC_ID",
 ]
 
 ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
@@ -31,3 +38,10 @@ TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
+TAG_VALUE = re.compile(r"^[\w .:/=+@-]{0,256}$")
+# EC2 and Route 53 Resolver resource ids
+VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
+RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")
