@@ -26,6 +26,7 @@ from .patterns import (
     BUCKET,
     EXTERNAL_ID,
     INSTANCE_ID,
+    KMS_KEY_ARN,
     ORGANIZATION_ID,
     PREFIX_LIST_ID,
     REGION,
@@ -882,7 +883,6 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
 
 
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")
 
 
 def _cidrs(value: Any, where: str, r: _Reader, *, required: bool) -> tuple[str, ...]:

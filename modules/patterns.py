@@ -16,6 +16,7 @@ __all__ = [
     "BUCKET",
     "EXTERNAL_ID",
     "INSTANCE_ID",
+    "KMS_KEY_ARN",
     "ORGANIZATION_ID",
     "PREFIX_LIST_ID",
     "REGION",
@@ -45,3 +46,4 @@ SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
 RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")

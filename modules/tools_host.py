@@ -50,7 +50,7 @@ from handlers.domain_join import patterns as shared
 from handlers.domain_join import settings
 
 from . import arns, iam, ports
-from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME
+from .patterns import ACCOUNT_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME
 from .validation import PropsError, check_each, check_pattern, check_setting, str_default
 
 LINUX_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -67,7 +67,6 @@ $ErrorActionPreference = 'Stop'
 Install-WindowsFeature -Name RSAT-AD-PowerShell
 </powershell>
 """
-KMS_KEY_ARN_PREFIX = "arn:aws"  # any partition (aws, aws-cn, aws-us-gov, ...): checked by shape below
 VPC_ID = "vpc-"
 SUBNET_ID = "subnet-"
 HTTPS = 443
@@ -155,13 +154,8 @@ class ToolsHostProps:
             shared.SSM_PARAMETER_NAME,
             "a parameter name",
         )
-        if self.password_kms_key_arn is not None and not (
-            isinstance(self.password_kms_key_arn, str)
-            and self.password_kms_key_arn.startswith(KMS_KEY_ARN_PREFIX)
-            and ":kms:" in self.password_kms_key_arn
-            and ":key/" in self.password_kms_key_arn
-        ):
-            raise PropsError("password_kms_key_arn", f"{self.password_kms_key_arn!r} is not a KMS key ARN")
+        if self.password_kms_key_arn is not None:
+            check_pattern("password_kms_key_arn", self.password_kms_key_arn, KMS_KEY_ARN, "a KMS key ARN")
         check_setting(settings.TOOLS_HOST_TAG_KEY, self.tag_key)
         check_setting(settings.TOOLS_HOST_TAG_VALUE, self.tag_value)
 
