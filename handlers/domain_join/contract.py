@@ -33,6 +33,39 @@ TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"  # noqa: S105 - 
 # prestage: "NAME=OTP=STAMP …"; remove: "NAME=STAMP …"
 TOOLS_PARAM_COMPUTERS: Final = "Computers"
 
+# Sealed one-time passwords (docs/handler.md "Sealed one-time passwords"): both documents take the KMS key
+# the values are sealed with ("" = the Computers value holds plain one-time passwords); the prestage document
+# also takes the batch id its ciphertexts' encryption context names.
+PARAM_SEALING_KEY: Final = "SealingKeyArn"
+TOOLS_PARAM_SEALED_BATCH: Final = "SealedBatch"
+# Encryption context of a sealed value: its purpose, and the batch (prestage) or the instance (join).
+SEAL_CONTEXT_PURPOSE: Final = "ec2-domain-join:purpose"
+SEAL_CONTEXT_BATCH: Final = "ec2-domain-join:batch"
+SEAL_CONTEXT_INSTANCE: Final = "ec2-domain-join:instance-arn"
+SEAL_PURPOSE_PRESTAGE: Final = "prestage"
+SEAL_PURPOSE_JOIN: Final = "join"
+
+# --- Reconciliation (docs/reconcile.md) ------------------------------------------------
+# Hub; runs on the AD tools host: lists the computer objects carrying our stamp under the given OUs (one
+# LDAP search) and prints the JSON document of handlers/domain_join/reconcile/inventory.py on stdout,
+# which Run Command writes to the hub's inventory bucket (its API output is truncated at 24,000 characters).
+INVENTORY_DOCUMENT: Final = "DomainJoin-Inventory"
+# Its parameters: TOOLS_PARAM_DOMAIN, TOOLS_PARAM_JOIN_USER, TOOLS_PARAM_PASSWORD_PARAMETER, and the OUs to
+# search (DNs separated by ";"; "" = the domain's default Computers container).
+INVENTORY_PARAM_OUS: Final = "OuPaths"
+# Where Run Command writes the inventory output in the bucket: <prefix><command id>/<instance id>/...
+INVENTORY_OUTPUT_PREFIX: Final = "inventory/"
+# DomainJoin-Remove: what to do with each stamp-checked computer; "delete" (the default, a tree delete) or
+# "disable" (quarantine: the reconciler deletes it N days later).
+TOOLS_PARAM_REMOVE_ACTION: Final = "RemoveAction"
+REMOVE_ACTION_DELETE: Final = "delete"
+REMOVE_ACTION_DISABLE: Final = "disable"
+# Reconciler environment (set by modules/reconcile.py; tunables in settings.py).
+ENV_JOIN_QUEUE_URL: Final = "JOIN_QUEUE_URL"
+ENV_RECONCILE_QUEUE_URL: Final = "RECONCILE_QUEUE_URL"
+ENV_INVENTORY_BUCKET: Final = "INVENTORY_BUCKET_NAME"
+ENV_HUB_REGIONS: Final = "HUB_REGIONS"  # comma separated; the Regions of accounts whose item has none
+
 # Ownership stamp written to the computer object's `description`.
 STAMP_PREFIX: Final = "ec2-domain-join:"  # + "<account>/<region>/<instance id>"
 
@@ -51,7 +84,11 @@ ENV_LEDGER_TABLE: Final = "LEDGER_TABLE_NAME"
 ENV_DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
 ENV_TOOLS_HOST_TAG_KEY: Final = "TOOLS_HOST_TAG_KEY"  # seed: ADToolsHostTagKey
 ENV_TOOLS_HOST_TAG_VALUE: Final = "TOOLS_HOST_TAG_VALUE"  # seed: ADToolsHostTagValue
+# The tools host is accepted only with this instance profile or this instance id (issue 9; either may be "").
+ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN: Final = "TOOLS_HOST_INSTANCE_PROFILE_ARN"
+ENV_TOOLS_HOST_INSTANCE_ID: Final = "TOOLS_HOST_INSTANCE_ID"
 ENV_SPOKE_ROLE_EXTERNAL_ID: Final = "SPOKE_ROLE_EXTERNAL_ID"  # optional
+ENV_SEALING_KEY_ARN: Final = "SEALING_KEY_ARN"  # the hub key one-time passwords are sealed with
 # Defaults, ranges and meanings of the tunable ones: settings.py (the one table).
 ENV_READINESS_DEADLINE_SECONDS: Final = "READINESS_DEADLINE_SECONDS"
 ENV_CONFIG_CACHE_TTL_SECONDS: Final = "CONFIG_CACHE_TTL_SECONDS"
@@ -93,6 +130,13 @@ CONFIG_INSTALL_PACKAGES: Final = "installPackages"  # false: private subnets, th
 CONFIG_DIRECTORY_ID: Final = "directoryId"  # AWS Directory Service id, when the domain is AWS Managed AD
 CONFIG_REGIONS: Final = "regions"  # the account's enrolled Regions (string set), for reconciliation
 CONFIG_MANAGED_BY: Final = "managedBy"  # "ec2-domain-join" on items the landing zone writes
+# true: seal each instance's one-time password for that instance (its role needs the spoke's unseal policy).
+CONFIG_SEAL_JOIN_PASSWORDS: Final = "sealJoinPasswords"
+# OU by tag (optional): the instance tag whose value picks the OU, and the allow-list value -> OU DN (a map).
+CONFIG_OU_TAG_KEY: Final = "ouTagKey"
+CONFIG_OU_BY_TAG_VALUE: Final = "ouByTagValue"
+# Computer name from a tag (optional): the instance tag whose value is the computer name when valid.
+CONFIG_COMPUTER_NAME_TAG: Final = "computerNameTag"
 
 # DomainJoin-Join: "false" forbids the Linux script to install packages (private subnets without a package
 # mirror: the AD client is baked into the image, and a missing piece fails with exit 14). Default "true".

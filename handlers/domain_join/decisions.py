@@ -23,6 +23,8 @@ Public API (stable names)::
     prestage_parameters / join_parameters / remove_parameters   the documents' parameters
     as_command_status_outcome(outcome)  JoinRequested -> JoinRetried for a failure event's resend
     combined(pieces)                    one outcome for a remove failure from its computers' outcomes
+    ToolsHostPin, ToolsHostCandidate, ToolsHostChoice, decide_tools_host(...)
+                                        which tagged instance may receive tools-host commands, or why none
 
 Example::
 
@@ -39,6 +41,8 @@ from typing import Final, TypeVar
 from . import backoff, wire
 from .contract import (
     COMMAND_FAILED_STATUSES,
+    ENV_TOOLS_HOST_INSTANCE_ID,
+    ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN,
     JOIN_PARAM_COMPUTERS,
     JOIN_PARAM_DNS_IPS,
     JOIN_PARAM_DOMAIN,
@@ -72,6 +76,7 @@ from .model import (
     Spoke,
 )
 from .naming import computer_name, ownership_stamp
+from .patterns import INSTANCE_ID, INSTANCE_PROFILE_ARN
 
 MAX_INSTANCES_PER_COMMAND: Final = wire.MAX_ENTRIES  # SendCommand's InstanceIds limit
 REMOVED_RECORD_RETENTION_SECONDS: Final = 30 * 24 * 3600
@@ -528,6 +533,103 @@ def remove_command_record(command_id: str, removals: Sequence[Removal], now: int
     return CommandRecord(
         command_id, REMOVE_DOCUMENT, instance_ids, now, now + REMOVED_RECORD_RETENTION_SECONDS
     )
+
+
+# --- the tools host -------------------------------------------------------------------
+TOOLS_HOST_AMBIGUOUS: Final = "ToolsHostAmbiguous"  # metric: more than one instance qualifies
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsHostPin:
+    """What makes a tagged instance the tools host: its instance profile, or its very id ("" = not set)."""
+
+    instance_profile_arn: str = ""
+    instance_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsHostCandidate:
+    """A running instance of the hub carrying the tools-host tag, as DescribeInstances and SSM see it.
+
+    ``instance_profile_arn``: ``IamInstanceProfile.Arn`` ("" when the instance has no profile).
+    """
+
+    instance_id: str
+    instance_profile_arn: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsHostChoice:
+    """The tools host chosen (``instance_id``), or "" and ``reason`` why none may receive a command.
+
+    ``qualified_online``: every Online instance that qualified (more than one: ambiguous, say so);
+    ``refused``: tagged instances that do not qualify (neither the profile nor the id): never commanded.
+    """
+
+    instance_id: str
+    reason: str = ""
+    qualified_online: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.qualified_online) > 1
+
+
+def decide_tools_host(candidates: Iterable[ToolsHostCandidate], pin: ToolsHostPin) -> ToolsHostChoice:
+    """Which tagged instance is the tools host: only one with the pinned instance profile or the pinned id.
+
+    The tag alone proves nothing (whoever may tag an instance could otherwise receive every one-time
+    password of a prestage).  With no pin at all, none qualifies.  When several qualify and are Online, the
+    pinned id wins if it is among them, else the lowest id; the choice reports them all (``ambiguous``).
+
+    Example::
+
+        >>> decide_tools_host([ToolsHostCandidate("i-0aaaaaaaa", "", True)], ToolsHostPin()).reason[:29]
+        'no tools host pinned: set TOO'
+    """
+    ordered = sorted(candidates, key=lambda c: c.instance_id)
+    if not pin.instance_profile_arn and not pin.instance_id:
+        return ToolsHostChoice(
+            "",
+            f"no tools host pinned: set {ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN} or "
+            f"{ENV_TOOLS_HOST_INSTANCE_ID} (the hub sets the profile ARN when the landing zone has a "
+            "tools_host section)",
+            refused=tuple(c.instance_id for c in ordered),
+        )
+    if pin.instance_profile_arn and not INSTANCE_PROFILE_ARN.match(pin.instance_profile_arn):
+        return ToolsHostChoice("", f"{ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN} is not an instance profile ARN")
+    if pin.instance_id and not INSTANCE_ID.match(pin.instance_id):
+        return ToolsHostChoice("", f"{ENV_TOOLS_HOST_INSTANCE_ID} is not an instance id")
+
+    def qualifies(candidate: ToolsHostCandidate) -> bool:
+        if pin.instance_id and candidate.instance_id == pin.instance_id:
+            return True
+        return bool(pin.instance_profile_arn) and candidate.instance_profile_arn == pin.instance_profile_arn
+
+    qualified = [c for c in ordered if qualifies(c)]
+    refused = tuple(c.instance_id for c in ordered if not qualifies(c))
+    if not qualified:
+        wanted = " or ".join(
+            part
+            for part in (
+                f"instance profile {pin.instance_profile_arn}" if pin.instance_profile_arn else "",
+                f"id {pin.instance_id}" if pin.instance_id else "",
+            )
+            if part
+        )
+        found = f"; refused (tagged, not pinned): {', '.join(refused)}" if refused else ""
+        return ToolsHostChoice("", f"no running tagged instance with {wanted}{found}", refused=refused)
+    online = tuple(c.instance_id for c in qualified if c.online)
+    if not online:
+        names = ", ".join(c.instance_id for c in qualified)
+        return ToolsHostChoice("", f"tools host {names} not Online in SSM", refused=refused)
+    chosen = pin.instance_id if pin.instance_id in online else online[0]
+    reason = ""
+    if len(online) > 1:
+        reason = f"{len(online)} instances qualify as the tools host ({', '.join(online)}); chose {chosen}"
+    return ToolsHostChoice(chosen, reason, online, refused)
 
 
 # --- grouping -----------------------------------------------------------------------

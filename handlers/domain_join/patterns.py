@@ -68,6 +68,14 @@ COMMAND_STATUS_SYNTAX: Final = "[A-Za-z]{1,40}"
 ROLE_ARN_SYNTAX: Final = "arn:(aws(?:-[a-z]{1,10}){0,2}):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512}"
 ROLE_ARN_PARTITION_GROUP: Final = 1
 ROLE_ARN_ACCOUNT_GROUP: Final = 2
+# AWS Directory Service directory id (AWS Managed Microsoft AD): prestaged with ds:CreateComputer.
+DIRECTORY_ID_SYNTAX: Final = "d-[0-9a-f]{10}"
+# IAM instance profile ARN (as DescribeInstances reports ``IamInstanceProfile.Arn``): the tools host's pin.
+INSTANCE_PROFILE_ARN_SYNTAX: Final = (
+    "arn:aws(-[a-z]{1,10}){0,2}:iam::[0-9]{12}:instance-profile/[A-Za-z0-9_+=,.@/-]{1,512}"
+)
+# EC2 tag key (1-128 characters; AWS allows these in every service; "aws:" is reserved and refused apart).
+TAG_KEY_SYNTAX: Final = "[A-Za-z0-9 _.:/=+@-]{1,128}"
 # SSM parameter name (the join password's SecureString): letters, digits, "_", ".", "-" and "/" for the
 # hierarchy; never starting with "-" (it would read as an option) or ".".
 SSM_PARAMETER_NAME_SYNTAX: Final = "[A-Za-z0-9_/][A-Za-z0-9_./-]{0,2047}"
@@ -97,6 +105,9 @@ _RDN: Final = f"[A-Za-z]{{1,16}}={_RDN_VALUE}"
 OU_SYNTAX: Final = f"{_RDN}(,{_RDN}){{0,31}}"
 # Computer name: NetBIOS-safe upper case, 1-15 characters, starting with a letter.
 COMPUTER_NAME_SYNTAX: Final = "[A-Z][A-Z0-9-]{0,14}"
+# A computer name taken from an instance tag (``computer_name_tag``): a NetBIOS name of 1-15 letters, digits
+# and inner hyphens that starts with a letter (so never all digits); upper-cased, it is a COMPUTER_NAME.
+COMPUTER_NAME_TAG_SYNTAX: Final = "[A-Za-z]([A-Za-z0-9-]{0,13}[A-Za-z0-9])?"
 # Computer name prefix (configurable per account): 1-7 characters, so the hash part keeps at least 8.
 COMPUTER_NAME_PREFIX_SYNTAX: Final = "[A-Z][A-Z0-9-]{0,6}"
 # One-time password of a prestaged computer account.  (The handler's generator always mixes upper case,
@@ -126,6 +137,9 @@ INSTANCE_ID: Final = _anchored(INSTANCE_ID_SYNTAX)
 COMMAND_ID: Final = _anchored(COMMAND_ID_SYNTAX)
 COMMAND_STATUS: Final = _anchored(COMMAND_STATUS_SYNTAX)
 ROLE_ARN: Final = _anchored(ROLE_ARN_SYNTAX)
+DIRECTORY_ID: Final = _anchored(DIRECTORY_ID_SYNTAX)
+INSTANCE_PROFILE_ARN: Final = _anchored(INSTANCE_PROFILE_ARN_SYNTAX)
+TAG_KEY: Final = _anchored(TAG_KEY_SYNTAX)
 SSM_PARAMETER_NAME: Final = _anchored(SSM_PARAMETER_NAME_SYNTAX)
 DOMAIN: Final = _anchored(DOMAIN_SYNTAX)
 USER: Final = _anchored(USER_SYNTAX)
@@ -133,6 +147,7 @@ GROUP: Final = _anchored(GROUP_SYNTAX)
 OU: Final = _anchored(OU_SYNTAX)
 COMPUTER_NAME: Final = _anchored(COMPUTER_NAME_SYNTAX)
 COMPUTER_NAME_PREFIX: Final = _anchored(COMPUTER_NAME_PREFIX_SYNTAX)
+COMPUTER_NAME_TAG: Final = _anchored(COMPUTER_NAME_TAG_SYNTAX)
 OTP: Final = _anchored(OTP_SYNTAX)
 IPV4: Final = _anchored(IPV4_SYNTAX)
 IPV4_LIST: Final = _anchored(IPV4_LIST_SYNTAX)

@@ -15,7 +15,8 @@ Public API (stable names)::
     Setting                      frozen dataclass describing one setting
     SETTINGS                     Mapping[str, Setting], keyed by Setting.name
     READINESS_DEADLINE_SECONDS, CONFIG_CACHE_TTL_SECONDS, LEDGER_LEASE_SECONDS, MAX_COMMAND_ATTEMPTS,
-    FUNCTION_TIMEOUT_SECONDS, TOOLS_HOST_TAG_KEY, TOOLS_HOST_TAG_VALUE, SPOKE_ROLE_NAME,
+    FUNCTION_TIMEOUT_SECONDS, TOOLS_HOST_TAG_KEY, TOOLS_HOST_TAG_VALUE, TOOLS_HOST_INSTANCE_PROFILE_ARN,
+    TOOLS_HOST_INSTANCE_ID, SPOKE_ROLE_NAME,
     SPOKE_ROLE_EXTERNAL_ID, POWERTOOLS_LAYER_VERSION, JOIN_DELAY_SECONDS
                                  the Setting objects themselves
     LEDGER_LEASE_FACTOR          the lease is this many times the function timeout
@@ -159,6 +160,27 @@ TOOLS_HOST_TAG_VALUE: Final = Setting(
     max_length=256,
     description="Value of the tools-host tag.",
 )
+TOOLS_HOST_INSTANCE_PROFILE_ARN: Final = Setting(
+    name="tools_host_instance_profile_arn",
+    env=contract.ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN,
+    kind=str,
+    default="",
+    max_length=2048,
+    allow_empty=True,
+    description=(
+        "ARN of the tools host's instance profile: a tagged instance is the tools host only with this "
+        "profile (or with tools_host_instance_id). With neither, the handler sends no tools-host command."
+    ),
+)
+TOOLS_HOST_INSTANCE_ID: Final = Setting(
+    name="tools_host_instance_id",
+    env=contract.ENV_TOOLS_HOST_INSTANCE_ID,
+    kind=str,
+    default="",
+    max_length=19,
+    allow_empty=True,
+    description="Instance id of the tools host, accepted whatever its profile (empty: the profile decides).",
+)
 SPOKE_ROLE_NAME: Final = Setting(
     name="spoke_role_name",
     env=contract.ENV_SPOKE_ROLE_NAME,
@@ -206,6 +228,8 @@ SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
             MAX_COMMAND_ATTEMPTS,
             TOOLS_HOST_TAG_KEY,
             TOOLS_HOST_TAG_VALUE,
+            TOOLS_HOST_INSTANCE_PROFILE_ARN,
+            TOOLS_HOST_INSTANCE_ID,
             SPOKE_ROLE_NAME,
             SPOKE_ROLE_EXTERNAL_ID,
             POWERTOOLS_LAYER_VERSION,
@@ -289,6 +313,8 @@ class Settings:
     dead_letter_queue_url: str
     tools_host_tag_key: str = str(TOOLS_HOST_TAG_KEY.default)
     tools_host_tag_value: str = str(TOOLS_HOST_TAG_VALUE.default)
+    tools_host_instance_profile_arn: str = str(TOOLS_HOST_INSTANCE_PROFILE_ARN.default)
+    tools_host_instance_id: str = str(TOOLS_HOST_INSTANCE_ID.default)
     spoke_role_external_id: str = str(SPOKE_ROLE_EXTERNAL_ID.default)
     readiness_deadline_seconds: int = int(READINESS_DEADLINE_SECONDS.default or 0)
     config_cache_ttl_seconds: int = int(CONFIG_CACHE_TTL_SECONDS.default or 0)

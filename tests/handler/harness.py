@@ -36,6 +36,7 @@ SPOKE_A = "111111111111"
 SPOKE_B = "222222222222"
 TOOLS_TAG_KEY = str(settings.TOOLS_HOST_TAG_KEY.default)
 TOOLS_TAG_VALUE = str(settings.TOOLS_HOST_TAG_VALUE.default)
+TOOLS_HOST_PROFILE = "domain-join-tools-host"  # the instance profile the handler is pinned to
 JOIN_PASSWORD = "Sup3r-Secret-Join-Pa55word!"
 PASSWORD_PARAMETER = "/domain-join/join-password"
 DOMAIN = "corp.example.com"
@@ -160,6 +161,7 @@ class World:
     join_queue_arn: str = ""
     dlq_url: str = ""
     tools_host_id: str = ""
+    tools_host_profile_arn: str = ""
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -182,8 +184,13 @@ class World:
             QueueUrl=self.join_queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
         self.client("ssm").put_parameter(Name=PASSWORD_PARAMETER, Value=JOIN_PASSWORD, Type="SecureString")
+        self.tools_host_profile_arn = self.instance_profile(TOOLS_HOST_PROFILE)
         (self.tools_host_id,) = self.launch(
-            HUB_ACCOUNT, HOME_REGION, tags={TOOLS_TAG_KEY: TOOLS_TAG_VALUE}, windows=True
+            HUB_ACCOUNT,
+            HOME_REGION,
+            tags={TOOLS_TAG_KEY: TOOLS_TAG_VALUE},
+            windows=True,
+            instance_profile_arn=self.tools_host_profile_arn,
         )
         return {
             "AWS_REGION": HOME_REGION,
@@ -192,6 +199,7 @@ class World:
             contract.ENV_DEAD_LETTER_QUEUE_URL: self.dlq_url,
             contract.ENV_TOOLS_HOST_TAG_KEY: TOOLS_TAG_KEY,
             contract.ENV_TOOLS_HOST_TAG_VALUE: TOOLS_TAG_VALUE,
+            contract.ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN: self.tools_host_profile_arn,
             contract.ENV_READINESS_DEADLINE_SECONDS: str(settings.READINESS_DEADLINE_SECONDS.default),
             contract.ENV_CONFIG_CACHE_TTL_SECONDS: str(settings.CONFIG_CACHE_TTL_SECONDS.default),
         }
@@ -336,6 +344,20 @@ class World:
         self._table(CONFIG_TABLE).put_item(Item=item)
         return item
 
+    def instance_profile(self, name: str, account: str = HUB_ACCOUNT) -> str:
+        """An instance profile (with a role of the same name) in ``account``; returns its ARN."""
+        iam = self.client("iam", account)
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        arn = str(iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"])
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        return arn
+
     def launch(
         self,
         account: str,
@@ -343,11 +365,14 @@ class World:
         count: int = 1,
         tags: dict[str, str] | None = None,
         windows: bool = False,
+        instance_profile_arn: str | None = None,
     ) -> list[str]:
         ec2 = self.client("ec2", account, region)
         platform = "windows" if windows else "linux"
         image = self._image(ec2, platform)
         request: dict[str, Any] = {"ImageId": image, "MinCount": count, "MaxCount": count}
+        if instance_profile_arn:
+            request["IamInstanceProfile"] = {"Arn": instance_profile_arn}
         if tags:
             request["TagSpecifications"] = [
                 {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}

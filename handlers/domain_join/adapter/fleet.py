@@ -2,7 +2,8 @@
 
 Example::
 
-    fleet = Fleet(sessions, tools_host_tag=("ADToolsHost", "true"), cache_ttl_seconds=300)
+    fleet = Fleet(sessions, tools_host_tag=("ADToolsHost", "true"), cache_ttl_seconds=300,
+                  tools_host_pin=ToolsHostPin(instance_profile_arn="arn:aws:iam::111111111111:instance-profile/x"))
     facts = fleet.describe_instances(spoke, ["i-0123456789abcdef0"])
 """
 
@@ -13,6 +14,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from ..decisions import TOOLS_HOST_AMBIGUOUS, ToolsHostCandidate, ToolsHostPin, decide_tools_host
 from ..errors import DomainJoinError, ToolsHostUnavailableError
 from ..model import InstanceFacts, Spoke
 from .errors import expired_session, translated
@@ -20,6 +25,10 @@ from .sessions import Sessions
 
 COMMAND_COMMENT: Final = "ec2-domain-join"
 FILTER_VALUES_LIMIT: Final = 50
+NO_PIN: Final = ToolsHostPin()  # no tools host qualifies: the secure default
+
+logger = Logger(child=True)
+metrics = Metrics()  # Powertools shares the metric set between instances: the app's flush publishes it
 
 
 class Fleet:
@@ -27,7 +36,8 @@ class Fleet:
 
     Parameters:
         sessions: hub and spoke clients.
-        tools_host_tag: (key, value) of the tag that marks the AD tools host.
+        tools_host_tag: (key, value) of the tag that marks the AD tools host (a filter, not a proof).
+        tools_host_pin: the instance profile ARN and/or instance id a tagged instance must have to qualify.
         cache_ttl_seconds: how long the tools host found is used before it is looked up again.
         clock: seconds since the epoch.
     """
@@ -38,8 +48,10 @@ class Fleet:
         tools_host_tag: tuple[str, str],
         cache_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        tools_host_pin: ToolsHostPin = NO_PIN,
     ) -> None:
         self._sessions = sessions
+        self._pin = tools_host_pin
         self._tag_key, self._tag_value = tools_host_tag
         self._ttl = cache_ttl_seconds
         self._clock = clock
@@ -92,7 +104,9 @@ class Fleet:
             return _send(client, document, instance_ids, parameters, f"{spoke.account}/{spoke.region}")
 
     def tools_host(self) -> str:
-        """An Online instance tagged as the tools host (cached); raises ToolsHostUnavailableError."""
+        """The pinned AD tools host (cached): a running instance with the tools-host tag whose instance
+        profile is the pinned one (or whose id is the pinned id), Online in SSM; raises
+        ToolsHostUnavailableError with the reason, never picks an instance by its tag alone."""
         now = self._clock()
         if self._tools_host and self._tools_host[0] > now:
             return self._tools_host[1]
@@ -104,17 +118,32 @@ class Fleet:
                     {"Name": "instance-state-name", "Values": ["running"]},
                 ]
             )
-        candidates = sorted(
-            str(i["InstanceId"]) for r in response.get("Reservations", []) for i in r.get("Instances", [])
-        )
-        if not candidates:
+        found = {
+            str(i["InstanceId"]): str(i.get("IamInstanceProfile", {}).get("Arn", ""))
+            for r in response.get("Reservations", [])
+            for i in r.get("Instances", [])
+        }
+        if not found:
             raise ToolsHostUnavailableError(f"no running instance tagged {key}={value} in the hub")
-        online = _online(self._sessions.hub_client("ssm"), candidates, "hub")
-        ready = [c for c in candidates if c in online]
-        if not ready:
-            raise ToolsHostUnavailableError(f"tools host {', '.join(candidates)} not Online in SSM")
-        self._tools_host = (now + self._ttl, ready[0])
-        return ready[0]
+        online = _online(self._sessions.hub_client("ssm"), sorted(found), "hub")
+        choice = decide_tools_host(
+            (ToolsHostCandidate(i, arn, i in online) for i, arn in found.items()), self._pin
+        )
+        if choice.refused:
+            logger.warning(
+                "tagged instances refused as tools host",
+                extra={"refused": list(choice.refused), "tag": f"{key}={value}"},
+            )
+        if not choice.instance_id:
+            raise ToolsHostUnavailableError(choice.reason)
+        if choice.ambiguous:
+            metrics.add_metric(name=TOOLS_HOST_AMBIGUOUS, unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "tools host ambiguous",
+                extra={"qualified": list(choice.qualified_online), "chosen": choice.instance_id},
+            )
+        self._tools_host = (now + self._ttl, choice.instance_id)
+        return choice.instance_id
 
     def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str:
         return _send(self._sessions.hub_client("ssm"), document, [instance_id], parameters, "hub")

@@ -17,9 +17,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..contract import CONFIG_TABLE_KEY
-from ..model import CommandRecord, InstanceFacts, LedgerEntry, Spoke
+from ..decisions import ToolsHostPin
+from ..model import CommandRecord, DirectoryComputer, InstanceFacts, LedgerEntry, Spoke
 from ..settings import Settings
 from . import dynamodb
+from .directory_service import DirectoryService
 from .fleet import Fleet
 from .ledger import LedgerStore
 from .partitions import partition_of
@@ -56,8 +58,10 @@ class AwsGateway:
             (settings.tools_host_tag_key, settings.tools_host_tag_value),
             settings.config_cache_ttl_seconds,
             clock,
+            ToolsHostPin(settings.tools_host_instance_profile_arn, settings.tools_host_instance_id),
         )
         self._queues = Queues(self._sessions, settings.dead_letter_queue_url)
+        self._directory_service = DirectoryService(self._sessions)
         self._configs: dict[str, tuple[float, Mapping[str, Any]]] = {}
 
     @property
@@ -118,6 +122,9 @@ class AwsGateway:
 
     def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str:
         return self._fleet.send_tools_command(document, instance_id, parameters)
+
+    def create_directory_computer(self, computer: DirectoryComputer) -> None:
+        self._directory_service.create_computer(computer)
 
     # --- join queue and its DLQ ----------------------------------------------
     def queue_url(self, queue_arn: str) -> str:
