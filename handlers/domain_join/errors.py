@@ -26,6 +26,13 @@ class TransientAwsError(DomainJoinError):
     code = "TransientAwsError"
 
 
+class CredentialsMissingError(TransientAwsError):
+    """No usable AWS credentials (none in the chain, an unknown profile, an expired SSO session...).
+
+    Transient for the handler (its role's credentials come back); the operator's CLI reports it as such.
+    """
+
+
 class AccessDeniedError(DomainJoinError):
     code = "AccessDenied"
 
@@ -46,6 +53,13 @@ class ConfigInvalidError(DomainJoinError):
 
 class ToolsHostUnavailableError(DomainJoinError):
     code = "ToolsHostUnavailable"
+
+
+class ComputerExistsError(DomainJoinError):
+    """``ds:CreateComputer`` found an object of that name: Directory Service can neither read its stamp nor
+    reset its password, so only the tools host may decide whether it is ours (``prestage.py``)."""
+
+    code = "ComputerExists"
 
 
 class LedgerClaimRefusedError(DomainJoinError):

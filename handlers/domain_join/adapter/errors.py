@@ -6,9 +6,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
 
-from ..errors import AccessDeniedError, AwsRequestError, DomainJoinError, TransientAwsError
+from ..errors import (
+    AccessDeniedError,
+    AwsRequestError,
+    CredentialsMissingError,
+    DomainJoinError,
+    TransientAwsError,
+)
 
 TRANSIENT_CODES: Final = frozenset(
     {
@@ -58,6 +73,30 @@ def translate_error(exc: ClientError, action: str) -> DomainJoinError:
     return AwsRequestError(f"{message} {str(error.get('Message', ''))[:200]}".rstrip())
 
 
+# No usable credentials: none in the chain, a profile that does not exist, an SSO session that expired...
+_CREDENTIALS_ERRORS: Final = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    CredentialRetrievalError,
+    SSOError,
+    TokenRetrievalError,
+)
+
+
+def translate_core_error(exc: BotoCoreError, action: str) -> DomainJoinError:
+    """Our error for a botocore error that is not a service's answer (credentials, network, endpoint)."""
+    if isinstance(exc, _CREDENTIALS_ERRORS):
+        return CredentialsMissingError(f"{action}: {exc}")
+    return TransientAwsError(f"{action}: {exc.__class__.__name__}")
+
+
+def failed_code(error: BaseException) -> str:
+    """The AWS error code behind one of our errors ("" when no service answered with an error)."""
+    cause = error.__cause__
+    return error_code(cause) if isinstance(cause, ClientError) else ""
+
+
 @contextmanager
 def translated(action: str) -> Iterator[None]:
     """Raise our error for any botocore error inside, ``from`` the original."""
@@ -66,7 +105,7 @@ def translated(action: str) -> Iterator[None]:
     except ClientError as exc:
         raise translate_error(exc, action) from exc
     except BotoCoreError as exc:
-        raise TransientAwsError(f"{action}: {exc.__class__.__name__}") from exc
+        raise translate_core_error(exc, action) from exc
 
 
 def expired_session(error: DomainJoinError) -> bool:

@@ -22,9 +22,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AccessDeniedError, TransientAwsError
+from ..errors import AccessDeniedError
 from ..model import Spoke
-from .errors import translate_error
+from .errors import translate_core_error, translate_error
 
 # boto3's DynamoDB value codec, used by adapter.dynamodb: this is the one module that imports boto3.
 DYNAMODB_SERIALIZER: Final = TypeSerializer()
@@ -103,7 +103,10 @@ class Sessions:
         key = (service, region, identity)
         client = self._clients.get(key)
         if client is None:
-            client = self._factory(service, region, credentials)
+            try:
+                client = self._factory(service, region, credentials)
+            except BotoCoreError as exc:  # an unknown profile, a Region botocore cannot resolve...
+                raise translate_core_error(exc, f"{service} client in {region}") from exc
             self._clients[key] = client
         return client
 
@@ -124,7 +127,7 @@ class Sessions:
                 ) from exc
             raise error from exc
         except BotoCoreError as exc:
-            raise TransientAwsError(f"sts:AssumeRole: {exc.__class__.__name__}") from exc
+            raise translate_core_error(exc, "sts:AssumeRole") from exc
         raw = response["Credentials"]
         credentials = Credentials(raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"])
         if cached:  # clients bound to the expiring session are of no further use
