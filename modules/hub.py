@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable
 from cdktf_cdktf_provider_aws.ssm_document import SsmDocument
 from constructs import Construct
 
 from handlers.domain_join import backoff, contract, settings
+from handlers.domain_join import patterns as shared_patterns
 
 from . import arns, documents, grants, iam, naming
 from .artifact import LocalArtifact, S3Artifact
@@ -63,6 +65,9 @@ SNS = "sns"
 LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
 # What the hub's rules pass on, per bus: spokes forward their joins' Run Command failures to the bus; the
 # default bus sees this account's own commands (tools-host prestage/remove, and its own instances' joins).
+# The handler's metrics (Powertools: namespace, and the `service` dimension of every metric).
+SERVICE_NAME = "ec2-domain-join"
+METRICS_NAMESPACE = "Ec2DomainJoin"
 HUB_ROUTES = {
     "bus": Route(
         command_documents=(contract.JOIN_DOCUMENT,),
@@ -125,6 +130,13 @@ class HubProps:
     """settings.TOOLS_HOST_TAG_KEY: tag key of the AD tools host."""
     tools_host_tag_value: str = str_default(settings.TOOLS_HOST_TAG_VALUE)
     """settings.TOOLS_HOST_TAG_VALUE: its value."""
+    tools_host_instance_profile_arn: str | None = None
+    """settings.TOOLS_HOST_INSTANCE_PROFILE_ARN: a tagged instance is the tools host only with this instance
+    profile (`ToolsHost.instance_profile_arn`).  Default None: only `tools_host_instance_id` qualifies; with
+    neither, the handler sends no tools-host command (docs/handler.md, "The tools host")."""
+    tools_host_instance_id: str | None = None
+    """settings.TOOLS_HOST_INSTANCE_ID: an instance accepted as the tools host whatever its profile.
+    Default None."""
     spoke_role_name: str = str_default(settings.SPOKE_ROLE_NAME)
     """settings.SPOKE_ROLE_NAME: the execution role in spoke accounts."""
     spoke_role_external_id: str | None = None
@@ -138,7 +150,7 @@ class HubProps:
     """settings.CONFIG_CACHE_TTL_SECONDS: how long a warm handler keeps config items."""
     create_config_table: bool = True
     """Create the config table (False: use an existing one of that name).  Default True."""
-    config_table_name: str = "domain-join-config"
+    config_table_name: str = naming.DEFAULT_CONFIG_TABLE_NAME
     """Default domain-join-config."""
     config_table_billing_mode: str = "PAY_PER_REQUEST"
     """PAY_PER_REQUEST or PROVISIONED (with autoscaling).  Default on demand."""
@@ -146,7 +158,7 @@ class HubProps:
     """PROVISIONED: capacity units at least, 1-40000.  Default 5."""
     config_table_max_capacity: int = 50
     """PROVISIONED: capacity units at most, 1-40000.  Default 50."""
-    ledger_table_name: str = "domain-join-ledger"
+    ledger_table_name: str = naming.DEFAULT_LEDGER_TABLE_NAME
     """Default domain-join-ledger."""
     alarm_topic_arn: str | None = None
     """SNS topic told when anything reaches the DLQ.  Default None: the alarm notifies nobody."""
@@ -187,6 +199,20 @@ class HubProps:
         check_log_retention("log_retention_days", self.log_retention_days)
         check_range("dlq_retention_seconds", self.dlq_retention_seconds, 60, MAX_RETENTION_SECONDS)
         check_pattern("tools_host_tag_key", self.tools_host_tag_key, TAG_KEY, "a tag key")
+        if self.tools_host_instance_profile_arn is not None:  # a token (the ToolsHost's profile) passes
+            check_pattern(
+                "tools_host_instance_profile_arn",
+                self.tools_host_instance_profile_arn,
+                shared_patterns.INSTANCE_PROFILE_ARN,
+                "an instance profile ARN",
+            )
+        if self.tools_host_instance_id is not None:
+            check_pattern(
+                "tools_host_instance_id",
+                self.tools_host_instance_id,
+                shared_patterns.INSTANCE_ID,
+                "an instance id",
+            )
         check_pattern("spoke_role_name", self.spoke_role_name, ROLE_NAME, "an IAM role name")
         check_pattern("config_table_name", self.config_table_name, RESOURCE_NAME, "a table name")
         check_pattern("ledger_table_name", self.ledger_table_name, RESOURCE_NAME, "a table name")
@@ -311,6 +337,35 @@ class Hub(Construct):
             description="ec2-domain-join: dead-lettered messages (malformed, expired, failing)",
             topic_arn=p.alarm_topic_arn,
             tags=self.tags,
+        )
+        self.tools_host_alarm = self._tools_host_ambiguous_alarm()
+
+    def _tools_host_ambiguous_alarm(self) -> CloudwatchMetricAlarm:
+        """More than one instance qualifies as the tools host (the handler's `ToolsHostAmbiguous` metric):
+        someone attached the tools-host profile to a second tagged instance; a human must look."""
+        p = self.props
+        actions: Any = None
+        if is_token(p.alarm_topic_arn):
+            actions = Fn.compact([str(p.alarm_topic_arn)])
+        elif p.alarm_topic_arn:
+            actions = [p.alarm_topic_arn]
+        return CloudwatchMetricAlarm(
+            self,
+            "tools-host-ambiguous-alarm",
+            alarm_name=f"{p.name}-tools-host-ambiguous",
+            alarm_description="ec2-domain-join: more than one instance qualifies as the AD tools host",
+            namespace=METRICS_NAMESPACE,
+            metric_name=contract.METRIC_TOOLS_HOST_AMBIGUOUS,
+            dimensions={"service": SERVICE_NAME},
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            tags=self.tags or None,
         )
 
     def _arn(self, service: str, resource: str) -> str:
@@ -567,8 +622,8 @@ class Hub(Construct):
             contract.ENV_CONFIG_TABLE: p.config_table_name,
             contract.ENV_LEDGER_TABLE: p.ledger_table_name,
             contract.ENV_DEAD_LETTER_QUEUE_URL: self.dlq.url,
-            "POWERTOOLS_SERVICE_NAME": "ec2-domain-join",
-            "POWERTOOLS_METRICS_NAMESPACE": "Ec2DomainJoin",
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         for setting in settings.SETTINGS.values():
             value = getattr(p, setting.name) if setting.env is not None else None

@@ -111,6 +111,7 @@ class ToolsHostSettings:
 
     password_kms_key_arn: str | None = None
     instance: ToolsHostInstance | None = None
+    instance_id: str | None = None  # also accepted as the tools host, whatever its profile (bring your own)
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,9 @@ class LandingZone:
     readiness_deadline_seconds: int = int(settings.READINESS_DEADLINE_SECONDS.default or 0)
     max_command_attempts: int = int(settings.MAX_COMMAND_ATTEMPTS.default or 0)
     create_config_table: bool = True
-    config_table_name: str = "domain-join-config"
+    config_table_name: str = naming.DEFAULT_CONFIG_TABLE_NAME
     config_table_billing_mode: str = "PAY_PER_REQUEST"
-    ledger_table_name: str = "domain-join-ledger"
+    ledger_table_name: str = naming.DEFAULT_LEDGER_TABLE_NAME
     spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
     spoke_role_external_id: str | None = None
     alarm_topic_arn: str | None = None
@@ -742,7 +743,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             "config_table.name",
             TABLE_NAME,
             "a DynamoDB table name (3-255 letters, digits, _.-)",
-            default="domain-join-config",
+            default=naming.DEFAULT_CONFIG_TABLE_NAME,
         ),
         "config_table_billing_mode": billing_mode,
         "ledger_table_name": r.string(
@@ -751,7 +752,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             "ledger_table_name",
             TABLE_NAME,
             "a DynamoDB table name (3-255 letters, digits, _.-)",
-            default="domain-join-ledger",
+            default=naming.DEFAULT_LEDGER_TABLE_NAME,
         ),
         "spoke_role_name": r.string(
             spoke_role,
@@ -1125,9 +1126,12 @@ def _tools_host(value: Any, r: _Reader) -> ToolsHostSettings | None:
     if value is None:
         return None
     raw = r.mapping(value, "tools_host")
-    r.unknown_keys(raw, {"password_kms_key_arn", "instance"}, "tools_host")
+    r.unknown_keys(raw, {"password_kms_key_arn", "instance", "instance_id"}, "tools_host")
     key = r.string(
         raw, "password_kms_key_arn", "tools_host.password_kms_key_arn", KMS_KEY_ARN, "a KMS key ARN"
+    )
+    instance_id = r.string(
+        raw, "instance_id", "tools_host.instance_id", shared.INSTANCE_ID, "an instance id (i-…)"
     )
     instance = None
     if raw.get("instance") is not None:
@@ -1159,7 +1163,7 @@ def _tools_host(value: Any, r: _Reader) -> ToolsHostSettings | None:
             instance = ToolsHostInstance(
                 vpc, subnet, dc_cidrs, https or ("0.0.0.0/0",), str(platform), instance_type
             )
-    return ToolsHostSettings(key, instance)
+    return ToolsHostSettings(key, instance, instance_id)
 
 
 def _dns_ips(value: Any, where: str, r: _Reader) -> tuple[str, ...]:

@@ -105,6 +105,7 @@ def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps
         powertools_layer_version=lz.powertools_layer_version,
         tools_host_tag_key=lz.tools_host_tag_key,
         tools_host_tag_value=lz.tools_host_tag_value,
+        tools_host_instance_id=lz.tools_host.instance_id if lz.tools_host else None,
         spoke_role_name=lz.spoke_role_name,
         spoke_role_external_id=lz.spoke_role_external_id,
         create_config_table=lz.create_config_table,
@@ -225,7 +226,17 @@ def build_app(
     hub_stack = _account_stack(
         app, HUB_STACK, lz, lz.security_account_id, lz.home_region, lz.role_name, outdir
     )
-    hub = Hub(hub_stack, "hub", replace(hub_props(lz, artifact), scripts_dir=scripts_dir))
+    # The tools host first: the hub pins the handler to its instance profile.
+    tools_host = _tools_host(hub_stack, lz)
+    hub = Hub(
+        hub_stack,
+        "hub",
+        replace(
+            hub_props(lz, artifact),
+            scripts_dir=scripts_dir,
+            tools_host_instance_profile_arn=tools_host.instance_profile_arn if tools_host else None,
+        ),
+    )
     for output_name, value in {
         "lambda_role_arn": hub.lambda_role_arn,
         "lambda_function_arn": hub.lambda_function_arn,
@@ -249,7 +260,6 @@ def build_app(
                 items=config_items,
             ),
         )
-    tools_host = _tools_host(hub_stack, lz)
     if tools_host is not None:
         TerraformOutput(hub_stack, "tools_host_instance_profile_arn", value=tools_host.instance_profile_arn)
         TerraformOutput(hub_stack, "tools_host_role_arn", value=tools_host.role.arn)

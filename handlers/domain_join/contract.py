@@ -65,6 +65,11 @@ ENV_JOIN_QUEUE_URL: Final = "JOIN_QUEUE_URL"
 ENV_RECONCILE_QUEUE_URL: Final = "RECONCILE_QUEUE_URL"
 ENV_INVENTORY_BUCKET: Final = "INVENTORY_BUCKET_NAME"
 ENV_HUB_REGIONS: Final = "HUB_REGIONS"  # comma separated; the Regions of accounts whose item has none
+ENV_RECONCILE_DRY_RUN: Final = "RECONCILE_DRY_RUN"
+ENV_RECONCILE_MAX_REMOVALS: Final = "RECONCILE_MAX_REMOVALS"
+ENV_RECONCILE_MAX_REMOVAL_PERCENT: Final = "RECONCILE_MAX_REMOVAL_PERCENT"
+ENV_RECONCILE_RETRY_PERIOD_SECONDS: Final = "RECONCILE_RETRY_PERIOD_SECONDS"
+ENV_RECONCILE_QUARANTINE_DAYS: Final = "RECONCILE_QUARANTINE_DAYS"
 
 # Ownership stamp written to the computer object's `description`.
 STAMP_PREFIX: Final = "ec2-domain-join:"  # + "<account>/<region>/<instance id>"
@@ -87,6 +92,8 @@ ENV_TOOLS_HOST_TAG_VALUE: Final = "TOOLS_HOST_TAG_VALUE"  # seed: ADToolsHostTag
 # The tools host is accepted only with this instance profile or this instance id (issue 9; either may be "").
 ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN: Final = "TOOLS_HOST_INSTANCE_PROFILE_ARN"
 ENV_TOOLS_HOST_INSTANCE_ID: Final = "TOOLS_HOST_INSTANCE_ID"
+# Metric (the hub alarms on it): more than one instance qualifies as the tools host.
+METRIC_TOOLS_HOST_AMBIGUOUS: Final = "ToolsHostAmbiguous"
 ENV_SPOKE_ROLE_EXTERNAL_ID: Final = "SPOKE_ROLE_EXTERNAL_ID"  # optional
 ENV_SEALING_KEY_ARN: Final = "SEALING_KEY_ARN"  # the hub key one-time passwords are sealed with
 # Defaults, ranges and meanings of the tunable ones: settings.py (the one table).

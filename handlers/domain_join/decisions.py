@@ -50,6 +50,7 @@ from .contract import (
     JOIN_PARAM_INSTALL_RDS,
     JOIN_PARAM_LOGIN_GROUP,
     JOIN_PARAM_SUDO_GROUP,
+    METRIC_TOOLS_HOST_AMBIGUOUS,
     PRESTAGE_DOCUMENT,
     REMOVE_DOCUMENT,
     TAG_LOGIN_GROUP,
@@ -536,7 +537,7 @@ def remove_command_record(command_id: str, removals: Sequence[Removal], now: int
 
 
 # --- the tools host -------------------------------------------------------------------
-TOOLS_HOST_AMBIGUOUS: Final = "ToolsHostAmbiguous"  # metric: more than one instance qualifies
+TOOLS_HOST_AMBIGUOUS: Final = METRIC_TOOLS_HOST_AMBIGUOUS  # more than one instance qualifies
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,13 @@ from typing import Any
 
 import parliament
 import pytest
+import yaml
+from modules_testlib import SynthesizedApp
+from pin_addresses import EXAMPLE_LANDING_ZONE
 
+from handlers.domain_join import settings
 from modules import ports
+from modules.artifact import LocalArtifact
 from modules.tools_host import ToolsHostInstanceProps, ToolsHostProps
 from modules.validation import PropsError
 
@@ -179,3 +184,58 @@ def test_checkov_finds_nothing_on_the_tools_host(stacks: tuple[Path, dict[str, d
     [terraform_json] = report if isinstance(report, list) else [report]
     failed = [(c["check_id"], c["resource"]) for c in terraform_json["results"]["failed_checks"]]
     assert failed == []
+
+
+# --- the hub pins the handler to the tools host's profile (issue 9) ------------------------------------
+def test_the_hub_pins_the_handler_to_the_tools_host_profile_and_alarms_on_ambiguity(
+    example: SynthesizedApp,
+) -> None:
+    # GIVEN the example landing zone (it has a tools_host section), synthesized
+    from handlers.domain_join import contract
+
+    env = example.resource("hub", "aws_lambda_function")["environment"]["variables"]
+    (profile_name,) = example.resources("hub", "aws_iam_instance_profile")
+
+    # THEN the handler's environment carries a reference to the ToolsHost's instance profile ARN
+    assert (
+        env[contract.ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN]
+        == f"${{aws_iam_instance_profile.{profile_name}.arn}}"
+    )
+    assert contract.ENV_TOOLS_HOST_INSTANCE_ID not in env
+    # AND an alarm watches the handler's ToolsHostAmbiguous metric in its namespace and service
+    alarm = example.resource("hub", "aws_cloudwatch_metric_alarm", "tools-host-ambiguous")
+    assert (alarm["metric_name"], alarm["namespace"]) == (
+        contract.METRIC_TOOLS_HOST_AMBIGUOUS,
+        env["POWERTOOLS_METRICS_NAMESPACE"],
+    )
+    assert alarm["dimensions"] == {"service": env["POWERTOOLS_SERVICE_NAME"]}
+
+
+def test_an_explicit_tools_host_instance_id_reaches_the_handler(
+    write_landing_zone: Any, tmp_path: Path
+) -> None:
+    # GIVEN the landing zone names the tools host's instance id
+    from handlers.domain_join import contract
+    from modules.landing_zone import load_landing_zone
+    from modules.stacks import hub_props
+
+    data = yaml.safe_load(EXAMPLE_LANDING_ZONE.read_text())
+    data["tools_host"] = {"instance_id": "i-0123456789abcdef0"}
+    lz = load_landing_zone(write_landing_zone(data, "instance-id.yaml"))
+
+    # WHEN the hub's props are built from it
+    props_ = hub_props(lz, LocalArtifact(tmp_path / "artifact.zip", "hash"))
+
+    # THEN they carry the id (the handler's environment is built from the props by the settings table)
+    assert props_.tools_host_instance_id == "i-0123456789abcdef0"
+    assert settings.TOOLS_HOST_INSTANCE_ID.env == contract.ENV_TOOLS_HOST_INSTANCE_ID
+
+
+def test_a_malformed_tools_host_instance_id_is_refused_with_its_field(write_landing_zone: Any) -> None:
+    from modules.landing_zone import LandingZoneError, load_landing_zone
+
+    data = yaml.safe_load(EXAMPLE_LANDING_ZONE.read_text())
+    data["tools_host"] = {"instance_id": "host-1"}
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(write_landing_zone(data, "bad-instance-id.yaml"))
+    assert any("tools_host.instance_id" in problem for problem in caught.value.problems)
