@@ -78,6 +78,30 @@ class CommandStatusChange:
 StateChange = InstanceStateChange | CommandStatusChange
 
 
+def instance_state_event(
+    account: str, region: str, instance_id: str, state: str, *, event_id: str, time: str
+) -> dict[str, Any]:
+    """An EC2 state-change event as EventBridge delivers it (the form ``parse_body`` reads).
+
+    The reconciler puts these on the join queue for instances whose own event never came (backfill,
+    a lost terminate), so they take the normal join and removal path.  ``event_id`` should say where it
+    came from (e.g. ``reconcile-<run>-<instance>``); ``time`` is ISO 8601 UTC.
+    """
+    if state not in HANDLED_STATES:
+        raise ValueError(f"unsupported state {state!r}")
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": INSTANCE_STATE_DETAIL_TYPE,
+        "source": INSTANCE_STATE_SOURCE,
+        "account": account,
+        "time": time,
+        "region": region,
+        "resources": [],
+        "detail": {"instance-id": instance_id, "state": state},
+    }
+
+
 def parse_body(body: str | None) -> StateChange:
     """Return the change carried by ``body`` or raise ``MalformedMessageError`` naming the problem."""
     document = _load_object(body, "body")

@@ -19,6 +19,8 @@ Public API (stable names)::
     TOOLS_HOST_INSTANCE_ID, SPOKE_ROLE_NAME,
     SPOKE_ROLE_EXTERNAL_ID, POWERTOOLS_LAYER_VERSION, JOIN_DELAY_SECONDS
                                  the Setting objects themselves
+    RECONCILE_SETTINGS           the reconciler's settings (RECONCILE_SCHEDULE, RECONCILE_DRY_RUN, ...),
+                                 apart from SETTINGS (the join handler's)
     LEDGER_LEASE_FACTOR          the lease is this many times the function timeout
     ledger_lease_seconds(t)      the lease for a function timeout of t seconds
     check(setting, value)        the problem with ``value`` as a string, or None when it is allowed
@@ -40,12 +42,13 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from . import contract
+from . import contract, wire
 
 SettingValue = int | str
 
@@ -239,6 +242,76 @@ SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
 )
 
 
+# --- Reconciliation (docs/reconcile.md): the planner's and the workers' settings, apart from the join
+# handler's table above (the join handler never reads them).  The landing zone's `reconciliation:` section
+# and modules/reconcile.py check them with ``check``; reconcile.plan.ReconcileSettings parses them.
+RECONCILE_SCHEDULE: Final = Setting(
+    name="schedule",
+    env=None,
+    kind=str,
+    default="rate(1 hour)",
+    max_length=256,
+    description="When the reconciliation runs: an EventBridge Scheduler rate(...) or cron(...) expression.",
+)
+RECONCILE_DRY_RUN: Final = Setting(
+    name="dry_run",
+    env=contract.ENV_RECONCILE_DRY_RUN,
+    kind=str,
+    default="false",
+    choices=("true", "false"),
+    description="true: the workers only report what they would do (logs and metrics); nothing is changed.",
+)
+RECONCILE_MAX_REMOVALS: Final = Setting(
+    name="max_removals",
+    env=contract.ENV_RECONCILE_MAX_REMOVALS,
+    kind=int,
+    default=25,
+    low=0,
+    high=10000,
+    description="Removals per (account, Region) and run at most; above it (or the percentage) none is made.",
+)
+RECONCILE_MAX_REMOVAL_PERCENT: Final = Setting(
+    name="max_removal_percent",
+    env=contract.ENV_RECONCILE_MAX_REMOVAL_PERCENT,
+    kind=int,
+    default=10,
+    low=0,
+    high=100,
+    description="Removals per (account, Region) and run at most, as a percentage of its stamped objects.",
+)
+RECONCILE_RETRY_PERIOD_SECONDS: Final = Setting(
+    name="retry_period_seconds",
+    env=contract.ENV_RECONCILE_RETRY_PERIOD_SECONDS,
+    kind=int,
+    default=86400,
+    low=3600,
+    high=30 * 86400,
+    description="A JOIN_FAILED record is joined again at most once per this period (not on every run).",
+)
+RECONCILE_QUARANTINE_DAYS: Final = Setting(
+    name="quarantine_days",
+    env=contract.ENV_RECONCILE_QUARANTINE_DAYS,
+    kind=int,
+    default=0,
+    low=0,
+    high=365,
+    description="0: orphaned computer objects are deleted. N: disabled first, deleted N days later.",
+)
+RECONCILE_SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            RECONCILE_SCHEDULE,
+            RECONCILE_DRY_RUN,
+            RECONCILE_MAX_REMOVALS,
+            RECONCILE_MAX_REMOVAL_PERCENT,
+            RECONCILE_RETRY_PERIOD_SECONDS,
+            RECONCILE_QUARANTINE_DAYS,
+        )
+    }
+)
+
+
 def ledger_lease_seconds(function_timeout_seconds: int) -> int:
     """The default lease of a ledger claim for a function timeout of ``function_timeout_seconds``."""
     return LEDGER_LEASE_FACTOR * function_timeout_seconds
@@ -290,6 +363,14 @@ def parse(setting: Setting, text: str | None) -> SettingValue | None:
     return value
 
 
+def _sealing_key_arn(env: Mapping[str, str]) -> str:
+    """contract.ENV_SEALING_KEY_ARN: "" or a KMS key ARN (wire.KMS_KEY_ARN)."""
+    value = env.get(contract.ENV_SEALING_KEY_ARN, "").strip()
+    if value and not re.fullmatch(wire.KMS_KEY_ARN, value):
+        raise SettingError(f"environment variable {contract.ENV_SEALING_KEY_ARN} is not a KMS key ARN")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The handler's configuration, read from its environment (set by the hub module); the one settings
@@ -321,6 +402,9 @@ class Settings:
     ledger_lease_seconds: int | None = None
     spoke_role_name: str = str(SPOKE_ROLE_NAME.default)
     max_command_attempts: int = int(MAX_COMMAND_ATTEMPTS.default or 0)
+    # The hub key one-time passwords are sealed with (contract.ENV_SEALING_KEY_ARN, set by the hub module to
+    # its key); "" sends them unsealed (a handler deployed without the hub module).
+    sealing_key_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -343,5 +427,6 @@ class Settings:
             config_table=required(contract.ENV_CONFIG_TABLE),
             ledger_table=required(contract.ENV_LEDGER_TABLE),
             dead_letter_queue_url=required(contract.ENV_DEAD_LETTER_QUEUE_URL),
+            sealing_key_arn=_sealing_key_arn(env),
             **tunables,  # type: ignore[arg-type]
         )
