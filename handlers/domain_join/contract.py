@@ -82,6 +82,9 @@ SCRIPT_COMPUTERS_ENV: Final = "DOMAIN_JOIN_COMPUTERS"
 CONFIG_TABLE_KEY: Final = "accountId"  # seed attribute names kept
 LEDGER_TABLE_KEY: Final = "instanceId"
 LEDGER_TTL_ATTRIBUTE: Final = "expiresAt"
+# When a JOIN_FAILED / REMOVE_FAILED record was last put back on the join queue (`ec2-domain-join retry`, the
+# reconciler); the handler's next claim of the record (a full put) drops it.
+LEDGER_RETRIED_AT_ATTRIBUTE: Final = "retriedAt"
 
 # --- Lambda environment (set by the hub module, read by the handler) --------
 ENV_CONFIG_TABLE: Final = "CONFIG_TABLE_NAME"
