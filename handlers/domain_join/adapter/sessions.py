@@ -63,6 +63,18 @@ def boto3_client_factory(service: str, region: str, credentials: Credentials | N
     )
 
 
+def session_client_factory(session: Any) -> ClientFactory:
+    """A ``ClientFactory`` whose own clients come from a boto3 ``session`` (an operator's profile, for the
+    CLI); assumed-role clients are built as ``boto3_client_factory`` builds them."""
+
+    def factory(service: str, region: str, credentials: Credentials | None) -> Any:
+        if credentials is None:
+            return session.client(service, region_name=region, config=CLIENT_CONFIG)
+        return boto3_client_factory(service, region, credentials)
+
+    return factory
+
+
 class Sessions:
     """Hub clients (the function's own credentials) and spoke clients (an assumed execution role).
 

@@ -23,7 +23,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from .. import events
-from ..contract import REMOVE_ACTION_DELETE, REMOVE_ACTION_DISABLE
+from ..contract import (
+    ENV_HUB_REGIONS,
+    ENV_INVENTORY_BUCKET,
+    ENV_JOIN_QUEUE_URL,
+    ENV_RECONCILE_QUEUE_URL,
+    REMOVE_ACTION_DELETE,
+    REMOVE_ACTION_DISABLE,
+)
+from ..settings import Settings
 from .inventory import Inventory
 from .plan import (
     BACKFILL,
@@ -152,8 +160,38 @@ class ReconcileReport:
 Logger = Callable[[str, Mapping[str, Any]], None]
 
 
-def _no_log(message: str, extra: Mapping[str, Any]) -> None:
+def no_log(message: str, extra: Mapping[str, Any]) -> None:
+    """The default ``Logger``: says nothing."""
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilerConfig:
+    """Everything the reconciler's adapter needs: the join path's settings (tables, tools host, spoke
+    role), the workers' tunables, the two queues, the inventory bucket and the hub's Regions.
+
+    ``from_env`` reads the Lambda environment modules/reconcile.py sets; the CLI may build one directly.
+    """
+
+    handler: Settings
+    tunables: ReconcileSettings = field(default_factory=ReconcileSettings)
+    join_queue_url: str = ""
+    reconcile_queue_url: str = ""
+    inventory_bucket: str = ""
+    hub_regions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReconcilerConfig:
+        """Raises ``settings.SettingError`` naming a missing or invalid variable."""
+        regions = tuple(r.strip() for r in env.get(ENV_HUB_REGIONS, "").split(",") if r.strip())
+        return cls(
+            handler=Settings.from_env(env),
+            tunables=ReconcileSettings.from_env(env),
+            join_queue_url=env.get(ENV_JOIN_QUEUE_URL, "").strip(),
+            reconcile_queue_url=env.get(ENV_RECONCILE_QUEUE_URL, "").strip(),
+            inventory_bucket=env.get(ENV_INVENTORY_BUCKET, "").strip(),
+            hub_regions=regions or (env.get("AWS_REGION", "").strip(),),
+        )
 
 
 class Reconciler:
@@ -173,7 +211,7 @@ class Reconciler:
         settings: ReconcileSettings,
         hub_regions: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
-        log: Logger = _no_log,
+        log: Logger = no_log,
     ) -> None:
         self._port = port
         self.settings = settings
