@@ -6,6 +6,9 @@ outcomes are computed first; the Powertools batch processor then reports
 exactly the records whose outcome is a retry.  Records that can never succeed
 (malformed, past their deadline) go to the DLQ with their reason and count as
 processed, so they never hold back a batch or loop.
+
+The reconciliation's two functions use the same artifact with their own entry points, ``planner_handler``
+(the schedule's target) and ``reconcile_handler`` (the reconcile queue's consumer): docs/reconcile.md.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import settings as S
 from .adapter import AwsGateway, ClientFactory, boto3_client_factory
+from .adapter.reconcile import build_reconciler
 from .decisions import DEAD_LETTER, DEADLINE_EXCEEDED, RETRY, Outcome, RecordVerdict, decide_record, key_of
 from .engine import Engine
 from .errors import MalformedMessageError
 from .events import StateChange, parse_body
+from .reconcile.inventory import decode_work_item
+from .reconcile.worker import WORK_ITEMS, Reconciler, ReconcilerConfig, ReconcileReport
 from .settings import Settings
 
 # Metric names of the batch layer (the engine's outcome codes are metrics too).
@@ -243,3 +249,63 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     if _app is None:  # once per container: clients and caches then live across warm invocations
         _app = build_app(context)
     return _app.handle(event, context)
+
+
+# --- reconciliation (docs/reconcile.md): same artifact, own functions and roles -------------------------
+_reconciler: Reconciler | None = None
+
+
+def _reconcile_log(message: str, fields: Mapping[str, Any]) -> None:
+    logger.info(message, extra=dict(fields))
+
+
+def _build_reconciler() -> Reconciler:
+    global _reconciler
+    if _reconciler is None:  # once per container
+        _reconciler = build_reconciler(ReconcilerConfig.from_env(os.environ), log=_reconcile_log)
+    return _reconciler
+
+
+def _count(report: ReconcileReport) -> None:
+    for name, value in report.metrics().items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def planner_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The schedule's target: one message per (enrolled account, Region) on the reconcile queue, reports
+    of stamps no enrolled account covers, and the next ``DomainJoin-Inventory`` request.
+
+    ``event`` is ignored except ``{"dryRun": true}`` (the schedule sets it when the landing zone says so).
+    Returns ``{"workItems": N, "reports": N, "errors": [...]}``.
+    """
+    reconciler = _build_reconciler()
+    dry_run = bool(event.get("dryRun")) or reconciler.settings.dry_run
+    report = reconciler.fan_out(dry_run=dry_run)
+    _count(report)
+    metrics.add_metric(name=WORK_ITEMS, unit=MetricUnit.Count, value=report.work_items)
+    return {"workItems": report.work_items, "reports": report.count("report"), "errors": report.errors}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The reconcile queue's consumer: each record is one work item (``reconcile.inventory`` format),
+    reconciled by ``Reconciler.run``; a record that fails is reported in ``batchItemFailures`` (retried,
+    then dead-lettered by the queue's redrive policy)."""
+    reconciler = _build_reconciler()
+    failures: list[dict[str, str]] = []
+    for raw in event.get("Records", []):
+        record = SQSRecord(raw)
+        try:
+            report = reconciler.run(decode_work_item(record.body), dry_run=reconciler.settings.dry_run)
+        except Exception:  # one item must not hold back the others; the queue retries it
+            logger.exception("work item failed", extra={"message_id": record.message_id})
+            failures.append({"itemIdentifier": record.message_id})
+            continue
+        _count(report)
+        if report.errors:
+            logger.warning("work item partly failed", extra={"errors": report.errors})
+            failures.append({"itemIdentifier": record.message_id})
+    return {"batchItemFailures": failures}

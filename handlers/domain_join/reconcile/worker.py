@@ -138,6 +138,7 @@ class ReconcileReport:
     dry_run: bool
     actions: list[ReconcileAction] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    work_items: int = 0  # the planner's: messages queued
 
     def count(self, kind: str) -> int:
         return sum(1 for a in self.actions if a.kind == kind)
@@ -260,7 +261,7 @@ class Reconciler:
         Even in dry run the items are queued (the workers then only report) but no inventory is requested.
         """
         result = self.plan()
-        report = ReconcileReport(None, dry_run, list(result.reports))
+        report = ReconcileReport(None, dry_run, list(result.reports), work_items=len(result.items))
         for action in result.reports:
             self._decided(action, dry_run)
         refused = self._port.send_work_items(result.items)
