@@ -36,7 +36,7 @@ from .sessions import ClientFactory, Sessions, boto3_client_factory, session_cli
 SQS_BATCH_LIMIT: Final = 10
 DESCRIBE_PAGE: Final = 1000
 LIST_COMMANDS_PAGES: Final = 3  # newest inventories are on the first page; a few more for many domains
-RETRIED_AT: Final = "reconcileRetriedAt"  # ledger attribute: when the reconciler last re-queued JOIN_FAILED
+RETRIED_AT: Final = contract.LEDGER_RETRIED_AT_ATTRIBUTE  # when a JOIN_FAILED record was last re-queued
 QUARANTINE_RETENTION_SECONDS: Final = 400 * 86400
 _LEDGER_PROJECTION: Final = "#k, #a, #r, #s, #n, #u, #t"
 _LEDGER_NAMES: Final = {

@@ -290,7 +290,8 @@ class Reconciler:
         removals = decide_ledger_orphans(item, fleet, ledger)
         if item.inventory_taken_at:
             removals += decide_directory_orphans(item, fleet, ledger, item.inventory, now, s.quarantine_days)
-        base = max(len(item.inventory), len(ledger))
+        # The population the threshold is a share of: every instance the directory or the ledger knows.
+        base = len({o.stamp_instance_id for o in item.inventory} | set(ledger))
         actions += apply_threshold(removals, base, s.max_removals, s.max_removal_percent)
         report = ReconcileReport(item, dry_run, actions)
         for action in actions:
