@@ -1,14 +1,23 @@
-"""`ec2-domain-join`: the operator's command line.
+"""`ec2-domain-join`: the operator's command line (docs/cli.md).
 
     ec2-domain-join validate FILE          check a landing-zone file; one line per problem
     ec2-domain-join synth FILE [-o DIR]    validate, then synthesize every stack (progress per stack)
+    ec2-domain-join status INSTANCE_ID     the ledger record of an instance and its last commands
+    ec2-domain-join retry INSTANCE_ID      re-queue a JOIN_FAILED or REMOVE_FAILED record
+    ec2-domain-join accounts               the config items, validated as the handler validates them
+    ec2-domain-join reconcile --dry-run    the reconciliation plan of the enrolled accounts, as a table
 
-Exit codes (every command):
+One `@cli.command` per command here; each command's body lives in its own module (status.py, retry.py,
+accounts.py, reconcile.py), imported when the command runs, so `validate` never loads boto3.
+
+Exit codes (every command; `output.py`):
     0  done
-    1  the input is invalid, or the operation failed (the reason is printed, never a traceback)
-    2  usage: an unknown command or option, a missing argument
+    1  a problem was found, or the operation was refused or failed (the reason is printed)
+    2  usage: an unknown command or option, a missing argument, no hub Region
+    3  AWS access: no credentials, access denied (the action is named), throttled or unavailable
+    4  not found: an unknown instance, table or queue
 
-Errors go to standard error as `error: ...` lines; results to standard output.
+Errors go to standard error as `error: ...` lines, never a traceback; results to standard output.
 """
 
 from __future__ import annotations
@@ -21,28 +30,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from handlers.domain_join.errors import DomainJoinError
 from modules.landing_zone import LandingZone, LandingZoneError, load_landing_zone
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from .errors import describe
+from .output import (
+    EXIT_AWS,
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    Failed,
+    err,
+    out,
+)
+from .target import HubTarget, hub_options
+
+__all__ = ["EXIT_AWS", "EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_USAGE", "Failed", "cli", "main"]
 
 PROJECT_NODE = Path(__file__).resolve().parent.parent / "tools" / "node_modules" / ".bin" / "node"
 OUTDIR_ENV = "CDKTF_OUTDIR"
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class Failed(Exception):
-    """An expected failure: its lines are printed as `error:` lines and the command exits 1."""
-
-    def __init__(self, lines: Sequence[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = list(lines)
 
 
 def _load(path: Path) -> LandingZone:
@@ -59,9 +69,32 @@ def _warn_without_backend(file: Path, lz: LandingZone) -> None:
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OperatorGroup(click.Group):
+    """Every command's expected failures (``Failed``, the adapter's AWS errors) become `error:` lines and
+    the exit code of ``output.py``, under ``main`` and under click's own runner alike."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Failed as failure:
+            for line in failure.lines:
+                err.print(f"error: {line}", markup=False)
+            raise click.exceptions.Exit(failure.code) from None
+        except DomainJoinError as error:
+            line, code = describe(error)
+            err.print(f"error: {line}", markup=False)
+            raise click.exceptions.Exit(code) from None
+
+
+@click.group(
+    cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP
+)
 def cli() -> None:
-    """Operate ec2-domain-join: check and synthesize landing zones."""
+    """Operate ec2-domain-join: check and synthesize landing zones; look at and repair the fleet.
+
+    The AWS commands use the standard AWS credential chain (AWS_PROFILE, environment, SSO, instance
+    role) and find the hub's tables and queue from --hub-region and --name (see docs/cli.md).
+    """
 
 
 @cli.command()
@@ -120,6 +153,59 @@ def synth(file: Path, output: Path | None) -> None:
     )
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("instance_id")
+@click.option("--account", help="Expect the record in this account (else: exit 4).")
+@click.option("--region", help="Expect the record in this Region (else: exit 4).")
+@click.option(
+    "--spoke-role",
+    default="",
+    help="A role (name in the instance's account, or ARN) to read the join command with, when the "
+    "credentials are of another account.",
+)
+@hub_options
+def status(instance_id: str, account: str | None, region: str | None, spoke_role: str, **hub: str) -> None:
+    """The ledger record of INSTANCE_ID (state, computer name, times, attempts) and its last commands."""
+    from . import status as command
+    from .aws import OperatorAws
+
+    command.run(OperatorAws(_hub(hub)), _instance(instance_id), account, region, spoke_role)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("instance_id")
+@click.option("--force", is_flag=True, help="Send even if a retry was queued within the last hour.")
+@hub_options
+def retry(instance_id: str, force: bool, **hub: str) -> None:
+    """Re-queue a JOIN_FAILED (running event) or REMOVE_FAILED (terminated event) record of INSTANCE_ID."""
+    from . import retry as command
+    from .aws import OperatorAws
+
+    command.run(OperatorAws(_hub(hub)), _instance(instance_id), force)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@hub_options
+def accounts(**hub: str) -> None:
+    """The config items, each validated as the handler validates it: one line per account."""
+    from . import accounts as command
+    from .aws import OperatorAws
+
+    command.run(OperatorAws(_hub(hub)))
+
+
+def _hub(values: dict[str, str]) -> HubTarget:
+    return HubTarget.from_options(values)
+
+
+def _instance(instance_id: str) -> str:
+    from handlers.domain_join import patterns
+
+    if not patterns.INSTANCE_ID.match(instance_id):
+        raise Failed([f"{instance_id[:40]!r} is not an instance id (i-0123456789abcdef0)"], EXIT_USAGE)
+    return instance_id
+
+
 def _resource_count(stack_file: Path) -> int:
     try:
         resources = json.loads(stack_file.read_text()).get("resource", {})
@@ -131,13 +217,9 @@ def _resource_count(stack_file: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (see the module docstring)."""
     try:
-        cli.main(
+        returned = cli.main(
             args=list(argv) if argv is not None else None, prog_name="ec2-domain-join", standalone_mode=False
         )
-    except Failed as failure:
-        for line in failure.lines:
-            err.print(f"error: {line}", markup=False)
-        return EXIT_FAILED
     except click.exceptions.NoArgsIsHelpError as shown:
         click.echo(shown.ctx.get_help() if shown.ctx else "", err=True)
         return EXIT_USAGE
@@ -150,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         err.print("error: interrupted")
         return EXIT_FAILED
-    return EXIT_OK
+    return returned if isinstance(returned, int) else EXIT_OK  # an `Exit` (help, a failure) returns its code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from . import arns
 
 DEFAULT_NAME = "domain-join"
+# The hub's tables unless the landing zone (or the hub's props) names others; the operator's CLI too.
+DEFAULT_CONFIG_TABLE_NAME = "domain-join-config"
+DEFAULT_LEDGER_TABLE_NAME = "domain-join-ledger"
 
 
 def bus_arn(partition: str, account_id: str, region: str, bus_name: str = DEFAULT_NAME) -> str:
@@ -129,6 +132,11 @@ def dead_letter_alarm_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-dead-letters"
 
 
+def join_failed_alarm_name(name: str = DEFAULT_NAME) -> str:
+    """The alarm on the handler's given-up joins (its `JoinFailed` metric)."""
+    return f"{name}-join-failed"
+
+
 RULE_SOURCES = ("bus", "default")  # the buses each unit listens on: its own bus and the default bus
 CAPACITY_DIMENSIONS = ("Read", "Write")  # provisioned tables scale both (table_scaling_policy_name)
 
@@ -156,6 +164,7 @@ def generated_names(
         ("spoke execution role", IAM_ROLE, spoke_role_name),
         ("bus", EVENT_BUS, name),
         ("dead-letter alarm", CLOUDWATCH_ALARM, dead_letter_alarm_name(name)),
+        ("join-failed alarm", CLOUDWATCH_ALARM, join_failed_alarm_name(name)),
         ("config table", DYNAMODB_TABLE, config_table_name),
         ("ledger table", DYNAMODB_TABLE, ledger_table_name),
     ]
@@ -211,3 +220,40 @@ def spoke_stack_name(account_id: str) -> str:
 
 
 DIRECTORY_NETWORK_STACK = "directory-network"
+
+# --- Workforce identity (modules/identity.py, modules/entra.py) -------------------------------------
+IDENTITY_STACK = "identity"
+"""IAM Identity Center permission sets and account assignments (management or delegated admin account)."""
+ENTRA_STACK = "identity-entra"
+"""The Entra ID side (azuread provider): enterprise application, SAML, SCIM provisioning."""
+
+AD_ADMINISTRATORS_PERMISSION_SET = "ADAdministrators"
+Q_DEVELOPER_PERMISSION_SET = "AmazonQDeveloperUsers"
+PERMISSION_SET = NameRule(
+    "IAM Identity Center permission set", 32, re.compile(r"^[\w+=,.@-]+$"), "letters, digits and +=,.@_-"
+)
+PERMISSION_SET_DESCRIPTION_MAX = 700  # CreatePermissionSet's Description
+GROUP_DISPLAY_NAME_MAX = 1024  # identity store DisplayName
+SESSION_DURATION_MIN_SECONDS = 3600  # what IAM Identity Center accepts: 1 to 12 hours
+SESSION_DURATION_MAX_SECONDS = 12 * 3600
+ENTRA_APPLICATION_NAME = "AWS IAM Identity Center"
+"""Default display name of the enterprise application created from the gallery template."""
+ENTRA_GALLERY_TEMPLATE = "AWS IAM Identity Center (successor to AWS Single Sign-On)"
+"""The gallery template's display name (`azuread_application_template`, exact match)."""
+ENTRA_SYNCHRONIZATION_TEMPLATE = "aWSSingleSignon"
+"""The provisioning connector's synchronization template of that gallery application."""
+ENTRA_PROVISIONING_RULE = "03f7d90d-bf71-41b1-bda6-aaf0ddbee5d8"
+"""Its synchronization rule USERGROUP_OUTBOUND_USERGROUP (supports provision on demand)."""
+SESSION_DURATION = re.compile(r"^PT(?=\d)(?:(\d{1,5})H)?(?:(\d{1,5})M)?(?:(\d{1,6})S)?$")
+
+
+def session_duration_problem(value: object) -> str | None:
+    """Why IAM Identity Center would refuse `value` as a session duration (ISO 8601, PT1H-PT12H), or None."""
+    match = SESSION_DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return f"{value!r} is not an ISO 8601 duration of hours/minutes/seconds (PT8H, PT1H30M)"
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if not SESSION_DURATION_MIN_SECONDS <= total <= SESSION_DURATION_MAX_SECONDS:
+        return f"{value} is {total} s: IAM Identity Center accepts PT1H to PT12H"
+    return None

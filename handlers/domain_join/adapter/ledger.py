@@ -20,11 +20,11 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..claims import ALWAYS, FREE, SAME_COMMAND, rule_for
-from ..contract import LEDGER_TABLE_KEY, LEDGER_TTL_ATTRIBUTE
+from ..contract import LEDGER_RETRIED_AT_ATTRIBUTE, LEDGER_TABLE_KEY, LEDGER_TTL_ATTRIBUTE
 from ..errors import LedgerClaimRefusedError, TransientAwsError
 from ..model import COMMAND_KEY_PREFIX, CommandRecord, LedgerEntry
 from . import dynamodb
-from .errors import error_code, translate_error
+from .errors import error_code, translate_core_error, translate_error, translated
 from .sessions import Sessions
 
 TRANSACTION_LIMIT: Final = 100  # TransactWriteItems actions per call
@@ -177,6 +177,62 @@ class LedgerStore:
     def write(self, entries: Sequence[LedgerEntry], commands: Sequence[CommandRecord] = ()) -> None:
         items = [item_from_entry(e) for e in entries] + [item_from_command(c) for c in commands]
         dynamodb.batch_put(self._sessions.hub_client("dynamodb"), self._table, items, self._sleep)
+
+    def get(self, instance_id: str) -> tuple[LedgerEntry, int] | None:
+        """One record (consistent read) and its ``retriedAt`` (0: never re-queued); None if absent."""
+        with translated("dynamodb:GetItem"):
+            response = self._sessions.hub_client("dynamodb").get_item(
+                TableName=self._table, Key={LEDGER_TABLE_KEY: {"S": instance_id}}, ConsistentRead=True
+            )
+        if not response.get("Item"):
+            return None
+        item = dynamodb.deserialize(response["Item"])
+        return entry_from_item(item), int(item.get(LEDGER_RETRIED_AT_ATTRIBUTE, 0))
+
+    def mark_retried(self, entry: LedgerEntry, now: int, not_since: int | None = None) -> bool:
+        """Stamp ``retriedAt = now`` on a failed record that is still exactly ``entry`` (same status and
+        ``updatedAt``) and was not re-queued at or after ``not_since`` (``None``: whenever it was).
+
+        Returns False, writing nothing, when the record changed or was re-queued meanwhile.  The
+        handler's next claim of the record (a full put) drops the stamp.
+        """
+        names = {
+            "#status": _ENTRY_FIELDS["status"],
+            "#updated": _ENTRY_FIELDS["updated_at"],
+            "#retried": LEDGER_RETRIED_AT_ATTRIBUTE,
+        }
+        values: dict[str, Any] = {":status": entry.status, ":updated": entry.updated_at, ":now": now}
+        condition = "#status = :status AND #updated = :updated"
+        if not_since is not None:
+            values[":since"] = not_since
+            condition += " AND (attribute_not_exists(#retried) OR #retried < :since)"
+        return self._update(entry.instance_id, "SET #retried = :now", condition, names, values)
+
+    def unmark_retried(self, instance_id: str, marked_at: int) -> bool:
+        """Take back a ``retriedAt`` stamp of ``marked_at`` (its event could not be sent)."""
+        names = {"#retried": LEDGER_RETRIED_AT_ATTRIBUTE}
+        values = {":marked": marked_at}
+        return self._update(instance_id, "REMOVE #retried", "#retried = :marked", names, values)
+
+    def _update(
+        self, instance_id: str, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> bool:
+        try:
+            self._sessions.hub_client("dynamodb").update_item(
+                TableName=self._table,
+                Key={LEDGER_TABLE_KEY: {"S": instance_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=dynamodb.serialize(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate_error(exc, "dynamodb:UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise translate_core_error(exc, "dynamodb:UpdateItem") from exc
+        return True
 
     def claim(
         self, entries: Sequence[LedgerEntry], now: int, resends: Mapping[str, str] | None = None
