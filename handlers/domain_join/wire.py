@@ -21,6 +21,15 @@ Grammar (ASCII only; no field may hold ``=``, a space, a newline or any other ch
 
 The field syntaxes are those of ``patterns.py`` (``*_SYNTAX``), the one set the documents and scripts share.
 
+Sealed values (the document parameter ``SealingKeyArn`` is then a KMS key ARN; docs/handler.md "Sealed
+one-time passwords")::
+
+    sealed-prestage = sealed *( " " sealed )            ; 1 to MAX_SEALED_PIECES KMS ciphertexts; their
+                                                        ; plaintexts, joined by " ", are a prestage value
+    sealed-join-entry = instance-id "=" computer-name "=" sealed   ; the otp sealed for that instance
+    sealed          = 64*8192[A-Za-z0-9+/]              ; base64 of a KMS ciphertext blob, "=" padding cut
+    batch-id        = 32[0-9a-f]                        ; SealedBatch: names the prestage batch
+
 Public API (stable names)::
 
     WireFormatError                     raised by every encoder/decoder on input outside the grammar
@@ -33,6 +42,12 @@ Public API (stable names)::
                                         since Python's "$" also matches before a final newline)
     INSTANCE_ID, COMPUTER_NAME, OTP, STAMP   the field regexes (unanchored)
     MAX_ENTRIES                         50 (SendCommand's InstanceIds limit; the handler's group size)
+    SealedJoinEntry                     a join entry whose otp is sealed
+    encode_sealed_join / decode_sealed_join, encode_sealed_prestage / decode_sealed_prestage
+    SEALED_JOIN_PATTERN, SEALED_PRESTAGE_PATTERN, BATCH_ID_PATTERN, KMS_KEY_ARN_PATTERN  (anchored)
+    JOIN_PARAMETER_PATTERN, PRESTAGE_PARAMETER_PATTERN   the documents' Computers patterns: plain or sealed
+    SEALING_KEY_PARAMETER_PATTERN, SEALED_BATCH_PARAMETER_PATTERN   "" or a key ARN / a batch id
+    SEALED, BATCH_ID, KMS_KEY_ARN       field regexes (unanchored); MAX_SEALED_PIECES 8
 
 Example::
 
@@ -111,7 +126,16 @@ class RemoveEntry:
     stamp: str
 
 
-_E = TypeVar("_E", PrestageEntry, JoinEntry, RemoveEntry)
+@dataclass(frozen=True, slots=True)
+class SealedJoinEntry:
+    """One instance to join: its id, the computer name and its one-time password sealed for it."""
+
+    instance_id: str
+    computer_name: str
+    sealed_otp: str
+
+
+_E = TypeVar("_E", PrestageEntry, JoinEntry, RemoveEntry, SealedJoinEntry)
 
 
 def _encode(kind: str, entry_re: re.Pattern[str], entries: Iterable[_E]) -> str:
@@ -175,3 +199,71 @@ def encode_remove(entries: Iterable[RemoveEntry]) -> str:
 def decode_remove(text: str) -> tuple[RemoveEntry, ...]:
     """The entries of a remove ``Computers`` value; raises ``WireFormatError`` when it breaks the grammar."""
     return _decode("remove", _REMOVE_RE, RemoveEntry, text)
+
+
+# --- sealed values ----------------------------------------------------------------------------------
+# Base64 of a KMS ciphertext blob without its "=" padding ("=" separates fields). KMS ciphertexts of a
+# symmetric key are at most 6,144 bytes: 8,192 characters, checked by the codec (the patterns leave the
+# upper bound open: RE2 and SSM bound a repetition count at 1,000).
+SEALED: Final = "[A-Za-z0-9+/]{64,}"  # a KMS ciphertext blob is longer than 48 bytes
+MAX_SEALED_CHARS: Final = 8192
+MAX_SEALED_PIECES: Final = 8  # 50 entries of the longest prestage grammar need 3 pieces of 4 KiB
+BATCH_ID: Final = "[0-9a-f]{32}"
+KMS_KEY_ARN: Final = (
+    f"arn:aws(-[a-z]{{1,10}}){{0,2}}:kms:{patterns.REGION_SYNTAX}:{patterns.ACCOUNT_ID_SYNTAX}"
+    ":key/[A-Za-z0-9-]{1,128}"
+)
+_SEALED_JOIN_FIELDS: Final = (INSTANCE_ID, COMPUTER_NAME, SEALED)
+
+SEALED_JOIN_PATTERN: Final = _whole(_SEALED_JOIN_FIELDS)
+SEALED_PRESTAGE_PATTERN: Final = f"^{SEALED}( {SEALED}){{0,{MAX_SEALED_PIECES - 1}}}$"
+BATCH_ID_PATTERN: Final = f"^{BATCH_ID}$"
+KMS_KEY_ARN_PATTERN: Final = f"^{KMS_KEY_ARN}$"
+# The documents' SealingKeyArn ("" = plain) and SealedBatch ("" = plain) parameters.
+SEALING_KEY_PARAMETER_PATTERN: Final = f"^$|{KMS_KEY_ARN_PATTERN}"
+SEALED_BATCH_PARAMETER_PATTERN: Final = f"^$|{BATCH_ID_PATTERN}"
+# What the documents' Computers parameters admit: the plain grammar, or the sealed one.
+JOIN_PARAMETER_PATTERN: Final = f"{JOIN_PATTERN}|{SEALED_JOIN_PATTERN}"
+PRESTAGE_PARAMETER_PATTERN: Final = f"{PRESTAGE_PATTERN}|{SEALED_PRESTAGE_PATTERN}"
+
+_SEALED_JOIN_RE: Final = _entry_re(_SEALED_JOIN_FIELDS)
+_SEALED_RE: Final = re.compile(SEALED)
+
+
+def _check_sealed(kind: str, number: int, text: str) -> None:
+    if not _SEALED_RE.fullmatch(text) or len(text) > MAX_SEALED_CHARS:
+        raise WireFormatError(f"{kind} ciphertext {number} is outside the grammar")
+
+
+def encode_sealed_join(entries: Iterable[SealedJoinEntry]) -> str:
+    """``INSTANCEID=NAME=SEALED ...``; raises ``WireFormatError`` for a value outside the grammar."""
+    listed = list(entries)
+    for number, entry in enumerate(listed, 1):
+        _check_sealed("sealed join", number, entry.sealed_otp)
+    return _encode("sealed join", _SEALED_JOIN_RE, listed)
+
+
+def decode_sealed_join(text: str) -> tuple[SealedJoinEntry, ...]:
+    """The entries of a sealed join ``Computers`` value; raises ``WireFormatError`` outside the grammar."""
+    entries = _decode("sealed join", _SEALED_JOIN_RE, SealedJoinEntry, text)
+    for number, entry in enumerate(entries, 1):
+        _check_sealed("sealed join", number, entry.sealed_otp)
+    return entries
+
+
+def encode_sealed_prestage(pieces: Sequence[str]) -> str:
+    """The ciphertexts joined by single spaces; raises ``WireFormatError`` outside the grammar."""
+    if not 1 <= len(pieces) <= MAX_SEALED_PIECES:
+        raise WireFormatError(f"sealed prestage value has {len(pieces)} pieces (1 to {MAX_SEALED_PIECES})")
+    for number, piece in enumerate(pieces, 1):
+        _check_sealed("sealed prestage", number, piece)
+    return " ".join(pieces)
+
+
+def decode_sealed_prestage(text: str) -> tuple[str, ...]:
+    """The ciphertexts of a sealed prestage ``Computers`` value."""
+    if not isinstance(text, str) or not text.isascii():
+        raise WireFormatError("sealed prestage value is not ASCII text")
+    pieces = tuple(text.split(" ")) if text else ()
+    encode_sealed_prestage(pieces)
+    return pieces
