@@ -36,8 +36,10 @@ PATTERNS: dict[str, str] = {
     "ou": patterns.document_pattern(patterns.OU, optional=True),
     "user": patterns.document_pattern(patterns.USER),
     "parameter_name": patterns.document_pattern(patterns.SSM_PARAMETER_NAME),
-    "join_computers": wire.JOIN_PATTERN,
-    "prestage_computers": wire.PRESTAGE_PATTERN,
+    "join_computers": wire.JOIN_PARAMETER_PATTERN,  # plain, or sealed (SealingKeyArn given)
+    "prestage_computers": wire.PRESTAGE_PARAMETER_PATTERN,
+    "sealing_key": wire.SEALING_KEY_PARAMETER_PATTERN,
+    "sealed_batch": wire.SEALED_BATCH_PARAMETER_PATTERN,
     "remove_computers": wire.REMOVE_PATTERN,
 }
 
@@ -268,8 +270,14 @@ JOIN = DocumentSpec(
         ),
         Parameter(
             contract.JOIN_PARAM_COMPUTERS,
-            "Space-separated INSTANCEID=COMPUTERNAME=OTP entries.",
+            "Space-separated INSTANCEID=COMPUTERNAME=OTP entries (OTP sealed when SealingKeyArn is given).",
             PATTERNS["join_computers"],
+        ),
+        Parameter(
+            contract.PARAM_SEALING_KEY,
+            "KMS key each OTP is sealed with for its instance, or empty (plain OTPs).",
+            PATTERNS["sealing_key"],
+            "",
         ),
     ),
     arguments=(
@@ -279,6 +287,7 @@ JOIN = DocumentSpec(
         Argument("--sudo-group", None, contract.JOIN_PARAM_SUDO_GROUP),
         Argument(None, "InstallRdsRole", contract.JOIN_PARAM_INSTALL_RDS),
         Argument("--install-packages", None, contract.JOIN_PARAM_INSTALL_PACKAGES),
+        Argument("--sealing-key", "SealingKeyArn", contract.PARAM_SEALING_KEY),
     ),
     computers_parameter=contract.JOIN_PARAM_COMPUTERS,
 )
@@ -317,11 +326,28 @@ PRESTAGE = DocumentSpec(
         ),
         Parameter(
             contract.TOOLS_PARAM_COMPUTERS,
-            "Space-separated COMPUTERNAME=OTP=STAMP entries.",
+            "Space-separated COMPUTERNAME=OTP=STAMP entries, or their KMS ciphertexts (SealingKeyArn given).",
             PATTERNS["prestage_computers"],
         ),
+        Parameter(
+            contract.PARAM_SEALING_KEY,
+            "KMS key the Computers value is sealed with for the tools host, or empty (plain).",
+            PATTERNS["sealing_key"],
+            "",
+        ),
+        Parameter(
+            contract.TOOLS_PARAM_SEALED_BATCH,
+            "Batch id the sealed value's encryption context names, or empty (plain).",
+            PATTERNS["sealed_batch"],
+            "",
+        ),
     ),
-    arguments=(*_TOOLS_ARGUMENTS, Argument("--ou", "OuPath", contract.TOOLS_PARAM_OU)),
+    arguments=(
+        *_TOOLS_ARGUMENTS,
+        Argument("--ou", "OuPath", contract.TOOLS_PARAM_OU),
+        Argument("--sealing-key", "SealingKeyArn", contract.PARAM_SEALING_KEY),
+        Argument("--sealed-batch", "SealedBatch", contract.TOOLS_PARAM_SEALED_BATCH),
+    ),
     computers_parameter=contract.TOOLS_PARAM_COMPUTERS,
 )
 

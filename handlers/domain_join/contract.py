@@ -71,6 +71,14 @@ ENV_RECONCILE_MAX_REMOVAL_PERCENT: Final = "RECONCILE_MAX_REMOVAL_PERCENT"
 ENV_RECONCILE_RETRY_PERIOD_SECONDS: Final = "RECONCILE_RETRY_PERIOD_SECONDS"
 ENV_RECONCILE_QUARANTINE_DAYS: Final = "RECONCILE_QUARANTINE_DAYS"
 
+# The tools-host scripts print one "DOMAIN_JOIN_RESULT {json}" line per computer ({"computerName", "status",
+# "exitCode", "message"}); "refused": an object of that name exists and is not ours (left untouched).
+# (The scripts carry their own copy of the tag: scripts/toolshost/toolshost-lib.sh, ToolsHostLib.ps1.)
+RESULT_LINE_TAG: Final = "DOMAIN_JOIN_RESULT"
+RESULT_STATUS_REFUSED: Final = "refused"
+# The steps (plugins) of every document: one per platform, each with a platformType precondition.
+DOCUMENT_STEPS: Final = ("linux", "windows")
+
 # Ownership stamp written to the computer object's `description`.
 STAMP_PREFIX: Final = "ec2-domain-join:"  # + "<account>/<region>/<instance id>"
 

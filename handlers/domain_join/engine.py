@@ -4,6 +4,8 @@ What to do with each change is decided by pure functions (``decisions``, ``resen
 sequences the calls, so that a batch of N events costs a handful of calls, not N times a handful: one
 ledger read for the batch, per (account, Region) one DescribeInstances and one readiness query, one
 prestage command per domain, one join command per 50 instances sharing parameters, two ledger writes.
+A directory with a Directory Service id (AWS Managed Microsoft AD) is prestaged from the hub instead, one
+``ds:CreateComputer`` per computer and no tools-host command (``prestage.py`` decides the path).
 
 The first ledger write is a claim (one ``TransactWriteItems`` per 100 records): with at-least-once
 delivery two containers may hold the same event, and only the one whose claim lands may prestage and
@@ -25,15 +27,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
-from . import settings
+from . import sealing, settings
 from .arns import DEFAULT_PARTITION
-from .contract import DEFAULT_SPOKE_ROLE_NAME, JOIN_DOCUMENT, PRESTAGE_DOCUMENT, REMOVE_DOCUMENT
+from .contract import (
+    DEFAULT_SPOKE_ROLE_NAME,
+    ENV_SEALING_KEY_ARN,
+    JOIN_DOCUMENT,
+    PRESTAGE_DOCUMENT,
+    REMOVE_DOCUMENT,
+    TOOLS_PARAM_COMPUTERS,
+)
 from .decisions import (
+    COMPUTER_NAME_TAG_FALLBACK,
     JOIN_REQUESTED,
     MAX_INSTANCES_PER_COMMAND,
     NOT_ONLINE,
+    OU_TAG_FALLBACK,
     REMOVE_REQUESTED,
     AccountConfigs,
     ChangeKey,
@@ -58,15 +70,25 @@ from .decisions import (
     plan_join,
     plan_removal,
     prestage_parameters,
+    prestages_to_check,
     released,
     remove_command_record,
     remove_parameters,
     remove_sent,
 )
-from .errors import DomainJoinError, LedgerClaimRefusedError
+from .errors import ConfigInvalidError, DomainJoinError, LedgerClaimRefusedError
 from .events import RUNNING, TERMINATED, CommandStatusChange, InstanceStateChange, StateChange
 from .model import JOIN_FAILED, AccountConfig, AwsPort, CommandRecord, InstanceFacts, LedgerEntry, Spoke
 from .naming import one_time_password
+from .prestage import (
+    DIRECTORY_SERVICE,
+    FALL_BACK_TO_TOOLS_HOST,
+    TOOLS_HOST,
+    decide_directory_failure,
+    decide_prestage_path,
+    directory_computer,
+    directory_prestage_id,
+)
 from .resend import Resend, ResendDecision, decide_failed_joins, decide_failed_removes, stale
 
 MAX_CLAIMS_PER_TRANSACTION: Final = 100  # TransactWriteItems' limit
@@ -74,6 +96,7 @@ CLAIM_ATTEMPTS: Final = 2  # the claim, then once more without the records that 
 DEFAULT_MAX_COMMAND_ATTEMPTS: Final = int(settings.MAX_COMMAND_ATTEMPTS.default or 1)
 
 logger = Logger(child=True)
+metrics = Metrics()  # shared with the app's (Powertools), which publishes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +118,7 @@ class Engine:
         max_command_attempts: how many failed joins (removes) are sent before giving up.
         otp: the one-time password generator (injected so tests can fix it).
         partition: the hub's partition; default spoke role ARNs are built in it.
+        batch_id: names a sealed prestage batch in its encryption context (injected so tests can fix it).
 
     Example::
 
@@ -109,7 +133,9 @@ class Engine:
         max_command_attempts: int = DEFAULT_MAX_COMMAND_ATTEMPTS,
         otp: Callable[[], str] = one_time_password,
         partition: str = DEFAULT_PARTITION,
+        batch_id: Callable[[], str] = sealing.new_batch_id,
     ) -> None:
+        self._batch_id = batch_id
         self._port = port
         self._clock = clock
         self._spoke_role_name = spoke_role_name
@@ -300,49 +326,74 @@ class Engine:
             return [], settled + [(c, Outcome.failed(exc)) for c in pending if key_of(c) not in done]
 
         plans: list[JoinPlan] = []
+        ready = [(c, f) for c, f in candidates if c.instance_id in online]
+        refused = self._refused_names([ledger.get(c.instance_id) for c, _ in ready], config)
         for change, fact in candidates:
             if change.instance_id not in online:
                 settled.append((change, NOT_ONLINE))
                 continue
             resend = resends.get(change.instance_id)
-            plans.append(
-                plan_join(
-                    change,
-                    config,
-                    spoke,
-                    fact,
-                    ledger.get(change.instance_id),
-                    now,
-                    lease_seconds,
-                    self._otp(),
-                    resend_of=resend.command_id if resend else "",
-                    attempts=resend.attempts if resend else 1,
-                )
+            plan = plan_join(
+                change,
+                config,
+                spoke,
+                fact,
+                ledger.get(change.instance_id),
+                now,
+                lease_seconds,
+                self._otp(),
+                resend_of=resend.command_id if resend else "",
+                attempts=resend.attempts if resend else 1,
+                refused_names=refused,
             )
+            _report_tag_fallbacks(plan)
+            plans.append(plan)
         return plans, settled
+
+    def _refused_names(self, previous: Sequence[LedgerEntry | None], config: AccountConfig) -> frozenset[str]:
+        """Names the tools host refused in the earlier prestages of tag-named computers planned again (one
+        read per such prestage, on the retry path only); a read that fails refuses nothing (logged)."""
+        refused: set[str] = set()
+        for command_id in sorted(prestages_to_check(previous, config.computer_name_prefix)):
+            try:
+                refused |= self._port.prestage_refusals(command_id)
+            except DomainJoinError as exc:
+                extra = {"command_id": command_id, "reason": exc.reason}
+                logger.warning("prestage results unreadable", extra=extra)
+        return frozenset(refused)
 
     def _join(self, plans: Sequence[JoinPlan], now: int) -> list[Settled]:
         if not plans:
             return []
-        try:
-            host = self._port.tools_host()
-        except DomainJoinError as exc:
-            return [(plan.change, Outcome.failed(exc)) for plan in plans]
+        host = ""
+        unavailable: list[Settled] = []
+        if any(decide_prestage_path(p.config) == TOOLS_HOST for p in plans):
+            try:
+                host = self._port.tools_host()
+            except DomainJoinError as exc:
+                # Only the tools-host path needs it: Directory Service computers go on without it.
+                by_path = group_by(plans, lambda p: decide_prestage_path(p.config))
+                unavailable = [(plan.change, Outcome.failed(exc)) for plan in by_path.get(TOOLS_HOST, [])]
+                plans = by_path.get(DIRECTORY_SERVICE, [])
+                if not plans:
+                    return unavailable
         # Claimed before anything is sent: only one container prestages and joins an instance.
         by_id = {p.entry.instance_id: p for p in plans}
         claim = self._claim(
             [p.entry for p in plans], now, {i: p.resend_of for i, p in by_id.items() if p.resend_of}
         )
-        settled: list[Settled] = [(by_id[i].change, decide_join_refusal(s)) for i, s in claim.refused.items()]
+        settled: list[Settled] = unavailable
+        settled += [(by_id[i].change, decide_join_refusal(s)) for i, s in claim.refused.items()]
         settled += [(by_id[i].change, Outcome.failed(e)) for i, e in claim.failed.items()]
         plans = [plan for plan in plans if plan.entry.instance_id in claim.claimed]
 
-        failed: list[tuple[JoinPlan, DomainJoinError]] = []
-        prestaged: list[tuple[JoinPlan, str]] = []
+        # The Directory Service path (prestage.py) first: what is left goes to the tools host.
+        plans, prestaged, failed, host = self._prestage_in_directories(plans, host)
         for prestage_key, group in group_by(plans, lambda p: p.prestage_key).items():
             for to_stage in chunks(group, MAX_INSTANCES_PER_COMMAND):
                 parameters = prestage_parameters(prestage_key, to_stage)
                 try:
+                    parameters = self._seal_prestage(parameters)
                     command_id = self._port.send_tools_command(PRESTAGE_DOCUMENT, host, parameters)
                 except DomainJoinError as exc:
                     failed += [(p, exc) for p in to_stage]
@@ -355,6 +406,7 @@ class Engine:
                 instance_ids = [p.entry.instance_id for p, _ in chunk]
                 parameters = join_parameters(join_key, [p for p, _ in chunk])
                 try:
+                    parameters = self._seal_join(join_key[0], chunk[0][0].config, parameters)
                     command_id = self._port.send_spoke_command(
                         join_key[0], JOIN_DOCUMENT, instance_ids, parameters
                     )
@@ -377,6 +429,66 @@ class Engine:
                 "join requested", extra=_fields(entry, "platform", "prestage_command_id", "join_command_id")
             )
         return settled
+
+    def _prestage_in_directories(
+        self, plans: Sequence[JoinPlan], host: str
+    ) -> tuple[list[JoinPlan], list[tuple[JoinPlan, str]], list[tuple[JoinPlan, DomainJoinError]], str]:
+        """``ds:CreateComputer`` for the plans of accounts whose directory has a Directory Service id.
+
+        Returns the plans left for the tools host (its own path's, and the computers whose name exists:
+        only the tools host can read their stamp), the prestaged ones with their ledger prestage id, the
+        failed ones, and the tools host (looked up here when only a fallback needs it).
+        """
+        to_host: list[JoinPlan] = []
+        fallback: list[JoinPlan] = []
+        prestaged: list[tuple[JoinPlan, str]] = []
+        failed: list[tuple[JoinPlan, DomainJoinError]] = []
+        for plan in plans:
+            if decide_prestage_path(plan.config) == TOOLS_HOST:
+                to_host.append(plan)
+                continue
+            try:
+                self._port.create_directory_computer(directory_computer(plan))
+            except DomainJoinError as exc:
+                if decide_directory_failure(exc) == FALL_BACK_TO_TOOLS_HOST:
+                    logger.info(
+                        "computer exists in the directory: the tools host checks its stamp",
+                        extra={**_fields(plan.entry), "directory_id": plan.config.directory_id},
+                    )
+                    fallback.append(plan)
+                else:
+                    failed.append((plan, exc))
+                continue
+            prestaged.append((plan, directory_prestage_id(plan.config.directory_id)))
+        if fallback and not host:
+            try:
+                host = self._port.tools_host()
+            except DomainJoinError as exc:
+                return to_host, prestaged, failed + [(plan, exc) for plan in fallback], host
+        return to_host + fallback, prestaged, failed, host
+
+    # --- sealing (sealing.py) ---------------------------------------------------
+    def _seal_prestage(self, parameters: dict[str, str]) -> dict[str, str]:
+        """The prestage value sealed for the tools host; plain only when the handler has no sealing key."""
+        key = self._port.sealing_key()
+        if not key:
+            return sealing.unsealed_prestage_parameters(parameters)
+        batch = self._batch_id()
+        requests = sealing.prestage_requests(parameters[TOOLS_PARAM_COMPUTERS], batch)
+        return sealing.sealed_prestage_parameters(parameters, key, batch, self._port.seal(requests))
+
+    def _seal_join(self, spoke: Spoke, config: AccountConfig, parameters: dict[str, str]) -> dict[str, str]:
+        """Each OTP sealed for its instance when the account's directory asks for it (sealJoinPasswords)."""
+        if not config.seal_join_passwords:
+            return sealing.unsealed_join_parameters(parameters)
+        key = self._port.sealing_key()
+        if not key:
+            raise ConfigInvalidError(
+                f"config of account {config.account_id} asks for sealed join passwords, but the handler has "
+                f"no sealing key ({ENV_SEALING_KEY_ARN})"
+            )
+        requests = sealing.join_requests(parameters, self._partition, spoke.region, spoke.account)
+        return sealing.sealed_join_parameters(parameters, key, self._port.seal(requests))
 
     # --- leaving ------------------------------------------------------------
     def _leave(
@@ -462,6 +574,17 @@ class Engine:
             message = "join failed" if entry.status == JOIN_FAILED else "remove failed"
             logger.error(message, extra=_fields(entry, "attempts", "join_command_id", "remove_command_id"))
         return []
+
+
+def _report_tag_fallbacks(plan: JoinPlan) -> None:
+    """A log line and a metric when a tag could not pick the OU or the computer name (decisions.decide_*)."""
+    fields = _fields(plan.entry)
+    if plan.ou_fallback:
+        metrics.add_metric(name=OU_TAG_FALLBACK, unit=MetricUnit.Count, value=1)
+        logger.info("OU tag fallback", extra={**fields, "ou_path": plan.ou_path, "reason": plan.ou_fallback})
+    if plan.name_fallback:
+        metrics.add_metric(name=COMPUTER_NAME_TAG_FALLBACK, unit=MetricUnit.Count, value=1)
+        logger.info("computer name tag fallback", extra={**fields, "reason": plan.name_fallback})
 
 
 def _fields(entry: LedgerEntry, *more: str) -> dict[str, object]:

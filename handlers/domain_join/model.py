@@ -12,6 +12,7 @@ from . import arns, contract, patterns
 from .contract import CONFIG_TABLE_KEY, DEFAULT_SPOKE_ROLE_NAME
 from .errors import ConfigInvalidError
 from .naming import DEFAULT_PREFIX, valid_prefix
+from .sealing import SealRequest
 
 # Ledger statuses, in the order an instance goes through them.  JOINING and REMOVING are claims: written
 # with a condition before any command is sent, they shut out other containers until ``leaseExpiresAt``.
@@ -35,6 +36,7 @@ _USER_RE: Final = patterns.USER
 _PARAMETER_NAME_RE: Final = patterns.SSM_PARAMETER_NAME
 _OU_RE: Final = patterns.OU
 _DOMAIN_RE: Final = patterns.DOMAIN
+MAX_OU_TAG_VALUES: Final = 50  # entries of an OU-by-tag allow-list
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,9 @@ class AccountConfig:
     name), ``role_arn`` (``assumeRoleARN`` or the default execution role of the hub's partition),
     ``dns_ips`` (``dnsIP1``/``dnsIP2``), ``ou_path``, ``computer_name_prefix``, ``sudo_group``,
     ``install_rds_role``, ``install_packages`` (``installPackages``, default true: false forbids the join
-    script to install packages, for private subnets whose images carry the AD client).
+    script to install packages, for private subnets whose images carry the AD client), ``directory_id``
+    (``directoryId``: an AWS Directory Service directory of the hub's account and Region; its computers are
+    prestaged through the Directory Service API instead of the tools host, see ``prestage.py``).
 
     Example::
 
@@ -65,6 +69,14 @@ class AccountConfig:
     sudo_group: str = ""
     install_rds_role: bool = False
     install_packages: bool = True
+    # OU by tag (ouTagKey, ouByTagValue): the instance's tag value picks the OU from this allow-list
+    # (value -> OU DN); an unknown or missing value gets ``ou_path``.  Never an OU from the tag itself.
+    ou_tag_key: str = ""
+    ou_by_tag_value: tuple[tuple[str, str], ...] = ()
+    # computerNameTag: the instance tag whose value is the computer name when it is a valid NetBIOS name.
+    computer_name_tag: str = ""
+    seal_join_passwords: bool = False  # sealJoinPasswords: each OTP sealed for its instance (sealing.py)
+    directory_id: str = ""  # AWS Managed Microsoft AD: prestaged with ds:CreateComputer (prestage.py)
 
     @classmethod
     def from_item(
@@ -121,6 +133,13 @@ class AccountConfig:
                 "[A-Z0-9-] starting with a letter"
             )
         install_rds = _flag(item.get(contract.CONFIG_INSTALL_RDS_ROLE), default=False)
+        ou_tag_key = text(contract.CONFIG_OU_TAG_KEY, pattern=patterns.TAG_KEY)
+        ou_by_tag_value = _ou_allow_list(account_id, item.get(contract.CONFIG_OU_BY_TAG_VALUE))
+        if bool(ou_tag_key) != bool(ou_by_tag_value):
+            raise ConfigInvalidError(
+                f"config of account {account_id}: {contract.CONFIG_OU_TAG_KEY} and "
+                f"{contract.CONFIG_OU_BY_TAG_VALUE} go together"
+            )
         install_packages = _flag(item.get(contract.CONFIG_INSTALL_PACKAGES), default=True)
         return cls(
             account_id=account_id,
@@ -136,7 +155,31 @@ class AccountConfig:
             sudo_group=text(contract.CONFIG_SUDO_GROUP, pattern=GROUP_RE),
             install_rds_role=install_rds,
             install_packages=install_packages,
+            seal_join_passwords=_flag(item.get(contract.CONFIG_SEAL_JOIN_PASSWORDS), default=False),
+            directory_id=text(contract.CONFIG_DIRECTORY_ID, pattern=patterns.DIRECTORY_ID),
+            ou_tag_key=ou_tag_key,
+            ou_by_tag_value=ou_by_tag_value,
+            computer_name_tag=text(contract.CONFIG_COMPUTER_NAME_TAG, pattern=patterns.TAG_KEY),
         )
+
+
+def _ou_allow_list(account_id: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``ouByTagValue``: a map of at most MAX_OU_TAG_VALUES tag values to OU DNs (the handler's OU format)."""
+    if value is None:
+        return ()
+    where = f"config of account {account_id}: {contract.CONFIG_OU_BY_TAG_VALUE}"
+    if not isinstance(value, Mapping):
+        raise ConfigInvalidError(f"{where} is not a map of tag values to OU DNs")
+    if len(value) > MAX_OU_TAG_VALUES:
+        raise ConfigInvalidError(f"{where} has {len(value)} values; at most {MAX_OU_TAG_VALUES}")
+    pairs: list[tuple[str, str]] = []
+    for tag_value, ou in value.items():
+        if not isinstance(tag_value, str) or not patterns.TAG_VALUE.match(tag_value) or not tag_value:
+            raise ConfigInvalidError(f"{where}: {str(tag_value)[:40]!r} is not a tag value")
+        if not isinstance(ou, str) or not _OU_RE.match(ou.strip()):
+            raise ConfigInvalidError(f"{where}: the OU of {tag_value!r} is not an OU distinguished name")
+        pairs.append((tag_value, ou.strip()))
+    return tuple(sorted(pairs))
 
 
 def _flag(value: Any, *, default: bool) -> bool:
@@ -217,6 +260,21 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryComputer:
+    """One computer to prestage with ``ds:CreateComputer`` (AWS Managed Microsoft AD), never logged whole.
+
+    ``password`` is the one-time password the join document then receives; ``ou_path`` "" lets Directory
+    Service pick the directory's default computers OU; ``description`` is our ownership stamp.
+    """
+
+    directory_id: str
+    computer_name: str
+    password: str = field(repr=False)
+    ou_path: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class CommandRecord:
     """Ledger item ``command#<id>``: the instances a tools-host command was sent for.
 
@@ -254,6 +312,23 @@ class AwsPort(Protocol):
         ...
 
     def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str: ...
+
+    def prestage_refusals(self, command_id: str) -> frozenset[str]:
+        """Computer names the tools host refused in that prestage command (an object of that name exists
+        that is not ours), from its result lines; raises a DomainJoinError when they cannot be read."""
+        ...
+
+    def sealing_key(self) -> str:
+        """ARN of the KMS key one-time passwords are sealed with; "" when the handler has none."""
+        ...
+
+    def seal(self, requests: Sequence[SealRequest]) -> tuple[str, ...]:
+        """One ``kms:Encrypt`` per request under ``sealing_key()``: the ciphertexts, as the wire has them."""
+        ...
+
+    def create_directory_computer(self, computer: DirectoryComputer) -> None:
+        """``ds:CreateComputer`` in the hub's Region; ``ComputerExistsError`` when the name is taken."""
+        ...
 
     def read_ledger(
         self, instance_ids: Collection[str], command_ids: Collection[str] = ()

@@ -17,7 +17,8 @@ Public API (stable names)::
     READINESS_DEADLINE_SECONDS, CONFIG_CACHE_TTL_SECONDS, LEDGER_LEASE_SECONDS, MAX_COMMAND_ATTEMPTS,
     FUNCTION_TIMEOUT_SECONDS, TOOLS_HOST_TAG_KEY, TOOLS_HOST_TAG_VALUE, TOOLS_HOST_INSTANCE_PROFILE_ARN,
     TOOLS_HOST_INSTANCE_ID, SPOKE_ROLE_NAME,
-    SPOKE_ROLE_EXTERNAL_ID, POWERTOOLS_LAYER_VERSION, JOIN_DELAY_SECONDS
+    SPOKE_ROLE_EXTERNAL_ID, POWERTOOLS_LAYER_VERSION, JOIN_DELAY_SECONDS, JOIN_FAILED_ALARM_THRESHOLD,
+    JOIN_FAILED_ALARM_PERIOD_MINUTES
                                  the Setting objects themselves
     RECONCILE_SETTINGS           the reconciler's settings (RECONCILE_SCHEDULE, RECONCILE_DRY_RUN, ...),
                                  apart from SETTINGS (the join handler's)
@@ -220,6 +221,26 @@ JOIN_DELAY_SECONDS: Final = Setting(
     description="Delivery delay of the join queue: time for a new instance's SSM agent to come Online.",
 )
 
+JOIN_FAILED_ALARM_THRESHOLD: Final = Setting(
+    name="join_failed_alarm_threshold",
+    env=None,
+    kind=int,
+    default=3,
+    low=1,
+    high=100000,
+    description="Given-up joins (the handler's JoinFailed metric) within join_failed_alarm_period_minutes "
+    "that raise the hub's join-failed alarm.",
+)
+JOIN_FAILED_ALARM_PERIOD_MINUTES: Final = Setting(
+    name="join_failed_alarm_period_minutes",
+    env=None,
+    kind=int,
+    default=60,
+    low=1,
+    high=1440,
+    description="Period of the join-failed alarm, in minutes (CloudWatch: at most one day).",
+)
+
 SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
     {
         s.name: s
@@ -237,6 +258,8 @@ SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
             SPOKE_ROLE_EXTERNAL_ID,
             POWERTOOLS_LAYER_VERSION,
             JOIN_DELAY_SECONDS,
+            JOIN_FAILED_ALARM_THRESHOLD,
+            JOIN_FAILED_ALARM_PERIOD_MINUTES,
         )
     }
 )

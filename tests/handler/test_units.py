@@ -200,8 +200,8 @@ def test_handler_validation_uses_the_document_patterns() -> None:
     assert PATTERNS["user"] == patterns.document_pattern(model._USER_RE)
     assert PATTERNS["parameter_name"] == patterns.document_pattern(model._PARAMETER_NAME_RE)
     # The Computers values the engine encodes (wire.py) are what the documents accept.
-    assert PATTERNS["join_computers"] == wire.JOIN_PATTERN
-    assert PATTERNS["prestage_computers"] == wire.PRESTAGE_PATTERN
+    assert PATTERNS["join_computers"] == wire.JOIN_PARAMETER_PATTERN  # plain or sealed
+    assert PATTERNS["prestage_computers"] == wire.PRESTAGE_PARAMETER_PATTERN
     assert PATTERNS["remove_computers"] == wire.REMOVE_PATTERN
 
 

@@ -110,6 +110,7 @@ def test_document_parameters_are_those_of_the_contract() -> None:
         contract.JOIN_PARAM_INSTALL_RDS,
         contract.JOIN_PARAM_INSTALL_PACKAGES,
         contract.JOIN_PARAM_COMPUTERS,
+        contract.PARAM_SEALING_KEY,
     }
     tools = {
         contract.TOOLS_PARAM_DOMAIN,
@@ -119,6 +120,8 @@ def test_document_parameters_are_those_of_the_contract() -> None:
     assert set(build_document(PRESTAGE)["parameters"]) == tools | {
         contract.TOOLS_PARAM_OU,
         contract.TOOLS_PARAM_COMPUTERS,
+        contract.PARAM_SEALING_KEY,
+        contract.TOOLS_PARAM_SEALED_BATCH,
     }
     assert set(build_document(REMOVE)["parameters"]) == tools | {contract.TOOLS_PARAM_COMPUTERS}
 
@@ -163,7 +166,8 @@ def test_allowed_patterns_are_the_shared_formats_never_retyped() -> None:
     grammar), so the documents, the handler and the scripts cannot drift apart."""
     formats = [value for value in vars(patterns).values() if isinstance(value, re.Pattern)]
     shared = {patterns.document_pattern(f, optional=o) for f in formats for o in (False, True)}
-    shared |= {wire.JOIN_PATTERN, wire.PRESTAGE_PATTERN, wire.REMOVE_PATTERN}
+    shared |= {wire.JOIN_PARAMETER_PATTERN, wire.PRESTAGE_PARAMETER_PATTERN, wire.REMOVE_PATTERN}
+    shared |= {wire.SEALING_KEY_PARAMETER_PATTERN, wire.SEALED_BATCH_PARAMETER_PATTERN}
     for spec in ALL_SPECS:
         for name, parameter in build_document(spec)["parameters"].items():
             assert parameter["allowedPattern"] in shared, f"{spec.name}.{name}"
@@ -259,6 +263,7 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(
         "SSM_InstallRdsRole": "false",
         "SSM_InstallPackages": "false",
         "SSM_Computers": computers,
+        "SSM_SealingKeyArn": "",
         "TMPDIR": str(tmp_path),
     }
     # WHEN the agent runs it (it writes runCommand lines to a file and runs it)
@@ -271,6 +276,7 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(
     assert record["argv"] == [
         "--domain", "corp.example.com", "--dns-ips", "10.0.0.2,10.0.1.2",
         "--login-group", "Linux Admins", "--sudo-group", "", "--install-packages", "false",
+        "--sealing-key", "",
     ]  # fmt: skip
     assert computers not in " ".join(record["argv"])
     assert record["computers"] == computers
@@ -328,6 +334,8 @@ def test_real_tools_scripts_run_from_the_document_with_their_library(
         contract.TOOLS_PARAM_PASSWORD_PARAMETER: "/domain-join/password",
         contract.TOOLS_PARAM_OU: "",
         contract.TOOLS_PARAM_COMPUTERS: computers,
+        contract.PARAM_SEALING_KEY: "",
+        contract.TOOLS_PARAM_SEALED_BATCH: "",
     }
     env = {
         f"SSM_{name}": value

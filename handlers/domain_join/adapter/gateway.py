@@ -19,10 +19,12 @@ from typing import Any
 from ..contract import CONFIG_TABLE_KEY
 from ..decisions import ToolsHostPin
 from ..model import CommandRecord, DirectoryComputer, InstanceFacts, LedgerEntry, Spoke
+from ..sealing import SealRequest
 from ..settings import Settings
 from . import dynamodb
 from .directory_service import DirectoryService
 from .fleet import Fleet
+from .kms import Sealer
 from .ledger import LedgerStore
 from .partitions import partition_of
 from .queues import Queues
@@ -61,6 +63,7 @@ class AwsGateway:
             ToolsHostPin(settings.tools_host_instance_profile_arn, settings.tools_host_instance_id),
         )
         self._queues = Queues(self._sessions, settings.dead_letter_queue_url)
+        self._sealer = Sealer(self._sessions, settings.sealing_key_arn)
         self._directory_service = DirectoryService(self._sessions)
         self._configs: dict[str, tuple[float, Mapping[str, Any]]] = {}
 
@@ -122,6 +125,16 @@ class AwsGateway:
 
     def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str:
         return self._fleet.send_tools_command(document, instance_id, parameters)
+
+    def prestage_refusals(self, command_id: str) -> frozenset[str]:
+        return self._fleet.prestage_refusals(command_id)
+
+    # --- sealed one-time passwords ---------------------------------------------
+    def sealing_key(self) -> str:
+        return self._sealer.key_arn
+
+    def seal(self, requests: Sequence[SealRequest]) -> tuple[str, ...]:
+        return self._sealer.seal(requests)
 
     def create_directory_computer(self, computer: DirectoryComputer) -> None:
         self._directory_service.create_computer(computer)
