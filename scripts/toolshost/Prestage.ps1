@@ -3,10 +3,14 @@ ec2-domain-join: prestage computer accounts on a Windows AD tools host (Windows 
 
 Usage:
   Prestage.ps1 -DomainName DOMAIN [-OuPath OU_DN] -JoinUserName USER -PasswordParameter SSM_PARAMETER_NAME
-               [-Server DC_HOSTNAME] [-Region REGION]
+               [-Server DC_HOSTNAME] [-Region REGION] [-SealingKeyArn KMS_KEY_ARN -SealedBatch BATCH_ID]
 
 The computer list comes in the environment variable DOMAIN_JOIN_COMPUTERS, never in argv:
   "COMPUTERNAME=OTP=STAMP COMPUTERNAME=OTP=STAMP ..."   STAMP = ec2-domain-join:<account>/<region>/<instance id>
+Sealed (-SealingKeyArn given; the handler always seals): it holds 1-8 base64 KMS ciphertexts (padding cut)
+joined by spaces, each opened with Invoke-KMSDecrypt (AWS Tools for PowerShell) or `aws kms decrypt` in the
+key's Region under the encryption context {"ec2-domain-join:purpose":"prestage","ec2-domain-join:batch":
+BATCH_ID}; the plaintext stays in a script variable (never the environment, argv, a file or the output).
 For each computer: no object with that sAMAccountName -> create it in OuPath (default: the domain's Computers
 container) with the one-time password and the stamp in description; an object whose description is exactly
 STAMP and that no instance has joined yet -> reset its password to the one-time password (idempotent retry);
@@ -22,7 +26,7 @@ Output: one `DOMAIN_JOIN_RESULT {json}` line per computer. Exit codes (the highe
   0 every computer created, reset, or already joined by its instance (left untouched)
   2 invalid parameter value              3 password could not be read
   5 no domain controller / AD module     6 at least one computer refused   7 at least one computer failed
-  8 at least one malformed entry
+  8 at least one malformed entry         9 the sealed list could not be opened (kms decrypt failed)
 #>
 param(
     [Parameter(Mandatory = $true)][string]$DomainName,
@@ -30,7 +34,9 @@ param(
     [Parameter(Mandatory = $true)][string]$JoinUserName,
     [Parameter(Mandatory = $true)][string]$PasswordParameter,
     [string]$Server = "",
-    [string]$Region = ""
+    [string]$Region = "",
+    [string]$SealingKeyArn = "",
+    [string]$SealedBatch = ""
 )
 
 Set-StrictMode -Version Latest
@@ -43,6 +49,66 @@ if ($OuPath -ne "" -and $OuPath -cnotmatch $OuPattern) {
     exit 2
 }
 
+# The sealed list's formats (handlers/domain_join/wire.py: KMS_KEY_ARN, BATCH_ID, SEALED, MAX_SEALED_PIECES).
+$KmsKeyArnPattern = '^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}\z'
+$BatchIdPattern = '^[0-9a-f]{32}\z'
+$SealedPattern = '^[A-Za-z0-9+/]{64,8192}\z'
+$MaxSealedPieces = 8
+
+# One sealed piece opened: AWS Tools for PowerShell when present, else the AWS CLI (ciphertext and context
+# through private temporary files, plaintext through the pipeline).
+function Open-SealedPiece([byte[]]$Blob, [string]$KeyArn, [string]$Region, [hashtable]$Context) {
+    if (Get-Command -Name Invoke-KMSDecrypt -ErrorAction SilentlyContinue) {
+        $stream = New-Object System.IO.MemoryStream (, $Blob)
+        $answer = Invoke-KMSDecrypt -CiphertextBlob $stream -KeyId $KeyArn -EncryptionContext $Context -Region $Region
+        return [System.Text.Encoding]::ASCII.GetString($answer.Plaintext.ToArray())
+    }
+    $blobFile = [System.IO.Path]::GetTempFileName()
+    $contextFile = [System.IO.Path]::GetTempFileName()
+    try {
+        [System.IO.File]::WriteAllBytes($blobFile, $Blob)
+        [System.IO.File]::WriteAllText($contextFile, ($Context | ConvertTo-Json -Compress))
+        $encoded = & aws kms decrypt --region $Region --key-id $KeyArn --encryption-context "file://$contextFile" `
+            --ciphertext-blob "fileb://$blobFile" --query Plaintext --output text
+        if ($LASTEXITCODE -ne 0) { throw "aws kms decrypt failed (exit code $LASTEXITCODE)" }
+        return [System.Text.Encoding]::ASCII.GetString([Convert]::FromBase64String([string]$encoded))
+    } finally {
+        Remove-Item -LiteralPath $blobFile, $contextFile -Force -ErrorAction SilentlyContinue
+    }
+}
+
+# With -SealingKeyArn: the list the sealed DOMAIN_JOIN_COMPUTERS holds, into $script:OpenedList (which
+# ToolsHostLib.ps1 reads instead of the environment).
+function Open-SealedComputers([string]$KeyArn, [string]$Batch) {
+    if ($KeyArn -eq "") {
+        if ($Batch -ne "") { Write-Result "" "invalid-arguments" 2 "SealedBatch needs SealingKeyArn"; exit 2 }
+        return
+    }
+    if ($KeyArn -cnotmatch $KmsKeyArnPattern -or $Batch -cnotmatch $BatchIdPattern) {
+        Write-Result "" "invalid-arguments" 2 "SealingKeyArn or SealedBatch is invalid"
+        exit 2
+    }
+    $pieces = @(([string]$env:DOMAIN_JOIN_COMPUTERS).Split(' '))
+    if ($pieces.Count -gt $MaxSealedPieces -or @($pieces | Where-Object { $_ -cnotmatch $SealedPattern }).Count -gt 0) {
+        Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS holds malformed sealed pieces"
+        exit 8
+    }
+    $context = @{ "ec2-domain-join:purpose" = "prestage"; "ec2-domain-join:batch" = $Batch }
+    $keyRegion = $KeyArn.Split(":")[3]
+    $opened = @()
+    try {
+        foreach ($piece in $pieces) {
+            $blob = [Convert]::FromBase64String($piece + ("=" * ((4 - $piece.Length % 4) % 4)))
+            $opened += Open-SealedPiece $blob $KeyArn $keyRegion $context
+        }
+    } catch {
+        Write-Result "" "unseal-failed" 9 "kms decrypt of the sealed computer list failed (key $KeyArn)"
+        exit 9
+    }
+    $script:OpenedList = $opened -join " "
+}
+
+Open-SealedComputers $SealingKeyArn $SealedBatch
 Initialize-ToolsHost -DomainName $DomainName -JoinUserName $JoinUserName -PasswordParameter $PasswordParameter `
     -Server $Server -Region $Region -FieldPatterns $ComputerNamePattern, $OtpPattern, $StampPattern `
     -Expected "NAME=OTP=STAMP"

@@ -12,6 +12,7 @@ Set-StrictMode -Version Latest
 $script:Worst = 0
 $script:Entries = @()
 $script:AD = @{}
+$script:OpenedList = $null  # the list a sealed DOMAIN_JOIN_COMPUTERS holds (Prestage.ps1), never in the environment
 $MaxComputers = 50
 # The shared formats (handlers/domain_join/patterns.py) in .NET syntax, always used with the case-sensitive
 # -cmatch/-cnotmatch; "\z" is the end of the value (.NET's "$" also matches before a final newline).
@@ -65,6 +66,7 @@ function Test-EntryFields([string[]]$Fields, [string[]]$Patterns) {
 # The computer list split on single spaces (the grammar allows no other separator; an empty entry stays one).
 function Get-ListedEntries {
     $list = [string]$env:DOMAIN_JOIN_COMPUTERS
+    if ($null -ne $script:OpenedList) { $list = $script:OpenedList }  # Prestage.ps1 opened a sealed list
     if ($list -eq "") { return , @() }
     return , $list.Split(' ')
 }

@@ -4,10 +4,16 @@
 # Usage:
 #   prestage.sh --domain DOMAIN [--ou OU_DN] --join-user USER
 #               (--password-parameter SSM_PARAMETER_NAME [--region REGION] | --password-stdin)
-#               [--server DC_HOSTNAME]
+#               [--server DC_HOSTNAME] [--sealing-key KMS_KEY_ARN --sealed-batch BATCH_ID]
 #
 # The computer list comes in the environment variable DOMAIN_JOIN_COMPUTERS, never in argv:
 #   "COMPUTERNAME=OTP=STAMP COMPUTERNAME=OTP=STAMP ..."   STAMP = ec2-domain-join:<account>/<region>/<instance id>
+# Sealed (--sealing-key given; the handler always seals): DOMAIN_JOIN_COMPUTERS holds 1-8 base64 KMS
+# ciphertexts (padding cut) joined by spaces; each is opened with `aws kms decrypt` in the key's Region under
+# the encryption context {"ec2-domain-join:purpose":"prestage","ec2-domain-join:batch":BATCH_ID} (the key
+# policy lets only the tools-host role open it, only with that context). The ciphertext reaches the CLI on
+# stdin, the plaintext comes back on a pipe into a shell variable (never argv, a file or the output), and the
+# opened list (the plain grammar above) is no longer exported to the tools the script runs.
 # For each computer: no object with that sAMAccountName anywhere in the domain -> create it in OU (default: the
 # domain's Computers container) with the one-time password (OTP) and the stamp in `description`, in one LDAP
 # add; an object whose description is exactly STAMP and that no instance has joined yet -> reset its password to
@@ -33,6 +39,7 @@
 #   7  at least one computer failed: the directory rejected the add, the reset or the lookup (the result
 #      line's message carries the directory's error text)
 #   8  at least one malformed entry in DOMAIN_JOIN_COMPUTERS (or more than 50 entries)
+#   9  the sealed list could not be opened (kms decrypt refused, wrong context or key, KMS unreachable)
 #
 # --ou must be a DN of 1-32 RDNs `type=value` whose values hold no `,` `=` `+` `\` `"` `'` `` ` `` `$` `;` `&`
 # `|` `<` `>` or control character (newline included); non-ASCII letters are fine (OU=Büro): DNs travel
@@ -43,10 +50,9 @@ umask 077
 export LC_ALL=C  # byte-wise, ASCII-only regex ranges and English tool messages, whatever the caller's locale
 
 readonly TOOL_NAME="prestage"
-# The shared OU format (handlers/domain_join/patterns.py OU), in POSIX ERE.
-readonly RDN_RE=$'[A-Za-z]{1,16}=[^,=+"\'`$;&|<>\\\x01-\x1f\x7f]+'
-readonly OU_RE="^${RDN_RE}(,${RDN_RE}){0,31}\$"
-ou=""
+ou=""  # checked with toolshost-lib.sh's OU_RE (the shared OU format)
+sealing_key=""
+sealed_batch=""
 
 # The options only prestage takes (toolshost-lib.sh's parse_args hands them over).
 own_option() {
@@ -55,6 +61,10 @@ own_option() {
       [ "$#" -ge 2 ] || abort "invalid-arguments" 2 "option $1 needs a value"
       ou=$2
       ;;
+    --sealing-key | --sealed-batch)
+      [ "$#" -ge 2 ] || abort "invalid-arguments" 2 "option $1 needs a value"
+      if [ "$1" = --sealing-key ]; then sealing_key=$2; else sealed_batch=$2; fi
+      ;;
     *) return 1 ;;
   esac
 }
@@ -62,54 +72,119 @@ own_option() {
 # shellcheck source-path=SCRIPTDIR source=toolshost-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/toolshost-lib.sh"
 
-unicode_pwd() { printf '"%s"' "$1" | iconv -f ASCII -t UTF-16LE | base64 -w0; }
+# The sealed list's formats (handlers/domain_join/wire.py: KMS_KEY_ARN, BATCH_ID, SEALED, MAX_SEALED_PIECES).
+readonly KMS_KEY_ARN_RE="^arn:aws(-[a-z]{1,10}){0,2}:kms:${REGION_PART}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}\$"
+readonly BATCH_ID_RE='^[0-9a-f]{32}$'
+readonly SEALED_RE='^[A-Za-z0-9+/]+$'  # 64-8192 characters, checked apart
+readonly MAX_SEALED_PIECES=8
 
-# ldif_modify LDIF: sends LDIF (on stdin, never argv) to the directory; on failure ldap_error says why.
-ldif_modify() {
-  ldap_error=""
-  if ! printf '%s' "$1" | ldap ldapmodify >"$workdir/modify.out" 2>&1; then
-    ldap_error=$(ldap_error_text "$workdir/modify.out")
-    return 1
-  fi
+# unseal_piece CIPHERTEXT REGION CONTEXT: the plaintext of one piece on stdout (a pipe to the caller's
+# variable); the ciphertext goes to the AWS CLI on stdin, its base64 answer to base64 -d on a pipe.
+unseal_piece() {
+  local blob=$1
+  while ((${#blob} % 4)); do blob+="="; done
+  printf '%s' "$blob" | base64 -d |
+    aws kms decrypt --region "$2" --key-id "$sealing_key" --encryption-context "$3" \
+      --ciphertext-blob fileb:///dev/stdin --query Plaintext --output text | base64 -d
 }
 
-prestage_one() {
-  local name=$1 otp=$2 stamp=$3 dn password found=0
-  lookup "$name" || found=$?
-  if [ "$found" -eq 2 ]; then
-    report "$name" "failed" 7 "looking up $name failed: $ldap_error"
-    return
+# unseal_computers: with --sealing-key, replaces the sealed DOMAIN_JOIN_COMPUTERS by the list it seals, kept
+# in this shell only (no longer exported). Without it the list is plain and --sealed-batch must be empty.
+unseal_computers() {
+  local pieces=() piece plain list="" key_region context
+  if [ -z "$sealing_key" ]; then
+    [ -z "$sealed_batch" ] || abort "invalid-arguments" 2 "--sealed-batch needs --sealing-key"
+    return 0
   fi
-  if ! password=$(unicode_pwd "$otp"); then
-    report "$name" "failed" 7 "encoding the one-time password of $name failed"
-    return
+  [[ $sealing_key =~ $KMS_KEY_ARN_RE ]] || abort "invalid-arguments" 2 "--sealing-key is not a KMS key ARN"
+  [[ $sealed_batch =~ $BATCH_ID_RE ]] || abort "invalid-arguments" 2 "--sealed-batch is not a batch id"
+  IFS=: read -r _ _ _ key_region _ <<<"$sealing_key"
+  context=$(printf '{"ec2-domain-join:purpose":"prestage","ec2-domain-join:batch":"%s"}' "$sealed_batch")
+  read -r -a pieces <<<"${!COMPUTERS_ENV:-}"
+  if [ "${#pieces[@]}" -eq 0 ] || [ "${#pieces[@]}" -gt "$MAX_SEALED_PIECES" ]; then
+    abort "invalid-entry" 8 "$COMPUTERS_ENV holds ${#pieces[@]} sealed pieces (1 to $MAX_SEALED_PIECES)"
   fi
-  if [ "$found" -eq 1 ]; then
-    dn="CN=$name,$ou"
-    if ldif_modify "$(printf 'dn:%s\nchangetype: add\nobjectClass: computer\nsAMAccountName: %s$\nuserAccountControl: 4096\ndNSHostName: %s.%s\ndescription: %s\nunicodePwd:: %s\n' \
-      "$(ldif_value "$dn")" "$name" "${name,,}" "$domain" "$stamp" "$password")"; then
-      report "$name" "created" 0 "created $dn"
-    else
-      report "$name" "failed" 7 "creating $dn failed: $ldap_error"
+  for piece in "${pieces[@]}"; do
+    [[ $piece =~ $SEALED_RE ]] && [ "${#piece}" -ge 64 ] && [ "${#piece}" -le 8192 ] ||
+      abort "invalid-entry" 8 "$COMPUTERS_ENV holds a malformed sealed piece"
+    if ! plain=$(unseal_piece "$piece" "$key_region" "$context"); then
+      abort "unseal-failed" 9 "kms decrypt of the sealed computer list failed (key $sealing_key)"
     fi
+    list+=${list:+ }$plain
+  done
+  printf -v "$COMPUTERS_ENV" '%s' "$list"
+  export -n "${COMPUTERS_ENV?}"
+}
+
+unicode_pwd() { printf '"%s"' "$1" | iconv -f ASCII -t UTF-16LE | base64 -w0; }
+
+# prestage_round ROUND: one search for the computers of this round, then one batch (one LDAP connection)
+# with the creations and resets among them.
+prestage_round() {
+  local round=$1 i name rest otp stamp index dn password ldif="" error
+  local -a todo=() names=() change=() target=() dn_line=()
+  local -A batched=()
+  for i in "${!entries[@]}"; do
+    [ "${entry_round[i]}" -eq "$round" ] || continue
+    todo+=("$i")
+    names+=("${entries[i]%%=*}")
+  done
+  if ! search_computers "${names[@]}"; then
+    for i in "${todo[@]}"; do outcome "$i" "failed" 7 "looking up ${entries[i]%%=*} failed: $ldap_error"; done
     return
   fi
-  dn=$found_dn
-  if [ "$found_description" != "$stamp" ]; then
-    report "$name" "refused" 6 "$dn exists and is not owned by this instance; left untouched"
-    return
+  for i in "${todo[@]}"; do
+    name=${entries[i]%%=*} rest=${entries[i]#*=}
+    otp=${rest%%=*} stamp=${rest#*=}
+    index=${record_of[$name]-}
+    if [ -n "$index" ]; then
+      dn=${record_dn[index]}
+      if [ "${record_descriptions[index]}" -ne 1 ] || [ "${record_description[index]}" != "$stamp" ]; then
+        outcome "$i" "refused" 6 "$dn exists and is not owned by this instance; left untouched"
+        continue
+      fi
+      if [ "${record_spns[index]}" -gt 0 ]; then
+        # A redelivered or duplicate event after the join: a new OTP would lock the joined instance out.
+        outcome "$i" "already-joined" 0 "$dn is ours and already joined (it has service principal names); left untouched"
+        continue
+      fi
+    else
+      dn="CN=$name,$ou"
+    fi
+    if [ -n "${batched[${dn,,}]-}" ]; then
+      defer "$i"  # one change per DN in a batch: its rejection must name one entry
+      continue
+    fi
+    if ! password=$(unicode_pwd "$otp"); then
+      outcome "$i" "failed" 7 "encoding the one-time password of $name failed"
+      continue
+    fi
+    batched[${dn,,}]=1
+    target[i]=$dn
+    dn_line[i]="dn:$(ldif_value "$dn")"
+    if [ -z "$index" ]; then
+      change[i]="created"
+      ldif+=$(printf '%s\nchangetype: add\nobjectClass: computer\nsAMAccountName: %s$\nuserAccountControl: 4096\ndNSHostName: %s.%s\ndescription: %s\nunicodePwd:: %s\n' \
+        "${dn_line[i]}" "$name" "${name,,}" "$domain" "$stamp" "$password")$'\n\n'
+    else
+      change[i]="reset"
+      ldif+=$(printf '%s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' "${dn_line[i]}" "$password")$'\n\n'
+    fi
+  done
+  [ -n "$ldif" ] || return 0
+  if ! modify_batch "$ldif"; then
+    for i in "${!change[@]}"; do rejected["${dn_line[i]}"]=$ldap_error; done
   fi
-  if [ "$found_spns" -gt 0 ]; then
-    # A redelivered or duplicate event after the join: a new OTP would lock the joined instance out.
-    report "$name" "already-joined" 0 "$dn is ours and already joined (it has service principal names); left untouched"
-    return
-  fi
-  if ldif_modify "$(printf 'dn:%s\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: %s\n-\n' \
-    "$(ldif_value "$dn")" "$password")"; then
-    report "$name" "reset" 0 "$dn is ours; one-time password reset"
-  else
-    report "$name" "failed" 7 "resetting the password of $dn failed: $ldap_error"
-  fi
+  for i in "${!change[@]}"; do
+    dn=${target[i]}
+    error=${rejected[${dn_line[i]}]-}
+    case "${change[i]}:${error:+rejected}" in
+      created:) outcome "$i" "created" 0 "created $dn" ;;
+      created:rejected) outcome "$i" "failed" 7 "creating $dn failed: $error" ;;
+      reset:) outcome "$i" "reset" 0 "$dn is ours; one-time password reset" ;;
+      reset:rejected) outcome "$i" "failed" 7 "resetting the password of $dn failed: $error" ;;
+    esac
+  done
 }
 
 # A valid NAME=OTP=STAMP entry.
@@ -124,15 +199,15 @@ prestage_entry() {
 main() {
   parse_args "$@"
   [ -z "$ou" ] || [[ $ou =~ $OU_RE ]] || abort "invalid-arguments" 2 "--ou must be a DN of plain RDNs"
+  unseal_computers
   select_entries prestage_entry "NAME=OTP=STAMP"
   read_password
   login
   [ -n "$ou" ] || ou="CN=Computers,$base_dn"
-  local entry rest
-  for entry in "${entries[@]}"; do
-    rest=${entry#*=}
-    prestage_one "${entry%%=*}" "${rest%%=*}" "${rest#*=}"
-  done
+  local round
+  plan_rounds
+  for ((round = 0; round <= last_round; round++)); do prestage_round "$round"; done
+  report_outcomes
   exit "$worst"
 }
 
