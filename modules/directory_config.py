@@ -35,7 +35,8 @@ from .validation import PropsError, check_pattern
 
 
 def dynamodb_value(value: Any) -> dict[str, Any]:
-    """One attribute value in DynamoDB's JSON form (strings, booleans, numbers, sets of strings)."""
+    """One attribute value in DynamoDB's JSON form (strings, booleans, numbers, sets of strings, and maps
+    of them: the OU-by-tag allow-list)."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
@@ -44,6 +45,8 @@ def dynamodb_value(value: Any) -> dict[str, Any]:
         return {"S": value}
     if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
         return {"SS": sorted(set(value))}
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {"M": {k: dynamodb_value(value[k]) for k in sorted(value)}}
     raise TypeError(f"no DynamoDB form for {value!r}")
 
 

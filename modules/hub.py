@@ -19,6 +19,7 @@ from constructs import Construct
 
 from handlers.domain_join import backoff, contract, settings
 from handlers.domain_join import patterns as shared_patterns
+from handlers.domain_join.decisions import JOIN_FAILED_OUTCOME
 
 from . import arns, documents, grants, iam, naming
 from .artifact import LocalArtifact, S3Artifact
@@ -68,6 +69,7 @@ LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:Generat
 # The handler's metrics (Powertools: namespace, and the `service` dimension of every metric).
 SERVICE_NAME = "ec2-domain-join"
 METRICS_NAMESPACE = "Ec2DomainJoin"
+SERVICE_DIMENSION = "service"  # the dimension Powertools adds to every metric, valued POWERTOOLS_SERVICE_NAME
 HUB_ROUTES = {
     "bus": Route(
         command_documents=(contract.JOIN_DOCUMENT,),
@@ -162,6 +164,17 @@ class HubProps:
     """Default domain-join-ledger."""
     alarm_topic_arn: str | None = None
     """SNS topic told when anything reaches the DLQ.  Default None: the alarm notifies nobody."""
+    join_failed_alarm_threshold: int = int_default(settings.JOIN_FAILED_ALARM_THRESHOLD)
+    """settings.JOIN_FAILED_ALARM_THRESHOLD: given-up joins (the handler's `JoinFailed` metric: a join that
+    failed `max_command_attempts` times, ledger JOIN_FAILED) within the period that raise the join-failed
+    alarm.  Prestage failures are not reported by design, so this alarm is what catches a tools host (or a
+    directory) that stopped prestaging.  Missing data is not breaching."""
+    join_failed_alarm_period_minutes: int = int_default(settings.JOIN_FAILED_ALARM_PERIOD_MINUTES)
+    """settings.JOIN_FAILED_ALARM_PERIOD_MINUTES: the alarm's period (one evaluation period)."""
+    directory_ids: Sequence[str] = ()
+    """AWS Directory Service directories (AWS Managed Microsoft AD, `d-` ids) in this account and Region whose
+    computers the handler prestages with `ds:CreateComputer` (docs/handler.md, "Two prestage paths"): the
+    handler role may call it on exactly these.  Default: none (no Directory Service permission at all)."""
     kms_key_deletion_window_days: int = 30
     """7-30 days.  Default 30."""
     scripts_dir: Path = documents.SCRIPTS_DIR
@@ -188,6 +201,8 @@ class HubProps:
             settings.READINESS_DEADLINE_SECONDS,
             settings.MAX_COMMAND_ATTEMPTS,
             settings.CONFIG_CACHE_TTL_SECONDS,
+            settings.JOIN_FAILED_ALARM_THRESHOLD,
+            settings.JOIN_FAILED_ALARM_PERIOD_MINUTES,
         ):
             check_setting(setting, getattr(self, setting.name))
         if self.spoke_role_external_id is not None:
@@ -214,6 +229,8 @@ class HubProps:
                 "an instance id",
             )
         check_pattern("spoke_role_name", self.spoke_role_name, ROLE_NAME, "an IAM role name")
+        check_each("directory_ids", self.directory_ids, shared_patterns.DIRECTORY_ID, "a directory id (d-…)")
+        check_unique("directory_ids", self.directory_ids)
         check_pattern("config_table_name", self.config_table_name, RESOURCE_NAME, "a table name")
         check_pattern("ledger_table_name", self.ledger_table_name, RESOURCE_NAME, "a table name")
         if self.config_table_billing_mode not in BILLING_MODES:
@@ -339,6 +356,38 @@ class Hub(Construct):
             tags=self.tags,
         )
         self.tools_host_alarm = self._tools_host_ambiguous_alarm()
+        self.join_failed_alarm = self._join_failed_alarm()
+
+    def _join_failed_alarm(self) -> CloudwatchMetricAlarm:
+        """Given-up joins (the handler's `JoinFailed` outcome metric) at or above the configured rate.
+
+        Prestage failures are ignored by design (their joins fail and are sent again), so a tools host that
+        stops prestaging, or answers falsely, shows only here: a human must look.
+        """
+        p = self.props
+        actions: Any = None
+        if is_token(p.alarm_topic_arn):
+            actions = Fn.compact([str(p.alarm_topic_arn)])
+        elif p.alarm_topic_arn:
+            actions = [p.alarm_topic_arn]
+        return CloudwatchMetricAlarm(
+            self,
+            "join-failed-alarm",
+            alarm_name=naming.join_failed_alarm_name(p.name),
+            alarm_description="ec2-domain-join: joins given up, every attempt failed (ledger JOIN_FAILED)",
+            namespace=METRICS_NAMESPACE,
+            metric_name=JOIN_FAILED_OUTCOME,
+            dimensions={SERVICE_DIMENSION: SERVICE_NAME},
+            statistic="Sum",
+            period=self._seconds(p.join_failed_alarm_period_minutes),
+            evaluation_periods=1,
+            threshold=p.join_failed_alarm_threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            tags=self.tags or None,
+        )
 
     def _tools_host_ambiguous_alarm(self) -> CloudwatchMetricAlarm:
         """More than one instance qualifies as the tools host (the handler's `ToolsHostAmbiguous` metric):
@@ -367,6 +416,11 @@ class Hub(Construct):
             ok_actions=actions,
             tags=self.tags or None,
         )
+
+    @staticmethod
+    def _seconds(minutes: Any) -> Any:
+        """Minutes as seconds (in a plain module, a Terraform expression of the variable)."""
+        return Token.as_number(Op.mul(60, minutes)) if is_token(minutes) else 60 * minutes
 
     def _arn(self, service: str, resource: str) -> str:
         """An ARN of the hub's partition, Region and account."""
@@ -548,6 +602,9 @@ class Hub(Construct):
             ),
             *grants.grant_ledger_write(ledger_table_arn),
             *grants.grant_tools_host_discovery(),
+            # The result lines of a prestage, read only when a tag-named computer is planned again (was its
+            # name refused?).  GetCommandInvocation supports no resource-level permissions.
+            iam.statement("ReadPrestageResults", ["ssm:GetCommandInvocation"], "*"),
             *grants.grant_send_command_to_tools_host(
                 partition,
                 [self._arn("ssm", f"document/{document}") for document in tools_documents],
@@ -558,6 +615,9 @@ class Hub(Construct):
             ),
             *grants.grant_assume_spoke_role(
                 partition, p.spoke_role_name, p.organization_id, p.principal_account_ids
+            ),
+            *grants.grant_directory_create_computer(
+                [arns.directory_arn(partition, p.region, p.account_id, d) for d in p.directory_ids]
             ),
         )
 

@@ -18,13 +18,18 @@ import yaml
 from handlers.domain_join import contract, settings
 from handlers.domain_join import patterns as shared
 from handlers.domain_join.errors import ConfigInvalidError
-from handlers.domain_join.model import AccountConfig
+from handlers.domain_join.model import MAX_OU_TAG_VALUES, AccountConfig
 
 from . import naming, partitions
 from .patterns import (
     ACCOUNT_ID,
     BUCKET,
+    EMAIL,
     EXTERNAL_ID,
+    GROUP_DISPLAY_NAME,
+    GUID,
+    HTTPS_URL,
+    IDENTITY_STORE_ID,
     INSTANCE_ID,
     KMS_KEY_ARN,
     ORGANIZATION_ID,
@@ -35,7 +40,9 @@ from .patterns import (
     ROLE_NAME,
     SECURITY_GROUP_ID,
     SNS_ARN,
+    SSO_INSTANCE_ARN,
     SUBNET_ID,
+    SYNCHRONIZATION_TEMPLATE_ID,
     TAG_KEY,
     TAG_VALUE,
     VPC_ID,
@@ -51,6 +58,7 @@ MAX_TAGS = 49  # AWS allows 50 per resource; the stacks add ManagedBy
 
 # A name the units build other names from: letters, digits and '-' only, which every service accepts
 # (SQS, SNS, Lambda and KMS aliases refuse dots); the per-service lengths are checked by naming.
+DISPLAY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")  # an Entra application's display name
 UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 KMS_KEY = re.compile(
@@ -72,7 +80,7 @@ class LandingZoneError(Exception):
 DIRECTORY_ID = re.compile(r"^d-[0-9a-f]{10}$")
 DIRECTORY_KEYS = {
     "domain", "dns_ips", "join_user", "join_password_parameter", "default_ou", "computer_name_prefix",
-    "directory_id", "sudo_group", "install_rds_role", "install_packages",
+    "directory_id", "sudo_group", "install_rds_role", "install_packages", "ou_by_tag", "computer_name_tag",
 }  # fmt: skip
 
 
@@ -91,6 +99,10 @@ class Directory:
     sudo_group: str | None = None
     install_rds_role: bool = False
     install_packages: bool = True  # false: private subnets, the AD client is baked into the images
+    # `ou_by_tag: {tag: KEY, ous: {value: OU DN}}`: the instance's tag value picks the OU from this allow-list
+    ou_tag_key: str | None = None
+    ou_by_tag: tuple[tuple[str, str], ...] = ()
+    computer_name_tag: str | None = None  # the tag whose value is the computer name when a valid NetBIOS name
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,49 @@ class ArtifactLocation:
 
 
 @dataclass(frozen=True)
+class PermissionSetSettings:
+    """`identity.permission_sets.<name>`: session duration, tags, and groups given it in accounts."""
+
+    name: str
+    session_duration: str
+    tags: tuple[tuple[str, str], ...] = ()
+    assignments: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (group display name, account ids)
+
+
+@dataclass(frozen=True)
+class EntraSettings:
+    """`identity.entra`: the Entra ID side (modules/entra.py); SCIM endpoint and token are never here."""
+
+    tenant_id: str
+    saml_entity_id: str
+    saml_acs_url: str
+    application_name: str = naming.ENTRA_APPLICATION_NAME
+    gallery_template: str = naming.ENTRA_GALLERY_TEMPLATE
+    scim: bool = True
+    synchronization_template_id: str = naming.ENTRA_SYNCHRONIZATION_TEMPLATE
+    provisioning_rule_id: str = naming.ENTRA_PROVISIONING_RULE
+    notification_emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """`identity`: IAM Identity Center permission sets and assignments (docs/identity.md)."""
+
+    account_id: str
+    region: str
+    role_name: str
+    permission_sets: tuple[PermissionSetSettings, ...]
+    instance_arn: str | None = None
+    identity_store_id: str | None = None
+    entra: EntraSettings | None = None
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Every group display name the assignments name, each once, in order."""
+        return tuple(dict.fromkeys(g for s in self.permission_sets for g, _ in s.assignments))
+
+
+@dataclass(frozen=True)
 class LandingZone:
     source: Path
     organization_id: str | None
@@ -206,6 +261,8 @@ class LandingZone:
     spoke_role_name: str = contract.DEFAULT_SPOKE_ROLE_NAME
     spoke_role_external_id: str | None = None
     alarm_topic_arn: str | None = None
+    join_failed_alarm_threshold: int = int(settings.JOIN_FAILED_ALARM_THRESHOLD.default or 0)
+    join_failed_alarm_period_minutes: int = int(settings.JOIN_FAILED_ALARM_PERIOD_MINUTES.default or 0)
     powertools_layer_version: int = int(settings.POWERTOOLS_LAYER_VERSION.default or 0)
     artifact: ArtifactLocation | None = None
     backend: Backend | None = None
@@ -214,11 +271,17 @@ class LandingZone:
     directories: dict[str, Directory] = field(default_factory=dict)
     tools_host: ToolsHostSettings | None = None
     directory_network: DirectoryNetworkSettings | None = None
+    identity: IdentitySettings | None = None
 
     @property
     def password_parameter_names(self) -> tuple[str, ...]:
         """The join-password parameters of every directory (the tools host may read exactly these)."""
         return tuple(sorted({d.join_password_parameter for d in self.directories.values()}))
+
+    @property
+    def directory_ids(self) -> tuple[str, ...]:
+        """The Directory Service ids of the directories (the hub may ds:CreateComputer in exactly these)."""
+        return tuple(sorted({d.directory_id for d in self.directories.values() if d.directory_id}))
 
     def config_items(self) -> dict[str, dict[str, Any]]:
         """The config-table item of every spoke that names a directory, keyed by account id (seed names)."""
@@ -247,6 +310,10 @@ class LandingZone:
         plan += [
             (naming.spoke_stack_name(s.account_id), s.account_id, ", ".join(s.regions)) for s in self.spokes
         ]
+        if self.identity is not None:
+            if self.identity.entra is not None:
+                plan.append((naming.ENTRA_STACK, f"Entra tenant {self.identity.entra.tenant_id}", "-"))
+            plan.append((naming.IDENTITY_STACK, self.identity.account_id, self.identity.region))
         return plan
 
     @property
@@ -259,8 +326,9 @@ TOP_LEVEL_KEYS = {
     "organization_id", "security_account_id", "home_region", "extra_regions", "spokes", "role_name", "name",
     "tools_host_tag", "join_delay_seconds", "readiness_deadline_seconds", "max_command_attempts",
     "config_table", "ledger_table_name", "spoke_role",
-    "alarm_topic_arn", "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
-    "directories", "tools_host", "directory_network",
+    "alarm_topic_arn", "join_failed_alarm_threshold", "join_failed_alarm_period_minutes",
+    "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
+    "directories", "tools_host", "directory_network", "identity",
 }  # fmt: skip
 
 
@@ -423,6 +491,9 @@ def config_item(lz: LandingZone, spoke: Spoke, directory: Directory) -> dict[str
         contract.CONFIG_COMPUTER_NAME_PREFIX: directory.computer_name_prefix,
         contract.CONFIG_SUDO_GROUP: directory.sudo_group,
         contract.CONFIG_DIRECTORY_ID: directory.directory_id,
+        contract.CONFIG_OU_TAG_KEY: directory.ou_tag_key,
+        contract.CONFIG_OU_BY_TAG_VALUE: dict(directory.ou_by_tag),
+        contract.CONFIG_COMPUTER_NAME_TAG: directory.computer_name_tag,
     }
     item |= {attribute: value for attribute, value in optional.items() if value}
     if directory.install_rds_role:
@@ -770,6 +841,18 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
             "an external id (2-1224 letters, digits and +=,.@:/-)",
         ),
         "alarm_topic_arn": r.string(data, "alarm_topic_arn", "alarm_topic_arn", SNS_ARN, "an SNS topic ARN"),
+        "join_failed_alarm_threshold": r.setting(
+            data,
+            "join_failed_alarm_threshold",
+            "join_failed_alarm_threshold",
+            settings.JOIN_FAILED_ALARM_THRESHOLD,
+        ),
+        "join_failed_alarm_period_minutes": r.setting(
+            data,
+            "join_failed_alarm_period_minutes",
+            "join_failed_alarm_period_minutes",
+            settings.JOIN_FAILED_ALARM_PERIOD_MINUTES,
+        ),
         "powertools_layer_version": r.setting(
             data, "powertools_layer_version", "powertools_layer_version", settings.POWERTOOLS_LAYER_VERSION
         ),
@@ -799,8 +882,13 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
     tools_host_settings = _tools_host(data.get("tools_host"), r)
+    identity = _identity(
+        data.get("identity"), r, security_account_id, home_region, role_name or DEFAULT_ROLE_NAME, spokes,
+        directory_network,
+    )  # fmt: skip
     if tools_host_settings is not None and not directories:
         r.problem("tools_host", "needs directories: the host may read only their join-password parameters")
+    _check_directory_placement(directories, directory_network, security_account_id, home_region, r)
     if r.problems:
         raise LandingZoneError(r.problems)
     lz = LandingZone(
@@ -819,6 +907,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         directories=directories,
         tools_host=tools_host_settings,
         directory_network=directory_network,
+        identity=identity,
         **lz_fields,
     )
     _check_config_items(lz, r)
@@ -866,6 +955,10 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
         sudo_group = r.string(entry, "sudo_group", f"{where}.sudo_group", shared.GROUP, "a group name")
         rds = r.boolean(entry, "install_rds_role", f"{where}.install_rds_role", False)
         install = r.boolean(entry, "install_packages", f"{where}.install_packages", True)
+        ou_tag_key, ou_by_tag = _ou_by_tag(entry.get("ou_by_tag"), f"{where}.ou_by_tag", r)
+        name_tag = r.string(
+            entry, "computer_name_tag", f"{where}.computer_name_tag", shared.TAG_KEY, "a tag key"
+        )
         if domain and join_user and parameter:
             result[name] = Directory(
                 name,
@@ -879,8 +972,38 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
                 sudo_group,
                 rds,
                 install,
+                ou_tag_key=ou_tag_key,
+                ou_by_tag=ou_by_tag,
+                computer_name_tag=name_tag,
             )
     return result
+
+
+def _ou_by_tag(value: Any, where: str, r: _Reader) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """`ou_by_tag: {tag: KEY, ous: {value: OU DN}}`: a tag key and an allow-list of its values' OUs (the
+    handler's own tag-value and OU formats; at most MAX_OU_TAG_VALUES)."""
+    if value is None:
+        return None, ()
+    raw = r.mapping(value, where)
+    r.unknown_keys(raw, {"tag", "ous"}, where)
+    tag = r.string(raw, "tag", f"{where}.tag", shared.TAG_KEY, "a tag key", required=True)
+    ous = raw.get("ous")
+    if not isinstance(ous, dict) or not ous:
+        r.problem(f"{where}.ous", "must map at least one tag value to an OU distinguished name")
+        return None, ()
+    if len(ous) > MAX_OU_TAG_VALUES:
+        r.problem(f"{where}.ous", f"{len(ous)} values: at most {MAX_OU_TAG_VALUES}")
+        return None, ()
+    pairs: list[tuple[str, str]] = []
+    for tag_value, ou in ous.items():
+        at = f"{where}.ous.{str(tag_value)[:MAX_SHOWN]}"
+        if not isinstance(tag_value, str) or not shared.TAG_VALUE.fullmatch(tag_value):
+            r.problem(at, f"{show(tag_value)} is not a tag value (1-256 of A-Z a-z 0-9 space _.:/=+@-)")
+        elif not isinstance(ou, str) or not shared.OU.fullmatch(ou):
+            r.problem(at, f"{show(ou)} is not an OU distinguished name")
+        else:
+            pairs.append((tag_value, ou))
+    return (tag, tuple(sorted(pairs))) if tag and len(pairs) == len(ous) else (None, ())
 
 
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -1181,6 +1304,30 @@ def _dns_ips(value: Any, where: str, r: _Reader) -> tuple[str, ...]:
     return tuple(result)
 
 
+def _check_directory_placement(
+    directories: dict[str, Directory],
+    directory_network: DirectoryNetworkSettings | None,
+    security_account_id: str,
+    home_region: str,
+    r: _Reader,
+) -> None:
+    """A `directory_id` is prestaged with ds:CreateComputer from the hub, with the handler's own credentials
+    and in its Region: the directory must be in the security account's home Region (docs/handler.md)."""
+    if directory_network is None:
+        return
+    directory = directories.get(directory_network.directory)
+    if directory is None or not directory.directory_id:
+        return
+    if (directory_network.account_id, directory_network.region) != (security_account_id, home_region):
+        r.problem(
+            f"directories.{directory.name}.directory_id",
+            f"the hub prestages through Directory Service only in its own account and Region "
+            f"({security_account_id}, {home_region}); directory_network puts this directory in "
+            f"{directory_network.account_id}, {directory_network.region}: remove directory_id to prestage "
+            "through the tools host",
+        )
+
+
 def _check_config_items(lz: LandingZone, r: _Reader) -> None:
     """Each generated item must pass the handler's own reading (AccountConfig), or synth stops here."""
     partition = partitions.arn_partition(lz.home_region)
@@ -1194,3 +1341,166 @@ def _check_config_items(lz: LandingZone, r: _Reader) -> None:
             r.problem(f"spokes[{index}].directory", f"the handler would refuse the config item: {error}")
     if r.problems:
         raise LandingZoneError(r.problems)
+
+
+IDENTITY_KEYS = {
+    "account_id", "region", "role_name", "instance_arn", "identity_store_id", "permission_sets", "entra",
+}  # fmt: skip
+PERMISSION_SET_KEYS = {"session_duration", "tags", "assignments"}
+PERMISSION_SET_DEFAULT_DURATIONS = {
+    naming.AD_ADMINISTRATORS_PERMISSION_SET: "PT1H",  # administrators: short sessions
+    naming.Q_DEVELOPER_PERMISSION_SET: "PT8H",  # a working day in the IDE and console
+}
+ENTRA_KEYS = {
+    "tenant_id", "saml", "application_name", "gallery_template", "scim", "synchronization_template_id",
+    "provisioning_rule_id", "notification_emails",
+}  # fmt: skip
+
+
+def _identity(
+    value: Any,
+    r: _Reader,
+    security_account_id: str | None,
+    home_region: str | None,
+    role_name: str,
+    spokes: list[Spoke],
+    directory_network: DirectoryNetworkSettings | None,
+) -> IdentitySettings | None:
+    """`identity`: the management (or delegated administrator) account's permission sets and assignments."""
+    if value is None:
+        return None
+    where = "identity"
+    raw = r.mapping(value, where)
+    r.unknown_keys(raw, IDENTITY_KEYS, where)
+    account = r.account_id(raw, "account_id", f"{where}.account_id")
+    region = r.region(raw, "region", f"{where}.region", default=home_region)
+    assumed = r.string(
+        raw, "role_name", f"{where}.role_name", ROLE_NAME, "an IAM role name", default=role_name
+    )
+    instance_arn = r.string(
+        raw, "instance_arn", f"{where}.instance_arn", SSO_INSTANCE_ARN, "an IAM Identity Center instance ARN"
+    )
+    store = r.string(
+        raw,
+        "identity_store_id",
+        f"{where}.identity_store_id",
+        IDENTITY_STORE_ID,
+        "an identity store id (d-…)",
+    )
+    if ("instance_arn" in raw) != ("identity_store_id" in raw):
+        r.problem(
+            f"{where}.instance_arn",
+            "give instance_arn and identity_store_id together (or neither: looked up)",
+        )
+    if instance_arn and region and not instance_arn.startswith(f"arn:{partitions.arn_partition(region)}:"):
+        r.problem(f"{where}.instance_arn", f"not in the partition of {region}")
+    # where assignments may point: an account id, or a stack of this file (its account)
+    stacks = {naming.HUB_STACK: security_account_id}
+    stacks |= {naming.spoke_stack_name(s.account_id): s.account_id for s in spokes}
+    if directory_network is not None:
+        stacks[naming.DIRECTORY_NETWORK_STACK] = directory_network.account_id
+    sets_raw = r.mapping(raw.get("permission_sets"), f"{where}.permission_sets")
+    known = set(PERMISSION_SET_DEFAULT_DURATIONS)
+    r.unknown_keys(sets_raw, known, f"{where}.permission_sets")
+    if not sets_raw:
+        r.problem(f"{where}.permission_sets", f"name at least one of {', '.join(sorted(known))}")
+    permission_sets = []
+    for name in sorted(set(sets_raw) & known):
+        at = f"{where}.permission_sets.{name}"
+        spec = r.mapping(sets_raw[name], at)
+        r.unknown_keys(spec, PERMISSION_SET_KEYS, at)
+        duration = spec.get("session_duration", PERMISSION_SET_DEFAULT_DURATIONS[name])
+        if problem := naming.session_duration_problem(duration):
+            r.problem(f"{at}.session_duration", problem)
+        tags = r.tags(spec.get("tags"), f"{at}.tags")
+        assignments = []
+        for group, targets in r.mapping(spec.get("assignments"), f"{at}.assignments").items():
+            place = f"{at}.assignments.{str(group)[:MAX_SHOWN]}"
+            if not isinstance(group, str) or not GROUP_DISPLAY_NAME.fullmatch(group):
+                r.problem(place, "a group display name is 1-1024 printable characters")
+                continue
+            accounts = _assignment_accounts(targets, place, stacks, r)
+            if accounts:
+                assignments.append((group, accounts))
+        if name == naming.AD_ADMINISTRATORS_PERMISSION_SET and directory_network is None:
+            r.problem(
+                at, "needs directory_network: its policy is that unit's AD-admin port-forwarding policy"
+            )
+        permission_sets.append(
+            PermissionSetSettings(name, str(duration), tuple(sorted(tags.items())), tuple(assignments))
+        )
+    entra = _entra(raw.get("entra"), f"{where}.entra", r)
+    if not (account and region and assumed):
+        return None
+    return IdentitySettings(account, region, assumed, tuple(permission_sets), instance_arn, store, entra)
+
+
+def _assignment_accounts(
+    targets: Any, where: str, stacks: dict[str, str | None], r: _Reader
+) -> tuple[str, ...]:
+    """The accounts of `[account id or stack name, ...]`, each once."""
+    if not isinstance(targets, list) or not targets:
+        r.problem(where, "must list accounts (12-digit ids) or stacks of this file (spoke-<id>, hub, ...)")
+        return ()
+    result: list[str] = []
+    for index, target in enumerate(targets):
+        account = (
+            target if isinstance(target, str) and ACCOUNT_ID.fullmatch(target) else stacks.get(str(target))
+        )
+        if account is None:
+            known = ", ".join(sorted(stacks))
+            r.problem(f"{where}[{index}]", f"{show(target)} is neither an account id nor a stack ({known})")
+        elif account in result:
+            r.problem(f"{where}[{index}]", f"account {account} is listed twice")
+        else:
+            result.append(account)
+    return tuple(result)
+
+
+def _entra(value: Any, where: str, r: _Reader) -> EntraSettings | None:
+    if value is None:
+        return None
+    raw = r.mapping(value, where)
+    r.unknown_keys(raw, ENTRA_KEYS, where)
+    tenant = r.string(
+        raw, "tenant_id", f"{where}.tenant_id", GUID, "an Entra tenant id (a GUID)", required=True
+    )
+    saml = r.mapping(raw.get("saml"), f"{where}.saml")
+    r.unknown_keys(saml, {"entity_id", "acs_url"}, f"{where}.saml")
+    entity = r.string(saml, "entity_id", f"{where}.saml.entity_id", HTTPS_URL, "an https URL", required=True)
+    acs = r.string(saml, "acs_url", f"{where}.saml.acs_url", HTTPS_URL, "an https URL", required=True)
+    names = {
+        key: r.string(
+            raw, key, f"{where}.{key}", DISPLAY_NAME, "a display name (1-256 characters)", default=default
+        )
+        for key, default in (
+            ("application_name", naming.ENTRA_APPLICATION_NAME),
+            ("gallery_template", naming.ENTRA_GALLERY_TEMPLATE),
+        )
+    }
+    template = r.string(
+        raw,
+        "synchronization_template_id",
+        f"{where}.synchronization_template_id",
+        SYNCHRONIZATION_TEMPLATE_ID,
+        "a synchronization template id",
+        default=naming.ENTRA_SYNCHRONIZATION_TEMPLATE,
+    )
+    rule = r.string(
+        raw,
+        "provisioning_rule_id",
+        f"{where}.provisioning_rule_id",
+        GUID,
+        "a synchronization rule id (GUID)",
+        default=naming.ENTRA_PROVISIONING_RULE,
+    )
+    emails = _ids(
+        raw.get("notification_emails"), f"{where}.notification_emails", EMAIL, "an email address", r
+    )
+    scim = r.boolean(raw, "scim", f"{where}.scim", True)
+    if not (tenant and entity and acs):
+        return None
+    return EntraSettings(
+        tenant, entity, acs, str(names["application_name"]), str(names["gallery_template"]), scim,
+        str(template), str(rule), emails,
+    )  # fmt: skip

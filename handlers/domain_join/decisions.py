@@ -35,7 +35,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 from . import backoff, wire
@@ -77,7 +77,7 @@ from .model import (
     Spoke,
 )
 from .naming import computer_name, ownership_stamp
-from .patterns import INSTANCE_ID, INSTANCE_PROFILE_ARN
+from .patterns import COMMAND_ID, COMPUTER_NAME_TAG, INSTANCE_ID, INSTANCE_PROFILE_ARN
 
 MAX_INSTANCES_PER_COMMAND: Final = wire.MAX_ENTRIES  # SendCommand's InstanceIds limit
 REMOVED_RECORD_RETENTION_SECONDS: Final = 30 * 24 * 3600
@@ -319,6 +319,9 @@ class JoinPlan:
         login_group: the instance's ``adGroupName`` tag ("" when none).
         otp: the computer account's one-time password (never written to the ledger or logs).
         entry: the JOINING claim to write before anything is sent.
+        ou_path: the OU to prestage in (``decide_ou``: the tag's allow-listed OU, or the config's).
+        ou_fallback: why the OU-by-tag allow-list gave the default OU ("" when it did not).
+        name_fallback: why the computer name is not the tag's ("" when it is, or no tag is configured).
     """
 
     change: InstanceStateChange
@@ -326,14 +329,17 @@ class JoinPlan:
     config: AccountConfig
     spoke: Spoke
     login_group: str
-    otp: str
+    otp: str = field(repr=False)
     entry: LedgerEntry
+    ou_path: str = ""
+    ou_fallback: str = ""
+    name_fallback: str = ""
 
     @property
     def prestage_key(self) -> tuple[str, str, str, str]:
         """Plans with the same key share one prestage command."""
         config = self.config
-        return (config.domain, config.ou_path, config.join_user, config.password_parameter)
+        return (config.domain, self.ou_path, config.join_user, config.password_parameter)
 
     @property
     def join_key(self) -> JoinKey:
@@ -362,13 +368,26 @@ def plan_join(
     otp: str,
     resend_of: str = "",
     attempts: int = 1,
+    refused_names: Collection[str] = (),
 ) -> JoinPlan:
-    """The JOINING claim of an instance that is ready, and what its commands need."""
+    """The JOINING claim of an instance that is ready, and what its commands need.
+
+    ``refused_names``: names the tools host refused for an earlier attempt (an object of that name exists
+    that is not ours; see ``naming.refused_names``)."""
+    name = decide_computer_name(
+        change.instance_id,
+        config.computer_name_prefix,
+        config.computer_name_tag,
+        fact.tags,
+        previous.computer_name if previous else "",
+        refused_names,
+    )
+    ou = decide_ou(config, fact.tags)
     entry = LedgerEntry(
         instance_id=change.instance_id,
         account=change.account,
         region=change.region,
-        computer_name=computer_name(change.instance_id, config.computer_name_prefix),
+        computer_name=name.name,
         domain=config.domain,
         status=JOINING,
         created_at=previous.created_at if previous else now,
@@ -381,7 +400,121 @@ def plan_join(
         claim_receive_count=change.receive_count,
         attempts=attempts,
     )
-    return JoinPlan(change, resend_of, config, spoke, login_group(fact.tags), otp, entry)
+    return JoinPlan(
+        change,
+        resend_of,
+        config,
+        spoke,
+        login_group(fact.tags),
+        otp,
+        entry,
+        ou_path=ou.ou_path,
+        ou_fallback=ou.fallback,
+        name_fallback=name.fallback,
+    )
+
+
+# --- OU and computer name from tags -----------------------------------------------------
+OU_TAG_FALLBACK: Final = "OuTagFallback"  # metric: the OU-by-tag allow-list gave the default OU
+COMPUTER_NAME_TAG_FALLBACK: Final = "ComputerNameTagFallback"  # metric: the hash name instead of the tag
+
+
+@dataclass(frozen=True, slots=True)
+class OuChoice:
+    """The OU to prestage in, and why it is the default one despite an OU-by-tag allow-list ("" if not)."""
+
+    ou_path: str
+    fallback: str = ""
+
+
+def decide_ou(config: AccountConfig, tags: Mapping[str, str]) -> OuChoice:
+    """The OU of an instance: its ``ou_tag_key`` tag's value looked up in the allow-list, else the default.
+
+    The tag's value is only ever a key of the allow-list: it never becomes an OU itself.
+
+    Example::
+
+        >>> config = AccountConfig("111111111111", "corp.example.com", "u", "/p", "r", ou_path="OU=Servers",
+        ...     ou_tag_key="Environment", ou_by_tag_value=(("prod", "OU=Prod"),))
+        >>> decide_ou(config, {"Environment": "prod"}), decide_ou(config, {"Environment": "OU=Evil"}).ou_path
+        (OuChoice(ou_path='OU=Prod', fallback=''), 'OU=Servers')
+    """
+    if not config.ou_tag_key:
+        return OuChoice(config.ou_path)
+    value = tags.get(config.ou_tag_key)
+    if value is None or not value.strip():
+        return OuChoice(config.ou_path, f"tag {config.ou_tag_key} missing: default OU")
+    chosen = dict(config.ou_by_tag_value).get(value.strip())
+    if chosen is None:
+        shown = value.strip()[:64]
+        return OuChoice(
+            config.ou_path, f"tag {config.ou_tag_key}={shown!r} not in the allow-list: default OU"
+        )
+    return OuChoice(chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class NameChoice:
+    """The computer name of an instance, and why it is not its tag's ("" when it is, or none is asked)."""
+
+    name: str
+    fallback: str = ""
+
+
+def decide_computer_name(
+    instance_id: str,
+    prefix: str,
+    tag_key: str,
+    tags: Mapping[str, str],
+    previous_name: str = "",
+    refused_names: Collection[str] = (),
+) -> NameChoice:
+    """The computer name: the ledger's (a name once chosen never changes), else the tag's when it is a valid
+    NetBIOS name (``patterns.COMPUTER_NAME_TAG``, upper-cased), else the hash of the instance id.
+
+    ``previous_name``: the name of the instance's ledger record ("" when none); ``refused_names``: names the
+    tools host refused for it (an object of that name exists that is not ours): then the hash name.
+
+    Example::
+
+        >>> decide_computer_name("i-0123456789abcdef0", "EC2", "Name", {"Name": "web-01"})
+        NameChoice(name='WEB-01', fallback='')
+        >>> decide_computer_name("i-0123456789abcdef0", "EC2", "Name", {"Name": "web_01"}).fallback[:25]
+        "tag Name='web_01' is not "
+    """
+    hashed = computer_name(instance_id, prefix)
+    if previous_name and previous_name in refused_names:
+        return NameChoice(hashed, f"{previous_name} refused: an object of that name exists that is not ours")
+    if previous_name:
+        return NameChoice(previous_name)
+    if not tag_key:
+        return NameChoice(hashed)
+    value = tags.get(tag_key, "").strip()
+    if not value:
+        return NameChoice(hashed, f"tag {tag_key} missing")
+    if not COMPUTER_NAME_TAG.match(value):
+        return NameChoice(
+            hashed,
+            f"tag {tag_key}={value[:64]!r} is not a NetBIOS name (1-15 letters, digits and inner '-', "
+            "starting with a letter)",
+        )
+    if value.upper() in refused_names:
+        return NameChoice(hashed, f"{value.upper()} refused: an object of that name exists that is not ours")
+    return NameChoice(value.upper())
+
+
+def prestages_to_check(entries: Iterable[LedgerEntry | None], prefix: str) -> set[str]:
+    """The prestage commands whose results say whether a tag-named computer was refused (an object of that
+    name that is not ours), for the earlier attempts of instances planned again: only names that are not
+    the hash of their instance id, and only Run Command ids (a Directory Service prestage has none)."""
+    return {
+        entry.prestage_command_id
+        for entry in entries
+        if entry is not None
+        and entry.prestage_command_id
+        and COMMAND_ID.match(entry.prestage_command_id)
+        and entry.computer_name != computer_name(entry.instance_id, prefix)
+    }
 
 
 def decide_join_refusal(status: str) -> Outcome:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import string
 from typing import Final
 
-from .contract import STAMP_PREFIX
+from .contract import RESULT_LINE_TAG, RESULT_STATUS_REFUSED, STAMP_PREFIX
 from .patterns import COMPUTER_NAME_PREFIX
 
 MAX_COMPUTER_NAME: Final = 15
@@ -49,3 +50,22 @@ def one_time_password(length: int = OTP_LENGTH) -> str:
 
 def ownership_stamp(account: str, region: str, instance_id: str) -> str:
     return f"{STAMP_PREFIX}{account}/{region}/{instance_id}"
+
+
+def refused_names(output: str) -> frozenset[str]:
+    """The computer names a tools-host script's output reports ``refused`` (an object of that name exists
+    that is not ours); other lines, and result lines that are not JSON objects, are ignored."""
+    refused: set[str] = set()
+    for line in output.splitlines():
+        tag, _, body = line.strip().partition(" ")
+        if tag != RESULT_LINE_TAG:
+            continue
+        try:
+            result = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(result, dict) and result.get("status") == RESULT_STATUS_REFUSED:
+            name = result.get("computerName")
+            if isinstance(name, str) and name:
+                refused.add(name.upper())
+    return frozenset(refused)

@@ -76,6 +76,8 @@ INSTANCE_PROFILE_ARN_SYNTAX: Final = (
 )
 # EC2 tag key (1-128 characters; AWS allows these in every service; "aws:" is reserved and refused apart).
 TAG_KEY_SYNTAX: Final = "[A-Za-z0-9 _.:/=+@-]{1,128}"
+# A value of an allow-list keyed by tag values (OU by tag): 1-256 of the same ASCII characters.
+TAG_VALUE_SYNTAX: Final = "[A-Za-z0-9 _.:/=+@-]{1,256}"
 # SSM parameter name (the join password's SecureString): letters, digits, "_", ".", "-" and "/" for the
 # hierarchy; never starting with "-" (it would read as an option) or ".".
 SSM_PARAMETER_NAME_SYNTAX: Final = "[A-Za-z0-9_/][A-Za-z0-9_./-]{0,2047}"
@@ -140,6 +142,7 @@ ROLE_ARN: Final = _anchored(ROLE_ARN_SYNTAX)
 DIRECTORY_ID: Final = _anchored(DIRECTORY_ID_SYNTAX)
 INSTANCE_PROFILE_ARN: Final = _anchored(INSTANCE_PROFILE_ARN_SYNTAX)
 TAG_KEY: Final = _anchored(TAG_KEY_SYNTAX)
+TAG_VALUE: Final = _anchored(TAG_VALUE_SYNTAX)
 SSM_PARAMETER_NAME: Final = _anchored(SSM_PARAMETER_NAME_SYNTAX)
 DOMAIN: Final = _anchored(DOMAIN_SYNTAX)
 USER: Final = _anchored(USER_SYNTAX)

@@ -25,6 +25,11 @@ CORP = {
     "computer_name_prefix": "EC2",
     "sudo_group": "linux-admins",
     "install_packages": False,
+    "ou_by_tag": {
+        "tag": "Environment",
+        "ous": {"prod": "OU=Prod,DC=corp,DC=example,DC=com", "dev": "OU=Dev,DC=corp,DC=example,DC=com"},
+    },
+    "computer_name_tag": "Name",
 }
 
 
@@ -99,6 +104,31 @@ def test_items_written_to_dynamodb_are_read_back_by_the_handler(
     assert configs["222222222222"].role_arn == "arn:aws:iam::222222222222:role/ec2-domain-join-execution"
     assert configs["222222222222"].sudo_group == "linux-admins"
     assert configs["222222222222"].install_packages is False
+    # AND the OU-by-tag allow-list (a DynamoDB map) and the name tag arrive for every account
+    for config in configs.values():
+        assert (config.ou_tag_key, config.computer_name_tag) == ("Environment", "Name")
+        assert dict(config.ou_by_tag_value) == CORP["ou_by_tag"]["ous"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("ou_by_tag", {"tag": "Env\nironment", "ous": {"prod": "OU=P"}}, "directories.corp.ou_by_tag.tag"),
+        ("ou_by_tag", {"tag": "Environment", "ous": {"prod": "OU=P;x"}},
+         "directories.corp.ou_by_tag.ous.prod"),
+        ("ou_by_tag", {"tag": "Environment", "ous": {}}, "directories.corp.ou_by_tag.ous"),
+        ("ou_by_tag", {"tag": "Environment", "ous": {f"v{i}": "OU=P" for i in range(51)}},
+         "directories.corp.ou_by_tag.ous"),
+        ("ou_by_tag", {"tag": "Environment", "ous": {"prod": "OU=P"}, "default": "OU=D"},
+         "directories.corp.ou_by_tag.default"),
+        ("computer_name_tag", "Na;me", "directories.corp.computer_name_tag"),
+    ],
+)  # fmt: skip
+def test_bad_tag_options_name_the_field(tmp_path: Path, option: str, value: Any, field: str) -> None:
+    path = landing_zone(tmp_path, directories={"corp": dict(CORP, **{option: value})})
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    assert any(f": {field}: " in p for p in caught.value.problems), caught.value.problems
 
 
 def test_a_directory_value_the_handler_would_refuse_fails_at_load(tmp_path: Path) -> None:

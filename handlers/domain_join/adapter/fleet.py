@@ -17,9 +17,11 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ..contract import DOCUMENT_STEPS
 from ..decisions import TOOLS_HOST_AMBIGUOUS, ToolsHostCandidate, ToolsHostPin, decide_tools_host
 from ..errors import DomainJoinError, ToolsHostUnavailableError
 from ..model import InstanceFacts, Spoke
+from ..naming import refused_names
 from .errors import expired_session, translated
 from .sessions import Sessions
 
@@ -147,6 +149,21 @@ class Fleet:
 
     def send_tools_command(self, document: str, instance_id: str, parameters: Mapping[str, str]) -> str:
         return _send(self._sessions.hub_client("ssm"), document, [instance_id], parameters, "hub")
+
+    def prestage_refusals(self, command_id: str) -> frozenset[str]:
+        """Names the tools host refused in prestage ``command_id``: its result lines, read from the current
+        tools host's invocation, one ``ssm:GetCommandInvocation`` per document step (the step of the other
+        platform is skipped and prints nothing)."""
+        host = self.tools_host()
+        client = self._sessions.hub_client("ssm")
+        refused: set[str] = set()
+        for step in DOCUMENT_STEPS:
+            with translated(f"ssm:GetCommandInvocation {command_id} on {host}"):
+                response = client.get_command_invocation(
+                    CommandId=command_id, InstanceId=host, PluginName=step
+                )
+            refused |= refused_names(str(response.get("StandardOutputContent", "")))
+        return frozenset(refused)
 
 
 def _online(client: Any, instance_ids: Sequence[str], where: str) -> set[str]:
