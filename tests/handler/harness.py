@@ -3,7 +3,9 @@
 Shared by the tests (through conftest.py) and benchmarks/bench_handler.py.
 
 Stubbed (moto lacks them): ssm DescribeInstanceInformation, answered from moto's
-own EC2 instances.  Injected failures go through botocore's ``before-call``
+own EC2 instances; ds CreateComputer, answered for the directories moto holds (an unknown directory is
+EntityDoesNotExistException, a name created before EntityAlreadyExistsException) and recorded in
+``World.directory_computers``.  Injected failures go through botocore's ``before-call``
 event on the real moto-backed clients, so everything else is moto's.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from moto.ds.models import ds_backends
 from moto.ec2.models import ec2_backends
 from moto.iam.models import get_account_id_from
 
@@ -162,6 +165,8 @@ class World:
     dlq_url: str = ""
     tools_host_id: str = ""
     tools_host_profile_arn: str = ""
+    # ds CreateComputer (stubbed): (directory id, computer name in upper case) -> the request
+    directory_computers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -277,7 +282,49 @@ class World:
                 return error_response(injection.code, injection.status, injection.extra)
         if operation == "DescribeInstanceInformation":
             return self._instance_information(account, region, context.get("api_params", {}))
+        if operation == "CreateComputer":
+            return self._create_computer(account, region, context.get("api_params", {}))
         return None
+
+    def _create_computer(
+        self, account: str, region: str, request: dict[str, Any]
+    ) -> tuple[AWSResponse, dict[str, Any]]:
+        """The stub of ds CreateComputer (moto lacks it), for the directories moto holds."""
+        directory_id = request["DirectoryId"]
+        if directory_id not in ds_backends[account][region].directories:
+            return error_response("EntityDoesNotExistException", 400)
+        key = (directory_id, request["ComputerName"].upper())
+        if key in self.directory_computers:
+            return error_response("EntityAlreadyExistsException", 400)
+        self.directory_computers[key] = dict(request)
+        computer = {
+            "ComputerId": f"S-1-5-21-{len(self.directory_computers)}",
+            "ComputerName": request["ComputerName"],
+            "ComputerAttributes": request.get("ComputerAttributes", []),
+        }
+        return AWSResponse("https://stub.invalid", 200, {}, None), {
+            "Computer": computer,
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    def create_managed_directory(self, name: str = DOMAIN) -> str:
+        """An AWS Managed Microsoft AD in the hub's account and Region (moto); returns its directory id."""
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        subnets = []
+        for n, zone in enumerate("ab"):
+            subnet = ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.20.{n}.0/24", AvailabilityZone=HOME_REGION + zone
+            )
+            subnets.append(subnet["Subnet"]["SubnetId"])
+        return str(
+            self.client("ds").create_microsoft_ad(
+                Name=name,
+                Password="Directory-Admin-Pa55word!",  # moto's fake directory
+                VpcSettings={"VpcId": vpc, "SubnetIds": subnets},
+                Edition="Standard",
+            )["DirectoryId"]
+        )
 
     def on_after_call(self, operation: str, parsed: dict[str, Any], context: dict[str, Any]) -> None:
         self.aws_cpu_seconds += time.process_time() - context.get("cpu_started", time.process_time())

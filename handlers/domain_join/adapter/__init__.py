@@ -10,6 +10,7 @@ batch layer, from small parts:
 * ``ledger``     the ledger store: item codec, reads, writes and claims whose conditions are derived from
   the one transition table (``claims.TRANSITIONS``);
 * ``fleet``      EC2 and SSM: instances, readiness, commands, the AD tools host;
+* ``directory_service`` ``ds:CreateComputer`` (AWS Managed Microsoft AD prestage from the hub);
 * ``queues``     the join queue's visibility timeouts, its DLQ, and queue URLs from the SQS endpoint.
 
 Public API (stable names): ``AwsGateway`` (takes the handler's one ``settings.Settings``), ``ClientFactory``,
