@@ -52,6 +52,11 @@ def role_arn(partition: str, account_id: str, role_name: str) -> str:
     return iam_arn(partition, account_id, f"role/{role_name}")
 
 
+def directory_arn(partition: str, region: str, account_id: str, directory_id: str) -> str:
+    """An AWS Directory Service directory (`ds:CreateComputer` is authorized on it)."""
+    return arn(partition, "ds", region, account_id, f"directory/{directory_id}")
+
+
 def service_principal(service: str, region: str | None = None, dns_suffix: str | None = None) -> str:
     """The principal of an AWS service acting in `region`: global, or (REGIONAL_PRINCIPAL_SERVICES) with the
     Region and the partition's DNS suffix, which it then needs."""

@@ -30,6 +30,14 @@ def grant_xray_write() -> list[Statement]:
     return [statement("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")]
 
 
+def grant_directory_create_computer(directory_arns: Sequence[str]) -> list[Statement]:
+    """Prestage through Directory Service (AWS Managed Microsoft AD) on exactly these directories; nothing
+    when there are none."""
+    if not directory_arns:
+        return []
+    return [statement("PrestageInManagedDirectories", ["ds:CreateComputer"], list(directory_arns))]
+
+
 def grant_queue_consume(queue_arn: str) -> list[Statement]:
     """Receive/Delete/GetQueueAttributes are the event source mapping's (it polls with the function's role);
     ChangeMessageVisibility is the handler's (its Batch API is authorized as this action)."""

@@ -29,6 +29,7 @@ from .function import Function, FunctionProps, ServiceRole, ServiceRoleProps, ch
 from .key import EncryptionKey, EncryptionKeyProps, service_user
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
 from .queue import MAX_RETENTION_SECONDS, DeadLetterQueue, Queue, QueueProps, SendPermission
+from .reconcile import ReconcileProps, Reconciliation
 from .rules import Delivery
 from .table import BILLING_MODES, EncryptedTable, EncryptedTableProps
 from .validation import (
@@ -181,6 +182,9 @@ class HubProps:
     """Where the tools-host documents' scripts are read from.  Default: the repository's scripts/."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of every resource.  Default: none (the provider's default tags still apply)."""
+    reconciliation: ReconcileProps | None = field(default_factory=ReconcileProps)
+    """The scheduled reconciliation (modules/reconcile.py, docs/reconcile.md).  Default: hourly, with the
+    default safety settings; None: not deployed."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -337,6 +341,12 @@ class Hub(Construct):
         self.documents = self._documents()
         self._grant_handler()
         self.lambda_policy_document = self.role.policy_document
+        # What the reconciliation's functions share with the handler (modules/reconcile.py).
+        self.code = self._code()
+        self.runtime = LAMBDA_RUNTIME
+        self.handler_environment = self._environment()
+        self.metrics_namespace = METRICS_NAMESPACE
+        self.metric_dimensions = {SERVICE_DIMENSION: SERVICE_NAME}
         self.handler = self._handler()
         self.function, self.log_group = self.handler.function, self.handler.log_group
         self.lambda_function_arn = self.function.arn
@@ -357,6 +367,9 @@ class Hub(Construct):
         )
         self.tools_host_alarm = self._tools_host_ambiguous_alarm()
         self.join_failed_alarm = self._join_failed_alarm()
+        self.reconciliation = None
+        if p.reconciliation is not None:
+            self.reconciliation = Reconciliation(self, "reconciliation", self, p.reconciliation)
 
     def _join_failed_alarm(self) -> CloudwatchMetricAlarm:
         """Given-up joins (the handler's `JoinFailed` outcome metric) at or above the configured rate.
@@ -632,7 +645,7 @@ class Hub(Construct):
                 role_arn=self.lambda_role.arn,
                 handler=LAMBDA_HANDLER,
                 runtime=LAMBDA_RUNTIME,
-                code=self._code(),
+                code=self.code,
                 log_group_name=self.log_group_name,
                 kms_key_arn=self.key.arn,
                 environment=self._environment(),

@@ -137,6 +137,44 @@ def join_failed_alarm_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-join-failed"
 
 
+# --- Reconciliation (modules/reconcile.py, docs/reconcile.md) ---------------------------------------------
+def reconcile_queue_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-reconcile"
+
+
+def reconcile_dead_letter_queue_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-reconcile-dlq"
+
+
+def reconcile_planner_name(name: str = DEFAULT_NAME) -> str:
+    """The planner function, and its role."""
+    return f"{name}-reconcile-planner"
+
+
+def reconcile_worker_name(name: str = DEFAULT_NAME) -> str:
+    """The worker function, and its role."""
+    return f"{name}-reconcile-worker"
+
+
+def reconcile_schedule_rule_name(name: str = DEFAULT_NAME) -> str:
+    return f"{name}-reconcile-schedule"
+
+
+def reconcile_alarm_name(name: str, what: str) -> str:
+    """The reconciliation's alarms: ``what`` is ``threshold`` or ``orphans``."""
+    return f"{name}-reconcile-{what}"
+
+
+def inventory_bucket_name(name: str, account_id: str, region: str) -> str:
+    """The inventory bucket (S3 names are global: the account and Region make it unique)."""
+    return f"{name}-inventory-{account_id}-{region}"
+
+
+S3_BUCKET = NameRule(
+    "S3 bucket", 63, re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"), "lower-case letters, digits, . and -", 3
+)
+
+
 RULE_SOURCES = ("bus", "default")  # the buses each unit listens on: its own bus and the default bus
 CAPACITY_DIMENSIONS = ("Read", "Write")  # provisioned tables scale both (table_scaling_policy_name)
 
@@ -167,6 +205,15 @@ def generated_names(
         ("join-failed alarm", CLOUDWATCH_ALARM, join_failed_alarm_name(name)),
         ("config table", DYNAMODB_TABLE, config_table_name),
         ("ledger table", DYNAMODB_TABLE, ledger_table_name),
+        ("reconcile queue", SQS_QUEUE, reconcile_queue_name(name)),
+        ("reconcile dead-letter queue", SQS_QUEUE, reconcile_dead_letter_queue_name(name)),
+        ("reconcile planner function", LAMBDA_FUNCTION, reconcile_planner_name(name)),
+        ("reconcile worker function", LAMBDA_FUNCTION, reconcile_worker_name(name)),
+        ("reconcile planner role", IAM_ROLE, reconcile_planner_name(name)),
+        ("reconcile worker role", IAM_ROLE, reconcile_worker_name(name)),
+        ("reconcile schedule rule", EVENT_RULE, reconcile_schedule_rule_name(name)),
+        ("reconcile threshold alarm", CLOUDWATCH_ALARM, reconcile_alarm_name(name, "threshold")),
+        ("reconcile orphans alarm", CLOUDWATCH_ALARM, reconcile_alarm_name(name, "orphans")),
     ]
     for source in RULE_SOURCES:
         names.append((f"EC2 state rule ({source})", EVENT_RULE, rule_name(name, source)))

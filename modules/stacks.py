@@ -23,9 +23,18 @@ from .cdk import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from .directory_config import DirectoryConfig, DirectoryConfigProps
 from .directory_network import DirectoryNetwork, DirectoryNetworkProps
 from .documents import SCRIPTS_DIR
+from .entra import Entra, EntraProps, azuread_provider
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
-from .landing_zone import DirectoryNetworkSettings, LandingZone
+from .identity import (
+    AssignmentProps,
+    Identity,
+    IdentityProps,
+    PermissionSetProps,
+    ad_administrators_permission_set,
+    q_developer_permission_set,
+)
+from .landing_zone import DirectoryNetworkSettings, IdentitySettings, LandingZone
 from .landing_zone import Spoke as SpokeSettings
 from .member_network import MemberNetwork, MemberNetworkProps, MemberVpc
 from .naming import DIRECTORY_NETWORK_STACK, HUB_STACK, forwarder_stack_name, spoke_stack_name
@@ -74,6 +83,12 @@ def _account_stack(
         ],
         default_tags=[AwsProviderDefaultTags(tags={"ManagedBy": "ec2-domain-join", **lz.tags})],
     )
+    _state_backend(stack, stack_id, lz, outdir)
+    return stack
+
+
+def _state_backend(stack: TerraformStack, stack_id: str, lz: LandingZone, outdir: Path) -> None:
+    """The stack's state: in the landing zone's S3 backend, else in the local state folder."""
     if lz.backend is not None:
         S3Backend(
             stack,
@@ -87,7 +102,6 @@ def _account_stack(
         stack.add_override("terraform.backend.s3.use_lockfile", True)
     else:
         LocalBackend(stack, path=local_state_path(lz.local_state_dir, outdir, stack_id))
-    return stack
 
 
 def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps:
@@ -113,6 +127,9 @@ def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps
         config_table_billing_mode=lz.config_table_billing_mode,
         ledger_table_name=lz.ledger_table_name,
         alarm_topic_arn=lz.alarm_topic_arn,
+        join_failed_alarm_threshold=lz.join_failed_alarm_threshold,
+        join_failed_alarm_period_minutes=lz.join_failed_alarm_period_minutes,
+        directory_ids=lz.directory_ids,
     )
 
 
@@ -324,7 +341,80 @@ def build_app(
             if directory_stack is not None and member_looks_up_rule(spoke_config):
                 stack.add_dependency(directory_stack)  # the rule is found by name once it is shared
         built(stack_id)
+
+    if lz.identity is not None:
+        _identity_stacks(app, lz, lz.identity, outdir, built)
     return app
+
+
+def permission_set_props(lz: LandingZone, identity: IdentitySettings) -> list[PermissionSetProps]:
+    """The permission sets the file names; ADAdministrators' policy comes from the directory network's."""
+    result = []
+    for spec in identity.permission_sets:
+        tags = dict(spec.tags)
+        if spec.name == naming.AD_ADMINISTRATORS_PERMISSION_SET:
+            assert lz.directory_network is not None  # the landing zone refuses the file otherwise
+            network = directory_network_props(lz, lz.directory_network)
+            result.append(
+                ad_administrators_permission_set(network, session_duration=spec.session_duration, tags=tags)
+            )
+        else:
+            result.append(q_developer_permission_set(session_duration=spec.session_duration, tags=tags))
+    return result
+
+
+def identity_props(lz: LandingZone, identity: IdentitySettings) -> IdentityProps:
+    return IdentityProps(
+        account_id=identity.account_id,
+        region=identity.region,
+        instance_arn=identity.instance_arn,
+        identity_store_id=identity.identity_store_id,
+        permission_sets=permission_set_props(lz, identity),
+        assignments=[
+            AssignmentProps(group=group, permission_set=spec.name, account_ids=accounts)
+            for spec in identity.permission_sets
+            for group, accounts in spec.assignments
+        ],
+    )
+
+
+def _identity_stacks(
+    app: App, lz: LandingZone, identity: IdentitySettings, outdir: Path, built: Callable[[str], None]
+) -> None:
+    """`identity-entra` (when the file has `identity.entra`), then `identity`, which waits for it: the
+    Entra side provisions the groups that the identity stack looks up."""
+    entra_stack = None
+    if identity.entra is not None:
+        entra = identity.entra
+        entra_stack = TerraformStack(app, naming.ENTRA_STACK)
+        azuread_provider(entra_stack, entra.tenant_id)
+        _state_backend(entra_stack, naming.ENTRA_STACK, lz, outdir)
+        side = Entra(
+            entra_stack,
+            "entra",
+            EntraProps(
+                tenant_id=entra.tenant_id,
+                groups=identity.groups,
+                saml_entity_id=entra.saml_entity_id,
+                saml_acs_url=entra.saml_acs_url,
+                application_name=entra.application_name,
+                gallery_template=entra.gallery_template,
+                scim=entra.scim,
+                synchronization_template_id=entra.synchronization_template_id,
+                provisioning_rule_id=entra.provisioning_rule_id,
+                notification_emails=entra.notification_emails,
+            ),
+        )
+        _outputs(entra_stack, side.outputs)
+        built(naming.ENTRA_STACK)
+    stack = _account_stack(
+        app, naming.IDENTITY_STACK, lz, identity.account_id, identity.region, identity.role_name, outdir
+    )
+    unit = Identity(stack, "identity", identity_props(lz, identity))
+    _outputs(stack, unit.outputs)
+    if entra_stack is not None:
+        stack.add_dependency(entra_stack)
+    built(naming.IDENTITY_STACK)
 
 
 def member_looks_up_rule(spoke: SpokeSettings) -> bool:
