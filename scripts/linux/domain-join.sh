@@ -5,12 +5,21 @@
 # Usage (as root):
 #   domain-join.sh --domain DOMAIN [--dns-ips IP[,IP...]] [--login-group GROUP] [--sudo-group GROUP]
 #                  [--instance-id ID] [--install-packages true|false] [--skip-packages]
-#                  [--wait-seconds N] [--retry-interval N] [--dry-run]
+#                  [--wait-seconds N] [--retry-interval N] [--sealing-key KMS_KEY_ARN] [--dry-run]
 #
 # The computer list comes in the environment variable DOMAIN_JOIN_COMPUTERS, never in argv:
 #   "INSTANCEID=COMPUTERNAME=OTP INSTANCEID=COMPUTERNAME=OTP ..."
 # This instance picks the entry of its own instance id (IMDSv2, unless --instance-id is given).
 # An empty option value means "not given". The one-time password (OTP) is handed to adcli on stdin only.
+#
+# Sealed (--sealing-key given: the directory seals join passwords): each entry is INSTANCEID=COMPUTERNAME=
+# SEALED, SEALED the base64 (padding cut) of a KMS ciphertext of the OTP. Right before the join this instance
+# opens its own with `aws kms decrypt` in the key's Region, with its own role credentials, under the
+# encryption context {"ec2-domain-join:purpose":"join","ec2-domain-join:instance-arn":"arn:<partition>:ec2:
+# <region>:<account>:instance/<id>"} (account and Region from the IMDSv2 identity document, the partition the
+# key's): the hub key policy opens it only when that ARN is the caller's ec2:SourceInstanceARN, so no other
+# instance can. The ciphertext reaches the CLI on stdin and the OTP comes back on a pipe into a variable.
+# Needs the AWS CLI (Amazon Linux has it) and HTTPS to the KMS endpoint of the key's Region.
 #
 # --install-packages false (or --skip-packages; the document's InstallPackages parameter) forbids installing
 # (a private subnet without a package mirror): the AD client must then be baked into the image, and a missing
@@ -50,6 +59,8 @@
 #   18 preflight "port-445": the domain controller does not answer on TCP 445 (SMB)
 #   19 preflight "port-464": the domain controller does not answer on TCP 464 (Kerberos password change)
 #   20 preflight "clock": this clock is more than 300 s off the domain controller's
+#   21 the sealed one-time password could not be opened (no AWS CLI, IMDSv2 identity unreadable, kms decrypt
+#      refused: the instance role lacks the spoke's unseal policy, or KMS is unreachable)
 #
 # Input checks (the shared formats of handlers/domain_join/patterns.py; tests/scripts/test_patterns.py runs
 # them against the same corpus as the handler's patterns): --domain a DNS name; --dns-ips 1-8 comma-separated
@@ -82,6 +93,9 @@ readonly INSTANCE_ID_RE='^i-[0-9a-f]{8,17}$'
 readonly COMPUTER_NAME_RE='^[A-Z][A-Z0-9-]{0,14}$'
 readonly OTP_RE='^[A-Za-z0-9]{24,128}$'
 readonly BOOLEAN_RE='^(true|false)$'
+# The sealed formats (handlers/domain_join/wire.py: KMS_KEY_ARN, SEALED; 64-8192 characters, checked apart).
+readonly KMS_KEY_ARN_RE='^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$'
+readonly SEALED_RE='^[A-Za-z0-9+/]+$'
 readonly HOSTNAME_RE="^${LABEL_RE}(\\.${LABEL_RE})*\$"
 readonly PROBE_SECONDS=3      # bound of each preflight probe (DNS query, TCP connect, LDAP search)
 readonly MAX_CLOCK_SKEW=300   # Kerberos' default tolerance, in seconds
@@ -100,6 +114,7 @@ sudo_group=""
 instance_id=""
 install_allowed=true
 wait_seconds=600
+sealing_key=""
 retry_interval=10
 dry_run=false
 
@@ -149,7 +164,7 @@ parse_args() {
   while [ "$#" -gt 0 ]; do
     case "$1" in
       --domain | --dns-ips | --login-group | --sudo-group | --instance-id | --wait-seconds | --retry-interval | \
-        --install-packages)
+        --install-packages | --sealing-key)
         [ "$#" -ge 2 ] || usage_error "option $1 needs a value"
         case "$1" in
           --domain) domain=$2 ;;
@@ -160,6 +175,7 @@ parse_args() {
           --wait-seconds) wait_seconds=$2 ;;
           --retry-interval) retry_interval=$2 ;;
           --install-packages) install_allowed=$2 ;;
+          --sealing-key) sealing_key=$2 ;;
         esac
         shift 2
         ;;
@@ -191,6 +207,7 @@ validate_args() {
   [[ $wait_seconds =~ ^[0-9]{1,6}$ ]] || usage_error "--wait-seconds must be a whole number of seconds"
   [[ $retry_interval =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--retry-interval must be a positive whole number"
   [[ $install_allowed =~ $BOOLEAN_RE ]] || usage_error "--install-packages must be true or false"
+  [ -z "$sealing_key" ] || [[ $sealing_key =~ $KMS_KEY_ARN_RE ]] || usage_error "--sealing-key is not a KMS key ARN"
   login_group=$(short_name "$login_group")
   sudo_group=$(short_name "$sudo_group")
 }
@@ -202,12 +219,54 @@ imds_instance_id() {
   curl -fsS --max-time 3 --retry 3 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/instance-id"
 }
 
-# valid_entry ENTRY: INSTANCEID=COMPUTERNAME=OTP.
+# valid_entry ENTRY: INSTANCEID=COMPUTERNAME=OTP (with --sealing-key: INSTANCEID=COMPUTERNAME=SEALED).
 valid_entry() {
   local id=${1%%=*} rest=${1#*=}
   local name=${rest%%=*} otp=${rest#*=}
   [ "$rest" != "$1" ] && [ "$otp" != "$rest" ] && [[ $id =~ $INSTANCE_ID_RE ]] &&
-    [[ $name =~ $COMPUTER_NAME_RE ]] && [[ $otp =~ $OTP_RE ]]
+    [[ $name =~ $COMPUTER_NAME_RE ]] || return 1
+  if [ -n "$sealing_key" ]; then
+    [[ $otp =~ $SEALED_RE ]] && [ "${#otp}" -ge 64 ] && [ "${#otp}" -le 8192 ]
+  else
+    [[ $otp =~ $OTP_RE ]]
+  fi
+}
+
+# instance_arn: this instance's ARN, as ec2:SourceInstanceARN has it (IMDSv2 identity document; the
+# partition is the sealing key's: the hub and its spokes share one).
+instance_arn() {
+  local token document account region partition
+  token=$(curl -fsS --max-time 3 --retry 3 -X PUT "$IMDS/latest/api/token" \
+    -H "X-aws-ec2-metadata-token-ttl-seconds: 60") || return 1
+  document=$(curl -fsS --max-time 3 --retry 3 -H "X-aws-ec2-metadata-token: $token" \
+    "$IMDS/latest/dynamic/instance-identity/document") || return 1
+  [[ $document =~ \"accountId\"[[:space:]]*:[[:space:]]*\"([0-9]{12})\" ]] || return 1
+  account=${BASH_REMATCH[1]}
+  [[ $document =~ \"region\"[[:space:]]*:[[:space:]]*\"([a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2})\" ]] || return 1
+  region=${BASH_REMATCH[1]}
+  IFS=: read -r _ partition _ <<<"$sealing_key"
+  printf 'arn:%s:ec2:%s:%s:instance/%s' "$partition" "$region" "$account" "$instance_id"
+}
+
+# unseal_otp: with --sealing-key, replaces the sealed otp by the OTP it seals (kms decrypt with this
+# instance's own credentials, in the key's Region); the ciphertext goes to the CLI on stdin, the OTP comes
+# back through pipes into the variable.
+unseal_otp() {
+  local arn key_region context blob
+  [ -n "$sealing_key" ] || return 0
+  command -v aws >/dev/null 2>&1 || fail "unseal-failed" 21 "the one-time password is sealed and the AWS CLI is missing"
+  arn=$(instance_arn) || fail "unseal-failed" 21 "could not read this instance's account and Region from IMDSv2"
+  IFS=: read -r _ _ _ key_region _ <<<"$sealing_key"
+  context=$(printf '{"ec2-domain-join:purpose":"join","ec2-domain-join:instance-arn":"%s"}' "$arn")
+  blob=$otp
+  while ((${#blob} % 4)); do blob+="="; done
+  if ! otp=$(printf '%s' "$blob" | base64 -d |
+    aws kms decrypt --region "$key_region" --key-id "$sealing_key" --encryption-context "$context" \
+      --ciphertext-blob fileb:///dev/stdin --query Plaintext --output text | base64 -d); then
+    otp=""
+    fail "unseal-failed" 21 "kms decrypt of this instance's one-time password failed (does its role have the spoke's unseal policy?)"
+  fi
+  [[ $otp =~ $OTP_RE ]] || { otp=""; fail "unseal-failed" 21 "the opened one-time password is malformed"; }
 }
 
 # Sets computer_name and otp from this instance's entry of the computer list. The whole list must follow
@@ -825,6 +884,7 @@ main() {
     # One deadline for the preflight and the join: --wait-seconds in all.
     join_deadline=$((SECONDS + wait_seconds))
     run_preflight
+    unseal_otp
     join_domain
     status="joined"
   fi

@@ -50,9 +50,9 @@ if ($OuPath -ne "" -and $OuPath -cnotmatch $OuPattern) {
 }
 
 # The sealed list's formats (handlers/domain_join/wire.py: KMS_KEY_ARN, BATCH_ID, SEALED, MAX_SEALED_PIECES).
-$KmsKeyArnPattern = '^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}\z'
-$BatchIdPattern = '^[0-9a-f]{32}\z'
-$SealedPattern = '^[A-Za-z0-9+/]{64,8192}\z'
+$KmsKeyArnFormat = '^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}\z'
+$BatchIdFormat = '^[0-9a-f]{32}\z'
+$SealedFormat = '^[A-Za-z0-9+/]{64,8192}\z'
 $MaxSealedPieces = 8
 
 # One sealed piece opened: AWS Tools for PowerShell when present, else the AWS CLI (ciphertext and context
@@ -84,12 +84,12 @@ function Open-SealedComputers([string]$KeyArn, [string]$Batch) {
         if ($Batch -ne "") { Write-Result "" "invalid-arguments" 2 "SealedBatch needs SealingKeyArn"; exit 2 }
         return
     }
-    if ($KeyArn -cnotmatch $KmsKeyArnPattern -or $Batch -cnotmatch $BatchIdPattern) {
+    if ($KeyArn -cnotmatch $KmsKeyArnFormat -or $Batch -cnotmatch $BatchIdFormat) {
         Write-Result "" "invalid-arguments" 2 "SealingKeyArn or SealedBatch is invalid"
         exit 2
     }
     $pieces = @(([string]$env:DOMAIN_JOIN_COMPUTERS).Split(' '))
-    if ($pieces.Count -gt $MaxSealedPieces -or @($pieces | Where-Object { $_ -cnotmatch $SealedPattern }).Count -gt 0) {
+    if ($pieces.Count -gt $MaxSealedPieces -or @($pieces | Where-Object { $_ -cnotmatch $SealedFormat }).Count -gt 0) {
         Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS holds malformed sealed pieces"
         exit 8
     }

@@ -4,7 +4,7 @@ account that the AD tools host prestaged for it (Windows step of the DomainJoin-
 
 Usage (as SYSTEM / Administrator):
   DomainJoin.ps1 -DomainName DOMAIN [-DnsIpAddresses IP[,IP...]] [-LoginGroup GROUP] [-InstallRdsRole true|false]
-                 [-InstanceId ID] [-WaitSeconds N] [-RetryIntervalSeconds N]
+                 [-InstanceId ID] [-WaitSeconds N] [-RetryIntervalSeconds N] [-SealingKeyArn KMS_KEY_ARN]
 
 The computer list comes in the environment variable DOMAIN_JOIN_COMPUTERS, never in argv:
   "INSTANCEID=COMPUTERNAME=OTP INSTANCEID=COMPUTERNAME=OTP ..."
@@ -12,6 +12,14 @@ This instance picks the entry of its own instance id (IMDSv2, unless -InstanceId
 to the prestaged name and joins with the one-time password only (unsecured join, no domain credential).
 Every run is idempotent; SSM Agent reruns it after each reboot it asks for (exit 3010), and each run does the
 next missing step: join (+ rename), then Remote Desktop Users membership, then the RDS-RD-Server role.
+
+Sealed (-SealingKeyArn given: the directory seals join passwords): each entry is INSTANCEID=COMPUTERNAME=SEALED,
+SEALED the base64 (padding cut) of a KMS ciphertext of the one-time password. Right before the join this
+instance opens its own with its role credentials (Invoke-KMSDecrypt of AWS Tools for PowerShell, else
+`aws kms decrypt`) in the key's Region, under the encryption context {"ec2-domain-join:purpose":"join",
+"ec2-domain-join:instance-arn":"arn:<partition>:ec2:<region>:<account>:instance/<id>"} (account and Region
+from the IMDSv2 identity document, the partition the key's); the hub key policy opens it only for the
+instance that ARN names (ec2:SourceInstanceARN). Needs HTTPS to the KMS endpoint of the key's Region.
 
 Preflight, before a join (not once joined), as in domain-join.sh: the SRV records _ldap._tcp.dc._msdcs.DOMAIN
 and _kerberos._tcp.DOMAIN resolve (Resolve-DnsName); the first domain controller of the LDAP record answers
@@ -36,6 +44,8 @@ Exit codes:
   18    preflight "port-445": the domain controller does not answer on TCP 445 (SMB)
   19    preflight "port-464": the domain controller does not answer on TCP 464 (Kerberos password change)
   20    preflight "clock": this clock is more than 300 s off the domain controller's
+  21    the sealed one-time password could not be opened (IMDSv2 identity unreadable, no AWS Tools or CLI,
+        kms decrypt refused: the instance role lacks the spoke's unseal policy, or KMS is unreachable)
   3010  reboot needed: SSM Agent reboots the instance and runs this script again
 
 Input checks: the shared formats of handlers/domain_join/patterns.py (the *Pattern literals below, used with
@@ -50,7 +60,8 @@ param(
     [string]$InstallRdsRole = "false",
     [string]$InstanceId = "",
     [int]$WaitSeconds = 600,
-    [int]$RetryIntervalSeconds = 15
+    [int]$RetryIntervalSeconds = 15,
+    [string]$SealingKeyArn = ""
 )
 
 Set-StrictMode -Version Latest
@@ -75,6 +86,9 @@ $BooleanPattern = '^(true|false)\z'
 $InstanceIdPattern = '^i-[0-9a-f]{8,17}\z'
 $ComputerNamePattern = '^[A-Z][A-Z0-9-]{0,14}\z'
 $OtpPattern = '^[A-Za-z0-9]{24,128}\z'
+# The sealed formats (handlers/domain_join/wire.py: KMS_KEY_ARN, SEALED).
+$KmsKeyArnFormat = '^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}\z'
+$SealedFormat = '^[A-Za-z0-9+/]{64,8192}\z'
 
 function Write-Result([string]$Status, [int]$Code, [string]$Message) {
     $line = [ordered]@{
@@ -108,6 +122,9 @@ function Assert-Parameters {
     if ($InstanceId -ne "" -and $InstanceId -cnotmatch $InstanceIdPattern) {
         Write-Result "invalid-arguments" 2 "InstanceId is not an instance id"
     }
+    if ($SealingKeyArn -ne "" -and $SealingKeyArn -cnotmatch $KmsKeyArnFormat) {
+        Write-Result "invalid-arguments" 2 "SealingKeyArn is not a KMS key ARN"
+    }
 }
 
 function Get-ImdsInstanceId {
@@ -139,11 +156,13 @@ function Select-Entry {
         Write-Result "invalid-entry" 4 "DOMAIN_JOIN_COMPUTERS lists more than $MaxComputers computers"
     }
     $number = 0
+    $secretFormat = $OtpPattern
+    if ($SealingKeyArn -ne "") { $secretFormat = $SealedFormat }
     foreach ($entry in $listed) {
         $number++
         $fields = $entry.Split("=")
         if ($fields.Count -ne 3 -or $fields[0] -cnotmatch $InstanceIdPattern -or
-            $fields[1] -cnotmatch $ComputerNamePattern -or $fields[2] -cnotmatch $OtpPattern) {
+            $fields[1] -cnotmatch $ComputerNamePattern -or $fields[2] -cnotmatch $secretFormat) {
             Write-Result "invalid-entry" 4 "entry $number of DOMAIN_JOIN_COMPUTERS is malformed"
         }
         if ($fields[0] -ceq $InstanceId) {
@@ -274,6 +293,61 @@ function Test-Preflight {
 }
 
 # Step 6: join (and rename) with the one-time password only; exits 3010 for the reboot (8, 9, 12 on failure).
+function Get-InstanceArn {
+    $token = Invoke-RestMethod -Method Put -Uri "http://169.254.169.254/latest/api/token" `
+        -Headers @{ "X-aws-ec2-metadata-token-ttl-seconds" = "60" } -TimeoutSec 5
+    $identity = Invoke-RestMethod -Uri "http://169.254.169.254/latest/dynamic/instance-identity/document" `
+        -Headers @{ "X-aws-ec2-metadata-token" = $token } -TimeoutSec 5
+    $partition = $SealingKeyArn.Split(":")[1]
+    return "arn:${partition}:ec2:$($identity.region):$($identity.accountId):instance/$($script:InstanceId)"
+}
+
+# One ciphertext opened with this instance's credentials: AWS Tools for PowerShell when present, else the AWS
+# CLI (ciphertext and context through temporary files, the one-time password through the pipeline).
+function Open-Sealed([byte[]]$Blob, [string]$Region, [hashtable]$Context) {
+    if (Get-Command -Name Invoke-KMSDecrypt -ErrorAction SilentlyContinue) {
+        $stream = New-Object System.IO.MemoryStream (, $Blob)
+        $answer = Invoke-KMSDecrypt -CiphertextBlob $stream -KeyId $SealingKeyArn -EncryptionContext $Context -Region $Region
+        return [System.Text.Encoding]::ASCII.GetString($answer.Plaintext.ToArray())
+    }
+    $blobFile = [System.IO.Path]::GetTempFileName()
+    $contextFile = [System.IO.Path]::GetTempFileName()
+    try {
+        [System.IO.File]::WriteAllBytes($blobFile, $Blob)
+        [System.IO.File]::WriteAllText($contextFile, ($Context | ConvertTo-Json -Compress))
+        $encoded = & aws kms decrypt --region $Region --key-id $SealingKeyArn --encryption-context "file://$contextFile" `
+            --ciphertext-blob "fileb://$blobFile" --query Plaintext --output text
+        if ($LASTEXITCODE -ne 0) { throw "aws kms decrypt failed (exit code $LASTEXITCODE)" }
+        return [System.Text.Encoding]::ASCII.GetString([Convert]::FromBase64String([string]$encoded))
+    } finally {
+        Remove-Item -LiteralPath $blobFile, $contextFile -Force -ErrorAction SilentlyContinue
+    }
+}
+
+# A sealed one-time password opened (exit 21): Join-Domain calls it right before a join, never once joined.
+function Open-SealedOtp {
+    if ($SealingKeyArn -eq "") { return }
+    try {
+        $arn = Get-InstanceArn
+    } catch {
+        Write-Result "unseal-failed" 21 "could not read this instance's account and Region from IMDSv2"
+    }
+    $context = @{ "ec2-domain-join:purpose" = "join"; "ec2-domain-join:instance-arn" = $arn }
+    $sealed = $script:Otp
+    $blob = [Convert]::FromBase64String($sealed + ("=" * ((4 - $sealed.Length % 4) % 4)))
+    try {
+        $keyRegion = $SealingKeyArn.Split(":")[3]
+        $script:Otp = Open-Sealed $blob $keyRegion $context
+    } catch {
+        $script:Otp = ""
+        Write-Result "unseal-failed" 21 "kms decrypt of this instance's one-time password failed (does its role have the spoke's unseal policy?)"
+    }
+    if ($script:Otp -cnotmatch $OtpPattern) {
+        $script:Otp = ""
+        Write-Result "unseal-failed" 21 "the opened one-time password is malformed"
+    }
+}
+
 function Join-Domain {
     $system = Get-CimInstance -ClassName Win32_ComputerSystem
     if ($system.PartOfDomain) {
@@ -282,6 +356,7 @@ function Join-Domain {
         }
         return
     }
+    Open-SealedOtp
     # Unsecured join: the prestaged account's one-time password is the only secret; no user name is given.
     $secret = ConvertTo-SecureString -String $script:Otp -AsPlainText -Force
     $joinCredential = New-Object System.Management.Automation.PSCredential -ArgumentList (
