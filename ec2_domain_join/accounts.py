@@ -14,14 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rich.table import Table
-
 from handlers.domain_join import contract
 from handlers.domain_join.errors import ConfigInvalidError
 from handlers.domain_join.model import AccountConfig
 
 from .aws import OperatorAws
-from .output import EXIT_FAILED, Failed, err, out
+from .output import EXIT_FAILED, Failed, aligned, err, out
 
 VALID = "valid"
 HUB_REGIONS = "(hub's Regions)"
@@ -68,10 +66,9 @@ def run(aws: OperatorAws) -> None:
         )
         return
     lines = [check_item(a, items[a], aws.hub.spoke_role_name, aws.partition) for a in sorted(items)]
-    table = Table("account", "directory", "OU", "Regions", "check", box=None, pad_edge=False)
-    for line in lines:
-        table.add_row(line.account, line.directory, line.ou, line.regions, line.problem or VALID)
-    out.print(table)
+    rows = [(line.account, line.directory, line.ou, line.regions, line.problem or VALID) for line in lines]
+    for text in aligned(("account", "directory", "OU", "Regions", "check"), rows):
+        out.print(text, markup=False)
     invalid = [line for line in lines if line.problem]
     out.print(f"{len(lines)} account(s), {len(invalid)} invalid", markup=False)
     if invalid:

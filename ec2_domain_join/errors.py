@@ -23,6 +23,11 @@ from .output import EXIT_AWS, EXIT_FAILED
 
 def describe(error: DomainJoinError) -> tuple[str, int]:
     """One line for ``error`` and the exit code it calls for."""
+    line, code = _describe(error)
+    return " ".join(line.split()), code  # a service's message may hold line breaks
+
+
+def _describe(error: DomainJoinError) -> tuple[str, int]:
     if isinstance(error, CredentialsMissingError):
         return (
             f"no AWS credentials: {error} (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "

@@ -50,6 +50,16 @@ class Failed(Exception):
         self.code = code
 
 
+def aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as lines of left-aligned columns (two spaces apart), one line per row however long its last
+    column is (a rich table would wrap it): for output that is read one line per item, and grepped."""
+    widths = [max(len(r[n]) for r in (header, *rows)) for n in range(len(header) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(r, widths, strict=False)), r[-1]])
+        for r in (header, *rows)
+    ]
+
+
 def when(epoch: int, now: float | None = None) -> str:
     """``2026-12-02 15:04:05Z (3 min ago)``; ``-`` for 0 (never)."""
     if not epoch:
