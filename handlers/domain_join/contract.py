@@ -13,6 +13,7 @@ from typing import Final
 JOIN_DOCUMENT: Final = "DomainJoin-Join"  # spoke accounts, every Region; runs on the instance
 PRESTAGE_DOCUMENT: Final = "DomainJoin-Prestage"  # hub; runs on the AD tools host
 REMOVE_DOCUMENT: Final = "DomainJoin-Remove"  # hub; runs on the AD tools host
+INVENTORY_DOCUMENT: Final = "DomainJoin-Inventory"  # hub; runs on the AD tools host (reconciliation)
 
 # Parameters of DomainJoin-Join.  Every parameter is delivered to the script
 # as an environment variable (interpolationType ENV_VAR), never templated into
@@ -32,6 +33,17 @@ TOOLS_PARAM_JOIN_USER: Final = "JoinUserName"
 TOOLS_PARAM_PASSWORD_PARAMETER: Final = "JoinPasswordParameter"  # noqa: S105 - a name, not a secret
 # prestage: "NAME=OTP=STAMP …"; remove: "NAME=STAMP …"
 TOOLS_PARAM_COMPUTERS: Final = "Computers"
+# DomainJoin-Remove: what happens to an object that carries the entry's stamp (docs/scripts.md).
+TOOLS_PARAM_ACTION: Final = "Action"
+REMOVE_ACTION_DELETE: Final = "delete"  # the default: delete it with its child objects (LDAP tree delete)
+REMOVE_ACTION_DISABLE: Final = "disable"  # quarantine: set ACCOUNTDISABLE (0x2), keep the object
+REMOVE_ACTIONS: Final = (REMOVE_ACTION_DELETE, REMOVE_ACTION_DISABLE)
+# DomainJoin-Inventory (no Computers): the OU DNs whose subtrees it lists, joined by ";" (no OU value holds
+# one); "" = the domain's Computers container. Its stdout is one JSON document (docs/scripts.md, "Inventory").
+TOOLS_PARAM_SEARCH_BASES: Final = "SearchBases"
+SEARCH_BASES_SEPARATOR: Final = ";"
+MAX_SEARCH_BASES: Final = 16
+INVENTORY_FORMAT_VERSION: Final = 1
 
 # Sealed one-time passwords (docs/handler.md "Sealed one-time passwords"): both documents take the KMS key
 # the values are sealed with ("" = the Computers value holds plain one-time passwords); the prestage document
@@ -49,17 +61,9 @@ SEAL_PURPOSE_JOIN: Final = "join"
 # Hub; runs on the AD tools host: lists the computer objects carrying our stamp under the given OUs (one
 # LDAP search) and prints the JSON document of handlers/domain_join/reconcile/inventory.py on stdout,
 # which Run Command writes to the hub's inventory bucket (its API output is truncated at 24,000 characters).
-INVENTORY_DOCUMENT: Final = "DomainJoin-Inventory"
-# Its parameters: TOOLS_PARAM_DOMAIN, TOOLS_PARAM_JOIN_USER, TOOLS_PARAM_PASSWORD_PARAMETER, and the OUs to
-# search (DNs separated by ";"; "" = the domain's default Computers container).
-INVENTORY_PARAM_OUS: Final = "OuPaths"
+# (INVENTORY_DOCUMENT, TOOLS_PARAM_SEARCH_BASES, TOOLS_PARAM_ACTION and REMOVE_ACTION_*: above.)
 # Where Run Command writes the inventory output in the bucket: <prefix><command id>/<instance id>/...
 INVENTORY_OUTPUT_PREFIX: Final = "inventory/"
-# DomainJoin-Remove: what to do with each stamp-checked computer; "delete" (the default, a tree delete) or
-# "disable" (quarantine: the reconciler deletes it N days later).
-TOOLS_PARAM_REMOVE_ACTION: Final = "RemoveAction"
-REMOVE_ACTION_DELETE: Final = "delete"
-REMOVE_ACTION_DISABLE: Final = "disable"
 # Reconciler environment (set by modules/reconcile.py; tunables in settings.py).
 ENV_JOIN_QUEUE_URL: Final = "JOIN_QUEUE_URL"
 ENV_RECONCILE_QUEUE_URL: Final = "RECONCILE_QUEUE_URL"

@@ -177,7 +177,14 @@ def test_inventory_round_trips_and_ignores_objects_without_an_exact_stamp() -> N
 
 
 @pytest.mark.parametrize(
-    "text", ["", "no json", '{"schema":"other"}', '{"schema":"ec2-domain-join/inventory/1"}']
+    "text",
+    [
+        "",
+        "no json",
+        '{"version":2}',
+        '{"version":1}',
+        '{"version":1,"domain":"corp.example.com","objects":[]}',
+    ],
 )
 def test_inventory_outside_the_schema_is_refused(text: str) -> None:
     with pytest.raises(InventoryError):

@@ -128,7 +128,7 @@ class ReconcileGateway:
             "Filters": [{"key": "DocumentName", "value": contract.INVENTORY_DOCUMENT}],
             "MaxResults": 50,
         }
-        newest: dict[str, tuple[Any, str]] = {}
+        newest: dict[str, tuple[Any, str]] = {}  # domain -> (requested at, command id)
         for _ in range(LIST_COMMANDS_PAGES):
             with translated("ssm:ListCommands"):
                 response = ssm.list_commands(**request)
@@ -148,12 +148,13 @@ class ReconcileGateway:
                 break
             request["NextToken"] = response["NextToken"]
         inventories: list[Inventory] = []
-        for _, command_id in newest.values():
+        for domain, (requested, command_id) in newest.items():
             text = self._command_output(command_id)
             if text is None:
                 continue
+            sent = int(requested.timestamp()) if hasattr(requested, "timestamp") else 0
             try:
-                inventories.append(parse_inventory(text))
+                inventories.append(parse_inventory(text, domain, sent))
             except InventoryError:
                 continue  # an unreadable inventory: no directory pass for that domain this run
         return inventories
@@ -194,7 +195,7 @@ class ReconcileGateway:
                 contract.TOOLS_PARAM_DOMAIN: domain,
                 contract.TOOLS_PARAM_JOIN_USER: user,
                 contract.TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
-                contract.INVENTORY_PARAM_OUS: ";".join(sorted(ous)),
+                contract.TOOLS_PARAM_SEARCH_BASES: contract.SEARCH_BASES_SEPARATOR.join(sorted(ous)),
             }
             with translated(f"ssm:SendCommand {contract.INVENTORY_DOCUMENT}"):
                 response = ssm.send_command(
@@ -275,8 +276,7 @@ class ReconcileGateway:
                 contract.TOOLS_PARAM_PASSWORD_PARAMETER: config.password_parameter,
                 contract.TOOLS_PARAM_COMPUTERS: wire.encode_remove(entries[start : start + wire.MAX_ENTRIES]),
             }
-            if remove_action != contract.REMOVE_ACTION_DELETE:  # the document's default is delete
-                parameters[contract.TOOLS_PARAM_REMOVE_ACTION] = remove_action
+            parameters[contract.TOOLS_PARAM_ACTION] = remove_action
             last = self._gateway.send_tools_command(contract.REMOVE_DOCUMENT, tools_host, parameters)
         return last
 

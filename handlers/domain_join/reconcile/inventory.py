@@ -5,9 +5,11 @@
 bucket).  The last line of stdout that starts with ``{`` is one JSON object::
 
     {
-      "schema": "ec2-domain-join/inventory/1",      # INVENTORY_SCHEMA, required
-      "domain": "corp.example.com",                 # the DomainName parameter, required
-      "takenAt": "2026-12-02T15:00:00Z",            # UTC, when the LDAP search ran, required
+      "version": 1,                                 # contract.INVENTORY_FORMAT_VERSION, required (or
+                                                    # "schema": INVENTORY_SCHEMA)
+      "domain": "corp.example.com",                 # the DomainName parameter (default: the command's)
+      "takenAt": "2026-12-02T15:00:00Z",            # UTC, when the LDAP search ran (default: when the
+                                                    # command was sent)
       "complete": true,                             # false: the search hit a size limit (optional)
       "objects": [                                  # every computer object whose description starts
         {                                           # with contract.STAMP_PREFIX, under the OUs searched
@@ -29,7 +31,7 @@ ignored (counted in ``Inventory.ignored``): the reconciler acts only on exact st
 
 Public API::
 
-    INVENTORY_SCHEMA, InventoryError, Inventory, parse_inventory(text) -> Inventory
+    INVENTORY_SCHEMA, InventoryError, Inventory, parse_inventory(text, domain="", taken_at=0) -> Inventory
     encode_work_item(item) -> str, decode_work_item(text) -> WorkItem (raises InventoryError)
     render_inventory(domain, taken_at, objects, complete=True) -> str   (the scripts' format, for tests)
 """
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .. import patterns
-from ..contract import STAMP_PREFIX
+from ..contract import INVENTORY_FORMAT_VERSION, STAMP_PREFIX
 from .plan import InventoryObject, LedgerRecord, WorkItem
 
 INVENTORY_SCHEMA: Final = "ec2-domain-join/inventory/1"
@@ -65,8 +67,12 @@ class Inventory:
     ignored: int = 0
 
 
-def parse_inventory(text: str) -> Inventory:
-    """The inventory in ``text`` (a command's whole stdout); raises ``InventoryError``."""
+def parse_inventory(text: str, domain: str = "", taken_at: int = 0) -> Inventory:
+    """The inventory in ``text`` (a command's whole stdout); raises ``InventoryError``.
+
+    ``domain`` / ``taken_at``: what the command says (its DomainName, when it was sent), for documents
+    that leave them out.
+    """
     lines = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
     if not lines:
         raise InventoryError("no JSON object in the inventory output")
@@ -74,12 +80,15 @@ def parse_inventory(text: str) -> Inventory:
         document = json.loads(lines[-1])
     except ValueError as exc:
         raise InventoryError(f"inventory is not JSON ({exc.__class__.__name__})") from exc
-    if not isinstance(document, dict) or document.get("schema") != INVENTORY_SCHEMA:
-        raise InventoryError(f"inventory schema is not {INVENTORY_SCHEMA}")
-    domain = document.get("domain")
+    if not isinstance(document, dict) or not (
+        document.get("schema") == INVENTORY_SCHEMA or document.get("version") == INVENTORY_FORMAT_VERSION
+    ):
+        raise InventoryError(f"inventory is not version {INVENTORY_FORMAT_VERSION}")
+    domain = document.get("domain", domain)
     if not isinstance(domain, str) or not patterns.DOMAIN.match(domain):
         raise InventoryError("inventory domain is missing or not a DNS name")
-    taken_at = _epoch(document.get("takenAt"))
+    if "takenAt" in document or not taken_at:
+        taken_at = _epoch(document.get("takenAt"))
     raw_objects = document.get("objects")
     if not isinstance(raw_objects, list):
         raise InventoryError("inventory objects is not a list")
@@ -126,7 +135,7 @@ def render_inventory(
     moment = datetime.datetime.fromtimestamp(taken_at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return json.dumps(
         {
-            "schema": INVENTORY_SCHEMA,
+            "version": INVENTORY_FORMAT_VERSION,
             "domain": domain,
             "takenAt": moment,
             "complete": complete,
