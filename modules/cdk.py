@@ -36,6 +36,8 @@ FLAVOURS = {"cdktf": ("cdktf", "cdktf_cdktf_provider_aws"), "cdktn": ("cdktn", "
 CORE_NAMES = (
     "App", "Fn", "Op", "LocalBackend", "S3Backend", "TerraformAsset", "TerraformIterator", "TerraformOutput",
     "TerraformStack", "TerraformVariable", "TerraformVariableValidationConfig", "Token",
+    # the escape hatch for providers without bindings here (modules/entra.py: azuread)
+    "TerraformDataSource", "TerraformProvider", "TerraformResource",
 )  # fmt: skip
 __all__ = [
     "CHOICE_ENV",
@@ -47,8 +49,11 @@ __all__ = [
     "Op",
     "S3Backend",
     "TerraformAsset",
+    "TerraformDataSource",
     "TerraformIterator",
     "TerraformOutput",
+    "TerraformProvider",
+    "TerraformResource",
     "TerraformStack",
     "TerraformVariable",
     "TerraformVariableValidationConfig",
@@ -121,8 +126,11 @@ if TYPE_CHECKING:  # the type checker reads cdktf's classes; at run time they co
         Op,
         S3Backend,
         TerraformAsset,
+        TerraformDataSource,
         TerraformIterator,
         TerraformOutput,
+        TerraformProvider,
+        TerraformResource,
         TerraformStack,
         TerraformVariable,
         TerraformVariableValidationConfig,
