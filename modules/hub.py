@@ -26,12 +26,14 @@ from .artifact import LocalArtifact, S3Artifact
 from .bus import OrganizationBus, OrganizationBusProps, Route, flow_rule_arns, route_flow_events
 from .cdk import Fn, Op, TerraformAsset, Token, is_token
 from .function import Function, FunctionProps, ServiceRole, ServiceRoleProps, check_log_retention
-from .key import EncryptionKey, EncryptionKeyProps, service_user
-from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_NAME, TAG_KEY
+from .key import EncryptionKey, EncryptionKeyProps, sealing_statements, service_user
+from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME, TAG_KEY
 from .queue import MAX_RETENTION_SECONDS, DeadLetterQueue, Queue, QueueProps, SendPermission
-from .reconcile import ReconcileProps, Reconciliation
+from .reconcile import Reconciliation
+from .reconcile_props import ReconcileProps
 from .rules import Delivery
 from .table import BILLING_MODES, EncryptedTable, EncryptedTableProps
+from .tools_host import tools_host_role_name
 from .validation import (
     PropsError,
     check_each,
@@ -182,14 +184,20 @@ class HubProps:
     """Where the tools-host documents' scripts are read from.  Default: the repository's scripts/."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of every resource.  Default: none (the provider's default tags still apply)."""
-    reconciliation: ReconcileProps | None = field(default_factory=ReconcileProps)
-    """The scheduled reconciliation (modules/reconcile.py, docs/reconcile.md).  Default: hourly, with the
-    default safety settings; None: not deployed."""
+    tools_host_role_arn: str | None = None
+    """The tools host's role: the only one the key policy lets open sealed prestage lists.  Default None: the
+    `ToolsHost` module's role of this `name` (`<name>-tools-host` in this account)."""
+    reconciliation: ReconcileProps | None = None
+    """The scheduled reconciliation (modules/reconcile.py, docs/reconcile.md); `ReconcileProps()` runs it
+    hourly with the default safety settings.  Default None: not deployed (the landing zone's
+    `reconciliation:` section turns it on)."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
         check_pattern("region", self.region, REGION, "an AWS Region name")
         check_principals(self.organization_id, self.principal_account_ids)
+        if self.tools_host_role_arn is not None:
+            check_pattern("tools_host_role_arn", self.tools_host_role_arn, ROLE_ARN, "an IAM role ARN")
         check_pattern("name", self.name, RESOURCE_NAME, "a resource name")
         check_each("forwarder_regions", self.forwarder_regions, REGION, "an AWS Region name")
         check_unique("forwarder_regions", self.forwarder_regions)
@@ -479,6 +487,14 @@ class Hub(Construct):
                         decrypt,
                         {"StringEquals": {"aws:SourceAccount": p.account_id}},
                     ),
+                    *sealing_statements(
+                        account_root_arn=arns.account_root_arn(self.partition, p.account_id),
+                        sealer_role_arn=self.lambda_role_arn,
+                        tools_host_role_arn=p.tools_host_role_arn
+                        or arns.role_arn(self.partition, p.account_id, tools_host_role_name(p.name)),
+                        organization_id=p.organization_id,
+                        member_account_root_arns=self._member_roots(),
+                    ),
                     service_user(
                         "LogsEncryptHandlerLogs",
                         self._principal("logs"),
@@ -490,6 +506,13 @@ class Hub(Construct):
                 tags=self.tags,
             ),
         )
+
+    def _member_roots(self) -> Any:
+        """The listed member accounts' roots (a plain module's variable: as Terraform builds them)."""
+        ids = self.props.principal_account_ids
+        if is_token(ids):
+            return Fn.formatlist(f"arn:{self.partition}:iam::%s:root", ids)
+        return [arns.account_root_arn(self.partition, account) for account in ids]
 
     def _queues(self) -> tuple[Queue, Queue]:
         """The dead-letter queue, and the join queue that redrives to it; only our rules (and forwarder
@@ -695,6 +718,7 @@ class Hub(Construct):
             contract.ENV_CONFIG_TABLE: p.config_table_name,
             contract.ENV_LEDGER_TABLE: p.ledger_table_name,
             contract.ENV_DEAD_LETTER_QUEUE_URL: self.dlq.url,
+            contract.ENV_SEALING_KEY_ARN: self.key.arn,  # one-time passwords are sealed with the hub key
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }

@@ -10,6 +10,8 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
+from handlers.domain_join import contract
+
 from . import iam
 from .cdk import MAIN_RESOURCE_ID, keep_address
 from .iam import Statement
@@ -85,3 +87,74 @@ def service_user(
     """A key policy statement letting AWS services use the key, under `conditions` (no confused deputy)."""
     principal = services if isinstance(services, str) else list(services)
     return iam.resource_statement(sid, {"Service": principal}, actions, "*", conditions=conditions)
+
+
+# --- sealed one-time passwords (docs/handler.md "Sealed one-time passwords") -------------------------------
+# The IAM policy variable of the instance a request comes from, as Terraform must carry it: it reads "$${" as
+# a literal "${", so AWS receives "${ec2:SourceInstanceARN}" (present whenever the caller's role session was
+# created by an EC2 instance: its instance-profile credentials).
+SOURCE_INSTANCE_ARN = "ec2:SourceInstanceARN"
+SOURCE_INSTANCE_ARN_VARIABLE = "$${" + SOURCE_INSTANCE_ARN + "}"
+PURPOSE_CONTEXT_KEY = f"kms:EncryptionContext:{contract.SEAL_CONTEXT_PURPOSE}"
+INSTANCE_CONTEXT_KEY = f"kms:EncryptionContext:{contract.SEAL_CONTEXT_INSTANCE}"
+
+
+def own_join_password_conditions() -> dict[str, Any]:
+    """Decrypt only a join password sealed for the calling instance itself: the context's instance ARN is the
+    caller's `ec2:SourceInstanceARN` (which must be present: the caller runs on an EC2 instance)."""
+    return {
+        "StringEquals": {
+            PURPOSE_CONTEXT_KEY: contract.SEAL_PURPOSE_JOIN,
+            INSTANCE_CONTEXT_KEY: SOURCE_INSTANCE_ARN_VARIABLE,
+        },
+        "Null": {SOURCE_INSTANCE_ARN: "false"},
+    }
+
+
+def sealing_statements(
+    *,
+    account_root_arn: str,
+    sealer_role_arn: str,
+    tools_host_role_arn: str,
+    organization_id: str | None,
+    member_account_root_arns: Sequence[str] | Any = (),
+) -> list[Statement]:
+    """The key policy statements of sealed one-time passwords.
+
+    - the handler (`sealer_role_arn`) encrypts, only under a sealing purpose;
+    - the tools host (`tools_host_role_arn`, matched with `aws:PrincipalArn` so that the key policy stays
+      valid before that role exists) decrypts prestage lists, only under the prestage purpose;
+    - a principal of the organization (or of the listed accounts) decrypts a join password only when its
+      context names the caller's own instance (`own_join_password_conditions`); its IAM policy must allow it
+      too (the spoke's managed policy).
+    """
+    purposes = [contract.SEAL_PURPOSE_PRESTAGE, contract.SEAL_PURPOSE_JOIN]
+    instances = own_join_password_conditions()
+    principal: Any
+    if organization_id:
+        principal = "*"
+        instances["StringEquals"]["aws:PrincipalOrgID"] = organization_id
+    else:
+        principal = {"AWS": member_account_root_arns}
+    return [
+        iam.resource_statement(
+            "HandlerSealsOneTimePasswords",
+            {"AWS": sealer_role_arn},
+            ["kms:Encrypt"],
+            "*",
+            conditions={"StringEquals": {PURPOSE_CONTEXT_KEY: purposes}},
+        ),
+        iam.resource_statement(
+            "ToolsHostOpensPrestageLists",
+            {"AWS": account_root_arn},
+            ["kms:Decrypt"],
+            "*",
+            conditions={
+                "ArnEquals": {"aws:PrincipalArn": tools_host_role_arn},
+                "StringEquals": {PURPOSE_CONTEXT_KEY: contract.SEAL_PURPOSE_PRESTAGE},
+            },
+        ),
+        iam.resource_statement(
+            "InstancesOpenOwnJoinPassword", principal, ["kms:Decrypt"], "*", conditions=instances
+        ),
+    ]

@@ -47,6 +47,8 @@ from .patterns import (
     TAG_VALUE,
     VPC_ID,
 )
+from .reconcile_props import ReconcileProps
+from .validation import PropsError
 
 # The file is configuration written by people: far below these limits.  Above them it is refused
 # before parsing, so a mistaken path or a YAML alias bomb cannot exhaust memory or the terminal.
@@ -81,6 +83,7 @@ DIRECTORY_ID = re.compile(r"^d-[0-9a-f]{10}$")
 DIRECTORY_KEYS = {
     "domain", "dns_ips", "join_user", "join_password_parameter", "default_ou", "computer_name_prefix",
     "directory_id", "sudo_group", "install_rds_role", "install_packages", "ou_by_tag", "computer_name_tag",
+    "seal_join_passwords",
 }  # fmt: skip
 
 
@@ -103,6 +106,8 @@ class Directory:
     ou_tag_key: str | None = None
     ou_by_tag: tuple[tuple[str, str], ...] = ()
     computer_name_tag: str | None = None  # the tag whose value is the computer name when a valid NetBIOS name
+    # Seal each instance's one-time password for that instance (its role attaches the spoke's unseal policy).
+    seal_join_passwords: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,7 @@ class LandingZone:
     tools_host: ToolsHostSettings | None = None
     directory_network: DirectoryNetworkSettings | None = None
     identity: IdentitySettings | None = None
+    reconciliation: ReconcileProps | None = None  # `reconciliation:` (docs/reconcile.md); absent: none
 
     @property
     def password_parameter_names(self) -> tuple[str, ...]:
@@ -328,7 +334,7 @@ TOP_LEVEL_KEYS = {
     "config_table", "ledger_table_name", "spoke_role",
     "alarm_topic_arn", "join_failed_alarm_threshold", "join_failed_alarm_period_minutes",
     "powertools_layer_version", "artifact", "backend", "tags", "local_state_dir",
-    "directories", "tools_host", "directory_network", "identity",
+    "directories", "tools_host", "directory_network", "identity", "reconciliation",
 }  # fmt: skip
 
 
@@ -500,6 +506,8 @@ def config_item(lz: LandingZone, spoke: Spoke, directory: Directory) -> dict[str
         item[contract.CONFIG_INSTALL_RDS_ROLE] = True
     if not directory.install_packages:
         item[contract.CONFIG_INSTALL_PACKAGES] = False
+    if directory.seal_join_passwords:
+        item[contract.CONFIG_SEAL_JOIN_PASSWORDS] = True
     return item
 
 
@@ -882,6 +890,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
     if security_account_id is None or home_region is None:  # pragma: no cover - reported above
         raise LandingZoneError([f"{r.source}: incomplete"])
     tools_host_settings = _tools_host(data.get("tools_host"), r)
+    reconciliation = _reconciliation(data.get("reconciliation"), r) if "reconciliation" in data else None
     identity = _identity(
         data.get("identity"), r, security_account_id, home_region, role_name or DEFAULT_ROLE_NAME, spokes,
         directory_network,
@@ -908,10 +917,30 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
         tools_host=tools_host_settings,
         directory_network=directory_network,
         identity=identity,
+        reconciliation=reconciliation,
         **lz_fields,
     )
     _check_config_items(lz, r)
     return lz
+
+
+RECONCILIATION_KEYS = {
+    "enabled", "schedule", "dry_run", "max_removals", "max_removal_percent", "retry_period_seconds",
+    "quarantine_days", "worker_concurrency", "function_timeout_seconds", "inventory_retention_days",
+    "orphan_alarm_runs", "orphan_alarm_period_seconds",
+}  # fmt: skip
+
+
+def _reconciliation(value: Any, r: _Reader) -> ReconcileProps | None:
+    """`reconciliation`: the scheduled repair loop (docs/reconcile.md); `{}` (or null) for the defaults."""
+    raw = r.mapping(value if value is not None else {}, "reconciliation")
+    r.unknown_keys(raw, RECONCILIATION_KEYS, "reconciliation")
+    fields = {key: raw[key] for key in RECONCILIATION_KEYS if key in raw}
+    try:
+        return ReconcileProps(**fields)
+    except (PropsError, TypeError) as exc:
+        r.problem("reconciliation", str(exc))
+        return None
 
 
 def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
@@ -955,6 +984,7 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
         sudo_group = r.string(entry, "sudo_group", f"{where}.sudo_group", shared.GROUP, "a group name")
         rds = r.boolean(entry, "install_rds_role", f"{where}.install_rds_role", False)
         install = r.boolean(entry, "install_packages", f"{where}.install_packages", True)
+        seal = r.boolean(entry, "seal_join_passwords", f"{where}.seal_join_passwords", False)
         ou_tag_key, ou_by_tag = _ou_by_tag(entry.get("ou_by_tag"), f"{where}.ou_by_tag", r)
         name_tag = r.string(
             entry, "computer_name_tag", f"{where}.computer_name_tag", shared.TAG_KEY, "a tag key"
@@ -975,6 +1005,7 @@ def _directories(value: Any, r: _Reader) -> dict[str, Directory]:
                 ou_tag_key=ou_tag_key,
                 ou_by_tag=ou_by_tag,
                 computer_name_tag=name_tag,
+                seal_join_passwords=seal,
             )
     return result
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
@@ -26,7 +27,8 @@ from . import arns, documents, iam, naming
 from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
-from .patterns import ACCOUNT_ID, EXTERNAL_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
+from .key import own_join_password_conditions
+from .patterns import ACCOUNT_ID, EXTERNAL_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
 from .queue import MAX_RETENTION_SECONDS
 from .rules import MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS, Delivery, PerRegion, rule_with_target
 from .validation import (
@@ -76,6 +78,16 @@ class SpokeProps:
     """Where the join document's scripts are read from.  Default: the repository's scripts/."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags of every resource.  Default: none."""
+    unseal_join_passwords: bool = False
+    """Offer the managed policy the workloads' instance roles attach when their directory seals join
+    passwords (`seal_join_passwords`): kms:Decrypt of the hub key, only of the one-time password sealed for
+    the calling instance itself.  Output `unseal_join_password_policy_arn`.  Default False."""
+    sealing_key_arn: str | None = None
+    """The hub key (hub output `kms_key_arn`): the policy names exactly it.  Default None: the key whose alias
+    is the hub's (`alias/<name>`) in `hub_region` of the security account (the hub key is not known when the
+    spoke stacks are synthesized together with the hub)."""
+    hub_region: str | None = None
+    """The hub's home Region, for the alias-scoped policy.  Default None."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -105,6 +117,12 @@ class SpokeProps:
                 raise PropsError(
                     "hub_lambda_role_arn", f"is in partition {role_partition}, the Regions in {partition}"
                 )
+        if self.sealing_key_arn is not None:
+            check_pattern("sealing_key_arn", self.sealing_key_arn, KMS_KEY_ARN, "a KMS key ARN")
+        if self.hub_region is not None:
+            check_pattern("hub_region", self.hub_region, REGION, "an AWS Region name")
+        if self.unseal_join_passwords and self.sealing_key_arn is None and self.hub_region is None:
+            raise PropsError("unseal_join_passwords", "needs sealing_key_arn (the hub key) or hub_region")
         if not is_token(self.forward_events) and not isinstance(self.forward_events, bool):
             raise PropsError("forward_events", f"{self.forward_events!r} must be true or false")
         if self.forward_events and self.account_id == self.security_account_id:
@@ -195,6 +213,21 @@ class Spoke(Construct):
             policy=iam.to_json(self.execution_policy_document),
         )
         self.execution_role_arn = self.execution_role.arn
+
+        # --- what the workloads' instance roles attach to open their own sealed join password ---
+        self.unseal_policy: IamPolicy | None = None
+        self.unseal_join_password_policy_arn: str | None = None
+        if p.unseal_join_passwords:
+            self.unseal_policy_document = unseal_join_password_policy(p)
+            self.unseal_policy = IamPolicy(
+                self,
+                "unseal-join-password-policy",
+                name=f"{name}-unseal-join-password",
+                description="ec2-domain-join: an instance opens the one-time password sealed for itself",
+                policy=iam.to_json(self.unseal_policy_document),
+                tags=tags,
+            )
+            self.unseal_join_password_policy_arn = self.unseal_policy.arn
 
     def _forward_events(
         self,
@@ -328,6 +361,21 @@ class Spoke(Construct):
             delivery=delivery,
             per_region=PerRegion(each_region, EACH_REGION, "command_failure_rule"),
         )
+
+
+def unseal_join_password_policy(p: SpokeProps) -> dict[str, Any]:
+    """kms:Decrypt of exactly the hub key (or of the hub account's key with the hub's alias), only of a join
+    password sealed for the calling instance (`key.own_join_password_conditions`)."""
+    conditions = own_join_password_conditions()
+    if p.sealing_key_arn is not None:
+        resource = p.sealing_key_arn
+    else:
+        region = p.hub_region or ""
+        resource = arns.arn(p.arn_partition, "kms", region, p.security_account_id, "key/*")
+        conditions["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": naming.key_alias(p.name)}
+    return iam.policy_document(
+        [iam.statement("OpenOwnSealedJoinPassword", ["kms:Decrypt"], resource, conditions=conditions)]
+    )
 
 
 _JOIN_DOCUMENT_CACHE: dict[Path, str] = {}

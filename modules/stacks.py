@@ -130,6 +130,7 @@ def hub_props(lz: LandingZone, artifact: LocalArtifact | S3Artifact) -> HubProps
         join_failed_alarm_threshold=lz.join_failed_alarm_threshold,
         join_failed_alarm_period_minutes=lz.join_failed_alarm_period_minutes,
         directory_ids=lz.directory_ids,
+        reconciliation=lz.reconciliation,
     )
 
 
@@ -254,6 +255,8 @@ def build_app(
             tools_host_instance_profile_arn=tools_host.instance_profile_arn if tools_host else None,
         ),
     )
+    if tools_host is not None:  # it opens the prestage lists the handler seals with the hub key
+        tools_host.open_sealed_prestage_lists(hub.kms_key_arn)
     for output_name, value in {
         "lambda_role_arn": hub.lambda_role_arn,
         "lambda_function_arn": hub.lambda_function_arn,
@@ -332,9 +335,17 @@ def build_app(
                 # The security account's default buses already feed the hub and forwarders.
                 forward_events=spoke_config.account_id != lz.security_account_id,
                 scripts_dir=scripts_dir,
+                # Its directory seals join passwords: offer the policy its instance roles attach.
+                unseal_join_passwords=spoke_config.directory is not None
+                and lz.directories[spoke_config.directory].seal_join_passwords,
+                hub_region=lz.home_region,
             ),
         )
         TerraformOutput(stack, "execution_role_arn", value=spoke.execution_role_arn)
+        if spoke.unseal_join_password_policy_arn is not None:
+            TerraformOutput(
+                stack, "unseal_join_password_policy_arn", value=spoke.unseal_join_password_policy_arn
+            )
         if dn is not None and spoke_config.vpcs:
             member = MemberNetwork(stack, "member-network", member_network_props(lz, spoke_config, dn))
             _outputs(stack, member.outputs)

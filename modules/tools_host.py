@@ -48,6 +48,7 @@ from constructs import Construct
 
 from handlers.domain_join import patterns as shared
 from handlers.domain_join import settings
+from handlers.domain_join.contract import SEAL_CONTEXT_PURPOSE, SEAL_PURPOSE_PRESTAGE
 
 from . import arns, iam, ports
 from .patterns import ACCOUNT_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME
@@ -211,6 +212,22 @@ def tools_host_policy(props: ToolsHostProps, partition: str, dns_suffix: str) ->
     return iam.policy_document(statements)
 
 
+def sealed_prestage_policy(key_arn: str) -> dict[str, object]:
+    """kms:Decrypt of the hub key, only under the prestage encryption context: the sealed prestage lists
+    (docs/handler.md "Sealed one-time passwords"); the hub key policy admits this role for it."""
+    purpose = f"kms:EncryptionContext:{SEAL_CONTEXT_PURPOSE}"
+    return iam.policy_document(
+        [
+            iam.statement(
+                "OpenSealedPrestageLists",
+                ["kms:Decrypt"],
+                key_arn,
+                conditions={"StringEquals": {purpose: SEAL_PURPOSE_PRESTAGE}},
+            )
+        ]
+    )
+
+
 class ToolsHost(Construct):
     """The tools host's role and instance profile, and optionally its instance and security group.
 
@@ -251,6 +268,17 @@ class ToolsHost(Construct):
         self.security_group: SecurityGroup | None = None
         if props.instance is not None:
             self._instance(props, props.instance, tags)
+
+    def open_sealed_prestage_lists(self, key_arn: str) -> None:
+        """Grant `sealed_prestage_policy(key_arn)` (the hub key, known once the hub is built)."""
+        self.sealed_prestage_policy_document = sealed_prestage_policy(key_arn)
+        IamRolePolicy(
+            self,
+            "sealed-prestage-policy",
+            name="open-sealed-prestage-lists",
+            role=self.role.id,
+            policy=iam.to_json(self.sealed_prestage_policy_document),
+        )
 
     def _instance(self, props: ToolsHostProps, spec: ToolsHostInstanceProps, tags: dict[str, str]) -> None:
         windows = spec.platform == "windows"
