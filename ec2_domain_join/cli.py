@@ -6,6 +6,7 @@
     ec2-domain-join retry INSTANCE_ID      re-queue a JOIN_FAILED or REMOVE_FAILED record
     ec2-domain-join accounts               the config items, validated as the handler validates them
     ec2-domain-join reconcile --dry-run    the reconciliation plan of the enrolled accounts, as a table
+    ec2-domain-join identity check         IAM Identity Center and the IdP hold what `identity` needs
 
 One `@cli.command` per command here; each command's body lives in its own module (status.py, retry.py,
 accounts.py, reconcile.py), imported when the command runs, so `validate` never loads boto3.
@@ -32,6 +33,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from handlers.domain_join import contract
 from handlers.domain_join.errors import DomainJoinError
 from modules.landing_zone import LandingZone, LandingZoneError, load_landing_zone
 
@@ -192,6 +194,89 @@ def accounts(**hub: str) -> None:
     from .aws import OperatorAws
 
     command.run(OperatorAws(_hub(hub)))
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--dry-run", is_flag=True, help="Decide and print the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Carry the plan out (the deployed worker's configuration).")
+@click.option("--account", "accounts", multiple=True, metavar="ACCOUNT", help="Only this account (repeat).")
+@click.option("--region", "regions", multiple=True, metavar="REGION", help="Only this Region (repeatable).")
+@click.option(
+    "--spoke-role",
+    default="",
+    help="Describe each fleet through this role (a name in every enrolled account, or an ARN) instead of "
+    "the execution role, which trusts only the hub.",
+)
+@click.option(
+    "--hub-regions",
+    envvar=contract.ENV_HUB_REGIONS,
+    default="",
+    metavar="R1,R2",
+    help=f"Regions of accounts whose config item names none (default: the hub Region). Env: "
+    f"{contract.ENV_HUB_REGIONS}.",
+)
+@click.option(
+    "--inventory-bucket",
+    envvar=contract.ENV_INVENTORY_BUCKET,
+    default=None,
+    help="The inventory bucket (default: NAME-inventory-ACCOUNT-REGION). Env: "
+    f"{contract.ENV_INVENTORY_BUCKET}.",
+)
+@click.option("--skip-directory", is_flag=True, help="No directory pass (the inventory is not read).")
+@hub_options
+def reconcile(
+    dry_run: bool,
+    yes: bool,
+    accounts: tuple[str, ...],
+    regions: tuple[str, ...],
+    spoke_role: str,
+    hub_regions: str,
+    inventory_bucket: str | None,
+    skip_directory: bool,
+    **hub: str,
+) -> None:
+    """Reconcile fleet, ledger and directory: print the plan (--dry-run) or carry it out (--yes)."""
+    from . import reconcile as command
+    from .aws import OperatorAws
+
+    command.run(
+        OperatorAws(_hub(hub)),
+        accounts=accounts,
+        regions=regions,
+        dry_run=dry_run,
+        yes=yes,
+        spoke_role=spoke_role,
+        hub_regions=[r.strip() for r in hub_regions.split(",") if r.strip()],
+        inventory_bucket=inventory_bucket,
+        directory=not skip_directory,
+    )
+
+
+@cli.group()
+def identity() -> None:
+    """Workforce identity (docs/identity.md): IAM Identity Center and the external IdP."""
+
+
+@identity.command("check", epilog=EXIT_CODES_HELP)
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(path_type=Path),
+    default=lambda: os.environ.get("EC2_DOMAIN_JOIN_CONFIG"),
+    help="The landing-zone file (default: $EC2_DOMAIN_JOIN_CONFIG).",
+)
+@click.option("--region", help="The IAM Identity Center Region (default: the file's identity.region).")
+def identity_check(file: Path | None, region: str | None) -> None:
+    """Verify through the APIs what the file's `identity` section needs; one line per missing thing."""
+    from . import identity as command
+
+    if file is None:
+        raise Failed(["give --file LANDING_ZONE (or set EC2_DOMAIN_JOIN_CONFIG)"], EXIT_USAGE)
+    lz = _load(Path(file))
+    if lz.identity is None:
+        raise Failed([f"{file}: has no identity section: nothing to check"], EXIT_USAGE)
+    if not command.run(lz.identity, region, lambda line: out.print(line, markup=False)):
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _hub(values: dict[str, str]) -> HubTarget:
