@@ -41,6 +41,15 @@ PATTERNS: dict[str, str] = {
     "sealing_key": wire.SEALING_KEY_PARAMETER_PATTERN,
     "sealed_batch": wire.SEALED_BATCH_PARAMETER_PATTERN,
     "remove_computers": wire.REMOVE_PATTERN,
+    "remove_action": "^(" + "|".join(contract.REMOVE_ACTIONS) + ")$",
+    # DomainJoin-Inventory's SearchBases: 1 to MAX_SEARCH_BASES OU DNs joined by SEARCH_BASES_SEPARATOR.
+    "search_bases": patterns.document_pattern(
+        re.compile(
+            f"^(?:{patterns.OU_SYNTAX})({re.escape(contract.SEARCH_BASES_SEPARATOR)}(?:{patterns.OU_SYNTAX}))"
+            f"{{0,{contract.MAX_SEARCH_BASES - 1}}}\\Z"
+        ),
+        optional=True,
+    ),
 }
 
 
@@ -84,7 +93,7 @@ class DocumentSpec:
     windows_script: str
     parameters: tuple[Parameter, ...]
     arguments: tuple[Argument, ...]
-    computers_parameter: str
+    computers_parameter: str | None  # None: the document takes no computer list (DomainJoin-Inventory)
     # Files the script sources from its own directory (relative to scripts/, in the script's folder): the step
     # writes them next to the script, so one copy serves several scripts in the repository.
     linux_libraries: tuple[str, ...] = ()
@@ -153,8 +162,11 @@ def _linux_commands(spec: DocumentSpec, files: list[EmbeddedFile]) -> list[str]:
         if any(line.strip() == HEREDOC_END for line in lines):
             raise ValueError(f"scripts/{file.relative} contains the heredoc delimiter {HEREDOC_END}")
         commands += [f"cat > \"$script_dir/{file.name}\" <<'{HEREDOC_END}'", *lines, HEREDOC_END]
+    run = f'bash "$script_dir/{files[-1].name}" {args}'
+    if spec.computers_parameter is None:
+        return [*commands, run]
     computers = f'{contract.SCRIPT_COMPUTERS_ENV}="$SSM_{spec.computers_parameter}"'
-    return [*commands, f'{computers} bash "$script_dir/{files[-1].name}" {args}']
+    return [*commands, f"{computers} {run}"]
 
 
 def _windows_commands(spec: DocumentSpec, files: list[EmbeddedFile]) -> list[str]:
@@ -186,7 +198,11 @@ def _windows_commands(spec: DocumentSpec, files: list[EmbeddedFile]) -> list[str
     return [
         *commands,
         f"  $scriptFile = Join-Path $scriptDir '{files[-1].name}'",
-        f"  $env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_{spec.computers_parameter}",
+        *(
+            [f"  $env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_{spec.computers_parameter}"]
+            if spec.computers_parameter is not None
+            else []
+        ),
         f"  & $scriptFile {args}",
         "  $code = $LASTEXITCODE",
         "} finally {",
@@ -365,7 +381,38 @@ REMOVE = DocumentSpec(
             "Space-separated COMPUTERNAME=STAMP entries.",
             PATTERNS["remove_computers"],
         ),
+        Parameter(
+            contract.TOOLS_PARAM_ACTION,
+            "delete (with child objects) or disable (quarantine: set ACCOUNTDISABLE, keep the object).",
+            PATTERNS["remove_action"],
+            contract.REMOVE_ACTION_DELETE,
+        ),
     ),
-    arguments=_TOOLS_ARGUMENTS,
+    arguments=(*_TOOLS_ARGUMENTS, Argument("--action", "Action", contract.TOOLS_PARAM_ACTION)),
     computers_parameter=contract.TOOLS_PARAM_COMPUTERS,
 )
+
+INVENTORY = DocumentSpec(
+    name=contract.INVENTORY_DOCUMENT,
+    description="Lists the computer objects that carry an ownership stamp under the given OUs (AD tools "
+    "host); its stdout is one JSON document.",
+    linux_script="toolshost/inventory.sh",
+    windows_script="toolshost/Inventory.ps1",
+    linux_libraries=_TOOLS_LINUX_LIBRARIES,
+    windows_libraries=_TOOLS_WINDOWS_LIBRARIES,
+    parameters=(
+        *_TOOLS_COMMON,
+        Parameter(
+            contract.TOOLS_PARAM_SEARCH_BASES,
+            f"OU DNs whose subtrees are listed, joined by {contract.SEARCH_BASES_SEPARATOR!r}; "
+            "empty: the domain's Computers container.",
+            PATTERNS["search_bases"],
+            "",
+        ),
+    ),
+    arguments=(*_TOOLS_ARGUMENTS, Argument("--bases", "SearchBases", contract.TOOLS_PARAM_SEARCH_BASES)),
+    computers_parameter=None,
+)
+
+# The documents the hub creates for the AD tools host.
+TOOLS_HOST_DOCUMENTS = (PRESTAGE, REMOVE, INVENTORY)

@@ -608,7 +608,7 @@ class Hub(Construct):
         return config_table, ledger_table
 
     def _documents(self) -> dict[str, SsmDocument]:
-        """The tools-host documents (prestage, remove)."""
+        """The tools-host documents (prestage, remove, inventory)."""
         return {
             spec.name: SsmDocument(
                 self,
@@ -620,7 +620,7 @@ class Hub(Construct):
                 content=documents.terraform_literal(documents.document_json(spec, self.props.scripts_dir)),
                 tags=self.tags or None,
             )
-            for spec in (documents.PRESTAGE, documents.REMOVE)
+            for spec in documents.TOOLS_HOST_DOCUMENTS
         }
 
     def _grant_handler(self) -> None:

@@ -75,12 +75,12 @@ function Get-ListedEntries {
 Checks the shared parameters (exit 2), keeps the entries of DOMAIN_JOIN_COMPUTERS whose fields match
 $FieldPatterns in $script:Entries (exit 8 when none is left or the list is too long), reads the join user's
 password (exit 3) and finds a domain controller (exit 5); $script:AD then holds the Server and Credential
-every AD call takes.
+every AD call takes. -NoComputerList (Inventory.ps1): no list is read and $script:Entries stays empty.
 #>
 function Initialize-ToolsHost {
     param(
         [string]$DomainName, [string]$JoinUserName, [string]$PasswordParameter, [string]$Server,
-        [string]$Region, [string[]]$FieldPatterns, [string]$Expected
+        [string]$Region, [string[]]$FieldPatterns, [string]$Expected, [switch]$NoComputerList
     )
     if ($DomainName -cnotmatch $DomainPattern -or $JoinUserName -cnotmatch $UserPattern -or
         $PasswordParameter -cnotmatch $ParameterNamePattern -or ($Region -ne "" -and $Region -cnotmatch $RegionPattern)) {
@@ -88,7 +88,8 @@ function Initialize-ToolsHost {
         exit 2
     }
 
-    $listed = Get-ListedEntries
+    $listed = @()
+    if (-not $NoComputerList) { $listed = Get-ListedEntries }
     if ($listed.Count -gt $MaxComputers) {
         Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS lists more than $MaxComputers computers"
         exit 8
@@ -104,7 +105,7 @@ function Initialize-ToolsHost {
             Write-Result $name "invalid-entry" 8 "malformed entry (expected $Expected)"
         }
     }
-    if ($script:Entries.Count -eq 0) {
+    if ($script:Entries.Count -eq 0 -and -not $NoComputerList) {
         if ($script:Worst -eq 0) { Write-Result "" "invalid-entry" 8 "DOMAIN_JOIN_COMPUTERS lists no computer" }
         exit $script:Worst
     }

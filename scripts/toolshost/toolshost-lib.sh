@@ -34,8 +34,14 @@ readonly PARAMETER_NAME_MAX=2048
 readonly NAME_RE='^[A-Z][A-Z0-9-]{0,14}$'
 # shellcheck disable=SC2034  # used by the sourcing scripts
 readonly OTP_RE='^[A-Za-z0-9]{24,128}$'
+# The ownership stamp (handlers/domain_join/contract.py STAMP_PREFIX, patterns.py STAMP).
+readonly STAMP_PREFIX="ec2-domain-join:"
 # shellcheck disable=SC2034  # used by the sourcing scripts
-readonly STAMP_RE="^ec2-domain-join:[0-9]{12}/${REGION_PART}/i-[0-9a-f]{8,17}\$"
+readonly STAMP_RE="^${STAMP_PREFIX}[0-9]{12}/${REGION_PART}/i-[0-9a-f]{8,17}\$"
+# The shared OU format (handlers/domain_join/patterns.py OU): prestage's --ou, inventory's --bases.
+readonly RDN_RE=$'[A-Za-z]{1,16}=[^,=+"\'`$;&|<>\\\x01-\x1f\x7f]+'
+# shellcheck disable=SC2034  # used by the sourcing scripts
+readonly OU_RE="^${RDN_RE}(,${RDN_RE}){0,31}\$"
 : "${TOOL_NAME:?set TOOL_NAME before sourcing toolshost-lib.sh}"
 
 domain=""
@@ -49,11 +55,19 @@ base_dn=""
 workdir=""
 worst=0
 entries=()
-# What lookup found: the object's DN, description and number of servicePrincipalName values; on a failed
-# lookup, ldap_error holds the directory's error text.
-found_dn=""
-found_description=""
-found_spns=0
+# What the last search found (parse_records), one element per object: its DN, sAMAccountName, the last of
+# its description values and how many it has, its number of servicePrincipalName values (more than zero
+# once an instance joined) and its userAccountControl. record_of maps NAME (upper case, without "$") to the
+# index of its object. On a failed search or change, ldap_error holds the directory's error text.
+record_dn=()
+record_name=()
+record_description=()
+record_descriptions=()
+record_spns=()
+record_uac=()
+declare -A record_of=()
+# What the last modify_batch rejected: the "dn:" line of each rejected record -> the directory's error.
+declare -A rejected=()
 ldap_error=""
 
 log() { printf '%s: %s\n' "$TOOL_NAME" "$*" >&2; }
@@ -267,40 +281,137 @@ ldif_value() {
   fi
 }
 
-# lookup NAME: finds the computer whose sAMAccountName is NAME$ and sets found_dn, found_description and
-# found_spns (servicePrincipalName values: more than zero once an instance joined). Returns 0 when found,
-# 1 when absent, 2 when the search failed (ldap_error says why). Base64 values (dn::, description::; LDAP
-# returns them for non-ASCII text such as OU=Büro) are decoded.
-# shellcheck disable=SC2034  # found_* and ldap_error are read by the sourcing scripts
-lookup() {
-  local out="$workdir/lookup.ldif" line attribute value
-  found_dn="" found_description="" found_spns=0 ldap_error=""
-  if ! ldap ldapsearch -LLL -o ldif-wrap=no -b "$base_dn" "(&(objectClass=computer)(sAMAccountName=$1\$))" \
-    description servicePrincipalName >"$out" 2>"$workdir/ldap.err"; then
-    ldap_error=$(ldap_error_text "$workdir/ldap.err")
-    return 2
-  fi
+# Rounds and outcomes. Each round handles every computer it holds with one search and one batch of changes;
+# an entry naming a computer that an earlier entry of the run names (or, in prestage, the same DN) waits for
+# the next round, so it sees what the earlier one did, as one run per entry would. The outcomes are reported
+# in the order of the list once every round is done.
+entry_round=()
+last_round=0
+outcome_status=()
+outcome_code=()
+outcome_message=()
+
+# plan_rounds: entry_round[i] = how many earlier entries name the same computer.
+plan_rounds() {
+  local i name
+  local -A seen=()
+  last_round=0
+  for i in "${!entries[@]}"; do
+    name=${entries[i]%%=*}
+    entry_round[i]=${seen[$name]-0}
+    seen[$name]=$((entry_round[i] + 1))
+    [ "${entry_round[i]}" -le "$last_round" ] || last_round=${entry_round[i]}
+  done
+}
+
+# defer INDEX: entry INDEX waits for the next round.
+defer() {
+  entry_round[$1]=$((entry_round[$1] + 1))
+  [ "${entry_round[$1]}" -le "$last_round" ] || last_round=${entry_round[$1]}
+}
+
+# outcome INDEX STATUS EXIT_CODE MESSAGE: what happened to entry INDEX (reported by report_outcomes).
+outcome() {
+  outcome_status[$1]=$2
+  outcome_code[$1]=$3
+  outcome_message[$1]=$4
+}
+
+report_outcomes() {
+  local i
+  for i in "${!entries[@]}"; do
+    report "${entries[i]%%=*}" "${outcome_status[i]}" "${outcome_code[i]}" "${outcome_message[i]}"
+  done
+}
+
+# parse_records FILE: the objects of an LDIF answer (ldapsearch -LLL -o ldif-wrap=no) into the record_*
+# arrays and record_of. Base64 values (dn::, description::; LDAP returns them for non-ASCII text such as
+# OU=Büro) are decoded, keeping every byte (a description "STAMP<newline>" is not STAMP). Returns 1 with
+# ldap_error set when a value cannot be decoded.
+# shellcheck disable=SC2034  # the record_* arrays are read by the sourcing scripts
+parse_records() {
+  local line attribute value index=-1 name
+  record_dn=() record_name=() record_description=() record_descriptions=() record_spns=() record_uac=()
+  record_of=()
   while IFS= read -r line || [ -n "$line" ]; do
     attribute=${line%%:*}
-    [[ $attribute =~ ^[A-Za-z][A-Za-z0-9-]*$ ]] || continue
+    [[ $attribute =~ ^[A-Za-z][A-Za-z0-9-]*$ ]] || continue  # blank lines, "# comments", continuations
     value=${line#*:}
     case "$value" in
       :*)
         value=${value#:}
-        # The "x" keeps trailing newlines of the decoded value (a description "STAMP<newline>" is not STAMP).
+        # The "x" keeps trailing newlines of the decoded value.
         if ! value=$(printf '%s' "${value# }" | base64 -d 2>/dev/null && printf x); then
           ldap_error="undecodable base64 value of $attribute"
-          return 2
+          return 1
         fi
         value=${value%x}
         ;;
       *) value=${value# } ;;
     esac
+    if [ "${attribute,,}" = dn ]; then
+      index=$((index + 1))
+      record_dn[index]=$value record_name[index]="" record_description[index]="" record_descriptions[index]=0
+      record_spns[index]=0 record_uac[index]=""
+      continue
+    fi
+    [ "$index" -ge 0 ] || continue
     case "${attribute,,}" in
-      dn) found_dn=$value ;;
-      description) found_description=$value ;;
-      serviceprincipalname) found_spns=$((found_spns + 1)) ;;
+      samaccountname)
+        record_name[index]=$value
+        name=${value^^}
+        [ "${name%\$}" = "$name" ] || record_of["${name%\$}"]=$index
+        ;;
+      description) record_description[index]=$value record_descriptions[index]=$((record_descriptions[index] + 1)) ;;
+      serviceprincipalname) record_spns[index]=$((record_spns[index] + 1)) ;;
+      useraccountcontrol) record_uac[index]=$value ;;
     esac
-  done <"$out"
-  [ -n "$found_dn" ] || return 1
+  done <"$1"
+}
+
+# search_computers NAME...: one search for the computer objects whose sAMAccountName is NAME$ (anywhere in
+# the domain), read into the record_* arrays. Returns 1 with ldap_error set when the search failed.
+search_computers() {
+  local filter="" name
+  for name in "$@"; do filter+="(sAMAccountName=$name\$)"; done  # NAME_RE: nothing to escape
+  ldap_error=""
+  if ! ldap ldapsearch -LLL -o ldif-wrap=no -b "$base_dn" "(&(objectClass=computer)(|$filter))" \
+    sAMAccountName description servicePrincipalName userAccountControl >"$workdir/search.ldif" 2>"$workdir/ldap.err"; then
+    ldap_error=$(ldap_error_text "$workdir/ldap.err")
+    return 1
+  fi
+  parse_records "$workdir/search.ldif"
+}
+
+# modify_batch LDIF: every change record of LDIF over one authenticated connection (one ldapmodify, the LDIF
+# on its stdin, never argv), going on past a record the directory rejects (-c). Each rejected record comes
+# back on a pipe (-S) with the directory's error, and lands in `rejected` under its "dn:" line (the
+# one-time passwords of rejected records are dropped on the way, never written). Returns 0 when every record
+# was applied or each failure was reported for its record; 1 when the run failed as a whole (login, no
+# connection, killed: no record can be taken as applied), with ldap_error set.
+# shellcheck disable=SC2034  # ldap_error is read by the sourcing scripts
+modify_batch() {
+  local line error="" code=0 whole=false
+  local -a status
+  rejected=()
+  ldap_error=""
+  if ! printf '%s' "$1" | ldap ldapmodify -c -S /dev/fd/3 3>&1 >"$workdir/modify.out" 2>&1 |
+    sed '/^unicodePwd:/d' >"$workdir/rejects"; then
+    status=("${PIPESTATUS[@]}")
+    code=${status[1]}
+    [ "${status[2]}" -eq 0 ] || whole=true  # the rejects were not all written down
+  fi
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      "# Error: "*) error=${line#"# Error: "} ;;
+      dn:*) [ -z "$error" ] || rejected["$line"]=$error; error="" ;;
+    esac
+  done <"$workdir/rejects"
+  # Exit 0: every record applied. A failure with rejected records: those failed, the others were applied
+  # (ldapmodify -c exits with the last record's error). Killed (128+), or failed with nothing rejected (the
+  # login or the connection failed): nothing can be taken as applied.
+  if [ "$code" -ne 0 ] && { [ "$whole" = true ] || [ "$code" -ge 128 ] || [ "${#rejected[@]}" -eq 0 ]; }; then
+    ldap_error=$(ldap_error_text "$workdir/modify.out")
+    return 1
+  fi
 }

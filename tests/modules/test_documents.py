@@ -16,9 +16,17 @@ from tree_sitter import Language, Parser
 
 from handlers.domain_join import contract, patterns, wire
 from modules import documents
-from modules.documents import HEREDOC_END, JOIN, PRESTAGE, REMOVE, ScriptMissingError, build_document
+from modules.documents import (
+    HEREDOC_END,
+    INVENTORY,
+    JOIN,
+    PRESTAGE,
+    REMOVE,
+    ScriptMissingError,
+    build_document,
+)
 
-ALL_SPECS = (JOIN, PRESTAGE, REMOVE)
+ALL_SPECS = (JOIN, PRESTAGE, REMOVE, INVENTORY)
 OTP = "Abcdefghijklmnopqrstuvw1"
 STAMP = "ec2-domain-join:222222222222/eu-west-1/i-0123456789abcdef0"
 
@@ -94,8 +102,9 @@ def test_scripts_and_their_libraries_are_embedded_unmodified(spec: documents.Doc
 
 
 def test_tools_documents_ship_the_library_each_script_sources() -> None:
-    assert PRESTAGE.linux_libraries == REMOVE.linux_libraries == ("toolshost/toolshost-lib.sh",)
-    assert PRESTAGE.windows_libraries == REMOVE.windows_libraries == ("toolshost/ToolsHostLib.ps1",)
+    for spec in (PRESTAGE, REMOVE, INVENTORY):
+        assert spec.linux_libraries == ("toolshost/toolshost-lib.sh",), spec.name
+        assert spec.windows_libraries == ("toolshost/ToolsHostLib.ps1",), spec.name
     assert JOIN.linux_libraries == JOIN.windows_libraries == ()
     windows = step(build_document(PRESTAGE), "Windows")["inputs"]["runCommand"]
     assert list(embedded_windows_files(windows)) == ["ToolsHostLib.ps1", "Prestage.ps1"], "library first"
@@ -123,7 +132,12 @@ def test_document_parameters_are_those_of_the_contract() -> None:
         contract.PARAM_SEALING_KEY,
         contract.TOOLS_PARAM_SEALED_BATCH,
     }
-    assert set(build_document(REMOVE)["parameters"]) == tools | {contract.TOOLS_PARAM_COMPUTERS}
+    assert set(build_document(REMOVE)["parameters"]) == tools | {
+        contract.TOOLS_PARAM_COMPUTERS,
+        contract.TOOLS_PARAM_ACTION,
+    }
+    assert set(build_document(INVENTORY)["parameters"]) == tools | {contract.TOOLS_PARAM_SEARCH_BASES}
+    assert documents.TOOLS_HOST_DOCUMENTS == (PRESTAGE, REMOVE, INVENTORY)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +163,13 @@ def test_document_parameters_are_those_of_the_contract() -> None:
         (PRESTAGE, "Computers", [f"EC2-0123456789A={OTP}={STAMP}"], [f"EC2-1={OTP}=other:stamp"]),
         (REMOVE, "Computers", [f"EC2-0123456789A={STAMP} WIN-2={STAMP}"], [f"EC2-1={OTP}={STAMP}"]),
         (REMOVE, "JoinPasswordParameter", ["/domain-join/password"], ["/x y", "a;b"]),
+        (REMOVE, "Action", ["delete", "disable"], ["", "Delete", "delete;id", "disable\n", "quarantine"]),
+        (
+            INVENTORY,
+            "SearchBases",
+            ["", "OU=Servers,DC=corp,DC=example,DC=com", "OU=A,DC=x,DC=y;OU=Büro Zürich,DC=x,DC=y"],
+            ["OU=A,DC=x;", ";OU=A,DC=x", "OU=A,DC=x;;OU=B,DC=x", "OU=A,DC=x;$(id)", "OU=A\n,DC=x", "x"],
+        ),
     ],
 )
 def test_allowed_patterns_accept_contract_values_and_refuse_injection(
@@ -168,6 +189,11 @@ def test_allowed_patterns_are_the_shared_formats_never_retyped() -> None:
     shared = {patterns.document_pattern(f, optional=o) for f in formats for o in (False, True)}
     shared |= {wire.JOIN_PARAMETER_PATTERN, wire.PRESTAGE_PARAMETER_PATTERN, wire.REMOVE_PATTERN}
     shared |= {wire.SEALING_KEY_PARAMETER_PATTERN, wire.SEALED_BATCH_PARAMETER_PATTERN}
+    # Remove's Action is the contract's list of actions; Inventory's SearchBases a list of the shared OU
+    # format (tests/scripts/test_inventory_fakes.py runs it against the OU corpus and the script's check).
+    assert documents.PATTERNS["remove_action"] == "^(" + "|".join(contract.REMOVE_ACTIONS) + ")$"
+    assert patterns.OU_SYNTAX in documents.PATTERNS["search_bases"]
+    shared |= {documents.PATTERNS["remove_action"], documents.PATTERNS["search_bases"]}
     for spec in ALL_SPECS:
         for name, parameter in build_document(spec)["parameters"].items():
             assert parameter["allowedPattern"] in shared, f"{spec.name}.{name}"
@@ -285,7 +311,7 @@ def test_linux_step_runs_the_script_with_values_from_ssm_variables(
     assert not Path(record["self"]).parent.exists(), "the temporary folder must be removed"
 
 
-@pytest.mark.parametrize("spec", [PRESTAGE, REMOVE], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [PRESTAGE, REMOVE, INVENTORY], ids=lambda s: s.name)
 def test_linux_step_writes_the_library_next_to_the_script(
     tmp_path: Path, spec: documents.DocumentSpec
 ) -> None:
@@ -310,6 +336,8 @@ def test_linux_step_writes_the_library_next_to_the_script(
     }
     assert record["mode"] == "0o700"
     assert not Path(record["self"]).parent.exists()
+    # the computer list reaches the script only from a document that has one
+    assert record["computers"] == (None if spec.computers_parameter is None else "x")
 
 
 @pytest.mark.parametrize(
@@ -336,6 +364,7 @@ def test_real_tools_scripts_run_from_the_document_with_their_library(
         contract.TOOLS_PARAM_COMPUTERS: computers,
         contract.PARAM_SEALING_KEY: "",
         contract.TOOLS_PARAM_SEALED_BATCH: "",
+        contract.TOOLS_PARAM_ACTION: contract.REMOVE_ACTION_DELETE,
     }
     env = {
         f"SSM_{name}": value
@@ -387,13 +416,17 @@ def test_windows_step_is_valid_powershell_passing_named_parameters(spec: documen
     for argument in spec.arguments:
         if argument.windows_parameter:
             assert f"-{argument.windows_parameter} $env:SSM_{argument.parameter}" in invocation
-    assert f"$env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_{spec.computers_parameter}" in "\n".join(windows)
+    handed_over = f"$env:{contract.SCRIPT_COMPUTERS_ENV} = $env:SSM_"
+    if spec.computers_parameter is None:
+        assert handed_over not in "\n".join(windows)
+    else:
+        assert f"{handed_over}{spec.computers_parameter}" in "\n".join(windows)
 
 
 def test_synthesized_documents_are_the_built_documents(landing_zones: LandingZones) -> None:
     synth = landing_zones.org
     hub_docs = {d["name"]: d for d in synth.resources("hub", "aws_ssm_document").values()}
-    for spec in (PRESTAGE, REMOVE):
+    for spec in documents.TOOLS_HOST_DOCUMENTS:
         doc = hub_docs[spec.name]
         assert (doc["document_type"], doc["document_format"]) == ("Command", "JSON")
         assert json.loads(unescape_terraform(doc["content"])) == build_document(spec)

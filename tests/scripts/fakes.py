@@ -4,7 +4,7 @@
 temporary directory) and whose /run is empty, with the domain's tools faked first on PATH, in a private
 network namespace where `fake_dc.py` plays the domain controller for the preflight (DNS on FAKE_DC_IP, the
 DC's TCP ports, its clock); `Host.dc` configures it.
-`Directory`: prestage.sh / remove.sh with the Kerberos and LDAP tools faked first on PATH.
+`Directory`: prestage.sh / remove.sh / inventory.sh with the Kerberos and LDAP tools faked first on PATH.
 """
 
 from __future__ import annotations
@@ -135,10 +135,69 @@ def run_join(
     return completed.returncode, results[0], completed.stderr
 
 
+# The fake ldapmodify (a Python program, run by a shim): see Directory.
+FAKE_LDAPMODIFY = r"""
+import base64, sys
+from pathlib import Path
+
+root, args = Path(sys.argv[1]), sys.argv[2:]
+text = sys.stdin.read()
+with (root / "modify.ldif").open("a") as log:
+    log.write(text.rstrip("\n") + "\n\n")
+rejects = args[args.index("-S") + 1] if "-S" in args else None
+error_file = root / "modify.err"
+
+
+def value(line):
+    name, _, rest = line.partition(":")
+    return base64.b64decode(rest[2:]).decode() if rest.startswith(": ") else rest[1:]
+
+
+def answer_of(dn):
+    for path in sorted((root / "answers").iterdir()):
+        first = path.read_text().splitlines()[0]
+        if value(first) == dn:
+            return path
+    return None
+
+
+failed = 0
+for record in (block for block in text.split("\n\n") if block.strip()):
+    lines = record.split("\n")
+    dn = value(lines[0])
+    error = None
+    if error_file.exists():
+        error = error_file.read_text()
+    for path in sorted((root / "reject").iterdir()):
+        if f"CN={path.name}," in dn:
+            error = path.read_text()
+    if error is not None:
+        failed = 50
+        sys.stderr.write(error + "\n")
+        if rejects:
+            with open(rejects, "a") as out:
+                out.write("# Error: " + " ".join(error.split("\n")) + "\n" + record + "\n\n")
+        continue
+    answer = answer_of(dn)
+    if "changetype: delete" in lines and answer is not None:
+        answer.unlink()
+    elif "add: userAccountControl" in lines and answer is not None:
+        uac = lines[lines.index("add: userAccountControl") + 1]
+        kept = [line for line in answer.read_text().splitlines() if not line.startswith("userAccountControl:")]
+        answer.write_text("\n".join([*kept, uac]) + "\n")
+sys.exit(failed)
+"""
+
+
 class Directory:
-    """The faked tools: `ldapsearch` prints the file `answers/NAME` of the computer it searches (if any),
-    `ldapmodify` logs its LDIF and fails with the text of `modify.err` when it exists, `adcli
-    delete-computer NAME` removes `answers/NAME`."""
+    """The faked tools, each logging its arguments to `calls.log`: `ldapsearch` prints the file
+    `answers/NAME` of every computer it searches (if any; a `sAMAccountName: NAME$` line is added after its
+    first line unless it has one), and for an inventory search (a `description=` filter) the file
+    `inventory/<base64 of the search base>` (no such file: "No such object", exit 32); `ldapmodify` logs
+    its LDIF and rejects the records whose DN holds `CN=<name>,` for a file `reject/<name>`, or every record
+    when `modify.err` exists, with that file's text (on stderr and in the -S file, as ldapmodify -c -S
+    does); an applied delete removes the computer's answer file, an added userAccountControl replaces the
+    one in it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -146,25 +205,36 @@ class Directory:
         self.tmp = root / "tmp"
         self.bin.mkdir()
         self.tmp.mkdir()
-        (root / "answers").mkdir()
+        for folder in ("answers", "reject", "inventory"):
+            (root / folder).mkdir()
         r = self.root
+        (r / "fake_ldapmodify.py").write_text(FAKE_LDAPMODIFY)
         self.fake("kinit", f'cat >/dev/null; echo "$*" >"{r}/kinit.args"; : >"${{KRB5CCNAME#FILE:}}"')
         self.fake("kdestroy", f'echo "$KRB5CCNAME" >>"{r}/kdestroy.log"')
         self.fake(
             "ldapsearch",
+            f'echo "ldapsearch $*" >>"{r}/calls.log"\n'
             f'[ ! -e "{r}/hang" ] || {{ : >"{r}/searching"; exec sleep 60; }}\n'
-            'name=$(printf "%s\\n" "$@" | sed -n "s/.*sAMAccountName=\\([A-Z0-9-]*\\)\\$.*/\\1/p")\n'
-            f'cat "{r}/answers/$name" 2>/dev/null; exit 0',
+            'case "$*" in *"(description="*)\n'
+            '  base=$(while [ "$#" -gt 0 ]; do [ "$1" != -b ] || printf "%s" "$2"; shift; done)\n'
+            f'  file="{r}/inventory/$(printf "%s" "$base" | base64 -w0 | tr / _)"\n'
+            '  [ -e "$file" ] || { echo "No such object (32)" >&2; exit 32; }\n'
+            '  cat "$file"; exit 0;;\n'
+            "esac\n"
+            "for name in $(printf '%s\\n' \"$@\" | grep -o 'sAMAccountName=[A-Z0-9-]*' | sed 's/.*=//'); do\n"
+            f'  answer="{r}/answers/$name"\n'
+            '  [ -e "$answer" ] || continue\n'
+            '  head -n1 "$answer"\n'
+            '  grep -qi "^samaccountname:" "$answer" || printf "sAMAccountName: %s\\$\\n" "$name"\n'
+            '  tail -n +2 "$answer"; echo\n'
+            "done\n"
+            "exit 0",
         )
         self.fake(
             "ldapmodify",
-            f'cat >>"{r}/modify.ldif"; printf "\\n\\n" >>"{r}/modify.ldif"\n'
-            f'[ ! -e "{r}/modify.err" ] || {{ cat "{r}/modify.err" >&2; exit 50; }}',
+            f'echo "ldapmodify $*" >>"{r}/calls.log"\nexec "{sys.executable}" "{r}/fake_ldapmodify.py" "{r}" "$@"',
         )
-        self.fake(
-            "adcli",
-            f'case "$1" in delete-computer) for a; do n=$a; done; rm -f "{r}/answers/$n";; esac',
-        )
+        self.fake("adcli", f'echo "adcli $*" >>"{r}/calls.log"; exit 1')
 
     def fake(self, name: str, body: str) -> None:
         (self.bin / name).write_text(f"#!/bin/sh\n{body}\n")
@@ -173,16 +243,34 @@ class Directory:
     def answer(self, text: str, name: str = "WEB01") -> None:
         (self.root / "answers" / name).write_text(text)
 
-    def env(self, computers: str) -> dict[str, str]:
-        return {
-            **BASE_ENV,
-            "PATH": f"{self.bin}:{BASE_ENV['PATH']}",
-            "TMPDIR": str(self.tmp),
-            COMPUTERS_ENV: computers,
-        }
+    def inventory(self, base: str, text: str) -> None:
+        """What an inventory search under base answers (LDIF)."""
+        key = base64.b64encode(base.encode()).decode().replace("/", "_")
+        (self.root / "inventory" / key).write_text(text)
 
-    def run(self, script: Path, computers: str, *extra: str) -> tuple[int, list[dict[str, object]], str]:
-        completed = subprocess.run(
+    def reject(self, name: str, error: str) -> None:
+        """ldapmodify rejects the records of computer name with this error text."""
+        (self.root / "reject" / name).write_text(error)
+
+    @property
+    def calls(self) -> list[str]:
+        log = self.root / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def env(self, computers: str | None) -> dict[str, str]:
+        env = {**BASE_ENV, "PATH": f"{self.bin}:{BASE_ENV['PATH']}", "TMPDIR": str(self.tmp)}
+        if computers is not None:
+            env[COMPUTERS_ENV] = computers
+        return env
+
+    def run(
+        self, script: Path, computers: str | None, *extra: str
+    ) -> tuple[int, list[dict[str, object]], str]:
+        completed = self.run_raw(script, computers, *extra)
+        return completed.returncode, parse_results(completed.stdout), completed.stderr
+
+    def run_raw(self, script: Path, computers: str | None, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             ["bash", str(script), *TOOLS_ARGS, *extra],
             env=self.env(computers),
             input="Join0Password\n",
@@ -191,7 +279,6 @@ class Directory:
             timeout=60,
             check=False,
         )
-        return completed.returncode, parse_results(completed.stdout), completed.stderr
 
 
 def ldif_records(text: str) -> list[dict[str, str]]:

@@ -33,7 +33,8 @@ CONTRACT_PARAMETERS = {
         "WaitSeconds",
     },
     "toolshost/Prestage.ps1": {"DomainName", "OuPath", "JoinUserName", "PasswordParameter"},
-    "toolshost/Remove.ps1": {"DomainName", "JoinUserName", "PasswordParameter"},
+    "toolshost/Remove.ps1": {"DomainName", "JoinUserName", "PasswordParameter", "Action"},
+    "toolshost/Inventory.ps1": {"DomainName", "JoinUserName", "PasswordParameter", "SearchBases"},
 }
 
 
@@ -43,6 +44,17 @@ LIBRARIES = {
     "toolshost/remove.sh": "toolshost/toolshost-lib.sh",
     "toolshost/Prestage.ps1": "toolshost/ToolsHostLib.ps1",
     "toolshost/Remove.ps1": "toolshost/ToolsHostLib.ps1",
+    "toolshost/inventory.sh": "toolshost/toolshost-lib.sh",
+    "toolshost/Inventory.ps1": "toolshost/ToolsHostLib.ps1",
+}
+# The document that runs each tools-host script.
+TOOLS_DOCUMENTS = {
+    "toolshost/prestage.sh": documents.PRESTAGE,
+    "toolshost/Prestage.ps1": documents.PRESTAGE,
+    "toolshost/remove.sh": documents.REMOVE,
+    "toolshost/Remove.ps1": documents.REMOVE,
+    "toolshost/inventory.sh": documents.INVENTORY,
+    "toolshost/Inventory.ps1": documents.INVENTORY,
 }
 
 
@@ -75,6 +87,7 @@ def test_the_expected_scripts_exist() -> None:
         "linux/domain-join.sh",
         "toolshost/prestage.sh",
         "toolshost/remove.sh",
+        "toolshost/inventory.sh",
         LIBRARIES["toolshost/prestage.sh"],
     }
     assert {relative(path) for path in POWERSHELL_SCRIPTS} == set(CONTRACT_PARAMETERS) | {
@@ -153,7 +166,7 @@ def test_tools_script_loads_its_library_from_its_own_directory(script: str) -> N
         assert f"# shellcheck source-path=SCRIPTDIR source={library}" in text.splitlines()
     else:
         assert f'. (Join-Path $PSScriptRoot "{library}")' in text.splitlines()
-    spec = documents.PRESTAGE if "restage" in script else documents.REMOVE
+    spec = TOOLS_DOCUMENTS[script]
     assert LIBRARIES[script] in (spec.linux_libraries if script.endswith(".sh") else spec.windows_libraries)
 
 
@@ -168,10 +181,10 @@ SHARED_STATUSES = {"invalid-arguments", "invalid-entry", "no-password", "no-doma
 
 
 def reported_statuses(script: str) -> set[str]:
-    """The result statuses a tools-host script can print, its library's included (bash: report/abort;
+    """The result statuses a tools-host script can print, its library's included (bash: report/outcome/abort;
     PowerShell: Write-Result/Exit-ForEveryEntry)."""
     text = (SCRIPTS / script).read_text() + (SCRIPTS / LIBRARIES[script]).read_text()
-    bash = re.findall(r'(?:report "[^"]*"|abort) "([a-z-]+)"', text)
+    bash = re.findall(r'(?:report "[^"]*"|outcome "[^"]*"|abort) "([a-z-]+)"', text)
     powershell = re.findall(r'(?:Write-Result \S+|Exit-ForEveryEntry) "([a-z-]+)"', text)
     return set(bash) | set(powershell)
 
@@ -184,9 +197,10 @@ def reported_statuses(script: str) -> set[str]:
             "toolshost/Prestage.ps1",
             {"created", "reset", "already-joined", "refused"},
         ),
-        ("toolshost/remove.sh", "toolshost/Remove.ps1", {"deleted", "absent", "refused"}),
+        ("toolshost/remove.sh", "toolshost/Remove.ps1", {"deleted", "disabled", "absent", "refused"}),
+        ("toolshost/inventory.sh", "toolshost/Inventory.ps1", set()),
     ],
-    ids=["prestage", "remove"],
+    ids=["prestage", "remove", "inventory"],
 )
 def test_windows_tools_scripts_report_the_same_statuses_as_bash(
     bash: str, powershell: str, outcomes: set[str]
