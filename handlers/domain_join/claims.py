@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from .model import JOIN_FAILED, JOIN_SENT, JOINING, REMOVE_SENT, REMOVING, LedgerEntry
+from .model import JOIN_FAILED, JOIN_SENT, JOINING, REMOVE_FAILED, REMOVE_SENT, REMOVING, LedgerEntry
 
 ALWAYS: Final = "always"
 # The record's claim is over: its lease has expired, or it was made by an earlier receive of the message
@@ -74,9 +74,16 @@ TRANSITIONS: Final[Mapping[ClaimKind, ClaimRule]] = MappingProxyType(
         (JOINING, False): ClaimRule(
             (Source(None), Source(JOIN_FAILED), Source(JOINING, FREE)), same_account=False
         ),
-        # A removal: a joined record, a join given up, or a join/removal claim that is over.
+        # A removal: a joined record, a join given up, a removal given up (re-queued by an operator or the
+        # reconciler), or a join/removal claim that is over.
         (REMOVING, False): ClaimRule(
-            (Source(JOIN_SENT), Source(JOIN_FAILED), Source(JOINING, FREE), Source(REMOVING, FREE)),
+            (
+                Source(JOIN_SENT),
+                Source(JOIN_FAILED),
+                Source(REMOVE_FAILED),
+                Source(JOINING, FREE),
+                Source(REMOVING, FREE),
+            ),
             same_account=True,
         ),
         # A failed join sent again: the record still holds that join, or its resend claim is over.

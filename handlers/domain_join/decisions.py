@@ -587,8 +587,10 @@ def decide_leave(
         return Outcome(NEVER_JOINED)
     if resending:
         return None
-    if entry.status in (REMOVE_SENT, REMOVE_FAILED):
+    if entry.status == REMOVE_SENT:
         return Outcome(ALREADY_REMOVED, detail=entry.status)
+    # REMOVE_FAILED (given up) is removed again: a terminated event for it is an operator's retry
+    # (`ec2-domain-join retry`) or the reconciler's; the removal is stamp-checked, so a repeat is harmless.
     if entry.held_against(change.message_id, change.receive_count, now):
         return decide_removal_refusal(entry.status)
     return None

@@ -229,7 +229,6 @@ def test_sent_and_released_entries_give_the_claim_up() -> None:
         (None, decisions.NEVER_JOINED),
         (ledger_entry(JOIN_SENT, account=SPOKE_B), decisions.NEVER_JOINED),
         (ledger_entry(REMOVE_SENT), decisions.ALREADY_REMOVED),
-        (ledger_entry(REMOVE_FAILED), decisions.ALREADY_REMOVED),
         (ledger_entry(JOINING, lease_expires_at=NOW + 60, claimed_by="x"), decisions.JOIN_IN_PROGRESS),
         (ledger_entry(REMOVING, lease_expires_at=NOW + 60, claimed_by="x"), decisions.CLAIMED_ELSEWHERE),
     ],
@@ -237,6 +236,16 @@ def test_sent_and_released_entries_give_the_claim_up() -> None:
 def test_terminated_events_that_remove_nothing(entry: LedgerEntry | None, code: str) -> None:
     outcome = decisions.decide_leave(change("terminated"), entry, False, NOW)
     assert outcome is not None and outcome.code == code
+
+
+def test_a_removal_given_up_is_removed_again_by_a_terminated_event() -> None:
+    # GIVEN a record whose removal failed for good, re-queued (`ec2-domain-join retry`, the reconciler)
+    given_up = ledger_entry(REMOVE_FAILED)
+    # WHEN its terminated event arrives, THEN it is removed (decide_leave: no outcome), and the REMOVING
+    # claim may replace it
+    assert decisions.decide_leave(change("terminated"), given_up, False, NOW) is None
+    claim = given_up.moved_to(REMOVING, NOW, lease_expires_at=NOW + 60, claimed_by="m", attempts=1)
+    assert claims.allows(claims.rule_for(claim, ""), claim, given_up, NOW)
 
 
 def test_a_joined_record_is_removed_with_the_current_credentials_of_the_same_domain() -> None:
