@@ -82,7 +82,8 @@ class OperatorAws:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.hub = hub
-        self.sessions = Sessions(hub.region, "", client_factory or DEFAULT_CLIENT_FACTORY[0], clock)
+        self.client_factory = client_factory or DEFAULT_CLIENT_FACTORY[0]
+        self.sessions = Sessions(hub.region, "", self.client_factory, clock)
         self._ledger = LedgerStore(self.sessions, hub.ledger_table)
         self._account = ""
 
@@ -131,13 +132,13 @@ class OperatorAws:
             self._ledger.unmark_retried(instance_id, marked_at)
 
     # --- join queue -----------------------------------------------------------------------
-    def send_to_join_queue(self, body: str) -> str:
-        """Put ``body`` on the hub's join queue at once (no delivery delay); returns the message id."""
+    def join_queue_url(self) -> str:
+        """The URL of the hub's join queue (``sqs:GetQueueUrl`` of its name)."""
         client = self.sessions.hub_client("sqs")
         name = self.hub.join_queue_name
         try:
             with translated("sqs:GetQueueUrl"):
-                url = client.get_queue_url(QueueName=name)["QueueUrl"]
+                return str(client.get_queue_url(QueueName=name)["QueueUrl"])
         except AwsRequestError as error:
             if failed_code(error) in _QUEUE_MISSING:
                 raise Failed(
@@ -148,9 +149,35 @@ class OperatorAws:
                     EXIT_NOT_FOUND,
                 ) from error
             raise
+
+    def send_to_join_queue(self, body: str) -> str:
+        """Put ``body`` on the hub's join queue at once (no delivery delay); returns the message id."""
+        url = self.join_queue_url()
         with translated("sqs:SendMessage"):
-            response = client.send_message(QueueUrl=url, MessageBody=body, DelaySeconds=0)
+            response = self.sessions.hub_client("sqs").send_message(
+                QueueUrl=url, MessageBody=body, DelaySeconds=0
+            )
         return str(response["MessageId"])
+
+    # --- the reconcile worker ---------------------------------------------------------------
+    def function_environment(self, function_name: str) -> dict[str, str]:
+        """The environment of a hub function (``lambda:GetFunctionConfiguration``): the deployed worker's
+        own configuration, for a real reconcile run."""
+        client = self.sessions.hub_client("lambda")
+        try:
+            with translated("lambda:GetFunctionConfiguration"):
+                response = client.get_function_configuration(FunctionName=function_name)
+        except AwsRequestError as error:
+            if failed_code(error) in _TABLE_MISSING:
+                raise Failed(
+                    [
+                        f"function {function_name} not found in {self.hub.region} (is the reconciliation "
+                        "deployed? give --name or --hub-region)"
+                    ],
+                    EXIT_NOT_FOUND,
+                ) from error
+            raise
+        return {str(k): str(v) for k, v in response.get("Environment", {}).get("Variables", {}).items()}
 
     # --- Run Command ----------------------------------------------------------------------
     def tools_command_status(self, command_id: str) -> CommandStatus:
