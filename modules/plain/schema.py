@@ -1,0 +1,130 @@
+"""The part of the hashicorp/aws provider schema the plain-module generator needs, cached in the repository.
+
+For each resource and data source type the modules use: whether it has a `tags` argument (the `tags`
+variable is merged into those), the nested block names (the HCL renderer writes them as blocks, everything
+else as arguments) and the schema version (a test writes a state of the old addresses with it).
+
+`aws_schema.json` beside this file is that cache.  `make plain-modules` reads it and needs no Terraform; when
+a unit starts using a type the cache lacks, the generator refreshes it from `terraform providers schema -json`
+with the local provider mirror (`python -m modules.plain.schema` does the same by hand), and fails with that
+instruction when Terraform or the mirror is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CACHE = Path(__file__).resolve().parent / "aws_schema.json"
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+MIRRORS = (
+    Path("/opt/tf-plugins"),
+    Path.home() / ".terraform.d" / "plugins",
+    Path("/usr/share/terraform/plugins"),
+)
+
+
+@dataclass(frozen=True)
+class TypeSchema:
+    tags: bool
+    version: int
+    blocks: Mapping[str, Any]  # nested block name -> its nested blocks
+
+
+class SchemaMissing(RuntimeError):
+    pass
+
+
+def _blocks(block: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _blocks(nested["block"]) for name, nested in sorted(block.get("block_types", {}).items())}
+
+
+def compact(provider_schema: Mapping[str, Any], kind: str, types: Iterable[str]) -> dict[str, Any]:
+    """The cached form of `types` (kind "resource" or "data") from a provider's full schema."""
+    section = provider_schema["resource_schemas" if kind == "resource" else "data_source_schemas"]
+    return {
+        type_name: {
+            "tags": "tags" in section[type_name]["block"].get("attributes", {}),
+            "version": section[type_name].get("version", 0),
+            "blocks": _blocks(section[type_name]["block"]),
+        }
+        for type_name in sorted(types)
+    }
+
+
+def read_cache(path: Path = CACHE) -> dict[str, Any]:
+    if not path.exists():
+        return {"provider": None, "resource": {}, "data": {}}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _mirror() -> Path | None:
+    return next((m for m in MIRRORS if (m / AWS_PROVIDER).is_dir()), None)
+
+
+def provider_schema_from_terraform() -> tuple[str, dict[str, Any]]:
+    """(provider version, full schema) from `terraform providers schema -json`, offline with the mirror."""
+    terraform, mirror = shutil.which("terraform"), _mirror()
+    if terraform is None or mirror is None:
+        raise SchemaMissing(
+            "the provider schema cache lacks a type and refreshing it needs the terraform CLI and a "
+            f"hashicorp/aws provider mirror (one of {', '.join(map(str, MIRRORS))})"
+        )
+    with tempfile.TemporaryDirectory(prefix="plain-schema-") as tmp:
+        work = Path(tmp)
+        (work / "tfrc").write_text(
+            "provider_installation {\n"
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n'
+            '    include = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
+        )
+        (work / "main.tf.json").write_text(
+            json.dumps({"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws"}}}})
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+        env |= {"TF_CLI_CONFIG_FILE": str(work / "tfrc"), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+        for args in (["init", "-backend=false", "-input=false", "-no-color"], ["version", "-json"]):
+            done = subprocess.run([terraform, *args], cwd=work, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SchemaMissing(done.stdout + done.stderr)
+        version = json.loads(done.stdout)["provider_selections"][AWS_PROVIDER]
+        schema = subprocess.run(
+            [terraform, "providers", "schema", "-json"], cwd=work, env=env, capture_output=True, check=True
+        )
+        return version, json.loads(schema.stdout)["provider_schemas"][AWS_PROVIDER]
+
+
+def ensure(resource_types: Iterable[str], data_types: Iterable[str], path: Path = CACHE) -> dict[str, Any]:
+    """The cache, refreshed from Terraform first when it lacks one of the types."""
+    cache = read_cache(path)
+    wanted = {"resource": set(resource_types), "data": set(data_types)}
+    if all(wanted[kind] <= set(cache[kind]) for kind in wanted):
+        return cache
+    version, full = provider_schema_from_terraform()
+    cache = {
+        "//": "Generated by modules/plain/schema.py from `terraform providers schema -json`: do not edit.",
+        "provider": f"hashicorp/aws {version}",
+        **{kind: compact(full, kind, wanted[kind] | set(cache[kind])) for kind in ("resource", "data")},
+    }
+    path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    return cache
+
+
+def types_of(cache: Mapping[str, Any], kind: str) -> dict[str, TypeSchema]:
+    return {name: TypeSchema(t["tags"], t["version"], t["blocks"]) for name, t in cache[kind].items()}
+
+
+if __name__ == "__main__":
+    current = read_cache()
+    CACHE.unlink(missing_ok=True)
+    ensure(current["resource"], current["data"])
+    print(CACHE, file=sys.stderr)
