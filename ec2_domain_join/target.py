@@ -100,7 +100,8 @@ _OPTIONS: Final = (
         envvar=NAME_ENV,
         default=naming.DEFAULT_NAME,
         show_default=True,
-        help=f"The landing zone's name, which the hub's queue names derive from. Env: {NAME_ENV}.",
+        help="The landing zone's name (the hub's queue, worker and bucket names derive from it). "
+        f"Env: {NAME_ENV}.",
     ),
     click.option(
         "--config-table",

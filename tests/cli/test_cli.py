@@ -92,3 +92,19 @@ def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "ec2-domain-join"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0 and "validate" in result.stdout and "synth" in result.stdout
+
+
+def test_the_aws_commands_load_no_cdk_and_validate_loads_no_boto3() -> None:
+    # The hub's names come from modules/naming.py, which must stay pure (no cdktf at import), and the
+    # AWS commands load boto3 only when they run.
+    code = (
+        "import sys, ec2_domain_join.cli\n"
+        "assert 'boto3' not in sys.modules\n"
+        "import ec2_domain_join.status, ec2_domain_join.retry\n"
+        "import ec2_domain_join.accounts, ec2_domain_join.reconcile\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('cdktf', 'cdktn', 'jsii', 'constructs')]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
