@@ -55,6 +55,27 @@ NETWORK_CHECKOV_SKIPS = {
 }
 
 
+# The reconciliation (modules/reconcile.py, deployed when the landing zone has a `reconciliation:` section);
+# tests/modules/test_reconcile.py proves each is still needed on its synthesized hub.
+RECONCILE_CHECKOV_SKIPS: dict[str, Skip] = {
+    "CKV_AWS_18": Skip(
+        "aws_s3_bucket",
+        "the inventory bucket holds only Run Command output the planner reads within the hour; its readers"
+        " and writer are the hub's own roles (the bucket policy denies every other account); CloudTrail"
+        " data events, where wanted, log access without a second bucket",
+    ),
+    "CKV_AWS_144": Skip(
+        "aws_s3_bucket",
+        "the inventory is rewritten every run and expires after days: a copy in another Region would only"
+        " keep a list of computer names longer than needed",
+    ),
+    "CKV2_AWS_62": Skip(
+        "aws_s3_bucket",
+        "nothing reacts to a new inventory object: the planner reads the newest one on its schedule",
+    ),
+}
+
+
 def skip_check_argument() -> str:
     """Value for `checkov --skip-check`."""
     return ",".join(sorted(CHECKOV_SKIPS))

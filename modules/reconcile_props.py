@@ -1,0 +1,77 @@
+"""The reconciliation's typed inputs (the landing zone's ``reconciliation:`` section), without cdktf: the
+landing-zone reader imports it; modules/reconcile.py builds the resources from it (docs/reconcile.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.domain_join import settings
+
+from .cdk import is_token
+from .validation import PropsError, check_range, check_setting
+
+SCHEDULE_PREFIXES = ("rate(", "cron(")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileProps:
+    """The landing zone's ``reconciliation:`` section (docs/reconcile.md "Settings").  The tunables shared
+    with the workers take defaults and ranges from ``settings.RECONCILE_SETTINGS``."""
+
+    enabled: bool = True
+    """False: the schedule is disabled (the functions stay, for `ec2-domain-join reconcile`)."""
+    schedule: str = str(settings.RECONCILE_SCHEDULE.default)
+    """settings.RECONCILE_SCHEDULE: an EventBridge rate(...) or cron(...) expression.  Default hourly."""
+    dry_run: bool = False
+    """settings.RECONCILE_DRY_RUN: report only, change nothing."""
+    max_removals: int = int(settings.RECONCILE_MAX_REMOVALS.default or 0)
+    """settings.RECONCILE_MAX_REMOVALS."""
+    max_removal_percent: int = int(settings.RECONCILE_MAX_REMOVAL_PERCENT.default or 0)
+    """settings.RECONCILE_MAX_REMOVAL_PERCENT."""
+    retry_period_seconds: int = int(settings.RECONCILE_RETRY_PERIOD_SECONDS.default or 0)
+    """settings.RECONCILE_RETRY_PERIOD_SECONDS."""
+    quarantine_days: int = int(settings.RECONCILE_QUARANTINE_DAYS.default or 0)
+    """settings.RECONCILE_QUARANTINE_DAYS: 0 deletes orphans at once."""
+    worker_concurrency: int = 20
+    """Reserved concurrency of the worker (and the queue's most pollers), 2-1000.  Default 20."""
+    function_timeout_seconds: int = 300
+    """Timeout of planner and worker, 30-900 s.  Default 300."""
+    inventory_retention_days: int = 30
+    """Days the inventory output is kept (versions too), 1-3650.  Default 30."""
+    orphan_alarm_runs: int = 3
+    """Consecutive runs with orphans before the orphans alarm, 1-24.  Default 3."""
+    orphan_alarm_period_seconds: int = 3600
+    """Length of one run in the orphans alarm (the schedule's period), 60-86400 and a multiple of 60."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool) or not isinstance(self.dry_run, bool):
+            raise PropsError("enabled/dry_run", "must be true or false")
+        check_setting(settings.RECONCILE_SCHEDULE, self.schedule)
+        if not is_token(self.schedule) and not (
+            self.schedule.startswith(SCHEDULE_PREFIXES) and self.schedule.endswith(")")
+        ):
+            raise PropsError("schedule", "must be rate(...) or cron(...)")
+        for setting in (
+            settings.RECONCILE_MAX_REMOVALS,
+            settings.RECONCILE_MAX_REMOVAL_PERCENT,
+            settings.RECONCILE_RETRY_PERIOD_SECONDS,
+            settings.RECONCILE_QUARANTINE_DAYS,
+        ):
+            check_setting(setting, getattr(self, setting.name))
+        check_range("worker_concurrency", self.worker_concurrency, 2, 1000)
+        check_range("function_timeout_seconds", self.function_timeout_seconds, 30, 900)
+        check_range("inventory_retention_days", self.inventory_retention_days, 1, 3650)
+        check_range("orphan_alarm_runs", self.orphan_alarm_runs, 1, 24)
+        check_range("orphan_alarm_period_seconds", self.orphan_alarm_period_seconds, 60, 86400)
+        if self.orphan_alarm_period_seconds % 60:
+            raise PropsError("orphan_alarm_period_seconds", "must be a multiple of 60")
+
+    def environment(self) -> dict[str, str]:
+        """The workers' tunables as their environment variables."""
+        return {
+            str(settings.RECONCILE_DRY_RUN.env): "true" if self.dry_run else "false",
+            str(settings.RECONCILE_MAX_REMOVALS.env): str(self.max_removals),
+            str(settings.RECONCILE_MAX_REMOVAL_PERCENT.env): str(self.max_removal_percent),
+            str(settings.RECONCILE_RETRY_PERIOD_SECONDS.env): str(self.retry_period_seconds),
+            str(settings.RECONCILE_QUARANTINE_DAYS.env): str(self.quarantine_days),
+        }
