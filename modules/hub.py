@@ -241,6 +241,8 @@ class HubProps:
                 "an instance id",
             )
         check_pattern("spoke_role_name", self.spoke_role_name, ROLE_NAME, "an IAM role name")
+        if is_token(self.directory_ids):  # the grant lists each ARN: the ids must be known at synth
+            raise PropsError("directory_ids", "must be a list of directory ids, not a Terraform value")
         check_each("directory_ids", self.directory_ids, shared_patterns.DIRECTORY_ID, "a directory id (d-…)")
         check_unique("directory_ids", self.directory_ids)
         check_pattern("config_table_name", self.config_table_name, RESOURCE_NAME, "a table name")
