@@ -71,9 +71,13 @@ def _warn_without_backend(file: Path, lz: LandingZone) -> None:
         )
 
 
+DEBUG_ENV = "EC2_DOMAIN_JOIN_DEBUG"  # set: an unexpected error shows its traceback
+
+
 class OperatorGroup(click.Group):
     """Every command's expected failures (``Failed``, the adapter's AWS errors) become `error:` lines and
-    the exit code of ``output.py``, under ``main`` and under click's own runner alike."""
+    the exit code of ``output.py``, under ``main`` and under click's own runner alike; an unexpected one
+    is one line too (exit 1), with its traceback only when EC2_DOMAIN_JOIN_DEBUG is set."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -86,6 +90,16 @@ class OperatorGroup(click.Group):
             line, code = describe(error)
             err.print(f"error: {line}", markup=False)
             raise click.exceptions.Exit(code) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            message = " ".join(str(error).split())[:300]
+            name = error.__class__.__name__
+            line = f"error: unexpected {name}: {message} (set {DEBUG_ENV}=1 for the traceback)"
+            err.print(line, markup=False)
+            raise click.exceptions.Exit(EXIT_FAILED) from None
 
 
 @click.group(

@@ -407,3 +407,21 @@ def test_a_missing_hub_region_is_a_usage_error(aws_env: None, monkeypatch: pytes
     result = invoke("accounts")
     assert result.exit_code == cli.EXIT_USAGE
     assert result.stderr.splitlines() == ["error: no hub Region: give --hub-region or set AWS_REGION"]
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a command that fails in a way nobody planned for
+    def broken(aws: Any) -> None:
+        raise KeyError("Items")
+
+    monkeypatch.setattr(accounts, "run", broken)
+    # WHEN it runs, THEN one line names the error and how to see more, and the exit code is 1
+    result = invoke("accounts")
+    assert result.exit_code == cli.EXIT_FAILED
+    assert result.stderr.splitlines() == [
+        f"error: unexpected KeyError: 'Items' (set {cli.DEBUG_ENV}=1 for the traceback)"
+    ]
+    # AND with the debug variable set, the exception itself comes through
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(KeyError):
+        invoke("accounts")
