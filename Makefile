@@ -19,7 +19,7 @@ export JSII_NODE := $(TOOLS_BIN)/node
 export PATH := $(TOOLS_BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e plain-modules tools clean
+.PHONY: synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e bench-reconcile plain-modules tools clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
 synth: $(STAMP) $(TOOLS_STAMP)
@@ -66,6 +66,10 @@ bench-synth: $(STAMP) $(TOOLS_STAMP)
 ## make bench-e2e: seconds from a running event to a working login, and from terminated to removal
 bench-e2e: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python benchmarks/bench_e2e.py
+
+## make bench-reconcile: API calls per (account, Region) and simulated wall time of one reconciliation run
+bench-reconcile: $(STAMP)
+	$(BIN)/python benchmarks/bench_reconcile.py
 
 ## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/)
 plain-modules: $(STAMP) $(TOOLS_STAMP)
