@@ -211,6 +211,73 @@ def test_the_hub_pins_the_handler_to_the_tools_host_profile_and_alarms_on_ambigu
     assert alarm["dimensions"] == {"service": env["POWERTOOLS_SERVICE_NAME"]}
 
 
+def test_both_pins_reach_the_handler_environment_in_a_form_it_accepts(tmp_path: Path) -> None:
+    # GIVEN a hub given both pins (a plain ARN and an instance id)
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from handlers.domain_join import contract
+    from modules.artifact import S3Artifact
+    from modules.cdk import App, TerraformStack
+    from modules.hub import Hub, HubProps
+
+    profile = f"arn:aws:iam::{ACCOUNT}:instance-profile/domain-join-tools-host"
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "pinned")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    Hub(
+        stack,
+        "hub",
+        HubProps(
+            account_id=ACCOUNT,
+            region="eu-west-1",
+            artifact=S3Artifact("bucket", "key"),
+            organization_id="o-abcdefghij",
+            tools_host_instance_profile_arn=profile,
+            tools_host_instance_id="i-0123456789abcdef0",
+        ),
+    )
+
+    # WHEN synthesized
+    app.synth()
+    hub = json.loads((tmp_path / "stacks" / "pinned" / "cdk.tf.json").read_text())
+    (function,) = hub["resource"]["aws_lambda_function"].values()
+    env = function["environment"]["variables"]
+
+    # THEN the handler's settings parser reads both back
+    assert (
+        settings.parse(
+            settings.TOOLS_HOST_INSTANCE_PROFILE_ARN, env[contract.ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN]
+        )
+        == profile
+    )
+    assert (
+        settings.parse(settings.TOOLS_HOST_INSTANCE_ID, env[contract.ENV_TOOLS_HOST_INSTANCE_ID])
+        == "i-0123456789abcdef0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tools_host_instance_profile_arn", f"arn:aws:iam::{ACCOUNT}:role/domain-join-tools-host"),
+        ("tools_host_instance_id", "host-1"),
+    ],
+)
+def test_a_malformed_pin_is_refused_by_the_hub_props(field: str, value: str) -> None:
+    from modules.artifact import S3Artifact
+    from modules.hub import HubProps
+
+    with pytest.raises(PropsError) as caught:
+        HubProps(
+            account_id=ACCOUNT,
+            region="eu-west-1",
+            artifact=S3Artifact("bucket", "key"),
+            organization_id="o-abcdefghij",
+            **{field: value},
+        )
+    assert caught.value.field == field
+
+
 def test_an_explicit_tools_host_instance_id_reaches_the_handler(
     write_landing_zone: Any, tmp_path: Path
 ) -> None:
