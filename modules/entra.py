@@ -281,7 +281,7 @@ class ScimProvisioning(Construct):
             validation=[
                 TerraformVariableValidationConfig(
                     # an HCL string literal inside the expression: backslashes doubled
-                    condition=f'can(regex("{pattern}", var.{SCIM_ENDPOINT_VARIABLE}))',
+                    condition=f'${{can(regex("{pattern}", var.{SCIM_ENDPOINT_VARIABLE}))}}',
                     error_message="scim_endpoint must be IAM Identity Center's SCIM endpoint "
                     "(https://scim.<region>.amazonaws.com/<id>/scim/v2/).",
                 )
