@@ -11,27 +11,15 @@
 #   "INSTANCEID=COMPUTERNAME=OTP INSTANCEID=COMPUTERNAME=OTP ..."
 # This instance picks the entry of its own instance id (IMDSv2, unless --instance-id is given).
 # An empty option value means "not given". The one-time password (OTP) is handed to adcli on stdin only.
-#
-# Sealed (--sealing-key given: the directory seals join passwords): each entry is INSTANCEID=COMPUTERNAME=
-# SEALED, SEALED the base64 (padding cut) of a KMS ciphertext of the OTP. Right before the join this instance
-# opens its own with `aws kms decrypt` in the key's Region, with its own role credentials, under the
-# encryption context {"ec2-domain-join:purpose":"join","ec2-domain-join:instance-arn":"arn:<partition>:ec2:
-# <region>:<account>:instance/<id>"} (account and Region from the IMDSv2 identity document, the partition the
-# key's): the hub key policy opens it only when that ARN is the caller's ec2:SourceInstanceARN, so no other
-# instance can. The ciphertext reaches the CLI on stdin and the OTP comes back on a pipe into a variable.
-# Needs the AWS CLI (Amazon Linux has it) and HTTPS to the KMS endpoint of the key's Region.
+# --sealing-key: the OTPs are sealed; this instance opens its own (docs/scripts.md "Sealed one-time passwords").
 #
 # --install-packages false (or --skip-packages; the document's InstallPackages parameter) forbids installing
 # (a private subnet without a package mirror): the AD client must then be baked into the image, and a missing
 # piece ends the run with exit 14 and the list of packages to bake in.
 #
-# Preflight, before a join (not when already joined): the SRV records _ldap._tcp.dc._msdcs.DOMAIN and
-# _kerberos._tcp.DOMAIN resolve (one UDP DNS query each, asked in bash over /dev/udp of the resolver in use);
-# the first domain controller of the LDAP record answers on TCP 88, 389, 445 and 464 (bash /dev/tcp under
-# `timeout`); its clock (rootDSE currentTime, one anonymous LDAP search over /dev/tcp) is within 300 s of
-# ours. Each probe is bounded (3 s); only bash, coreutils (timeout, dd, od, date) and getent are needed.
-# A failing preflight is tried again every --retry-interval until --wait-seconds (one deadline with the
-# join's own retries), then ends the run with the last failure's exit code and reason.
+# Preflight, before a join (docs/scripts.md "Preflight"): the domain's SRV records resolve, the first DC
+# answers on TCP 88, 389, 445 and 464, its clock is within 300 s of ours (bash, coreutils and getent only;
+# 3 s per probe); retried every --retry-interval until --wait-seconds, then its exit code and reason.
 #
 # Output: one line `DOMAIN_JOIN_RESULT {json}` on stdout; diagnostics on stderr. Neither ever holds the OTP.
 # A failed preflight check names itself in the result line's "check" field (dns, port-88, port-389,
@@ -59,8 +47,7 @@
 #   18 preflight "port-445": the domain controller does not answer on TCP 445 (SMB)
 #   19 preflight "port-464": the domain controller does not answer on TCP 464 (Kerberos password change)
 #   20 preflight "clock": this clock is more than 300 s off the domain controller's
-#   21 the sealed one-time password could not be opened (no AWS CLI, IMDSv2 identity unreadable, kms decrypt
-#      refused: the instance role lacks the spoke's unseal policy, or KMS is unreachable)
+#   21 the sealed one-time password could not be opened
 #
 # Input checks (the shared formats of handlers/domain_join/patterns.py; tests/scripts/test_patterns.py runs
 # them against the same corpus as the handler's patterns): --domain a DNS name; --dns-ips 1-8 comma-separated
@@ -93,9 +80,7 @@ readonly INSTANCE_ID_RE='^i-[0-9a-f]{8,17}$'
 readonly COMPUTER_NAME_RE='^[A-Z][A-Z0-9-]{0,14}$'
 readonly OTP_RE='^[A-Za-z0-9]{24,128}$'
 readonly BOOLEAN_RE='^(true|false)$'
-# The sealed formats (handlers/domain_join/wire.py: KMS_KEY_ARN, SEALED; 64-8192 characters, checked apart).
-readonly KMS_KEY_ARN_RE='^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$'
-readonly SEALED_RE='^[A-Za-z0-9+/]+$'
+readonly SEALED_RE='^[A-Za-z0-9+/]{64,}$'
 readonly HOSTNAME_RE="^${LABEL_RE}(\\.${LABEL_RE})*\$"
 readonly PROBE_SECONDS=3      # bound of each preflight probe (DNS query, TCP connect, LDAP search)
 readonly MAX_CLOCK_SKEW=300   # Kerberos' default tolerance, in seconds
@@ -115,6 +100,7 @@ instance_id=""
 install_allowed=true
 wait_seconds=600
 sealing_key=""
+secret_re=$OTP_RE  # SEALED_RE with --sealing-key
 retry_interval=10
 dry_run=false
 
@@ -207,66 +193,44 @@ validate_args() {
   [[ $wait_seconds =~ ^[0-9]{1,6}$ ]] || usage_error "--wait-seconds must be a whole number of seconds"
   [[ $retry_interval =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--retry-interval must be a positive whole number"
   [[ $install_allowed =~ $BOOLEAN_RE ]] || usage_error "--install-packages must be true or false"
-  [ -z "$sealing_key" ] || [[ $sealing_key =~ $KMS_KEY_ARN_RE ]] || usage_error "--sealing-key is not a KMS key ARN"
+  [ -z "$sealing_key" ] || [[ $sealing_key =~ ^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]+:key/ ]] || usage_error "bad --sealing-key"
+  [ -z "$sealing_key" ] || secret_re=$SEALED_RE
   login_group=$(short_name "$login_group")
   sudo_group=$(short_name "$sudo_group")
 }
 
-imds_instance_id() {
+# imds PATH: an IMDSv2 answer (PATH under /latest/).
+imds() {
   local token
   token=$(curl -fsS --max-time 3 --retry 3 -X PUT "$IMDS/latest/api/token" \
     -H "X-aws-ec2-metadata-token-ttl-seconds: 60") || return 1
-  curl -fsS --max-time 3 --retry 3 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/instance-id"
+  curl -fsS --max-time 3 --retry 3 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/$1"
 }
 
-# valid_entry ENTRY: INSTANCEID=COMPUTERNAME=OTP (with --sealing-key: INSTANCEID=COMPUTERNAME=SEALED).
+# valid_entry ENTRY: INSTANCEID=COMPUTERNAME=OTP.
 valid_entry() {
   local id=${1%%=*} rest=${1#*=}
   local name=${rest%%=*} otp=${rest#*=}
   [ "$rest" != "$1" ] && [ "$otp" != "$rest" ] && [[ $id =~ $INSTANCE_ID_RE ]] &&
-    [[ $name =~ $COMPUTER_NAME_RE ]] || return 1
-  if [ -n "$sealing_key" ]; then
-    [[ $otp =~ $SEALED_RE ]] && [ "${#otp}" -ge 64 ] && [ "${#otp}" -le 8192 ]
-  else
-    [[ $otp =~ $OTP_RE ]]
-  fi
+    [[ $name =~ $COMPUTER_NAME_RE ]] && [[ $otp =~ $secret_re ]]
 }
 
-# instance_arn: this instance's ARN, as ec2:SourceInstanceARN has it (IMDSv2 identity document; the
-# partition is the sealing key's: the hub and its spokes share one).
-instance_arn() {
-  local token document account region partition
-  token=$(curl -fsS --max-time 3 --retry 3 -X PUT "$IMDS/latest/api/token" \
-    -H "X-aws-ec2-metadata-token-ttl-seconds: 60") || return 1
-  document=$(curl -fsS --max-time 3 --retry 3 -H "X-aws-ec2-metadata-token: $token" \
-    "$IMDS/latest/dynamic/instance-identity/document") || return 1
-  [[ $document =~ \"accountId\"[[:space:]]*:[[:space:]]*\"([0-9]{12})\" ]] || return 1
-  account=${BASH_REMATCH[1]}
-  [[ $document =~ \"region\"[[:space:]]*:[[:space:]]*\"([a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2})\" ]] || return 1
-  region=${BASH_REMATCH[1]}
-  IFS=: read -r _ partition _ <<<"$sealing_key"
-  printf 'arn:%s:ec2:%s:%s:instance/%s' "$partition" "$region" "$account" "$instance_id"
-}
-
-# unseal_otp: with --sealing-key, replaces the sealed otp by the OTP it seals (kms decrypt with this
-# instance's own credentials, in the key's Region); the ciphertext goes to the CLI on stdin, the OTP comes
-# back through pipes into the variable.
+# unseal_otp: the sealed otp opened with this instance's role (ciphertext on stdin, OTP through pipes).
 unseal_otp() {
-  local arn key_region context blob
+  local partition key_region doc account arn blob
   [ -n "$sealing_key" ] || return 0
-  command -v aws >/dev/null 2>&1 || fail "unseal-failed" 21 "the one-time password is sealed and the AWS CLI is missing"
-  arn=$(instance_arn) || fail "unseal-failed" 21 "could not read this instance's account and Region from IMDSv2"
-  IFS=: read -r _ _ _ key_region _ <<<"$sealing_key"
-  context=$(printf '{"ec2-domain-join:purpose":"join","ec2-domain-join:instance-arn":"%s"}' "$arn")
+  IFS=: read -r _ partition _ key_region _ <<<"$sealing_key"
+  doc=$(imds dynamic/instance-identity/document) &&
+    [[ $doc =~ \"accountId\"[[:space:]]*:[[:space:]]*\"([0-9]{12})\" ]] && account=${BASH_REMATCH[1]} &&
+    [[ $doc =~ \"region\"[[:space:]]*:[[:space:]]*\"([a-z0-9-]+)\" ]] ||
+    fail "unseal-failed" 21 "IMDSv2 identity document unreadable"
+  arn="arn:$partition:ec2:${BASH_REMATCH[1]}:$account:instance/$instance_id"
   blob=$otp
   while ((${#blob} % 4)); do blob+="="; done
-  if ! otp=$(printf '%s' "$blob" | base64 -d |
-    aws kms decrypt --region "$key_region" --key-id "$sealing_key" --encryption-context "$context" \
-      --ciphertext-blob fileb:///dev/stdin --query Plaintext --output text | base64 -d); then
-    otp=""
-    fail "unseal-failed" 21 "kms decrypt of this instance's one-time password failed (does its role have the spoke's unseal policy?)"
-  fi
-  [[ $otp =~ $OTP_RE ]] || { otp=""; fail "unseal-failed" 21 "the opened one-time password is malformed"; }
+  otp=$(printf '%s' "$blob" | base64 -d | aws kms decrypt --region "$key_region" --key-id "$sealing_key" \
+    --encryption-context "{\"ec2-domain-join:purpose\":\"join\",\"ec2-domain-join:instance-arn\":\"$arn\"}" \
+    --ciphertext-blob fileb:///dev/stdin --query Plaintext --output text | base64 -d) && [[ $otp =~ $OTP_RE ]] ||
+    { otp=""; fail "unseal-failed" 21 "kms decrypt failed"; }
 }
 
 # Sets computer_name and otp from this instance's entry of the computer list. The whole list must follow
@@ -857,7 +821,7 @@ main() {
   parse_args "$@"
   validate_args
   if [ -z "$instance_id" ]; then
-    instance_id=$(imds_instance_id) || fail "no-instance-id" 5 "could not read the instance id from IMDSv2"
+    instance_id=$(imds meta-data/instance-id) || fail "no-instance-id" 5 "could not read the instance id from IMDSv2"
     [[ $instance_id =~ $INSTANCE_ID_RE ]] || { instance_id=""; fail "no-instance-id" 5 "IMDSv2 returned no instance id"; }
   fi
   select_entry

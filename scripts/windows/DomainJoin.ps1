@@ -12,20 +12,11 @@ This instance picks the entry of its own instance id (IMDSv2, unless -InstanceId
 to the prestaged name and joins with the one-time password only (unsecured join, no domain credential).
 Every run is idempotent; SSM Agent reruns it after each reboot it asks for (exit 3010), and each run does the
 next missing step: join (+ rename), then Remote Desktop Users membership, then the RDS-RD-Server role.
+-SealingKeyArn: the passwords are sealed; this instance opens its own (docs/scripts.md "Sealed one-time passwords").
 
-Sealed (-SealingKeyArn given: the directory seals join passwords): each entry is INSTANCEID=COMPUTERNAME=SEALED,
-SEALED the base64 (padding cut) of a KMS ciphertext of the one-time password. Right before the join this
-instance opens its own with its role credentials (Invoke-KMSDecrypt of AWS Tools for PowerShell, else
-`aws kms decrypt`) in the key's Region, under the encryption context {"ec2-domain-join:purpose":"join",
-"ec2-domain-join:instance-arn":"arn:<partition>:ec2:<region>:<account>:instance/<id>"} (account and Region
-from the IMDSv2 identity document, the partition the key's); the hub key policy opens it only for the
-instance that ARN names (ec2:SourceInstanceARN). Needs HTTPS to the KMS endpoint of the key's Region.
-
-Preflight, before a join (not once joined), as in domain-join.sh: the SRV records _ldap._tcp.dc._msdcs.DOMAIN
-and _kerberos._tcp.DOMAIN resolve (Resolve-DnsName); the first domain controller of the LDAP record answers
-on TCP 88, 389, 445 and 464 (TcpClient, 3 s each); its clock (rootDSE currentTime, an anonymous LDAP search)
-is within 300 s of ours. A failure is tried again every -RetryIntervalSeconds until -WaitSeconds (one
-deadline with the join's retries), then names its check in the result line's "check" field ("" otherwise).
+Preflight, before a join, as in domain-join.sh (docs/scripts.md "Preflight"): SRV records, the DC's TCP 88,
+389, 445 and 464, its clock within 300 s; retried every -RetryIntervalSeconds until -WaitSeconds, then named
+in the result line's "check" field ("" otherwise).
 
 Output: one line `DOMAIN_JOIN_RESULT {json}`; never the one-time password.
 Exit codes:
@@ -44,8 +35,7 @@ Exit codes:
   18    preflight "port-445": the domain controller does not answer on TCP 445 (SMB)
   19    preflight "port-464": the domain controller does not answer on TCP 464 (Kerberos password change)
   20    preflight "clock": this clock is more than 300 s off the domain controller's
-  21    the sealed one-time password could not be opened (IMDSv2 identity unreadable, no AWS Tools or CLI,
-        kms decrypt refused: the instance role lacks the spoke's unseal policy, or KMS is unreachable)
+  21    the sealed one-time password could not be opened
   3010  reboot needed: SSM Agent reboots the instance and runs this script again
 
 Input checks: the shared formats of handlers/domain_join/patterns.py (the *Pattern literals below, used with
@@ -86,9 +76,8 @@ $BooleanPattern = '^(true|false)\z'
 $InstanceIdPattern = '^i-[0-9a-f]{8,17}\z'
 $ComputerNamePattern = '^[A-Z][A-Z0-9-]{0,14}\z'
 $OtpPattern = '^[A-Za-z0-9]{24,128}\z'
-# The sealed formats (handlers/domain_join/wire.py: KMS_KEY_ARN, SEALED).
-$KmsKeyArnFormat = '^arn:aws(-[a-z]{1,10}){0,2}:kms:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2}:[0-9]{12}:key/[A-Za-z0-9-]{1,128}\z'
-$SealedFormat = '^[A-Za-z0-9+/]{64,8192}\z'
+$SecretFormat = $OtpPattern
+if ($SealingKeyArn -ne "") { $SecretFormat = '^[A-Za-z0-9+/]{64,}\z' }
 
 function Write-Result([string]$Status, [int]$Code, [string]$Message) {
     $line = [ordered]@{
@@ -122,22 +111,21 @@ function Assert-Parameters {
     if ($InstanceId -ne "" -and $InstanceId -cnotmatch $InstanceIdPattern) {
         Write-Result "invalid-arguments" 2 "InstanceId is not an instance id"
     }
-    if ($SealingKeyArn -ne "" -and $SealingKeyArn -cnotmatch $KmsKeyArnFormat) {
-        Write-Result "invalid-arguments" 2 "SealingKeyArn is not a KMS key ARN"
-    }
+    if ($SealingKeyArn -cnotmatch '^(arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]+:key/.*)?\z') { Write-Result "invalid-arguments" 2 "bad SealingKeyArn" }
 }
 
-function Get-ImdsInstanceId {
+# An IMDSv2 answer ($Path under /latest/).
+function Get-Imds([string]$Path) {
     $token = Invoke-RestMethod -Method Put -Uri "http://169.254.169.254/latest/api/token" `
         -Headers @{ "X-aws-ec2-metadata-token-ttl-seconds" = "60" } -TimeoutSec 5
-    return Invoke-RestMethod -Uri "http://169.254.169.254/latest/meta-data/instance-id" `
+    return Invoke-RestMethod -Uri "http://169.254.169.254/latest/$Path" `
         -Headers @{ "X-aws-ec2-metadata-token" = $token } -TimeoutSec 5
 }
 
 # Step 2: this instance's id (exit 5).
 function Resolve-InstanceId {
     if ($script:InstanceId -eq "") {
-        try { $script:InstanceId = [string](Get-ImdsInstanceId) } catch {
+        try { $script:InstanceId = [string](Get-Imds "meta-data/instance-id") } catch {
             Write-Result "no-instance-id" 5 "could not read the instance id from IMDSv2"
         }
         if ($script:InstanceId -cnotmatch $InstanceIdPattern) {
@@ -156,13 +144,11 @@ function Select-Entry {
         Write-Result "invalid-entry" 4 "DOMAIN_JOIN_COMPUTERS lists more than $MaxComputers computers"
     }
     $number = 0
-    $secretFormat = $OtpPattern
-    if ($SealingKeyArn -ne "") { $secretFormat = $SealedFormat }
     foreach ($entry in $listed) {
         $number++
         $fields = $entry.Split("=")
         if ($fields.Count -ne 3 -or $fields[0] -cnotmatch $InstanceIdPattern -or
-            $fields[1] -cnotmatch $ComputerNamePattern -or $fields[2] -cnotmatch $secretFormat) {
+            $fields[1] -cnotmatch $ComputerNamePattern -or $fields[2] -cnotmatch $SecretFormat) {
             Write-Result "invalid-entry" 4 "entry $number of DOMAIN_JOIN_COMPUTERS is malformed"
         }
         if ($fields[0] -ceq $InstanceId) {
@@ -293,58 +279,22 @@ function Test-Preflight {
 }
 
 # Step 6: join (and rename) with the one-time password only; exits 3010 for the reboot (8, 9, 12 on failure).
-function Get-InstanceArn {
-    $token = Invoke-RestMethod -Method Put -Uri "http://169.254.169.254/latest/api/token" `
-        -Headers @{ "X-aws-ec2-metadata-token-ttl-seconds" = "60" } -TimeoutSec 5
-    $identity = Invoke-RestMethod -Uri "http://169.254.169.254/latest/dynamic/instance-identity/document" `
-        -Headers @{ "X-aws-ec2-metadata-token" = $token } -TimeoutSec 5
-    $partition = $SealingKeyArn.Split(":")[1]
-    return "arn:${partition}:ec2:$($identity.region):$($identity.accountId):instance/$($script:InstanceId)"
-}
-
-# One ciphertext opened with this instance's credentials: AWS Tools for PowerShell when present, else the AWS
-# CLI (ciphertext and context through temporary files, the one-time password through the pipeline).
-function Open-Sealed([byte[]]$Blob, [string]$Region, [hashtable]$Context) {
-    if (Get-Command -Name Invoke-KMSDecrypt -ErrorAction SilentlyContinue) {
-        $stream = New-Object System.IO.MemoryStream (, $Blob)
-        $answer = Invoke-KMSDecrypt -CiphertextBlob $stream -KeyId $SealingKeyArn -EncryptionContext $Context -Region $Region
-        return [System.Text.Encoding]::ASCII.GetString($answer.Plaintext.ToArray())
-    }
-    $blobFile = [System.IO.Path]::GetTempFileName()
-    $contextFile = [System.IO.Path]::GetTempFileName()
-    try {
-        [System.IO.File]::WriteAllBytes($blobFile, $Blob)
-        [System.IO.File]::WriteAllText($contextFile, ($Context | ConvertTo-Json -Compress))
-        $encoded = & aws kms decrypt --region $Region --key-id $SealingKeyArn --encryption-context "file://$contextFile" `
-            --ciphertext-blob "fileb://$blobFile" --query Plaintext --output text
-        if ($LASTEXITCODE -ne 0) { throw "aws kms decrypt failed (exit code $LASTEXITCODE)" }
-        return [System.Text.Encoding]::ASCII.GetString([Convert]::FromBase64String([string]$encoded))
-    } finally {
-        Remove-Item -LiteralPath $blobFile, $contextFile -Force -ErrorAction SilentlyContinue
-    }
-}
-
-# A sealed one-time password opened (exit 21): Join-Domain calls it right before a join, never once joined.
+# The sealed one-time password opened with this instance's role (exit 21), right before a join.
 function Open-SealedOtp {
     if ($SealingKeyArn -eq "") { return }
+    $key = $SealingKeyArn.Split(":")
     try {
-        $arn = Get-InstanceArn
-    } catch {
-        Write-Result "unseal-failed" 21 "could not read this instance's account and Region from IMDSv2"
-    }
-    $context = @{ "ec2-domain-join:purpose" = "join"; "ec2-domain-join:instance-arn" = $arn }
-    $sealed = $script:Otp
-    $blob = [Convert]::FromBase64String($sealed + ("=" * ((4 - $sealed.Length % 4) % 4)))
-    try {
-        $keyRegion = $SealingKeyArn.Split(":")[3]
-        $script:Otp = Open-Sealed $blob $keyRegion $context
-    } catch {
-        $script:Otp = ""
-        Write-Result "unseal-failed" 21 "kms decrypt of this instance's one-time password failed (does its role have the spoke's unseal policy?)"
-    }
+        $id = Get-Imds "dynamic/instance-identity/document"
+        $context = @{ "ec2-domain-join:purpose" = "join"
+            "ec2-domain-join:instance-arn" = "arn:$($key[1]):ec2:$($id.region):$($id.accountId):instance/$InstanceId" }
+        $sealed = $script:Otp + ("=" * ((4 - $script:Otp.Length % 4) % 4))
+        $blob = New-Object System.IO.MemoryStream (, [Convert]::FromBase64String($sealed))
+        $answer = Invoke-KMSDecrypt -CiphertextBlob $blob -KeyId $SealingKeyArn -EncryptionContext $context -Region $key[3]
+        $script:Otp = [Text.Encoding]::ASCII.GetString($answer.Plaintext.ToArray())
+    } catch { $script:Otp = "" }
     if ($script:Otp -cnotmatch $OtpPattern) {
         $script:Otp = ""
-        Write-Result "unseal-failed" 21 "the opened one-time password is malformed"
+        Write-Result "unseal-failed" 21 "kms decrypt failed"
     }
 }
 
