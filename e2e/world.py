@@ -1375,6 +1375,7 @@ class World:
             agent_env={"PATH": path},
             agent_delay=0.0,
             announce=False,
+            instance_profile_arn=str(profile.attributes["arn"]),
         )
         self.timeline.note("world", f"AD tools host {self.tools_host.instance_id} (tagged, agent Online)")
 
@@ -1414,9 +1415,15 @@ class World:
         agent_env: Mapping[str, str] | None = None,
         agent_delay: float = 0.0,
         announce: bool = True,
+        instance_profile_arn: str | None = None,
     ) -> Instance:
         ec2 = self.moto.client("ec2", account, region)
+        # The handler accepts as tools host only an instance with the tools-host profile (issue 9).
+        profile: dict[str, Any] = (
+            {"IamInstanceProfile": {"Arn": instance_profile_arn}} if instance_profile_arn else {}
+        )
         reservation = ec2.run_instances(
+            **profile,
             ImageId=AMI,
             InstanceType="t3.micro",
             MinCount=1,
