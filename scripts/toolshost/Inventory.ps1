@@ -14,8 +14,9 @@ object under two of the bases is listed once.
 The join user's password is read from the SSM SecureString here; it is never a parameter value.
 Dot-sources ToolsHostLib.ps1 from its own directory.
 
-Output on success: one line, the JSON document
-  {"version":1,"objects":[{"name":"...","dn":"...","description":"..."}],"truncated":false}
+Output on success: one line, the JSON document (takenAt: UTC, when the first search started)
+  {"version":1,"domain":"...","takenAt":"2026-12-02T15:00:00Z",
+   "objects":[{"name":"...","dn":"...","description":"..."}],"truncated":false}
 On failure: one DOMAIN_JOIN_RESULT line. Exit codes:
   0 listed   2 invalid parameter value   3 password could not be read   5 no domain controller / AD module
   7 a search failed
@@ -60,6 +61,7 @@ try {
 
 $objects = @()
 $seen = @{}
+$takenAt = (Get-Date).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'")
 foreach ($base in $bases) {
     try {
         $found = @(Get-ADComputer @ad -SearchBase $base -SearchScope Subtree -ResultPageSize $PageSize `
@@ -86,6 +88,9 @@ foreach ($base in $bases) {
         [Console]::Error.WriteLine("inventory: $skipped objects under $base look like ours but are not; not listed")
     }
 }
-$document = [ordered]@{ version = $FormatVersion; objects = @($objects); truncated = $false }
+$document = [ordered]@{
+    version = $FormatVersion; domain = $DomainName.ToLowerInvariant(); takenAt = $takenAt; objects = @($objects)
+    truncated = $false
+}
 Write-Output (ConvertTo-Json -InputObject $document -Compress -Depth 4)
 exit 0

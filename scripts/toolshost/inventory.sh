@@ -15,8 +15,10 @@
 # container. An object under two of the bases is listed once.
 #
 # Output, on success: exactly one line on stdout, a JSON document (the command's S3 output):
-#   {"version":1,"objects":[{"name":"WEB-1A2B3C4D","dn":"CN=WEB-1A2B3C4D,OU=Servers,DC=corp,DC=example,DC=com",
+#   {"version":1,"domain":"corp.example.com","takenAt":"2026-12-02T15:00:00Z",
+#    "objects":[{"name":"WEB-1A2B3C4D","dn":"CN=WEB-1A2B3C4D,OU=Servers,DC=corp,DC=example,DC=com",
 #    "description":"ec2-domain-join:111122223333/eu-west-1/i-0123456789abcdef0"},...],"truncated":false}
+# (takenAt: UTC, when the first search started; domain: --domain, lower case)
 # "truncated" is true when the directory still ended a search early (size or admin limit): the objects listed
 # are real, but more may exist. On failure: one `DOMAIN_JOIN_RESULT {json}` line and a non-zero exit code.
 # Diagnostics on stderr.
@@ -118,9 +120,11 @@ main() {
   read_password
   login
   [ "${#bases[@]}" -gt 0 ] || bases=("CN=Computers,$base_dn")
-  local base
+  local base taken_at
+  taken_at=$(date -u +%Y-%m-%dT%H:%M:%SZ) || abort "failed" 7 "reading the clock failed"
   for base in "${bases[@]}"; do list_base "$base"; done
-  printf '{"version":%d,"objects":[%s],"truncated":%s}\n' "$INVENTORY_FORMAT_VERSION" "$objects" "$truncated"
+  printf '{"version":%d,"domain":%s,"takenAt":%s,"objects":[%s],"truncated":%s}\n' "$INVENTORY_FORMAT_VERSION" \
+    "$(json_string "$domain")" "$(json_string "$taken_at")" "$objects" "$truncated"
 }
 
 main "$@"

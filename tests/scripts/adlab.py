@@ -31,6 +31,7 @@ SCRIPTS = REPO / "scripts"
 JOIN_SCRIPT = SCRIPTS / "linux" / "domain-join.sh"
 PRESTAGE_SCRIPT = SCRIPTS / "toolshost" / "prestage.sh"
 REMOVE_SCRIPT = SCRIPTS / "toolshost" / "remove.sh"
+INVENTORY_SCRIPT = SCRIPTS / "toolshost" / "inventory.sh"
 RESULT_TAG = "DOMAIN_JOIN_RESULT "
 COMPUTERS_ENV = "DOMAIN_JOIN_COMPUTERS"
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
@@ -464,12 +465,28 @@ class Lab:
         if result.returncode != 0:
             raise RuntimeError(f"ldbmodify failed: {result.stderr}")
 
-    def create_foreign_computer(self, name: str, description: str | None) -> None:
+    def create_foreign_computer(self, name: str, description: str | None, ou_name: str = OU_NAME) -> None:
         """A computer object someone else owns, created by the domain admin, maybe with a description."""
-        args = ["computer", "create", name, f"--computerou=OU={OU_NAME}"]
+        args = ["computer", "create", name, f"--computerou=OU={ou_name}"]
         if description is not None:
             args.append(f"--description={description}")
         self.samba_tool(*args)
+
+    def add_child(self, parent_dn: str, name: str) -> str:
+        """A service connection point under parent_dn (what Windows publishes under its computer object),
+        written by the DC itself; returns its DN."""
+        dn = f"CN={name},{parent_dn}"
+        result = self.dc.run(
+            ["ldbadd", "-H", str(self.sam_ldb)],
+            input=f"dn: {dn}\nobjectClass: serviceConnectionPoint\nkeywords: ec2-domain-join-test\n",
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ldbadd failed: {result.stderr}")
+        return dn
+
+    def object_at(self, dn: str, attributes: Sequence[str] = ()) -> dict[str, list[str]]:
+        """The object with this DN (its dn and the attributes asked for); {} when there is none."""
+        return self.object_attributes(f"(distinguishedName={dn})", attributes)
 
     # --- the DC's firewall and DNS records (tests/scripts/test_realad_firewall.py) -----------------------
     def load_firewall(self, ruleset: str, name: str = "dc-firewall.nft") -> None:
@@ -545,7 +562,7 @@ class Lab:
             input=(self.join_password if password is None else password) + "\n",
         )
 
-    def remove(self, computers: str) -> subprocess.CompletedProcess[str]:
+    def remove(self, computers: str, *extra: str) -> subprocess.CompletedProcess[str]:
         return self.tools.run(
             [
                 "bash",
@@ -555,8 +572,24 @@ class Lab:
                 "--join-user",
                 self.join_user,
                 "--password-stdin",
+                *extra,
             ],
             env={COMPUTERS_ENV: computers},
+            input=self.join_password + "\n",
+        )
+
+    def inventory(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.tools.run(
+            [
+                "bash",
+                str(INVENTORY_SCRIPT),
+                "--domain",
+                DOMAIN,
+                "--join-user",
+                self.join_user,
+                "--password-stdin",
+                *extra,
+            ],
             input=self.join_password + "\n",
         )
 

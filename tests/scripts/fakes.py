@@ -146,6 +146,9 @@ with (root / "modify.ldif").open("a") as log:
     log.write(text.rstrip("\n") + "\n\n")
 rejects = args[args.index("-S") + 1] if "-S" in args else None
 error_file = root / "modify.err"
+if (root / "modify.down").exists():  # the whole run fails: no record is rejected on its own
+    sys.stderr.write((root / "modify.down").read_text() + "\n")
+    sys.exit(255)
 
 
 def value(line):
@@ -179,11 +182,15 @@ for record in (block for block in text.split("\n\n") if block.strip()):
                 out.write("# Error: " + " ".join(error.split("\n")) + "\n" + record + "\n\n")
         continue
     answer = answer_of(dn)
-    if "changetype: delete" in lines and answer is not None:
+    if "changetype: add" in lines:
+        name = next(value(line) for line in lines if line.startswith("sAMAccountName:")).rstrip("$")
+        description = next(value(line) for line in lines if line.startswith("description:"))
+        (root / "answers" / name).write_text(f"{lines[0]}\ndescription: {description}\n")
+    elif "changetype: delete" in lines and answer is not None and not (root / "stays").exists():
         answer.unlink()
     elif "add: userAccountControl" in lines and answer is not None:
         uac = lines[lines.index("add: userAccountControl") + 1]
-        kept = [line for line in answer.read_text().splitlines() if not line.startswith("userAccountControl:")]
+        kept = [x for x in answer.read_text().splitlines() if not x.startswith("userAccountControl:")]
         answer.write_text("\n".join([*kept, uac]) + "\n")
 sys.exit(failed)
 """
@@ -193,11 +200,12 @@ class Directory:
     """The faked tools, each logging its arguments to `calls.log`: `ldapsearch` prints the file
     `answers/NAME` of every computer it searches (if any; a `sAMAccountName: NAME$` line is added after its
     first line unless it has one), and for an inventory search (a `description=` filter) the file
-    `inventory/<base64 of the search base>` (no such file: "No such object", exit 32); `ldapmodify` logs
-    its LDIF and rejects the records whose DN holds `CN=<name>,` for a file `reject/<name>`, or every record
-    when `modify.err` exists, with that file's text (on stderr and in the -S file, as ldapmodify -c -S
-    does); an applied delete removes the computer's answer file, an added userAccountControl replaces the
-    one in it."""
+    `inventory/<base64 of the search base>` (no such file: "No such object", exit 32; then the exit code in
+    `<that file>.exit`, if any); `ldapmodify` logs its LDIF and rejects the records whose DN holds
+    `CN=<name>,` for a file `reject/<name>`, or every record when `modify.err` exists, with that file's text
+    (on stderr and in the -S file, as ldapmodify -c -S does), or fails as a whole (exit 255, nothing
+    rejected) when `modify.down` exists; an applied add writes the computer's answer file, an applied delete
+    removes it (unless `stays` exists), an added userAccountControl replaces the one in it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -219,7 +227,7 @@ class Directory:
             '  base=$(while [ "$#" -gt 0 ]; do [ "$1" != -b ] || printf "%s" "$2"; shift; done)\n'
             f'  file="{r}/inventory/$(printf "%s" "$base" | base64 -w0 | tr / _)"\n'
             '  [ -e "$file" ] || { echo "No such object (32)" >&2; exit 32; }\n'
-            '  cat "$file"; exit 0;;\n'
+            '  cat "$file"; [ ! -e "$file.exit" ] || exit "$(cat "$file.exit")"; exit 0;;\n'
             "esac\n"
             "for name in $(printf '%s\\n' \"$@\" | grep -o 'sAMAccountName=[A-Z0-9-]*' | sed 's/.*=//'); do\n"
             f'  answer="{r}/answers/$name"\n'
@@ -232,7 +240,8 @@ class Directory:
         )
         self.fake(
             "ldapmodify",
-            f'echo "ldapmodify $*" >>"{r}/calls.log"\nexec "{sys.executable}" "{r}/fake_ldapmodify.py" "{r}" "$@"',
+            f'echo "ldapmodify $*" >>"{r}/calls.log"\n'
+            f'exec "{sys.executable}" "{r}/fake_ldapmodify.py" "{r}" "$@"',
         )
         self.fake("adcli", f'echo "adcli $*" >>"{r}/calls.log"; exit 1')
 
@@ -247,6 +256,11 @@ class Directory:
         """What an inventory search under base answers (LDIF)."""
         key = base64.b64encode(base.encode()).decode().replace("/", "_")
         (self.root / "inventory" / key).write_text(text)
+
+    def inventory_exit(self, base: str, code: int) -> None:
+        """The inventory search under base answers, then exits with code (4: size limit exceeded)."""
+        key = base64.b64encode(base.encode()).decode().replace("/", "_")
+        (self.root / "inventory" / f"{key}.exit").write_text(str(code))
 
     def reject(self, name: str, error: str) -> None:
         """ldapmodify rejects the records of computer name with this error text."""

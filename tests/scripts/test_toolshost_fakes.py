@@ -131,3 +131,154 @@ def test_a_killed_run_removes_its_ticket_cache(
     assert process.returncode == 128 + signal_number
     assert os.listdir(directory.tmp) == []
     assert (directory.root / "kdestroy.log").read_text().strip().startswith(f"FILE:{directory.tmp}/")
+
+
+# --- one search and one batch per run -----------------------------------------------------------------------
+
+STAMPS = {
+    name: f"ec2-domain-join:123456789012/eu-west-1/i-0123456789abcde{n}" for n, name in enumerate("ABC")
+}
+
+
+def names_and_statuses(results: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(r["computerName"], r["status"]) for r in results]
+
+
+def test_prestage_sends_every_computer_over_one_search_and_one_connection(directory: Directory) -> None:
+    # GIVEN three new computers
+    listed = " ".join(f"WEB{n}={OTP}={STAMPS[n]}" for n in "ABC")
+    # WHEN prestage runs
+    code, results, stderr = directory.run(PRESTAGE_SCRIPT, listed)
+    # THEN one ldapsearch asked for all three, one ldapmodify (-c, rejects on a pipe) created them in order
+    assert code == 0, stderr
+    assert names_and_statuses(results) == [("WEBA", "created"), ("WEBB", "created"), ("WEBC", "created")]
+    calls = directory.calls
+    assert [call.split()[0] for call in calls] == ["ldapsearch", "ldapmodify"]
+    assert all(f"(sAMAccountName=WEB{n}$)" in calls[0] for n in "ABC")
+    assert "-c -S /dev/fd/3" in calls[1]
+    records = ldif_records((directory.root / "modify.ldif").read_text())
+    assert [(r["sAMAccountName"], r["unicodePwd"]) for r in records] == [
+        (f"WEB{n}$", f'"{OTP}"') for n in "ABC"
+    ]
+
+
+def test_a_rejected_record_fails_only_its_own_computer(directory: Directory) -> None:
+    # GIVEN a directory that refuses the creation of WEBB only
+    directory.reject("WEBB", "Insufficient access (50), additional info: 00002098: SecErr")
+    listed = " ".join(f"WEB{n}={OTP}={STAMPS[n]}" for n in "ABC")
+    # WHEN prestage runs
+    code, results, _ = directory.run(PRESTAGE_SCRIPT, listed)
+    # THEN WEBB failed with the directory's words, the others were created, and no OTP is in the output
+    assert code == 7
+    assert names_and_statuses(results) == [("WEBA", "created"), ("WEBB", "failed"), ("WEBC", "created")]
+    assert "00002098: SecErr" in str(results[1]["message"])
+    assert OTP not in str(results)
+    assert os.listdir(directory.tmp) == [], "the rejects (and the work directory) are gone"
+
+
+def test_a_batch_that_fails_as_a_whole_fails_every_change(directory: Directory) -> None:
+    # GIVEN an object of ours (a reset) and a new one, and an ldapmodify that cannot reach the directory
+    directory.answer(
+        f"dn: CN=WEBA,OU=Servers,DC=corp,DC=example,DC=com\ndescription: {STAMPS['A']}\n", "WEBA"
+    )
+    (directory.root / "modify.down").write_text("ldap_sasl_interactive_bind: Can't contact LDAP server (-1)")
+    listed = f"WEBA={OTP}={STAMPS['A']} WEBB={OTP}={STAMPS['B']}"
+    # WHEN prestage runs THEN nothing is taken as done: both fail with the tool's error text
+    code, results, _ = directory.run(PRESTAGE_SCRIPT, listed)
+    assert code == 7
+    assert names_and_statuses(results) == [("WEBA", "failed"), ("WEBB", "failed")]
+    assert all("Can't contact LDAP server" in str(r["message"]) for r in results)
+    assert results[0]["message"].startswith("resetting the password of")
+
+
+def test_a_computer_listed_twice_is_handled_again_after_its_first_entry(directory: Directory) -> None:
+    # GIVEN a list naming WEBA twice
+    listed = f"WEBA={OTP}={STAMPS['A']} WEBB={OTP}={STAMPS['B']} WEBA={OTP}={STAMPS['A']}"
+    # WHEN prestage runs THEN the second entry sees what the first did (a reset of the created object), as
+    # one run per entry would, and the results keep the list's order
+    code, results, stderr = directory.run(PRESTAGE_SCRIPT, listed)
+    assert code == 0, stderr
+    assert names_and_statuses(results) == [("WEBA", "created"), ("WEBB", "created"), ("WEBA", "reset")]
+    assert [call.split()[0] for call in directory.calls] == ["ldapsearch", "ldapmodify"] * 2
+
+
+def ours(name: str, extra: str = "") -> str:
+    return f"dn: CN={name},OU=Servers,DC=corp,DC=example,DC=com\ndescription: {STAMPS[name[-1]]}\n{extra}"
+
+
+def test_remove_deletes_with_the_tree_delete_control_and_checks_the_result(directory: Directory) -> None:
+    # GIVEN two objects of ours and one that is not
+    directory.answer(ours("WEBA"), "WEBA")
+    directory.answer(ours("WEBB"), "WEBB")
+    directory.answer("dn: CN=WEBC,OU=Servers,DC=corp,DC=example,DC=com\ndescription: file server\n", "WEBC")
+    # WHEN remove runs
+    code, results, stderr = directory.run(REMOVE_SCRIPT, " ".join(f"WEB{n}={STAMPS[n]}" for n in "ABC"))
+    # THEN ours were deleted with their children (the tree-delete control on each record), the other refused,
+    # and one search before and one after framed the one batch
+    assert code == 6, stderr
+    assert names_and_statuses(results) == [("WEBA", "deleted"), ("WEBB", "deleted"), ("WEBC", "refused")]
+    records = ldif_records((directory.root / "modify.ldif").read_text())
+    assert [(r["dn"], r["control"], r["changetype"]) for r in records] == [
+        (f"CN=WEB{n},OU=Servers,DC=corp,DC=example,DC=com", "1.2.840.113556.1.4.805 true", "delete")
+        for n in "AB"
+    ]
+    assert [call.split()[0] for call in directory.calls] == ["ldapsearch", "ldapmodify", "ldapsearch"]
+    assert sorted(os.listdir(directory.root / "answers")) == ["WEBC"]
+
+
+def test_a_delete_the_directory_accepted_but_did_not_do_is_a_failure(directory: Directory) -> None:
+    directory.answer(ours("WEBA"), "WEBA")
+    (directory.root / "stays").touch()
+    code, results, _ = directory.run(REMOVE_SCRIPT, f"WEBA={STAMPS['A']}")
+    assert (code, results[0]["status"]) == (7, "failed")
+    assert str(results[0]["message"]).endswith("failed: it is still there")
+
+
+def test_remove_reports_a_rejected_delete_with_the_directory_error(directory: Directory) -> None:
+    directory.answer(ours("WEBA"), "WEBA")
+    directory.reject("WEBA", "Insufficient access (50), additional info: no DELETE_TREE right")
+    code, results, _ = directory.run(REMOVE_SCRIPT, f"WEBA={STAMPS['A']}")
+    assert (code, results[0]["status"]) == (7, "failed")
+    assert "no DELETE_TREE right" in str(results[0]["message"])
+    assert (directory.root / "answers" / "WEBA").exists()
+
+
+def test_disable_sets_accountdisable_in_one_stamp_checked_modify_and_keeps_the_object(
+    directory: Directory,
+) -> None:
+    # GIVEN an enabled object of ours (a workstation trust account, 4096) and one already disabled
+    directory.answer(ours("WEBA", "userAccountControl: 4096\n"), "WEBA")
+    directory.answer(ours("WEBB", "userAccountControl: 4098\n"), "WEBB")
+    # WHEN remove runs with the disable action
+    code, results, stderr = directory.run(
+        REMOVE_SCRIPT, f"WEBA={STAMPS['A']} WEBB={STAMPS['B']}", "--action", "disable"
+    )
+    # THEN WEBA got 4096|2 in a modify that deletes and re-adds its stamp (refused if the stamp changed), WEBB
+    # is left as it is, and both objects are kept
+    assert code == 0, stderr
+    assert names_and_statuses(results) == [("WEBA", "disabled"), ("WEBB", "disabled")]
+    assert "already disabled" in str(results[1]["message"])
+    text = (directory.root / "modify.ldif").read_text()
+    [record] = text.strip().split("\n\n")
+    assert record.split("\n")[1:] == [
+        "changetype: modify",
+        *("delete: description", f"description: {STAMPS['A']}", "-"),
+        *("add: description", f"description: {STAMPS['A']}", "-"),
+        *("delete: userAccountControl", "userAccountControl: 4096", "-"),
+        *("add: userAccountControl", "userAccountControl: 4098", "-"),
+    ]
+    assert sorted(os.listdir(directory.root / "answers")) == ["WEBA", "WEBB"]
+
+
+def test_disable_fails_when_the_account_control_cannot_be_read(directory: Directory) -> None:
+    directory.answer(ours("WEBA"), "WEBA")  # no userAccountControl in the answer
+    code, results, _ = directory.run(REMOVE_SCRIPT, f"WEBA={STAMPS['A']}", "--action", "disable")
+    assert (code, results[0]["status"]) == (7, "failed")
+    assert not (directory.root / "modify.ldif").exists()
+
+
+@pytest.mark.parametrize("action", ["", "Delete", "quarantine", "delete\n"])
+def test_remove_refuses_an_unknown_action_before_logging_in(directory: Directory, action: str) -> None:
+    code, results, _ = directory.run(REMOVE_SCRIPT, f"WEBA={STAMPS['A']}", "--action", action)
+    assert (code, results[0]["status"]) == (2, "invalid-arguments")
+    assert not (directory.root / "kinit.args").exists()
