@@ -18,6 +18,7 @@ autoscaling).
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -504,8 +505,10 @@ def synthesize(scripts_dir: Path = SCRIPTS_DIR) -> dict[str, dict[str, Any]]:
         return {name: json.loads((Path(tmp) / "stacks" / name / "cdk.tf.json").read_text()) for name in UNITS}
 
 
+@functools.cache
 def build_modules(scripts_dir: Path = SCRIPTS_DIR) -> dict[str, conventions.Module]:
-    """Every plain module in Terraform's JSON form, conventions applied."""
+    """Every plain module in Terraform's JSON form, conventions applied (built once per process and
+    scripts_dir: read it, never change it)."""
     synthesized = synthesize(scripts_dir)
     cache = schema.ensure(
         {t for config in synthesized.values() for t in config.get("resource", {})},

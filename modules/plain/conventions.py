@@ -83,9 +83,15 @@ class Module:
         }
 
 
+def legacy_entries(path: Path = LEGACY_ADDRESSES) -> dict[str, dict[str, dict[str, Any]]]:
+    """unit -> former address -> {"path": construct path, "repeated": had count or for_each}."""
+    data = json.loads(path.read_text())
+    return {unit: entries for unit, entries in data.items() if unit != "//"}
+
+
 def legacy_addresses(unit: str, path: Path = LEGACY_ADDRESSES) -> dict[str, str]:
-    data: dict[str, dict[str, str]] = json.loads(path.read_text())
-    return data.get(unit, {})
+    """The unit's former addresses -> construct path."""
+    return {address: entry["path"] for address, entry in legacy_entries(path).get(unit, {}).items()}
 
 
 def _rename_pattern(prefix: str, type_name: str, old: str) -> re.Pattern[str]:
