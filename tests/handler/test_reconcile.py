@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from handlers.domain_join import app as app_module
 from handlers.domain_join import contract, events
 from handlers.domain_join.adapter.reconcile import build_reconciler
 from handlers.domain_join.reconcile import plan as P
@@ -31,7 +32,7 @@ from handlers.domain_join.reconcile.worker import (
     ReconcileReport,
 )
 
-from .harness import DOMAIN, HOME_REGION, SPOKE_A, SPOKE_B, World
+from .harness import DOMAIN, HOME_REGION, SPOKE_A, SPOKE_B, FakeContext, World, emitted_metrics
 
 HOUR = 3600
 OTHER_REGION = "us-west-2"
@@ -291,3 +292,79 @@ def test_the_planner_fans_out_one_message_per_account_and_region(hub: Hub) -> No
     ]
     assert inventory.params["OutputS3BucketName"] == hub.bucket
     assert inventory.params["InstanceIds"] == [w.tools_host_id]
+
+
+def test_quarantine_disables_first_and_deletes_after_its_days(hub: Hub) -> None:
+    w = hub.world
+    # GIVEN quarantine of 7 days and an orphaned stamped object
+    hub.reconciler.settings = replace(hub.reconciler.settings, quarantine_days=7, max_removal_percent=100)
+    w.put_config(SPOKE_A, regions={HOME_REGION})
+    orphan = P.InventoryObject("EC2ORPHAN", "", SPOKE_A, HOME_REGION, GONE_ID)
+    hub.put_inventory([orphan], int(w.clock()))
+    w.clock.offset += HOUR
+    # WHEN the reconciler runs
+    first = hub.run()
+    # THEN the object is disabled (stamp-checked) and the ledger remembers when
+    assert [a.kind for a in first.actions] == [P.QUARANTINE]
+
+    def removes() -> list[tuple[str, str]]:
+        return [
+            (c["Params"][contract.TOOLS_PARAM_ACTION], c["Params"][contract.TOOLS_PARAM_COMPUTERS])
+            for c in w.commands()
+            if c["DocumentName"] == contract.REMOVE_DOCUMENT
+        ]
+
+    entry = f"EC2ORPHAN={orphan.stamp}"
+    assert removes() == [(contract.REMOVE_ACTION_DISABLE, entry)]
+    assert w.ledger()[GONE_ID]["status"] == P.QUARANTINED
+    # AND a run within the 7 days leaves it; a run after them (still in a newer inventory) deletes it
+    w.clock.offset += 3 * 86400
+    hub.put_inventory([orphan], int(w.clock()))
+    assert [a.kind for a in hub.run().actions] == [P.SKIP]
+    w.clock.offset += 5 * 86400
+    hub.put_inventory([orphan], int(w.clock()))
+    assert [a.kind for a in hub.run().actions] == [P.REMOVE]
+    assert removes()[-1] == (contract.REMOVE_ACTION_DELETE, entry)
+
+
+def test_the_lambda_entry_points_plan_work_and_count(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = hub.world
+    # GIVEN the deployed functions' environment, and a joined record whose instance is gone
+    for name, value in {
+        contract.ENV_JOIN_QUEUE_URL: w.join_queue_url,
+        contract.ENV_RECONCILE_QUEUE_URL: hub.reconcile_queue_url,
+        contract.ENV_HUB_REGIONS: HOME_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(app_module, "_reconciler", None)
+    w.put_config(SPOKE_A, regions={HOME_REGION})
+    w.put_ledger(GONE_ID, SPOKE_A, status="JOIN_SENT")
+    # WHEN the schedule invokes the planner, and the worker gets the reconcile queue's message
+    planned = app_module.planner_handler({"dryRun": False}, FakeContext())
+    got = w.client("sqs").receive_message(QueueUrl=hub.reconcile_queue_url, MaxNumberOfMessages=10)[
+        "Messages"
+    ]
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "awsRegion": HOME_REGION,
+            }
+            for m in got
+        ]
+    }
+    response = app_module.reconcile_handler(event, FakeContext())
+    # THEN one work item, no failure, the terminated event on the join queue, and the metrics emitted
+    assert planned["workItems"] == 1 and planned["errors"] == []
+    assert response == {"batchItemFailures": []}
+    assert states_of(hub.join_queue()) == {GONE_ID: events.TERMINATED}
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert (metrics["WorkItems"], metrics["Orphaned"], metrics["Removed"]) == (1, 1, 1)
