@@ -37,7 +37,8 @@ from .harness import DOMAIN, HOME_REGION, SPOKE_A, SPOKE_B, FakeContext, World, 
 HOUR = 3600
 OTHER_REGION = "us-west-2"
 UNENROLLED = "333333333333"
-GONE_ID = "i-0aaaaaaaaaaaaaaa1"  # an instance id no spoke ever had
+GONE_ID = "i-0aaaaaaaaaaaaaaa1"
+SERVERS_OU = "OU=Servers,DC=corp,DC=example,DC=com"  # an instance id no spoke ever had
 
 
 @dataclass
@@ -268,7 +269,7 @@ def test_dry_run_changes_nothing(hub: Hub) -> None:
 def test_the_planner_fans_out_one_message_per_account_and_region(hub: Hub) -> None:
     w = hub.world
     # GIVEN three enrolled accounts: one names its Regions, two use the hub's two Regions
-    w.put_config(SPOKE_A, regions={HOME_REGION, "eu-west-1", "eu-central-1"})
+    w.put_config(SPOKE_A, regions={HOME_REGION, "eu-west-1", "eu-central-1"}, ouPath=SERVERS_OU)
     w.put_config(SPOKE_B)
     w.put_config("444444444444")
     # WHEN the planner runs
@@ -292,6 +293,8 @@ def test_the_planner_fans_out_one_message_per_account_and_region(hub: Hub) -> No
     ]
     assert inventory.params["OutputS3BucketName"] == hub.bucket
     assert inventory.params["InstanceIds"] == [w.tools_host_id]
+    # AND it searches the OU the accounts name (the one domain's Computers container only when none does)
+    assert inventory.params["Parameters"][contract.TOOLS_PARAM_SEARCH_BASES] == [SERVERS_OU]
 
 
 def test_quarantine_disables_first_and_deletes_after_its_days(hub: Hub) -> None:

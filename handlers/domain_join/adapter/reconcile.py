@@ -128,7 +128,8 @@ class ReconcileGateway:
             "Filters": [{"key": "DocumentName", "value": contract.INVENTORY_DOCUMENT}],
             "MaxResults": 50,
         }
-        newest: dict[str, tuple[Any, str]] = {}  # domain -> (requested at, command id)
+        # (domain, search bases) -> (requested at, command id): one inventory per command that was sent
+        newest: dict[tuple[str, str], tuple[Any, str]] = {}
         for _ in range(LIST_COMMANDS_PAGES):
             with translated("ssm:ListCommands"):
                 response = ssm.list_commands(**request)
@@ -138,17 +139,17 @@ class ReconcileGateway:
                     or command.get("Status") != "Success"
                 ):
                     continue
-                domain = str(
-                    (command.get("Parameters", {}).get(contract.TOOLS_PARAM_DOMAIN) or [""])[0]
-                ).lower()
+                parameters = command.get("Parameters", {})
+                domain = str((parameters.get(contract.TOOLS_PARAM_DOMAIN) or [""])[0]).lower()
+                key = (domain, str((parameters.get(contract.TOOLS_PARAM_SEARCH_BASES) or [""])[0]))
                 when = command.get("RequestedDateTime")
-                if domain and (domain not in newest or when > newest[domain][0]):
-                    newest[domain] = (when, str(command["CommandId"]))
+                if domain and (key not in newest or when > newest[key][0]):
+                    newest[key] = (when, str(command["CommandId"]))
             if not response.get("NextToken"):
                 break
             request["NextToken"] = response["NextToken"]
         inventories: list[Inventory] = []
-        for domain, (requested, command_id) in newest.items():
+        for (domain, _), (requested, command_id) in newest.items():
             text = self._command_output(command_id)
             if text is None:
                 continue
@@ -184,18 +185,18 @@ class ReconcileGateway:
             except DomainJoinError:
                 continue
             key = (config.domain.lower(), config.join_user, config.password_parameter)
-            groups.setdefault(key, set()).add(config.ou_path)
+            groups.setdefault(key, set()).update({config.ou_path, *(ou for _, ou in config.ou_by_tag_value)})
         if not groups:
             return []
         tools_host = self._gateway.tools_host()
         ssm = self._sessions.hub_client("ssm")
         command_ids: list[str] = []
-        for (domain, user, parameter), ous in sorted(groups.items()):
+        for (domain, user, parameter), bases in self._search_bases(groups):
             parameters = {
                 contract.TOOLS_PARAM_DOMAIN: domain,
                 contract.TOOLS_PARAM_JOIN_USER: user,
                 contract.TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
-                contract.TOOLS_PARAM_SEARCH_BASES: contract.SEARCH_BASES_SEPARATOR.join(sorted(ous)),
+                contract.TOOLS_PARAM_SEARCH_BASES: bases,
             }
             with translated(f"ssm:SendCommand {contract.INVENTORY_DOCUMENT}"):
                 response = ssm.send_command(
@@ -208,6 +209,22 @@ class ReconcileGateway:
                 )
             command_ids.append(str(response["Command"]["CommandId"]))
         return command_ids
+
+    @staticmethod
+    def _search_bases(
+        groups: Mapping[tuple[str, str, str], set[str]],
+    ) -> list[tuple[tuple[str, str, str], str]]:
+        """One SearchBases value per command: at most MAX_SEARCH_BASES OUs each; "" (the domain's Computers
+        container) only for a domain whose accounts name no OU."""
+        commands: list[tuple[tuple[str, str, str], str]] = []
+        for key, ous in sorted(groups.items()):
+            named = sorted(ou for ou in ous if ou)
+            if not named:
+                commands.append((key, ""))
+            for start in range(0, len(named), contract.MAX_SEARCH_BASES):
+                chunk = named[start : start + contract.MAX_SEARCH_BASES]
+                commands.append((key, contract.SEARCH_BASES_SEPARATOR.join(chunk)))
+        return commands
 
     def send_work_items(self, items: Sequence[WorkItem]) -> int:
         return self._send_batches(self._config.reconcile_queue_url, [encode_work_item(i) for i in items])

@@ -235,8 +235,9 @@ class Reconciler:
         inventories = self._port.latest_inventories()
         objects: dict[tuple[str, str], list[InventoryObject]] = {}
         taken: dict[str, int] = {}
-        for inventory in inventories:
-            taken[inventory.domain.lower()] = inventory.taken_at
+        for inventory in inventories:  # a domain's inventory may come in parts (OUs): the oldest counts
+            domain = inventory.domain.lower()
+            taken[domain] = min(taken.get(domain, inventory.taken_at), inventory.taken_at)
             for obj in inventory.objects:
                 objects.setdefault((obj.stamp_account, obj.stamp_region), []).append(obj)
         records: dict[tuple[str, str], list[LedgerRecord]] = {}
@@ -268,7 +269,10 @@ class Reconciler:
         if refused:
             report.errors.append(f"reconcile queue refused {refused} of {len(result.items)} work items")
         if not dry_run:
-            self._port.request_inventories(self._port.load_config_items())
+            try:
+                self._port.request_inventories(self._port.load_config_items())
+            except Exception as exc:  # the work items are queued; the next run reads an older inventory
+                report.errors.append(f"inventory not requested: {type(exc).__name__}: {exc}")
         self._log(
             "reconciliation planned",
             {"work_items": len(result.items), "reports": len(result.reports), "dry_run": dry_run},
