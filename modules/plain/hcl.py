@@ -91,6 +91,29 @@ def quoted(template: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def _as_format(template: str) -> str | None:
+    """A template whose interpolations hold object or tuple constructors as `format(...)`: some HCL
+    readers (checkov's parser) cannot read `{ ... }` inside a quoted template; Terraform reads both alike."""
+    literal, arguments, i = [], [], 0
+    while i < len(template):
+        if template.startswith(("$${", "%%{"), i):
+            literal.append(template[i : i + 3])
+            i += 3
+        elif template.startswith("%{", i):
+            return None
+        elif template.startswith("${", i):
+            end = _scan_code(template, i + 2)
+            arguments.append(template[i + 2 : end - 1].strip())
+            literal.append("%s")
+            i = end
+        else:
+            literal.append("%%" if template[i] == "%" else template[i])
+            i += 1
+    if not any("{" in argument or "[" in argument for argument in arguments):
+        return None
+    return f"format({quoted(''.join(literal))}, {', '.join(arguments)})"
+
+
 def _heredoc_marker(text: str) -> str:
     marker = "EOT"
     while any(line.strip() == marker for line in text.splitlines()):
@@ -268,6 +291,9 @@ def expression(value: Any, indent: int = 0, column: int = 0) -> str:
         code = sole_expression(value)
         if code is not None:
             return format_code(code, indent, column)
+        formatted = _as_format(value)
+        if formatted is not None:
+            return format_code(formatted, indent, column)
         if "\n" in value.rstrip("\n") and value.endswith("\n"):
             marker = _heredoc_marker(value)
             return f"<<{marker}\n{value}{marker}"

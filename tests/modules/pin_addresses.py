@@ -81,8 +81,23 @@ def write_pin(pin: Pin, path: Path = PIN_FILE) -> None:
 
 
 def plain_module_stacks(dest: Path) -> dict[str, dict[str, Any]]:
-    """The `main.tf.json` of every plain module emitted into `dest`."""
-    return {path.parent.name: json.loads(path.read_text()) for path in sorted(dest.glob("*/main.tf.json"))}
+    """The resources and data sources of every plain module emitted into `dest` (its HCL files, read with
+    python-hcl2), in the JSON configuration's shape: block kind -> type -> name -> body."""
+    import hcl2
+
+    stacks: dict[str, dict[str, Any]] = {}
+    for module in sorted(path for path in dest.iterdir() if path.is_dir()):
+        config: dict[str, Any] = {}
+        for path in sorted(module.glob("*.tf")):
+            parsed = hcl2.loads(path.read_text())
+            for kind in ("resource", "data"):
+                for block in parsed.get(kind, []):
+                    for type_name, bodies in block.items():
+                        section = config.setdefault(kind, {}).setdefault(type_name.strip('"'), {})
+                        for name, body in bodies.items():
+                            section[name.strip('"')] = body
+        stacks[module.name] = config
+    return stacks
 
 
 def differences(pinned: Pin, current: Pin) -> list[str]:

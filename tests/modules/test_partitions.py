@@ -166,8 +166,10 @@ def test_the_powertools_layer_comes_from_the_partitions_publisher(
 
 def test_plain_modules_take_the_partition_from_the_caller(plain_modules: Path) -> None:
     # GIVEN the plain modules emitted afresh, THEN no ARN is hard-wired to a partition
-    for module in sorted(plain_modules.glob("*/main.tf.json")):
+    modules = sorted(plain_modules.glob("*/main.tf"))
+    assert modules
+    for module in modules:
         text = module.read_text()
         assert set(ARN.findall(text)) == set(), module.parent.name
-        assert "arn:${data.aws_partition.partition.partition}:" in text
-        assert "data.aws_partition.partition.dns_suffix" in text or module.parent.name != "hub"
+        assert "arn:${data.aws_partition.this.partition}:" in text
+        assert "data.aws_partition.this.dns_suffix" in text or module.parent.name != "hub"

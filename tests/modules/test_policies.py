@@ -222,15 +222,16 @@ def test_no_identity_policy_allows_send_command_or_assume_role_on_everything(
 # --- checkov ---------------------------------------------------------------------------------------
 
 
-def run_checkov(directory: Path) -> dict[str, Any]:
+def run_checkov(directory: Path, framework: str = "terraform_json") -> dict[str, Any]:
+    """checkov's `framework` runner on `directory` (terraform_json: stacks; terraform: the HCL modules)."""
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
-    command = [str(CHECKOV), "--framework", "terraform_json", "--skip-download", "--compact", "--quiet"]
+    command = [str(CHECKOV), "--framework", framework, "--skip-download", "--compact", "--quiet"]
     command += ["-o", "json", "-d", str(directory)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     report = json.loads(result.stdout)
     [terraform_json] = report if isinstance(report, list) else [report]
-    assert terraform_json["check_type"] == "terraform_json"
+    assert terraform_json["check_type"] == framework
     return dict(terraform_json)
 
 
@@ -240,11 +241,13 @@ def checkov_reports(landing_zones: LandingZones) -> dict[str, dict[str, Any]]:
     [root] = {app.outdir.parent for app in landing_zones.all_apps()}
     return {
         "stacks": run_checkov(root),
-        "plain modules": run_checkov(REPOSITORY_ROOT / "terraform" / "modules"),
+        "plain modules": run_checkov(REPOSITORY_ROOT / "terraform" / "modules", "terraform"),
     }
 
 
 def _resource_type(check: dict[str, Any]) -> str:
+    if not check["file_abs_path"].endswith(".json"):  # HCL: the address names its type
+        return str(check["resource"].split(".", 1)[0])
     name = check["resource"].split(".", 1)[1]
     data = json.loads(Path(check["file_abs_path"]).read_text())
     [resource_type] = [t for t, bodies in data["resource"].items() if name in bodies]

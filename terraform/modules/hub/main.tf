@@ -509,7 +509,7 @@ resource "aws_kms_key" "this" {
   tags       = var.tags
 }
 
-resource "aws_lambda_event_source_mapping" "handler_queue_trigger" {
+resource "aws_lambda_event_source_mapping" "this" {
   count = var.create ? 1 : 0
 
   batch_size                         = var.batch_size
@@ -535,7 +535,12 @@ resource "aws_lambda_function" "handler" {
   handler       = "domain_join.app.lambda_handler"
   kms_key_arn   = aws_kms_key.this[0].arn
   layers = [
-    "arn:${data.aws_partition.this.partition}:lambda:${data.aws_region.this.region}:${lookup({ "cn-north-1" = "498634801083", "cn-northwest-1" = "498634801083", "us-gov-west-1" = "165093116878", "us-gov-east-1" = "165087284144" }, data.aws_region.this.region, "017000801446")}:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:${var.powertools_layer_version}",
+    format("arn:%s:lambda:%s:%s:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:%s", data.aws_partition.this.partition, data.aws_region.this.region, lookup({
+      "cn-north-1"     = "498634801083"
+      "cn-northwest-1" = "498634801083"
+      "us-gov-west-1"  = "165093116878"
+      "us-gov-east-1"  = "165087284144"
+    }, data.aws_region.this.region, "017000801446"), var.powertools_layer_version),
   ]
   memory_size                    = var.function_memory_mib
   reserved_concurrent_executions = var.reserved_concurrency

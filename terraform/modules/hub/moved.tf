@@ -94,7 +94,7 @@ moved {
 
 moved {
   from = aws_lambda_event_source_mapping.hub_queue-trigger_CCFBE70B
-  to   = aws_lambda_event_source_mapping.handler_queue_trigger[0]
+  to   = aws_lambda_event_source_mapping.this[0]
 }
 
 moved {
