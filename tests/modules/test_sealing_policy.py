@@ -329,7 +329,7 @@ def test_the_spoke_policy_names_exactly_the_key_and_passes_parliament_and_checko
         "kms:ResourceAliases": naming.key_alias()
     }
     assert parliament.analyze_policy_string(json.dumps(exact)).findings == []
-    # parliament's action table predates KMS's alias ABAC; AWS documents kms:ResourceAliases for key operations
+    # parliament's table predates KMS's alias ABAC; AWS documents kms:ResourceAliases for key operations
     alias_findings = parliament.analyze_policy_string(json.dumps(alias)).findings
     assert [(f.issue, f.detail) for f in alias_findings] == [
         ("UNKNOWN_CONDITION_FOR_ACTION", "Unknown condition kms:ResourceAliases for action kms:Decrypt")
