@@ -19,7 +19,7 @@ export JSII_NODE := $(TOOLS_BIN)/node
 export PATH := $(TOOLS_BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e bench-reconcile plain-modules tools clean
+.PHONY: synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e bench-reconcile bench-toolshost plain-modules tools clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
 synth: $(STAMP) $(TOOLS_STAMP)
@@ -70,6 +70,10 @@ bench-e2e: $(STAMP) $(TOOLS_STAMP)
 ## make bench-reconcile: API calls per (account, Region) and simulated wall time of one reconciliation run
 bench-reconcile: $(STAMP)
 	$(BIN)/python benchmarks/bench_reconcile.py
+
+## make bench-toolshost: computers per second of one prestage and one remove of 50 against the lab's Samba DC (root)
+bench-toolshost: $(STAMP)
+	$(BIN)/python benchmarks/bench_toolshost.py $(BENCH_ARGS)
 
 ## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/)
 plain-modules: $(STAMP) $(TOOLS_STAMP)

@@ -83,6 +83,7 @@ def test_the_join_document_joins_a_linux_instance(ad_lab: Lab) -> None:
         # SSM Agent exports a parameter's default when the command does not send it: installing allowed, and
         # nothing to install (the lab's instances have the AD client).
         contract.JOIN_PARAM_INSTALL_PACKAGES: "true",
+        contract.PARAM_SEALING_KEY: "",  # the default: this directory's join OTPs are not sealed
         contract.JOIN_PARAM_COMPUTERS: f"{other_id}={computer_name(other_id)}={one_time_password()} "
         f"{instance_id}={name}={otp}",
     }
