@@ -371,3 +371,19 @@ def test_the_lambda_entry_points_plan_work_and_count(
     assert states_of(hub.join_queue()) == {GONE_ID: events.TERMINATED}
     metrics = emitted_metrics(capsys.readouterr().out)
     assert (metrics["WorkItems"], metrics["Orphaned"], metrics["Removed"]) == (1, 1, 1)
+
+
+def test_a_dry_run_of_the_planner_makes_its_workers_report_only(hub: Hub) -> None:
+    w = hub.world
+    # GIVEN a joined record whose instance is gone, and workers whose own settings are not dry run
+    w.put_config(SPOKE_A, regions={HOME_REGION})
+    w.put_ledger(GONE_ID, SPOKE_A, status="JOIN_SENT")
+    assert hub.reconciler.settings.dry_run is False
+    # WHEN the planner runs in dry run and a worker takes its message
+    hub.reconciler.fan_out(dry_run=True)
+    (message,) = w.client("sqs").receive_message(QueueUrl=hub.reconcile_queue_url)["Messages"]
+    report = hub.reconciler.run(decode_work_item(message["Body"]), dry_run=False)
+    # THEN the removal is reported but nothing is sent, and no inventory is asked for
+    assert report.dry_run and [a.kind for a in report.actions] == [P.REMOVE]
+    assert hub.join_queue() == []
+    assert w.calls_of("SendCommand") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from handlers.domain_join import contract
@@ -202,6 +204,7 @@ def test_work_items_round_trip() -> None:
         (record(I2, "JOIN_FAILED", retried_at=NOW - 5),),
     )
     assert decode_work_item(encode_work_item(item)) == item
+    assert decode_work_item(encode_work_item(replace(item, dry_run=True))).dry_run is True
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,8 @@ ignored (counted in ``Inventory.ignored``): the reconciler acts only on exact st
 
     {"v": 1, "account": "...", "region": "...", "roleArn": "...", "domain": "...",
      "takenAt": 0, "inventory": [["NAME", "i-..."], ...],
-     "ledger": [["i-...", "STATUS", "NAME", updatedAt, retriedAt], ...]}   # "ledger" may be absent
+     "ledger": [["i-...", "STATUS", "NAME", updatedAt, retriedAt], ...],   # "ledger" may be absent
+     "dryRun": true}                                                      # absent: false
 
 Public API::
 
@@ -156,6 +157,8 @@ def encode_work_item(item: WorkItem) -> str:
         "takenAt": item.inventory_taken_at,
         "inventory": [[o.computer_name, o.stamp_instance_id] for o in item.inventory],
     }
+    if item.dry_run:
+        body["dryRun"] = True
     if item.ledger is not None:
         body["ledger"] = [
             [r.instance_id, r.status, r.computer_name, r.updated_at, r.retried_at] for r in item.ledger
@@ -201,4 +204,6 @@ def decode_work_item(text: str) -> WorkItem:
         ):
             raise InventoryError("work item inventory holds an invalid name or instance id")
     domain = str(body.get("domain") or "")
-    return WorkItem(account, region, role_arn, domain, inventory, taken_at, ledger)
+    return WorkItem(
+        account, region, role_arn, domain, inventory, taken_at, ledger, body.get("dryRun") is True
+    )

@@ -101,6 +101,7 @@ class WorkItem:
             directory pass).
         ledger: the ledger records of this account and Region (the planner reads the ledger once per run);
             ``None``: the worker reads them itself.
+        dry_run: the planner ran in dry run: the worker only reports, whatever its own settings say.
     """
 
     account_id: str
@@ -110,6 +111,7 @@ class WorkItem:
     inventory: tuple[InventoryObject, ...] = ()
     inventory_taken_at: int = 0
     ledger: tuple[LedgerRecord, ...] | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)

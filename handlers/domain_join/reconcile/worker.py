@@ -226,7 +226,14 @@ class Reconciler:
     ) -> PlanResult:
         """The work items of one run (only ``accounts`` / ``regions`` when given), each with its ledger
         records and inventory objects, and the reports of stamps no enrolled (account, Region) covers."""
-        configs = self._port.load_config_items()
+        return self._plan(self._port.load_config_items(), accounts, regions)
+
+    def _plan(
+        self,
+        configs: Mapping[str, Mapping[str, Any]],
+        accounts: Collection[str] | None = None,
+        regions: Collection[str] | None = None,
+    ) -> PlanResult:
         if accounts is not None:
             configs = {a: c for a, c in configs.items() if a in accounts}
         items = plan_work(configs, self._hub_regions)
@@ -259,9 +266,13 @@ class Reconciler:
     def fan_out(self, *, dry_run: bool) -> ReconcileReport:
         """The planner's run: queue one message per work item, log the reports, ask for the next inventory.
 
-        Even in dry run the items are queued (the workers then only report) but no inventory is requested.
+        Even in dry run the items are queued, marked so (the workers then only report), but no inventory is
+        requested.
         """
-        result = self.plan()
+        configs = self._port.load_config_items()
+        result = self._plan(configs)
+        if dry_run:
+            result = replace(result, items=tuple(replace(i, dry_run=True) for i in result.items))
         report = ReconcileReport(None, dry_run, list(result.reports), work_items=len(result.items))
         for action in result.reports:
             self._decided(action, dry_run)
@@ -270,7 +281,7 @@ class Reconciler:
             report.errors.append(f"reconcile queue refused {refused} of {len(result.items)} work items")
         if not dry_run:
             try:
-                self._port.request_inventories(self._port.load_config_items())
+                self._port.request_inventories(configs)
             except Exception as exc:  # the work items are queued; the next run reads an older inventory
                 report.errors.append(f"inventory not requested: {type(exc).__name__}: {exc}")
         self._log(
@@ -281,8 +292,9 @@ class Reconciler:
 
     # --- worker ---------------------------------------------------------------------
     def run(self, item: WorkItem, *, dry_run: bool) -> ReconcileReport:
-        """Reconcile one (account, Region); ``dry_run``: decide and report, change nothing."""
-        dry_run = dry_run or self.settings.dry_run
+        """Reconcile one (account, Region); ``dry_run`` (or the settings', or the item's own): decide and
+        report, change nothing."""
+        dry_run = dry_run or self.settings.dry_run or item.dry_run
         now = int(self._clock())
         fleet = self._port.describe_fleet(item)
         ledger_records = (
