@@ -315,6 +315,8 @@ class Reconciliation(Construct):
             iam.statement("SendSyntheticEvents", ["sqs:SendMessage"], hub.queue_arn),
             use_key,
             iam.statement("ReadConfigItems", ["dynamodb:BatchGetItem"], config_arn),
+            # A work item too large for one message comes without its ledger records: the worker scans them.
+            iam.statement("ScanLedger", ["dynamodb:Scan"], ledger_arn),
             iam.statement(
                 "RecordRetriesAndQuarantines", ["dynamodb:UpdateItem", "dynamodb:BatchWriteItem"], ledger_arn
             ),

@@ -38,7 +38,8 @@ HOUR = 3600
 OTHER_REGION = "us-west-2"
 UNENROLLED = "333333333333"
 GONE_ID = "i-0aaaaaaaaaaaaaaa1"
-SERVERS_OU = "OU=Servers,DC=corp,DC=example,DC=com"  # an instance id no spoke ever had
+SERVERS_OU = "OU=Servers,DC=corp,DC=example,DC=com"
+MANY_OBJECTS = 8000  # ~300 KB of work item: over one SQS message  # an instance id no spoke ever had
 
 
 @dataclass
@@ -387,3 +388,24 @@ def test_a_dry_run_of_the_planner_makes_its_workers_report_only(hub: Hub) -> Non
     assert report.dry_run and [a.kind for a in report.actions] == [P.REMOVE]
     assert hub.join_queue() == []
     assert w.calls_of("SendCommand") == []
+
+
+def test_a_work_item_too_large_for_one_message_goes_without_what_does_not_fit(hub: Hub) -> None:
+    w = hub.world
+    # GIVEN an account/Region whose stamped objects alone are larger than one SQS message
+    w.put_config(SPOKE_A, regions={HOME_REGION})
+    w.put_ledger(GONE_ID, SPOKE_A, status="JOIN_SENT")
+    many = [
+        P.InventoryObject(f"EC2BIG{n:05d}", "", SPOKE_A, HOME_REGION, f"i-{n:017x}")
+        for n in range(MANY_OBJECTS)
+    ]
+    hub.put_inventory(many, int(w.clock()))
+    # WHEN the planner queues it
+    hub.reconciler.fan_out(dry_run=True)
+    (message,) = w.client("sqs").receive_message(QueueUrl=hub.reconcile_queue_url)["Messages"]
+    item = decode_work_item(message["Body"])
+    # THEN it travels without ledger records and inventory (no directory pass), and the worker still finds
+    # the ledger orphan by reading the ledger itself
+    assert (item.ledger, item.inventory, item.inventory_taken_at) == (None, (), 0)
+    report = hub.reconciler.run(item, dry_run=True)
+    assert [(a.kind, a.instance_id) for a in report.actions] == [(P.REMOVE, GONE_ID)]

@@ -150,9 +150,12 @@ def test_each_role_may_do_only_its_part(reconciled: SynthesizedApp) -> None:
     def actions(statements: dict[str, dict[str, Any]]) -> set[str]:
         return {a for s in statements.values() for a in as_list(s["Action"])}
 
-    # THEN only the worker reaches into spokes, writes the ledger and sends removals; only the planner scans
+    # THEN only the worker reaches into spokes, writes the ledger and sends removals
     assert "sts:AssumeRole" in actions(worker) and "sts:AssumeRole" not in actions(planner)
-    assert "dynamodb:Scan" in actions(planner) and "dynamodb:Scan" not in actions(worker)
+    assert "dynamodb:Scan" in actions(planner)
+    assert as_list(worker["ScanLedger"]["Resource"]) == [  # oversized work items only: never the config table
+        f"arn:aws:dynamodb:{HOME_REGION}:{SECURITY_ACCOUNT}:table/{naming.DEFAULT_LEDGER_TABLE_NAME}"
+    ]
     assert not {"dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"} & actions(planner)
     assert as_list(worker["SendToolsHostDocuments"]["Resource"]) == [
         f"arn:aws:ssm:{HOME_REGION}:{SECURITY_ACCOUNT}:document/{contract.REMOVE_DOCUMENT}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +35,7 @@ from .partitions import partition_of
 from .sessions import ClientFactory, Sessions, boto3_client_factory, session_client_factory
 
 SQS_BATCH_LIMIT: Final = 10
+MESSAGE_BYTES_LIMIT: Final = 240 * 1024  # SQS: 256 KiB per message and per batch (some headroom)
 DESCRIBE_PAGE: Final = 1000
 LIST_COMMANDS_PAGES: Final = 3  # newest inventories are on the first page; a few more for many domains
 RETRIED_AT: Final = contract.LEDGER_RETRIED_AT_ATTRIBUTE  # when a JOIN_FAILED record was last re-queued
@@ -227,7 +229,7 @@ class ReconcileGateway:
         return commands
 
     def send_work_items(self, items: Sequence[WorkItem]) -> int:
-        return self._send_batches(self._config.reconcile_queue_url, [encode_work_item(i) for i in items])
+        return self._send_batches(self._config.reconcile_queue_url, [fitting_body(i) for i in items])
 
     # --- worker -----------------------------------------------------------------------
     def describe_fleet(self, item: WorkItem) -> list[FleetInstance]:
@@ -327,10 +329,21 @@ class ReconcileGateway:
         )
 
     def _send_batches(self, queue_url: str, bodies: Sequence[str]) -> int:
+        """SendMessageBatch of up to 10 bodies and MESSAGE_BYTES_LIMIT bytes together."""
         sqs = self._sessions.hub_client("sqs")
         refused = 0
-        for start in range(0, len(bodies), SQS_BATCH_LIMIT):
-            chunk = bodies[start : start + SQS_BATCH_LIMIT]
+        chunks: list[list[str]] = [[]]
+        for body in bodies:
+            size = len(body.encode())
+            if chunks[-1] and (
+                len(chunks[-1]) == SQS_BATCH_LIMIT
+                or sum(len(b.encode()) for b in chunks[-1]) + size > MESSAGE_BYTES_LIMIT
+            ):
+                chunks.append([])
+            chunks[-1].append(body)
+        for chunk in chunks:
+            if not chunk:
+                continue
             with translated("sqs:SendMessageBatch"):
                 response = sqs.send_message_batch(
                     QueueUrl=queue_url,
@@ -338,6 +351,20 @@ class ReconcileGateway:
                 )
             refused += len(response.get("Failed", []))
         return refused
+
+
+def fitting_body(item: WorkItem) -> str:
+    """The item's message body within MESSAGE_BYTES_LIMIT: whole; else without its ledger records (the worker
+    then reads them); else also without its inventory (no directory pass for it this run)."""
+    for candidate in (
+        item,
+        replace(item, ledger=None),
+        replace(item, ledger=None, inventory=(), inventory_taken_at=0),
+    ):
+        body = encode_work_item(candidate)
+        if len(body.encode()) <= MESSAGE_BYTES_LIMIT:
+            return body
+    return body
 
 
 def _stamp(item: WorkItem, instance_id: str) -> str:
