@@ -145,3 +145,47 @@ def test_a_directory_asking_for_sealed_joins_without_a_sealing_key_sends_no_join
     # THEN no join command carries its OTP in the clear: none is sent, and the log says why
     assert world.commands(SPOKE_A, SPOKE_REGION) == []
     assert "no sealing key" in capsys.readouterr().out
+
+
+# --- pure: what is sealed --------------------------------------------------------------------------------
+def test_a_full_prestage_batch_is_cut_at_entry_boundaries_into_pieces_kms_encrypts() -> None:
+    # GIVEN 50 entries of the handler's grammar (the most one prestage command carries), longest OTPs
+    entries = [
+        wire.PrestageEntry(
+            naming.computer_name(f"i-{n:017x}"),
+            "A1b" * 42 + "xy",
+            f"ec2-domain-join:{SPOKE_A}/us-gov-west-1/i-{n:017x}",
+        )
+        for n in range(wire.MAX_ENTRIES)
+    ]
+    value = wire.encode_prestage(entries)
+    # WHEN it is cut for sealing
+    pieces = sealing.prestage_pieces(value)
+    # THEN every piece fits kms:Encrypt, no entry is split, and together they are the value
+    assert len(value) > 2 * sealing.KMS_MAX_PLAINTEXT
+    assert all(len(piece.encode()) <= sealing.KMS_MAX_PLAINTEXT for piece in pieces)
+    assert " ".join(pieces) == value
+    assert sum(len(wire.decode_prestage(p)) for p in pieces) == wire.MAX_ENTRIES
+    assert len(pieces) <= wire.MAX_SEALED_PIECES
+
+
+def test_join_requests_name_each_instance_in_its_context_and_keep_the_order() -> None:
+    ids = ["i-0123456789abcdef0", "i-0fedcba9876543210"]
+    parameters = {
+        contract.JOIN_PARAM_COMPUTERS: wire.encode_join(
+            wire.JoinEntry(i, naming.computer_name(i), naming.one_time_password()) for i in ids
+        )
+    }
+    requests = sealing.join_requests(parameters, "aws-us-gov", "us-gov-west-1", SPOKE_A)
+    assert [r.context[contract.SEAL_CONTEXT_INSTANCE] for r in requests] == [
+        f"arn:aws-us-gov:ec2:us-gov-west-1:{SPOKE_A}:instance/{i}" for i in ids
+    ]
+    assert all(r.context[contract.SEAL_CONTEXT_PURPOSE] == contract.SEAL_PURPOSE_JOIN for r in requests)
+    assert all(r.plaintext not in repr(r) for r in requests), "a request never shows its plaintext"
+    sealed = sealing.sealed_join_parameters(
+        parameters, "arn:aws-us-gov:kms:us-gov-west-1:111111111111:key/k", ["Q" * 80, "R" * 80]
+    )
+    assert [e.sealed_otp for e in wire.decode_sealed_join(sealed[contract.JOIN_PARAM_COMPUTERS])] == [
+        "Q" * 80,
+        "R" * 80,
+    ]

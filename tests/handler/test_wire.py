@@ -126,3 +126,52 @@ def test_prestage_decoder_refuses_values_outside_the_grammar(text: str) -> None:
     with pytest.raises(wire.WireFormatError):
         wire.decode_prestage(text)
     assert not re.fullmatch(wire.PRESTAGE_PATTERN, text)
+
+
+# --- sealed values ------------------------------------------------------------------------------------------
+def _sealed(size: int = 184) -> str:
+    """Base64 of a ciphertext blob of `size` bytes, its padding cut (as sealing.to_text writes it)."""
+    from handlers.domain_join.sealing import to_text
+
+    return to_text(bytes(n % 256 for n in range(size)))
+
+
+def test_sealed_join_round_trip_and_the_document_pattern_takes_it() -> None:
+    entries = [wire.SealedJoinEntry(i, _name(i), _sealed()) for i in INSTANCES]
+    text = wire.encode_sealed_join(entries)
+    assert re.fullmatch(wire.SEALED_JOIN_PATTERN, text)
+    assert re.fullmatch(wire.JOIN_PARAMETER_PATTERN, text)
+    assert wire.decode_sealed_join(text) == tuple(entries)
+
+
+def test_sealed_prestage_round_trip_of_up_to_eight_pieces() -> None:
+    pieces = [_sealed(4096 + 150)] * wire.MAX_SEALED_PIECES
+    text = wire.encode_sealed_prestage(pieces)
+    assert re.fullmatch(wire.PRESTAGE_PARAMETER_PATTERN, text)
+    assert wire.decode_sealed_prestage(text) == tuple(pieces)
+    with pytest.raises(wire.WireFormatError, match="9 pieces"):
+        wire.encode_sealed_prestage([*pieces, pieces[0]])
+
+
+@pytest.mark.parametrize(
+    "ciphertext",
+    [
+        "",
+        "A" * 63,
+        _sealed() + "=",
+        _sealed()[:100] + "-" + _sealed()[:100],
+        "A" * (wire.MAX_SEALED_CHARS + 1),
+    ],
+    ids=["empty", "short", "padded", "url-safe", "too-long"],
+)
+def test_a_sealed_value_outside_the_grammar_is_refused(ciphertext: str) -> None:
+    with pytest.raises(wire.WireFormatError):
+        wire.encode_sealed_join([wire.SealedJoinEntry(INSTANCES[0], _name(INSTANCES[0]), ciphertext)])
+    with pytest.raises(wire.WireFormatError):
+        wire.decode_sealed_prestage(ciphertext)
+
+
+def test_a_plain_value_never_reads_as_sealed_where_the_otp_is_short() -> None:
+    """The document admits either form; a handler OTP (32 characters) is never taken for a ciphertext."""
+    text = wire.encode_join([wire.JoinEntry(i, _name(i), one_time_password()) for i in INSTANCES])
+    assert not re.fullmatch(wire.SEALED_JOIN_PATTERN, text)
