@@ -84,7 +84,7 @@ class Module:
 
 
 def legacy_entries(path: Path = LEGACY_ADDRESSES) -> dict[str, dict[str, dict[str, Any]]]:
-    """unit -> former address -> {"path": construct path, "repeated": had count or for_each}."""
+    """unit -> former address -> {"path": construct path, "repeated": "count", "for_each" or None}."""
     data = json.loads(path.read_text())
     return {unit: entries for unit, entries in data.items() if unit != "//"}
 

@@ -3,8 +3,13 @@
 GIVEN `examples/<module>-consumer/` (a provider block, a module block with
 `source = "../../terraform/modules/<module>"`, the values of its terraform.tfvars) and a copy of the plain
 modules adapted as `v5` lists, WHEN it goes through `terraform init`, `validate` and an offline `plan`, THEN
-all three succeed and the plan creates every resource the module declares, as Terraform itself read it (the
+all three succeed and the plan has every resource the module declares, as Terraform itself read it (the
 saved plan's `configuration`), so JSON and HCL modules are checked alike and a module planning nothing fails.
+
+The work dir also holds a local state with the module's addresses up to 0.1.0 (cdktf logical ids,
+modules/plain/legacy_addresses.json; each instance with an `id` only): the same plan proves that the
+`moved` blocks carry every one of them to its readable address (no destroy, nothing left at an old address)
+at no extra Terraform run.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ from __future__ import annotations
 import functools
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
+
+from modules.plain import conventions, schema
 
 from .tfcli import Terraform
 from .tier import CONSUMER_SUFFIX, EXAMPLES, PLAIN_MODULES, Context, Job, Prepared, Tier, prepare_consumer
@@ -34,7 +43,53 @@ def plain_modules() -> list[str]:
     return sorted(path.name for path in PLAIN_MODULES.iterdir() if path.is_dir())
 
 
-CONSUMER_JOBS = [Job(name, functools.partial(prepare_consumer, consumer=name)) for name in consumers()]
+MODULE_CALL = re.compile(r'^module\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
+AWS = 'provider["registry.terraform.io/hashicorp/aws"]'
+
+
+def legacy_state(consumer: Path, unit: str) -> tuple[dict[str, Any], set[str]]:
+    """A state of the consumer's module call holding the unit's former addresses (for_each instances keyed
+    by the consumer's `regions`), and those instance addresses."""
+    [call] = MODULE_CALL.findall((consumer / "main.tf").read_text())
+    tfvars = hcl2.loads((consumer / "terraform.tfvars").read_text())
+    regions = [region.strip('"') for region in tfvars.get("regions", [])]
+    versions = schema.read_cache()["resource"]
+    resources, addresses = [], set()
+    for address, entry in sorted(conventions.legacy_entries().get(unit, {}).items()):
+        type_name, name = address.split(".", 1)
+        keys: list[Any] = {"count": [0], "for_each": regions}.get(entry["repeated"], [None])
+        instances = []
+        for key in keys:
+            instance: dict[str, Any] = {
+                "schema_version": versions[type_name]["version"],
+                "attributes": {"id": f"legacy-{name}-{key}"},
+                "sensitive_attributes": [],
+            }
+            if key is not None:
+                instance["index_key"] = key
+            instances.append(instance)
+            suffix = "" if key is None else f"[{json.dumps(key)}]"
+            addresses.add(f"module.{call}.{address}{suffix}")
+        resources.append(
+            {"module": f"module.{call}", "mode": "managed", "type": type_name, "name": name, "provider": AWS,
+             "instances": instances}
+        )  # fmt: skip
+    state = {"version": 4, "terraform_version": "1.5.0", "serial": 1, "lineage": "plain-modules-0.1.0",
+             "outputs": {}, "resources": resources}  # fmt: skip
+    return state, addresses
+
+
+def prepare_consumer_with_legacy_state(context: Context, consumer: str) -> Prepared:
+    prepared = prepare_consumer(context, consumer)
+    state, addresses = legacy_state(prepared.workdir, consumer.removesuffix(CONSUMER_SUFFIX))
+    (prepared.workdir / "terraform.tfstate").write_text(json.dumps(state, indent=2))
+    prepared.expected["legacy"] = addresses
+    return prepared
+
+
+CONSUMER_JOBS = [
+    Job(name, functools.partial(prepare_consumer_with_legacy_state, consumer=name)) for name in consumers()
+]
 
 
 def configured_resources(module: dict[str, Any], prefix: str = "") -> set[str]:
@@ -52,15 +107,23 @@ def configured_resources(module: dict[str, Any], prefix: str = "") -> set[str]:
 @pytest.mark.terraform
 @pytest.mark.parametrize("job", CONSUMER_JOBS, ids=str)
 def test_consumer_validates_and_plans_every_module_resource(job: Job, tier: Tier) -> None:
-    _, outcome = tier.result(job)
+    prepared, outcome = tier.result(job)
 
     assert outcome.failed_step is None, outcome.output
     assert outcome.plan is not None
     configured = configured_resources(outcome.plan["configuration"]["root_module"])
     assert any(address.startswith("module.") for address in configured), f"{job} calls no module"
-    creates = outcome.planned_creates()
-    assert {INSTANCE_KEY.sub("", address) for address in creates} == configured, outcome.output
-    assert outcome.planned_changes() == creates
+    changes = [c for c in outcome.plan["resource_changes"] if c["mode"] == "managed"]
+    planned = {INSTANCE_KEY.sub("", change["address"]) for change in changes}
+    assert planned == configured, outcome.output
+    # every former address moved to a readable one: nothing destroyed, nothing planned at an old address
+    legacy = prepared.expected["legacy"]
+    kept = {address for address in legacy if INSTANCE_KEY.sub("", address) in configured}  # name unchanged
+    moved_from = {change["previous_address"] for change in changes if "previous_address" in change}
+    assert moved_from == legacy - kept
+    assert not [c["address"] for c in changes if c["address"] in legacy - kept]
+    assert kept <= {c["address"] for c in changes}
+    assert not [c["address"] for c in changes if c["change"]["actions"] == ["delete"]]
 
 
 def test_every_plain_module_has_a_consumer_that_calls_it() -> None:
@@ -164,3 +227,12 @@ def test_an_hcl_module_with_v6_arguments_is_adapted_and_plans(job: Job, tier: Ti
         'module.queues.aws_sqs_queue.this["eu-central-1"]',
         'module.queues.aws_sqs_queue.this["eu-west-1"]',
     ]
+
+
+@pytest.mark.terraform
+def test_plain_modules_are_formatted(terraform_cli: Terraform) -> None:
+    """GIVEN the generated .tf files, THEN `terraform fmt` would change nothing (the renderer's layout is
+    Terraform's own)."""
+    assert sorted(PLAIN_MODULES.glob("*/*.tf"))
+    step = terraform_cli.run(PLAIN_MODULES, "fmt", "-check", "-recursive", "-diff", "-no-color")
+    assert step.returncode == 0, step.output
