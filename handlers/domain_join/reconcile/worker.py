@@ -300,7 +300,11 @@ class Reconciler:
         ledger_records = (
             item.ledger if item.ledger is not None else tuple(self._port.scan_ledger({item.account_id}))
         )
-        ledger = {r.instance_id: r for r in ledger_records if r.account == item.account_id}
+        ledger = {
+            r.instance_id: r
+            for r in ledger_records
+            if (r.account, r.region) == (item.account_id, item.region)
+        }
         s = self.settings
         actions = decide_backfill(item, fleet, ledger, now, s.retry_period_seconds, s.settle_seconds)
         removals = decide_ledger_orphans(item, fleet, ledger)
