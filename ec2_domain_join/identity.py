@@ -3,6 +3,7 @@
 It verifies, in the IAM Identity Center instance of `identity.account_id` / `identity.region` (with the
 operator's credentials, which must be of that account):
 
+0. the credentials are of `identity.account_id` (sts GetCallerIdentity);
 1. the instance exists (sso-admin ListInstances; the one of `identity.instance_arn`, or the only one);
 2. every group the assignments name is in the identity store (identitystore GetGroupId by DisplayName) and
    came from the external identity provider (DescribeGroup: it carries an ExternalId);
@@ -41,6 +42,7 @@ class Expected:
     """What the landing zone's `identity` section asks for."""
 
     region: str
+    account_id: str
     instance_arn: str | None
     identity_store_id: str | None
     groups: tuple[str, ...]
@@ -51,6 +53,7 @@ class Expected:
     def from_settings(cls, identity: IdentitySettings, region: str | None = None) -> Expected:
         return cls(
             region=region or identity.region,
+            account_id=identity.account_id,
             instance_arn=identity.instance_arn,
             identity_store_id=identity.identity_store_id,
             groups=identity.groups,
@@ -90,6 +93,16 @@ class Observed:
     permission_sets: Mapping[str, str] = field(default_factory=dict)  # name -> ARN (existing ones)
     provisioned: Mapping[str, frozenset[str]] = field(default_factory=dict)  # name -> accounts
     assigned: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)  # (set, account) -> ids
+
+
+def decide_account(expected: Expected, caller_account: str) -> list[str]:
+    """The credentials must be of the identity account: elsewhere every answer would be about another one."""
+    if caller_account == expected.account_id:
+        return []
+    return [
+        f"credentials: of account {caller_account}, identity.account_id is {expected.account_id} (use "
+        "credentials of the management account or of the delegated administrator)"
+    ]
 
 
 def decide_instance(expected: Expected, instances: tuple[Instance, ...]) -> tuple[Instance | None, list[str]]:
@@ -179,6 +192,10 @@ class IdentityReader:
                 return
             request["NextToken"] = response["NextToken"]
 
+    def caller_account(self) -> str:
+        with translated("sts:GetCallerIdentity"):
+            return str(self._client("sts").get_caller_identity()["Account"])
+
     def instances(self) -> tuple[Instance, ...]:
         return tuple(
             Instance(str(i["InstanceArn"]), str(i["IdentityStoreId"]))
@@ -247,6 +264,9 @@ class IdentityReader:
 
 def check(expected: Expected, reader: IdentityReader) -> list[str]:
     """Read what `expected` needs and return the missing lines (the thin orchestrator)."""
+    wrong_account = decide_account(expected, reader.caller_account())
+    if wrong_account:
+        return wrong_account
     instance, lines = decide_instance(expected, reader.instances())
     if instance is None:
         return lines

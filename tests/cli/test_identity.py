@@ -269,6 +269,16 @@ def test_region_option_checks_another_regions_instance(world: World, tmp_path: P
     assert not [line for line in lines if world.instance_arn in line]
 
 
+def test_credentials_of_another_account_are_the_only_line(world: World, tmp_path: Path) -> None:
+    world.complete()
+    code, lines = check(landing_zone(tmp_path, account_id=OTHER_ACCOUNT))
+    assert code == EXIT_FAILED
+    assert lines == [
+        f"missing: credentials: of account {ACCOUNT}, identity.account_id is {OTHER_ACCOUNT} (use "
+        "credentials of the management account or of the delegated administrator)"
+    ]
+
+
 def test_a_file_without_identity_is_a_usage_error(world: World, tmp_path: Path) -> None:
     path = tmp_path / "plain.yaml"
     spokes = [{"account_id": ACCOUNT, "regions": [HUB_REGION]}]
@@ -283,6 +293,7 @@ def test_a_file_without_identity_is_a_usage_error(world: World, tmp_path: Path) 
 
 EXPECTED = Expected(
     region="eu-west-1",
+    account_id=ACCOUNT,
     instance_arn=None,
     identity_store_id=None,
     groups=(Q_GROUP,),
