@@ -84,7 +84,8 @@ class Variable:
             condition = condition.replace("VAR", reference)
             if self.default is None:  # null means "none" and is always valid
                 condition = f"{reference} == null || try({condition}, false)"
-            checks.append({"condition": f"${{{condition}}}", "error_message": message})
+            sentence = message if message.endswith((".", "?")) else f"{message}."
+            checks.append({"condition": f"${{{condition}}}", "error_message": sentence})
         if checks:
             body["validation"] = checks
         return body

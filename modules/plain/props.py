@@ -81,7 +81,7 @@ def field_rules(cls: type) -> dict[str, tuple[str, str]]:
                 low, high = _constant(cls, args[2]), _constant(cls, args[3])
                 rules[name] = (
                     f"floor(VAR) == VAR && VAR >= {low} && VAR <= {high}",
-                    f"{name}: a whole number from {low} to {high}",
+                    f"{name} must be a whole number from {low} to {high}",
                 )
             elif function in ("check_pattern", "check_each"):
                 pattern, what = _constant(cls, args[2]), _constant(cls, args[3])
@@ -93,14 +93,14 @@ def field_rules(cls: type) -> dict[str, tuple[str, str]]:
                 )
                 rules[name] = (
                     condition,
-                    f"{name}: {'each must be ' if function == 'check_each' else ''}{what}",
+                    f"{name}: {'each' if function == 'check_each' else 'it'} must be {what}",
                 )
             elif function == "check_log_retention":
                 from modules.function import LOG_RETENTION_DAYS as days
 
                 rules[name] = (
                     f"contains({json.dumps(list(days))}, VAR)",
-                    f"{name}: one of {', '.join(map(str, days))}",
+                    f"{name} must be one of {', '.join(map(str, days))}",
                 )
         if (
             isinstance(node, ast.Compare)
@@ -110,7 +110,7 @@ def field_rules(cls: type) -> dict[str, tuple[str, str]]:
             choices = _constant(cls, node.comparators[0])
             rules[node.left.attr] = (
                 f"contains({json.dumps(list(choices))}, VAR)",
-                f"{node.left.attr}: one of {', '.join(choices)}",
+                f"{node.left.attr} must be one of {', '.join(choices)}",
             )
     return rules
 

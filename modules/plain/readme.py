@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .conventions import Module
     from .schema import TypeSchema
 
-SOURCE = "git::https://github.com/<owner>/ec2-domain-join.git//terraform/modules/{unit}?ref=v0.1.0"
+SOURCE = "git::https://github.com/<owner>/ec2-domain-join.git//terraform/modules/{unit}?ref=v0.2.0"
 REGISTRY = "https://registry.terraform.io/providers/hashicorp/aws/latest/docs/{kind}/{name}"
 
 

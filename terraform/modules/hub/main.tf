@@ -482,7 +482,7 @@ resource "aws_kms_key" "this" {
         "Condition" = {
           "StringEquals" = {
             "kms:EncryptionContext:ec2-domain-join:purpose"      = "join"
-            "kms:EncryptionContext:ec2-domain-join:instance-arn" = "$$${ec2:SourceInstanceARN}"
+            "kms:EncryptionContext:ec2-domain-join:instance-arn" = "$${ec2:SourceInstanceARN}"
             "aws:PrincipalOrgID"                                 = var.organization_id
           }
           "Null" = { "ec2:SourceInstanceARN" = "false" }

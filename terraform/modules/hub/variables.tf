@@ -13,7 +13,7 @@ variable "organization_id" {
 
   validation {
     condition     = can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
-    error_message = "organization_id must look like o-…"
+    error_message = "organization_id must look like o-…."
   }
 }
 
@@ -24,7 +24,7 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", var.name))
-    error_message = "name: a resource name"
+    error_message = "name: it must be a resource name."
   }
 }
 
@@ -59,7 +59,7 @@ variable "forwarder_regions" {
 
   validation {
     condition     = alltrue([for value in var.forwarder_regions : can(regex("^(?:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2})$", value))])
-    error_message = "forwarder_regions: each must be an AWS Region name"
+    error_message = "forwarder_regions: each must be an AWS Region name."
   }
 }
 
@@ -70,7 +70,7 @@ variable "join_delay_seconds" {
 
   validation {
     condition     = floor(var.join_delay_seconds) == var.join_delay_seconds && var.join_delay_seconds >= 0 && var.join_delay_seconds <= 900
-    error_message = "join_delay_seconds: a whole number from 0 to 900"
+    error_message = "join_delay_seconds: a whole number from 0 to 900."
   }
 }
 
@@ -81,7 +81,7 @@ variable "function_timeout_seconds" {
 
   validation {
     condition     = floor(var.function_timeout_seconds) == var.function_timeout_seconds && var.function_timeout_seconds >= 10 && var.function_timeout_seconds <= 900
-    error_message = "function_timeout_seconds: a whole number from 10 to 900"
+    error_message = "function_timeout_seconds: a whole number from 10 to 900."
   }
 }
 
@@ -92,7 +92,7 @@ variable "function_memory_mib" {
 
   validation {
     condition     = floor(var.function_memory_mib) == var.function_memory_mib && var.function_memory_mib >= 128 && var.function_memory_mib <= 10240
-    error_message = "function_memory_mib: a whole number from 128 to 10240"
+    error_message = "function_memory_mib must be a whole number from 128 to 10240."
   }
 }
 
@@ -103,7 +103,7 @@ variable "reserved_concurrency" {
 
   validation {
     condition     = floor(var.reserved_concurrency) == var.reserved_concurrency && var.reserved_concurrency >= 2 && var.reserved_concurrency <= 1000
-    error_message = "reserved_concurrency: a whole number from 2 to 1000"
+    error_message = "reserved_concurrency must be a whole number from 2 to 1000."
   }
 }
 
@@ -114,7 +114,7 @@ variable "batch_size" {
 
   validation {
     condition     = floor(var.batch_size) == var.batch_size && var.batch_size >= 1 && var.batch_size <= 10
-    error_message = "batch_size: a whole number from 1 to 10"
+    error_message = "batch_size must be a whole number from 1 to 10."
   }
 }
 
@@ -125,7 +125,7 @@ variable "maximum_batching_window_seconds" {
 
   validation {
     condition     = floor(var.maximum_batching_window_seconds) == var.maximum_batching_window_seconds && var.maximum_batching_window_seconds >= 0 && var.maximum_batching_window_seconds <= 300
-    error_message = "maximum_batching_window_seconds: a whole number from 0 to 300"
+    error_message = "maximum_batching_window_seconds must be a whole number from 0 to 300."
   }
 }
 
@@ -156,7 +156,7 @@ variable "log_retention_days" {
       2192,
       2557,
     ], var.log_retention_days)
-    error_message = "log_retention_days: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557"
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557."
   }
 }
 
@@ -167,7 +167,7 @@ variable "dlq_retention_seconds" {
 
   validation {
     condition     = floor(var.dlq_retention_seconds) == var.dlq_retention_seconds && var.dlq_retention_seconds >= 60 && var.dlq_retention_seconds <= 1209600
-    error_message = "dlq_retention_seconds: a whole number from 60 to 1209600"
+    error_message = "dlq_retention_seconds must be a whole number from 60 to 1209600."
   }
 }
 
@@ -178,7 +178,7 @@ variable "kms_key_deletion_window_days" {
 
   validation {
     condition     = floor(var.kms_key_deletion_window_days) == var.kms_key_deletion_window_days && var.kms_key_deletion_window_days >= 7 && var.kms_key_deletion_window_days <= 30
-    error_message = "kms_key_deletion_window_days: a whole number from 7 to 30"
+    error_message = "kms_key_deletion_window_days must be a whole number from 7 to 30."
   }
 }
 
@@ -189,12 +189,12 @@ variable "tools_host_tag_key" {
 
   validation {
     condition     = length(var.tools_host_tag_key) > 0 && length(var.tools_host_tag_key) <= 128
-    error_message = "tools_host_tag_key: not empty, at most 128 characters"
+    error_message = "tools_host_tag_key: not empty, at most 128 characters."
   }
 
   validation {
     condition     = can(regex("^[\\w .:/=+@-]{1,128}$", var.tools_host_tag_key))
-    error_message = "tools_host_tag_key: a tag key"
+    error_message = "tools_host_tag_key: it must be a tag key."
   }
 }
 
@@ -205,7 +205,7 @@ variable "tools_host_tag_value" {
 
   validation {
     condition     = length(var.tools_host_tag_value) > 0 && length(var.tools_host_tag_value) <= 256
-    error_message = "tools_host_tag_value: not empty, at most 256 characters"
+    error_message = "tools_host_tag_value: not empty, at most 256 characters."
   }
 }
 
@@ -216,12 +216,12 @@ variable "spoke_role_name" {
 
   validation {
     condition     = length(var.spoke_role_name) > 0 && length(var.spoke_role_name) <= 64
-    error_message = "spoke_role_name: not empty, at most 64 characters"
+    error_message = "spoke_role_name: not empty, at most 64 characters."
   }
 
   validation {
     condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.spoke_role_name))
-    error_message = "spoke_role_name: an IAM role name"
+    error_message = "spoke_role_name: it must be an IAM role name."
   }
 }
 
@@ -232,7 +232,7 @@ variable "spoke_role_external_id" {
 
   validation {
     condition     = var.spoke_role_external_id == null || try(length(var.spoke_role_external_id) <= 1224, false)
-    error_message = "spoke_role_external_id: at most 1224 characters"
+    error_message = "spoke_role_external_id: at most 1224 characters."
   }
 }
 
@@ -243,7 +243,7 @@ variable "readiness_deadline_seconds" {
 
   validation {
     condition     = floor(var.readiness_deadline_seconds) == var.readiness_deadline_seconds && var.readiness_deadline_seconds >= 60 && var.readiness_deadline_seconds <= 86400
-    error_message = "readiness_deadline_seconds: a whole number from 60 to 86400"
+    error_message = "readiness_deadline_seconds: a whole number from 60 to 86400."
   }
 }
 
@@ -254,7 +254,7 @@ variable "max_command_attempts" {
 
   validation {
     condition     = floor(var.max_command_attempts) == var.max_command_attempts && var.max_command_attempts >= 1 && var.max_command_attempts <= 10
-    error_message = "max_command_attempts: a whole number from 1 to 10"
+    error_message = "max_command_attempts: a whole number from 1 to 10."
   }
 }
 
@@ -265,7 +265,7 @@ variable "config_cache_ttl_seconds" {
 
   validation {
     condition     = floor(var.config_cache_ttl_seconds) == var.config_cache_ttl_seconds && var.config_cache_ttl_seconds >= 0 && var.config_cache_ttl_seconds <= 3600
-    error_message = "config_cache_ttl_seconds: a whole number from 0 to 3600"
+    error_message = "config_cache_ttl_seconds: a whole number from 0 to 3600."
   }
 }
 
@@ -282,7 +282,7 @@ variable "config_table_name" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", var.config_table_name))
-    error_message = "config_table_name: a table name"
+    error_message = "config_table_name: it must be a table name."
   }
 }
 
@@ -293,7 +293,7 @@ variable "ledger_table_name" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", var.ledger_table_name))
-    error_message = "ledger_table_name: a table name"
+    error_message = "ledger_table_name: it must be a table name."
   }
 }
 
@@ -310,7 +310,7 @@ variable "powertools_layer_version" {
 
   validation {
     condition     = floor(var.powertools_layer_version) == var.powertools_layer_version && var.powertools_layer_version >= 1 && var.powertools_layer_version <= 10000
-    error_message = "powertools_layer_version: a whole number from 1 to 10000"
+    error_message = "powertools_layer_version: a whole number from 1 to 10000."
   }
 }
 

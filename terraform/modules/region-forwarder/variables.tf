@@ -13,7 +13,7 @@ variable "organization_id" {
 
   validation {
     condition     = can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
-    error_message = "organization_id must look like o-…"
+    error_message = "organization_id must look like o-…."
   }
 }
 
@@ -24,7 +24,7 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", var.name))
-    error_message = "name: a resource name"
+    error_message = "name: it must be a resource name."
   }
 }
 
@@ -34,7 +34,7 @@ variable "home_region" {
 
   validation {
     condition     = can(regex("^(?:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2})$", var.home_region))
-    error_message = "home_region: an AWS Region name"
+    error_message = "home_region: it must be an AWS Region name."
   }
 }
 
@@ -45,7 +45,7 @@ variable "dlq_retention_seconds" {
 
   validation {
     condition     = floor(var.dlq_retention_seconds) == var.dlq_retention_seconds && var.dlq_retention_seconds >= 60 && var.dlq_retention_seconds <= 1209600
-    error_message = "dlq_retention_seconds: a whole number from 60 to 1209600"
+    error_message = "dlq_retention_seconds must be a whole number from 60 to 1209600."
   }
 }
 
@@ -56,7 +56,7 @@ variable "kms_key_deletion_window_days" {
 
   validation {
     condition     = floor(var.kms_key_deletion_window_days) == var.kms_key_deletion_window_days && var.kms_key_deletion_window_days >= 7 && var.kms_key_deletion_window_days <= 30
-    error_message = "kms_key_deletion_window_days: a whole number from 7 to 30"
+    error_message = "kms_key_deletion_window_days must be a whole number from 7 to 30."
   }
 }
 

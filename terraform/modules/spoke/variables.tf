@@ -13,12 +13,12 @@ variable "regions" {
 
   validation {
     condition     = length(var.regions) > 0
-    error_message = "regions: give at least one Region"
+    error_message = "regions: give at least one Region."
   }
 
   validation {
     condition     = alltrue([for value in var.regions : can(regex("^(?:[a-z]{2,4}(-[a-z]{2,10}){1,3}-[0-9]{1,2})$", value))])
-    error_message = "regions: each must be an AWS Region name"
+    error_message = "regions: each must be an AWS Region name."
   }
 }
 
@@ -28,7 +28,7 @@ variable "security_account_id" {
 
   validation {
     condition     = can(regex("^(?:[0-9]{12})$", var.security_account_id))
-    error_message = "security_account_id: a 12-digit account id"
+    error_message = "security_account_id: it must be a 12-digit account id."
   }
 }
 
@@ -38,7 +38,7 @@ variable "hub_lambda_role_arn" {
 
   validation {
     condition     = can(regex("^(?:arn:(aws(?:-[a-z]{1,10}){0,2}):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512})$", var.hub_lambda_role_arn))
-    error_message = "hub_lambda_role_arn: an IAM role ARN"
+    error_message = "hub_lambda_role_arn: it must be an IAM role ARN."
   }
 }
 
@@ -49,7 +49,7 @@ variable "execution_role_name" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.execution_role_name))
-    error_message = "execution_role_name: an IAM role name"
+    error_message = "execution_role_name: it must be an IAM role name."
   }
 }
 
@@ -60,7 +60,7 @@ variable "spoke_role_external_id" {
 
   validation {
     condition     = var.spoke_role_external_id == null || try(can(regex("^[\\w+=,.@:/-]{2,1224}$", var.spoke_role_external_id)), false)
-    error_message = "spoke_role_external_id: an sts:ExternalId (2-1224 chars)"
+    error_message = "spoke_role_external_id: it must be an sts:ExternalId (2-1224 chars)."
   }
 }
 
@@ -71,7 +71,7 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", var.name))
-    error_message = "name: a resource name"
+    error_message = "name: it must be a resource name."
   }
 }
 
@@ -88,7 +88,7 @@ variable "maximum_event_age_seconds" {
 
   validation {
     condition     = floor(var.maximum_event_age_seconds) == var.maximum_event_age_seconds && var.maximum_event_age_seconds >= 60 && var.maximum_event_age_seconds <= 86400
-    error_message = "maximum_event_age_seconds: a whole number from 60 to 86400"
+    error_message = "maximum_event_age_seconds must be a whole number from 60 to 86400."
   }
 }
 
@@ -99,7 +99,7 @@ variable "maximum_retry_attempts" {
 
   validation {
     condition     = floor(var.maximum_retry_attempts) == var.maximum_retry_attempts && var.maximum_retry_attempts >= 0 && var.maximum_retry_attempts <= 185
-    error_message = "maximum_retry_attempts: a whole number from 0 to 185"
+    error_message = "maximum_retry_attempts must be a whole number from 0 to 185."
   }
 }
 
@@ -110,7 +110,7 @@ variable "dlq_retention_seconds" {
 
   validation {
     condition     = floor(var.dlq_retention_seconds) == var.dlq_retention_seconds && var.dlq_retention_seconds >= 60 && var.dlq_retention_seconds <= 1209600
-    error_message = "dlq_retention_seconds: a whole number from 60 to 1209600"
+    error_message = "dlq_retention_seconds must be a whole number from 60 to 1209600."
   }
 }
 
