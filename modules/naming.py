@@ -156,6 +156,11 @@ def reconcile_worker_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-reconcile-worker"
 
 
+def reconcile_worker_role_arn(partition: str, account_id: str, name: str = DEFAULT_NAME) -> str:
+    """The worker's role: the spokes' execution roles trust it (modules/spoke.py)."""
+    return arns.role_arn(partition, account_id, reconcile_worker_name(name))
+
+
 def reconcile_schedule_rule_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-reconcile-schedule"
 

@@ -27,7 +27,7 @@ from . import arns, documents, iam, naming
 from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
-from .key import own_join_password_conditions
+from .key import own_join_password_conditions, policy_json
 from .patterns import ACCOUNT_ID, EXTERNAL_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME
 from .queue import MAX_RETENTION_SECONDS
 from .rules import MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS, Delivery, PerRegion, rule_with_target
@@ -88,6 +88,10 @@ class SpokeProps:
     spoke stacks are synthesized together with the hub)."""
     hub_region: str | None = None
     """The hub's home Region, for the alias-scoped policy.  Default None."""
+    reconciler_role_arn: str | None = None
+    """The hub's reconciliation worker role (docs/reconcile.md), trusted beside the handler role; it assumes
+    the execution role with a session policy that leaves only ec2:DescribeInstances.  Default None: not
+    trusted (no reconciliation)."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -98,6 +102,8 @@ class SpokeProps:
         check_pattern("security_account_id", self.security_account_id, ACCOUNT_ID, "a 12-digit account id")
         check_pattern("hub_lambda_role_arn", self.hub_lambda_role_arn, ROLE_ARN, "an IAM role ARN")
         check_pattern("execution_role_name", self.execution_role_name, ROLE_NAME, "an IAM role name")
+        if self.reconciler_role_arn is not None:
+            check_pattern("reconciler_role_arn", self.reconciler_role_arn, ROLE_ARN, "an IAM role ARN")
         if self.spoke_role_external_id is not None:
             check_pattern(
                 "spoke_role_external_id",
@@ -179,9 +185,13 @@ class Spoke(Construct):
         # --- the role the hub handler assumes here ---
         def trust(external_id: str | None) -> dict[str, Any]:
             conditions = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
-            return iam.policy_document(
-                [iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)]
-            )
+            statements = [
+                iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)
+            ]
+            if p.reconciler_role_arn is not None:
+                reconciler = {"AWS": p.reconciler_role_arn}
+                statements.append(iam.trust_statement("HubReconciler", reconciler, conditions=conditions))
+            return iam.policy_document(statements)
 
         self.execution_trust_document = trust(p.spoke_role_external_id)
         trust_policy: Any = iam.to_json(self.execution_trust_document)
@@ -224,7 +234,7 @@ class Spoke(Construct):
                 "unseal-join-password-policy",
                 name=f"{name}-unseal-join-password",
                 description="ec2-domain-join: an instance opens the one-time password sealed for itself",
-                policy=iam.to_json(self.unseal_policy_document),
+                policy=policy_json(self.unseal_policy_document),
                 tags=tags,
             )
             self.unseal_join_password_policy_arn = self.unseal_policy.arn

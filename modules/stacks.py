@@ -339,6 +339,13 @@ def build_app(
                 unseal_join_passwords=spoke_config.directory is not None
                 and lz.directories[spoke_config.directory].seal_join_passwords,
                 hub_region=lz.home_region,
+                reconciler_role_arn=(
+                    naming.reconcile_worker_role_arn(
+                        arns.partition_of(lz.home_region), lz.security_account_id, lz.name
+                    )
+                    if lz.reconciliation is not None
+                    else None
+                ),
             ),
         )
         TerraformOutput(stack, "execution_role_arn", value=spoke.execution_role_arn)

@@ -155,6 +155,10 @@ def test_a_terminated_instance_whose_event_was_lost_is_removed(hub: Hub) -> None
     hub.run()
     # THEN only the terminated one gets a terminated event
     assert states_of(hub.join_queue()) == {lost: events.TERMINATED}
+    # AND the spoke's execution role was assumed for describing only (a session policy)
+    (assumed,) = w.calls_of("AssumeRole")
+    policy = json.loads(assumed.params["Policy"])
+    assert [(s["Action"], s["Effect"]) for s in policy["Statement"]] == [("ec2:DescribeInstances", "Allow")]
 
 
 def test_opted_out_and_stopped_instances_are_left_alone(hub: Hub) -> None:

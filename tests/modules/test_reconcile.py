@@ -49,13 +49,20 @@ def hub_only_landing_zone() -> dict[str, Any]:
     return data
 
 
+SPOKE = "222222222222"
+
+
 @pytest.fixture(scope="module")
 def reconciled(
     write_landing_zone: Callable[[dict[str, Any], str], Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> SynthesizedApp:
     """GIVEN a hub-only landing zone with a `reconciliation:` section of non-default values."""
-    data = {**hub_only_landing_zone(), "reconciliation": dict(SECTION)}
+    data = {
+        **hub_only_landing_zone(),
+        "spokes": [{"account_id": SPOKE, "regions": [HOME_REGION]}],
+        "reconciliation": dict(SECTION),
+    }
     return synthesize_landing_zone(
         write_landing_zone(data, "reconciled.yaml"), tmp_path_factory.mktemp("reconciled") / "out"
     )
@@ -245,3 +252,18 @@ def test_the_landing_zone_section_reports_each_problem_on_one_line(
         ).reconciliation
         == ReconcileProps()
     )
+
+
+def test_spoke_execution_roles_trust_the_worker_beside_the_handler(reconciled: SynthesizedApp) -> None:
+    (role,) = [
+        r
+        for r in reconciled.resources(f"spoke-{SPOKE}", "aws_iam_role").values()
+        if r["name"] == settings.SPOKE_ROLE_NAME.default
+    ]
+    trust = statements_by_sid(parse_policy(role["assume_role_policy"]))
+    assert trust["HubReconciler"]["Principal"] == {
+        "AWS": naming.reconcile_worker_role_arn("aws", SECURITY_ACCOUNT, NAME)
+    }
+    assert trust["HubHandlerOnly"]["Principal"] == {
+        "AWS": naming.handler_role_arn("aws", SECURITY_ACCOUNT, NAME)
+    }

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -35,6 +36,15 @@ from .partitions import partition_of
 from .sessions import ClientFactory, Sessions, boto3_client_factory, session_client_factory
 
 SQS_BATCH_LIMIT: Final = 10
+# The session policy of every spoke session: the execution role may run DomainJoin-Join, the reconciler only
+# describes the fleet.
+DESCRIBE_ONLY_POLICY: Final = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"}],
+    },
+    separators=(",", ":"),
+)
 MESSAGE_BYTES_LIMIT: Final = 240 * 1024  # SQS: 256 KiB per message and per batch (some headroom)
 DESCRIBE_PAGE: Final = 1000
 LIST_COMMANDS_PAGES: Final = 3  # newest inventories are on the first page; a few more for many domains
@@ -69,7 +79,9 @@ class ReconcileGateway:
     ) -> None:
         self._config = config
         handler = config.handler
-        self._sessions = Sessions(handler.home_region, handler.spoke_role_external_id, client_factory, clock)
+        self._sessions = Sessions(
+            handler.home_region, handler.spoke_role_external_id, client_factory, clock, DESCRIBE_ONLY_POLICY
+        )
         self._gateway = AwsGateway(handler, client_factory=client_factory, clock=clock)
         self._partition = partition_of(handler.home_region)
 
