@@ -304,6 +304,10 @@ def test_scim_endpoint_and_token_are_sensitive_variables_never_literals(
     assert set(variables) == {"scim_endpoint", "scim_access_token"}
     for variable in variables.values():
         assert variable["sensitive"] is True and "default" not in variable and variable["nullable"] is False
+    [validation] = variables["scim_endpoint"]["validation"]
+    # an expression (a JSON string is a template: a bare call would be a constant), planned for real by the
+    # Terraform tier with a good and a bad endpoint
+    assert validation["condition"].startswith("${can(regex(") and validation["condition"].endswith("}")
     [secret] = _entra(app, "azuread_synchronization_secret").values()
     assert {c["key"]: c["value"] for c in secret["credential"]} == {
         "BaseAddress": "${var.scim_endpoint}",
