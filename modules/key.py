@@ -13,7 +13,7 @@ from constructs import Construct
 from handlers.domain_join import contract
 
 from . import iam
-from .cdk import MAIN_RESOURCE_ID, keep_address
+from .cdk import MAIN_RESOURCE_ID, is_token, keep_address
 from .iam import Statement
 from .validation import PropsError, check_range
 
@@ -69,7 +69,7 @@ class EncryptionKey(Construct):
             description=props.description,
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_days,
-            policy=iam.to_json(self.policy_document),
+            policy=policy_json(self.policy_document),
             depends_on=list(props.depends_on) or None,
             tags=dict(props.tags) or None,
         )
@@ -90,11 +90,23 @@ def service_user(
 
 
 # --- sealed one-time passwords (docs/handler.md "Sealed one-time passwords") -------------------------------
-# The IAM policy variable of the instance a request comes from, as Terraform must carry it: it reads "$${" as
-# a literal "${", so AWS receives "${ec2:SourceInstanceARN}" (present whenever the caller's role session was
-# created by an EC2 instance: its instance-profile credentials).
+# The IAM policy variable of the instance a request comes from (present whenever the caller's role session
+# was created by an EC2 instance: its instance-profile credentials).  `policy_json` keeps it from Terraform.
 SOURCE_INSTANCE_ARN = "ec2:SourceInstanceARN"
-SOURCE_INSTANCE_ARN_VARIABLE = "$${" + SOURCE_INSTANCE_ARN + "}"
+SOURCE_INSTANCE_ARN_VARIABLE = "${" + SOURCE_INSTANCE_ARN + "}"
+
+
+def policy_json(document: Mapping[str, Any]) -> str:
+    """`iam.to_json`, with IAM policy variables (`${ec2:SourceInstanceARN}`) reaching AWS as written.
+
+    Terraform reads `${` in any string as its own interpolation: plain JSON text gets each `${` escaped as
+    `$${`; inside `jsonencode(...)` (a document holding Terraform references) cdktf escapes the literals
+    itself.
+    """
+    text = iam.to_json(document)
+    return text if is_token(text) else text.replace("${", "$${")
+
+
 PURPOSE_CONTEXT_KEY = f"kms:EncryptionContext:{contract.SEAL_CONTEXT_PURPOSE}"
 INSTANCE_CONTEXT_KEY = f"kms:EncryptionContext:{contract.SEAL_CONTEXT_INSTANCE}"
 

@@ -160,10 +160,10 @@ def key_of(synth: SynthesizedApp) -> tuple[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def spokes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Any]]]:
-    """A spoke offering the unseal policy, synthesized twice: with the exact key ARN, and by the alias."""
+    """A spoke offering the unseal policy: with the exact key ARN, by the alias, and with a variable key."""
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
-    from modules.cdk import App, TerraformStack
+    from modules.cdk import App, TerraformStack, TerraformVariable
     from modules.spoke import Spoke, SpokeProps
 
     out = tmp_path_factory.mktemp("sealing-spokes")
@@ -180,6 +180,11 @@ def spokes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
         stack = TerraformStack(app, name)
         AwsProvider(stack, "aws", region=HOME_REGION)
         Spoke(stack, "spoke", SpokeProps(**base, **more))
+    # a plain module's form: the key is a variable, so the policy is a jsonencode() expression
+    stack = TerraformStack(app, "variable")
+    AwsProvider(stack, "aws", region=HOME_REGION)
+    key = TerraformVariable(stack, "sealing_key_arn", type="string").string_value
+    Spoke(stack, "spoke", SpokeProps(**base, sealing_key_arn=key))
     app.synth()
     stacks = {p.parent.name: json.loads(p.read_text()) for p in (out / "stacks").glob("*/cdk.tf.json")}
     return out / "stacks", stacks
@@ -352,3 +357,16 @@ def test_the_spoke_policy_names_exactly_the_key_and_passes_parliament_and_checko
         if "unseal" in c["resource"]
     ]
     assert failed == []
+
+
+def test_the_policy_variable_reaches_aws_as_written_in_json_text_and_in_jsonencode(
+    spokes: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    """Terraform reads `${` as interpolation: `$${` in both forms, never `$$${` (a literal `$` too)."""
+    for name in ("exact", "variable"):
+        (policy,) = spokes[1][name]["resource"]["aws_iam_policy"].values()
+        text = policy["policy"]
+        assert text.count("$${ec2:SourceInstanceARN}") == 1 and "$$${" not in text, name
+    assert (
+        spokes[1]["variable"]["resource"]["aws_iam_policy"].popitem()[1]["policy"].startswith("${jsonencode(")
+    )
