@@ -204,6 +204,32 @@ def test_join_plans_share_commands_by_their_keys_and_encode_the_wire_formats() -
     assert other_group.join_key != plans[0].join_key  # a different login group needs its own command
 
 
+def test_plans_whose_tags_pick_different_ous_get_their_own_prestage_and_carry_the_reasons() -> None:
+    # GIVEN a config whose Environment tag picks the OU, and instances tagged prod, staging and prod
+    tagged = config(
+        ou_path="OU=Default",
+        ou_tag_key="Environment",
+        ou_by_tag_value=(("prod", "OU=Prod"),),
+        computer_name_tag="Name",
+    )
+    spoke = Spoke(SPOKE_A, REGION, tagged.role_arn)
+    plans = [
+        decisions.plan_join(change(instance_id=i), tagged, spoke, facts(**tags), None, NOW, 240, OTP)
+        for i, tags in (
+            ("i-0123456789abcdef0", {"Environment": "prod", "Name": "web-1"}),
+            ("i-0fedcba9876543210", {"Environment": "staging", "Name": "12345"}),
+            ("i-0aaaaaaaaaaaaaaaa", {"Environment": "prod"}),
+        )
+    ]
+    # THEN the prestage commands split by OU, each plan says why a tag was not used, and the ledger entry
+    # carries the name chosen
+    assert decisions.group_by(plans, lambda p: p.prestage_key[1]).keys() == {"OU=Prod", "OU=Default"}
+    assert [bool(p.ou_fallback) for p in plans] == [False, True, False]
+    assert plans[0].entry.computer_name == "WEB-1"
+    assert [bool(p.name_fallback) for p in plans] == [False, True, True]
+    assert OTP not in repr(plans[0])  # the one-time password stays out of any repr
+
+
 @pytest.mark.parametrize(
     ("status", "code"),
     [(JOIN_SENT, decisions.ALREADY_JOINED), (JOINING, decisions.CLAIMED_ELSEWHERE)],
