@@ -105,10 +105,11 @@ list_base() {
       skipped=$((skipped + 1))  # a description that only starts like a stamp, or a name not of ours
       continue
     fi
-    [ -z "${listed_dn[${record_dn[i],,}]-}" ] || continue  # under two of the bases
-    listed_dn[${record_dn[i],,}]=1
-    objects+="${objects:+,}{\"name\":$(json_string "$name"),\"dn\":$(json_string "${record_dn[i]}"),"
-    objects+="\"description\":$(json_string "${record_description[i]}")}"
+    [ -z "${listed_dn["${record_dn[i],,}"]-}" ] || continue  # under two of the bases
+    listed_dn["${record_dn[i],,}"]=1
+    # The name and the stamp match formats without a quote, a backslash or a control character.
+    objects+="${objects:+,}{\"name\":\"$name\",\"dn\":$(json_string "${record_dn[i]}"),"
+    objects+="\"description\":\"${record_description[i]}\"}"
   done
   [ "$skipped" -eq 0 ] || log "$skipped objects under $base look like ours but are not (description or name); not listed"
 }
