@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import io
 import json
 import re
 import shutil
+import tarfile
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,11 @@ from modules_testlib import LandingZones
 from modules.artifact import (
     HANDLER_PACKAGE_DIR,
     MANIFEST_NAME,
+    SCRIPTS_ARCHIVE,
     SCRIPTS_DIR,
     build_local_artifact,
     build_zip_bytes,
+    strip_python,
 )
 
 
@@ -60,10 +65,71 @@ def test_zip_holds_the_sorted_handler_package_the_scripts_and_a_manifest(tmp_pat
     )
     scripts = sorted(p.relative_to(SCRIPTS_DIR).as_posix() for p in SCRIPTS_DIR.rglob("*") if p.is_file())
     assert [n.removeprefix("domain_join/") for n in names if n.startswith("domain_join/")] == handler
-    assert [n.removeprefix("scripts/") for n in names if n.startswith("scripts/")] == scripts
-    # THEN the manifest lists every other file with its SHA-256
-    assert set(manifest) == set(names) - {MANIFEST_NAME}
-    assert all(hashlib.sha256(contents[name]).hexdigest() == digest for name, digest in manifest.items())
+    assert set(names) - {n for n in names if n.startswith("domain_join/")} == {SCRIPTS_ARCHIVE, MANIFEST_NAME}
+    # THEN the scripts archive holds every script, byte for byte, sorted
+    with tarfile.open(fileobj=io.BytesIO(contents[SCRIPTS_ARCHIVE]), mode="r:xz") as tar:
+        members = tar.getmembers()
+        archived = {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+    assert [m.name for m in members] == [f"scripts/{name}" for name in scripts]
+    assert {m.mtime for m in members} == {0} and {m.uname for m in members} == {""}
+    assert all(archived[f"scripts/{name}"] == (SCRIPTS_DIR / name).read_bytes() for name in scripts)
+    # THEN the manifest lists every shipped file with its SHA-256 (the scripts by their own paths)
+    shipped = {n: contents[n] for n in names if n.startswith("domain_join/")} | archived
+    assert set(manifest) == set(shipped)
+    assert all(hashlib.sha256(shipped[name]).hexdigest() == digest for name, digest in manifest.items())
+
+
+def test_shipped_modules_keep_every_line_number_and_lose_comments_and_docstrings() -> None:
+    # GIVEN each handler module and its shipped form
+    for source in sorted(HANDLER_PACKAGE_DIR.rglob("*.py")):
+        original = source.read_bytes()
+        shipped = strip_python(original)
+        # THEN it has the same lines, and every definition and statement starts on its source line
+        assert shipped.count(b"\n") == original.count(b"\n"), source
+        before, after = ast.parse(original), ast.parse(shipped)
+        lines = [
+            (type(node).__name__, node.lineno)
+            for node in ast.walk(before)
+            if isinstance(node, ast.stmt) and not _is_docstring(node)
+        ]
+        assert lines == [
+            (type(node).__name__, node.lineno)
+            for node in ast.walk(after)
+            if isinstance(node, ast.stmt) and not _is_docstring(node)
+        ], source
+        # THEN no comment and no docstring text is left
+        tokens = list(tokenize.tokenize(io.BytesIO(shipped).readline))
+        assert not [t for t in tokens if t.type == tokenize.COMMENT], source
+        assert all(ast.get_docstring(n) in (None, "") for n in ast.walk(after) if _has_docstring_slot(n)), (
+            source
+        )
+
+
+def _has_docstring_slot(node: ast.AST) -> bool:
+    return isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def test_strings_that_are_values_are_kept() -> None:
+    # GIVEN strings that are not docstrings: in brackets, concatenated, a method's receiver, after code
+    source = (
+        b'PARTS = (\n    "a"  # one\n    "b"\n)\n", ".join(PARTS)\nx = "#not a comment"\n'
+        b'def f():\n    """Doc."""\n    return "kept"\n'
+    )
+    # WHEN the module is stripped
+    shipped = strip_python(source)
+    namespace: dict[str, Any] = {}
+    exec(compile(shipped, "m.py", "exec"), namespace)  # noqa: S102 - the test's own literal module
+    # THEN values are as before, only the comment and the docstring are gone
+    assert namespace["PARTS"] == "ab" and namespace["x"] == "#not a comment" and namespace["f"]() == "kept"
+    assert namespace["f"].__doc__ == "" and b"one" not in shipped and b"Doc." not in shipped
 
 
 def embedded_scripts(content: dict[str, Any]) -> list[tuple[str, str]]:
