@@ -370,3 +370,48 @@ def test_the_policy_variable_reaches_aws_as_written_in_json_text_and_in_jsonenco
     assert (
         spokes[1]["variable"]["resource"]["aws_iam_policy"].popitem()[1]["policy"].startswith("${jsonencode(")
     )
+
+
+def test_seal_join_passwords_flows_from_the_landing_zone_to_the_item_the_handler_and_the_spoke(
+    write_landing_zone: Any, tmp_path: Path
+) -> None:
+    # GIVEN a landing zone whose directory "corp" seals join passwords and whose "lab" does not
+    from handlers.domain_join.model import AccountConfig
+    from modules.landing_zone import load_landing_zone
+    from modules.stacks import build_app
+
+    directory = {
+        "domain": "corp.example.com",
+        "dns_ips": ["10.0.0.10"],
+        "join_user": "svc-join",
+        "join_password_parameter": "/domain-join/join-password",
+    }
+    data = {
+        "organization_id": ORG_ID,
+        "security_account_id": SECURITY_ACCOUNT,
+        "home_region": HOME_REGION,
+        "directories": {"corp": {**directory, "seal_join_passwords": True}, "lab": directory},
+        "spokes": [
+            {"account_id": MEMBER, "regions": [HOME_REGION], "directory": "corp"},
+            {"account_id": "333333333333", "regions": [HOME_REGION], "directory": "lab"},
+        ],
+    }
+    lz = load_landing_zone(write_landing_zone(data, "sealing.yaml"))
+    # WHEN its items are written and the stacks synthesized
+    items = lz.config_items()
+    app = build_app(lz, tmp_path / "out", tmp_path / "artifact" / "domain_join.zip")
+    app.synth()
+    stacks = {
+        p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "out" / "stacks").glob("*/cdk.tf.json")
+    }
+    # THEN the sealing directory's item says so and the handler reads it; the other's does not
+    assert items[MEMBER][contract.CONFIG_SEAL_JOIN_PASSWORDS] is True
+    assert contract.CONFIG_SEAL_JOIN_PASSWORDS not in items["333333333333"]
+    assert AccountConfig.from_item(MEMBER, items[MEMBER]).seal_join_passwords
+    assert not AccountConfig.from_item("333333333333", items["333333333333"]).seal_join_passwords
+    # AND only the sealing directory's spoke offers the unseal policy, as an output
+    member = stacks[naming.spoke_stack_name(MEMBER)]
+    (policy,) = member["resource"]["aws_iam_policy"].values()
+    assert policy["name"] == f"{naming.DEFAULT_NAME}-unseal-join-password"
+    assert "unseal_join_password_policy_arn" in member["output"]
+    assert "aws_iam_policy" not in stacks[naming.spoke_stack_name("333333333333")].get("resource", {})
