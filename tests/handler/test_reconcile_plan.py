@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,25 @@ def test_work_items_round_trip() -> None:
 def test_malformed_work_items_are_refused(body: str) -> None:
     with pytest.raises(InventoryError):
         decode_work_item(body)
+
+
+def test_the_inventory_scripts_output_is_what_the_reconciler_parses(tmp_path: Path) -> None:
+    # GIVEN the Linux inventory script against the scripts' fake directory: one object of ours, one look-alike
+    from tests.scripts.fakes import DOMAIN, Directory
+    from tests.scripts.test_inventory_fakes import BASE, INVENTORY_SCRIPT, STAMP, entry
+
+    directory = Directory(tmp_path)
+    directory.inventory(
+        BASE,
+        entry(f"CN=WEB01,{BASE}", "WEB01$", STAMP) + entry(f"CN=COPY,{BASE}", "COPY$", STAMP + " (copy)"),
+    )
+    completed = directory.run_raw(INVENTORY_SCRIPT, None, "--bases", BASE)
+    assert completed.returncode == 0, completed.stderr
+    # WHEN the reconciler parses its stdout (as Run Command stores it)
+    inventory = parse_inventory(completed.stdout)
+    # THEN it finds exactly our object, with its stamp's account, Region and instance
+    account, region, instance_id = STAMP.removeprefix(contract.STAMP_PREFIX).split("/")
+    assert inventory.domain == DOMAIN.lower() and inventory.complete
+    assert inventory.objects == (
+        P.InventoryObject("WEB01", f"CN=WEB01,{BASE}", account, region, instance_id),
+    )

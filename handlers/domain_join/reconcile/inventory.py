@@ -10,7 +10,7 @@ bucket).  The last line of stdout that starts with ``{`` is one JSON object::
       "domain": "corp.example.com",                 # the DomainName parameter (default: the command's)
       "takenAt": "2026-12-02T15:00:00Z",            # UTC, when the LDAP search ran (default: when the
                                                     # command was sent)
-      "complete": true,                             # false: the search hit a size limit (optional)
+      "truncated": false,                           # true: a search ended early (size or admin limit)
       "objects": [                                  # every computer object whose description starts
         {                                           # with contract.STAMP_PREFIX, under the OUs searched
           "name": "EC2ABCDEFGHIJKL",                # sAMAccountName without "$" (the computer name)
@@ -101,7 +101,8 @@ def parse_inventory(text: str, domain: str = "", taken_at: int = 0) -> Inventory
             ignored += 1
         else:
             objects.append(obj)
-    return Inventory(domain, taken_at, document.get("complete", True) is not False, tuple(objects), ignored)
+    complete = document.get("truncated", False) is not True and document.get("complete", True) is not False
+    return Inventory(domain, taken_at, complete, tuple(objects), ignored)
 
 
 def _object(raw: Any) -> InventoryObject | None:
@@ -139,7 +140,7 @@ def render_inventory(
             "version": INVENTORY_FORMAT_VERSION,
             "domain": domain,
             "takenAt": moment,
-            "complete": complete,
+            "truncated": not complete,
             "objects": [{"name": o.computer_name, "dn": o.dn, "description": o.stamp} for o in objects],
         },
         separators=(",", ":"),
