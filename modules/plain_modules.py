@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -43,7 +44,7 @@ from .cdk import Fn, Op, Token
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
-from .patterns import ORGANIZATION_ID
+from .patterns import BUCKET, ORGANIZATION_ID, SNS_ARN
 from .plain import conventions, hcl, readme, schema
 from .plain.props import field_default, field_docs, field_rules, field_type, regex_text
 from .spoke import Spoke, SpokeProps
@@ -148,13 +149,16 @@ def props_variable(
     )
 
 
+def pattern_rule(name: str, pattern: re.Pattern[str], what: str) -> tuple[str, str]:
+    """A validation by one of the shared patterns (modules/patterns.py), as the props check it."""
+    return f"can(regex({hcl.quoted(regex_text(pattern))}, VAR))", f"{name}: it must be {what}"
+
+
 ORGANIZATION = Variable(
     "organization_id",
     "string",
     "AWS Organization allowed on the bus.",
-    validations=(
-        (f"can(regex({hcl.quoted(regex_text(ORGANIZATION_ID))}, VAR))", "organization_id must look like o-…"),
-    ),
+    validations=(pattern_rule("organization_id", ORGANIZATION_ID, "an organization id (o-…)"),),
 )
 CREATE = Variable("create", "bool", "Create the module's resources (false: create nothing).", True)
 TAGS = Variable(
@@ -184,6 +188,7 @@ HUB_VARIABLES = (
         "string",
         "Bucket holding the handler zip (python -m modules.artifact); null with artifact_path.",
         None,
+        (pattern_rule("artifact_s3_bucket", BUCKET, "an S3 bucket name"),),
     ),
     Variable("artifact_s3_key", "string", "Key of the handler zip; null with artifact_path.", None),
     Variable("artifact_s3_object_version", "string", "Object version of the zip, or null.", None),
@@ -214,6 +219,7 @@ HUB_VARIABLES = (
         "string",
         "SNS topic told when anything reaches the DLQ; null: the alarm notifies nobody.",
         None,
+        (pattern_rule("alarm_topic_arn", SNS_ARN, "an SNS topic ARN"),),
     ),
     setting_variable(settings.POWERTOOLS_LAYER_VERSION, HubProps),
 )

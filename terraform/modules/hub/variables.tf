@@ -13,7 +13,7 @@ variable "organization_id" {
 
   validation {
     condition     = can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
-    error_message = "organization_id must look like o-…."
+    error_message = "organization_id: it must be an organization id (o-…)."
   }
 }
 
@@ -38,6 +38,11 @@ variable "artifact_s3_bucket" {
   description = "Bucket holding the handler zip (python -m modules.artifact); null with artifact_path."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.artifact_s3_bucket == null || try(can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.artifact_s3_bucket)), false)
+    error_message = "artifact_s3_bucket: it must be an S3 bucket name."
+  }
 }
 
 variable "artifact_s3_key" {
@@ -301,6 +306,11 @@ variable "alarm_topic_arn" {
   description = "SNS topic told when anything reaches the DLQ; null: the alarm notifies nobody."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || try(can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn)), false)
+    error_message = "alarm_topic_arn: it must be an SNS topic ARN."
+  }
 }
 
 variable "powertools_layer_version" {

@@ -13,7 +13,7 @@ variable "organization_id" {
 
   validation {
     condition     = can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
-    error_message = "organization_id must look like o-…."
+    error_message = "organization_id: it must be an organization id (o-…)."
   }
 }
 
