@@ -62,6 +62,8 @@ PLANNER_HANDLER = "domain_join.app.planner_handler"
 WORKER_HANDLER = "domain_join.app.reconcile_handler"
 WORKER_VISIBILITY_FACTOR = 6  # AWS guidance for SQS event sources
 WORKER_MAX_RECEIVE_COUNT = 3
+PLANNER_MEMORY_MIB = 1024
+WORKER_MEMORY_MIB = 256
 
 
 class Reconciliation(Construct):
@@ -368,7 +370,8 @@ class Reconciliation(Construct):
                 environment=self._environment(),
                 layers=[hp.powertools_layer_arn],
                 timeout_seconds=self.props.function_timeout_seconds,
-                memory_mib=512,
+                # The planner holds the whole ledger and inventory of a run (~150 MB at 170,000 instances).
+                memory_mib=PLANNER_MEMORY_MIB if construct_id == "planner" else WORKER_MEMORY_MIB,
                 reserved_concurrency=concurrency,
                 log_retention_days=hp.log_retention_days,
                 depends_on=[role.policy],
