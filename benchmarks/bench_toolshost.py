@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,8 +56,6 @@ BASELINE_DIR = REPO / "build" / "bench-toolshost"  # inside the checkout: the la
 
 
 def cannot_run_here() -> str | None:
-    import shutil
-
     if os.geteuid() != 0:
         return "needs root (network and mount namespaces)"
     missing = [command for command in REALAD_COMMANDS if shutil.which(command) is None]
