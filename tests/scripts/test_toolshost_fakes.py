@@ -282,3 +282,16 @@ def test_remove_refuses_an_unknown_action_before_logging_in(directory: Directory
     code, results, _ = directory.run(REMOVE_SCRIPT, f"WEBA={STAMPS['A']}", "--action", action)
     assert (code, results[0]["status"]) == (2, "invalid-arguments")
     assert not (directory.root / "kinit.args").exists()
+
+
+def test_a_rejected_record_with_a_base64_dn_is_matched_to_its_computer(directory: Directory) -> None:
+    # GIVEN an OU with a non-ASCII name (the records' DNs travel in base64) and a refused WEBA
+    directory.reject("WEBA", "Constraint violation (19)")
+    listed = f"WEBA={OTP}={STAMPS['A']} WEBB={OTP}={STAMPS['B']}"
+    code, results, _ = directory.run(PRESTAGE_SCRIPT, listed, "--ou", "OU=Büro,DC=corp,DC=example,DC=com")
+    # THEN the rejection found its way back to WEBA only
+    assert code == 7
+    assert names_and_statuses(results) == [("WEBA", "failed"), ("WEBB", "created")]
+    assert results[0]["message"] == (
+        "creating CN=WEBA,OU=Büro,DC=corp,DC=example,DC=com failed: Constraint violation (19)"
+    )
