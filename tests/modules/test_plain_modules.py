@@ -474,8 +474,10 @@ def test_renderer_tells_nested_blocks_from_object_arguments() -> None:
 
 
 def test_renderer_keeps_templates_and_escapes_literals() -> None:
-    assert hcl.expression('a "b" ${lookup({"k" = "v"}, var.x)} $${not}') == (
-        '"a \\"b\\" ${lookup({ "k" = "v" }, var.x)} $${not}"'
+    assert hcl.expression('a "b" ${upper(var.x)} $${not}') == '"a \\"b\\" ${upper(var.x)} $${not}"'
+    # an object constructor inside a template (which some HCL readers cannot parse) becomes format()
+    assert hcl.expression('100% ${lookup({"k" = "v"}, var.x)}') == (
+        'format("100%% %s", lookup({ "k" = "v" }, var.x))'
     )
     assert hcl.expression("${var.x}") == "var.x"
     assert hcl.expression("line 1\nline 2\n") == "<<EOT\nline 1\nline 2\nEOT"
