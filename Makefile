@@ -75,7 +75,8 @@ bench-reconcile: $(STAMP)
 bench-toolshost: $(STAMP)
 	$(BIN)/python benchmarks/bench_toolshost.py $(BENCH_ARGS)
 
-## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/)
+## make plain-modules: regenerate terraform/modules/ (after changing modules/ or scripts/); needs the terraform
+## CLI and the provider mirror only when a unit uses a resource type modules/plain/aws_schema.json lacks
 plain-modules: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m modules.plain_modules
 
