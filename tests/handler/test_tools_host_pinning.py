@@ -127,15 +127,21 @@ def test_a_malformed_pin_refuses_with_the_setting_named(pin: ToolsHostPin, wrong
 
 # --- the handler under moto ---------------------------------------------------------------------------------
 def _impostor_before(world: World, profile_arn: str | None) -> str:
-    """A tagged, running, Online instance in the hub whose id sorts before the real tools host's."""
-    for _ in range(30):
-        (candidate,) = world.launch(
-            HUB_ACCOUNT, tags={TOOLS_TAG_KEY: TOOLS_TAG_VALUE}, instance_profile_arn=profile_arn
-        )
-        if candidate < world.tools_host_id:
-            return candidate
-        world.terminate(HUB_ACCOUNT, HOME_REGION, [candidate])
-    raise AssertionError("moto never gave an instance id below the tools host's")
+    """A tagged, running, Online instance in the hub whose id sorts before the real tools host's.
+
+    Deterministic: two fresh tagged instances replace the harness's host; the higher id gets the pinned
+    profile and becomes the real host, the lower one gets ``profile_arn`` (None: no profile).
+    """
+    ec2 = world.client("ec2", HUB_ACCOUNT)
+    low, high = sorted(world.launch(HUB_ACCOUNT, count=2, tags={TOOLS_TAG_KEY: TOOLS_TAG_VALUE}))
+    world.terminate(HUB_ACCOUNT, HOME_REGION, [world.tools_host_id])
+    ec2.associate_iam_instance_profile(
+        IamInstanceProfile={"Arn": world.tools_host_profile_arn}, InstanceId=high
+    )
+    world.tools_host_id = high
+    if profile_arn:
+        ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile_arn}, InstanceId=low)
+    return low
 
 
 def _rebuild_app(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
