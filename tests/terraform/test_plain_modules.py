@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,67 @@ def test_plain_modules_are_formatted(terraform_cli: Terraform) -> None:
     assert sorted(PLAIN_MODULES.glob("*/*.tf"))
     step = terraform_cli.run(PLAIN_MODULES, "fmt", "-check", "-recursive", "-diff", "-no-color")
     assert step.returncode == 0, step.output
+
+
+CREATE_FALSE_ROOT = """\
+provider "aws" {
+  region = "eu-west-1"
+}
+
+module "hub" {
+  source          = "../../terraform/modules/hub"
+  create          = false
+  organization_id = "o-exampleorg1"
+}
+
+module "region_forwarder" {
+  source          = "../../terraform/modules/region-forwarder"
+  create          = false
+  organization_id = "o-exampleorg1"
+  home_region     = "eu-west-1"
+}
+
+module "spoke" {
+  source              = "../../terraform/modules/spoke"
+  create              = false
+  regions             = ["eu-west-1"]
+  security_account_id = "111111111111"
+  hub_lambda_role_arn = "arn:aws:iam::111111111111:role/domain-join-handler"
+}
+"""
+
+
+def _prepare_create_false(context: Context) -> Prepared:
+    root = context.folder("create-false")
+    workdir = root / "examples" / "create-false"
+    workdir.mkdir(parents=True)
+    outputs = [
+        f'output "{call}_{name}" {{\n  value = module.{call}.{name}\n}}\n'
+        for call, unit in (("hub", "hub"), ("region_forwarder", "region-forwarder"), ("spoke", "spoke"))
+        for name in re.findall(r'^output "(\w+)"', (PLAIN_MODULES / unit / "outputs.tf").read_text(), re.M)
+    ]
+    (workdir / "main.tf").write_text(CREATE_FALSE_ROOT + "\n" + "\n".join(outputs))
+    for module in sorted(path for path in PLAIN_MODULES.iterdir() if path.is_dir()):
+        copied = root / "terraform" / "modules" / module.name
+        shutil.copytree(module, copied)
+        adapt_module_dir(copied, context.schema)
+    (workdir / OVERRIDE_FILE).write_text(json.dumps(consumer_override(context.stub.endpoint()), indent=2))
+    return Prepared(workdir, {"outputs": len(outputs)})
+
+
+CREATE_FALSE_JOB = Job("create-false", _prepare_create_false)
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("job", [CREATE_FALSE_JOB], ids=str)
+def test_create_false_plans_nothing_and_every_output_is_null(job: Job, tier: Tier) -> None:
+    """GIVEN every plain module called with `create = false` (and only its required inputs), THEN the plan
+    creates nothing and every module output is null."""
+    prepared, outcome = tier.result(job)
+
+    assert outcome.failed_step is None, outcome.output
+    assert outcome.planned_changes() == []
+    assert outcome.plan is not None
+    outputs = outcome.plan["output_changes"]
+    assert len(outputs) == prepared.expected["outputs"] > 10
+    assert {name: change["after"] for name, change in outputs.items() if change["after"] is not None} == {}
