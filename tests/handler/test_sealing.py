@@ -189,3 +189,19 @@ def test_join_requests_name_each_instance_in_its_context_and_keep_the_order() ->
         "Q" * 80,
         "R" * 80,
     ]
+
+
+def test_a_kms_failure_sends_no_command_and_the_event_comes_back(world: World, sealing_key: str) -> None:
+    # GIVEN KMS throttling the handler's Encrypt once
+    world.put_config(SPOKE_A, **{contract.CONFIG_SEAL_JOIN_PASSWORDS: True})
+    (instance,) = world.launch(SPOKE_A, SPOKE_REGION)
+    world.inject("Encrypt", "ThrottlingException", times=1)
+    # WHEN the instance starts
+    response = world.run([sns_body(SPOKE_A, SPOKE_REGION, instance)])
+    # THEN nothing was sent (no plain fallback), and the message is retried
+    assert world.calls_of("SendCommand") == []
+    assert len(response["batchItemFailures"]) == 1
+    # AND once KMS answers, the retry prestages and joins, sealed
+    world.run([sns_body(SPOKE_A, SPOKE_REGION, instance)])
+    (join,) = world.commands(SPOKE_A, SPOKE_REGION)
+    assert join["Params"][contract.PARAM_SEALING_KEY] == sealing_key
