@@ -354,6 +354,8 @@ def block(
             blocks.append((name, value))
         elif name in LEADING:
             meta.append((name, value))
+        elif name == "depends_on":  # references, never strings
+            trailing.append((name, [v if sole_expression(v) else f"${{{v}}}" for v in value]))
         elif name in TRAILING:
             trailing.append((name, value))
         else:

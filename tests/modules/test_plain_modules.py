@@ -473,6 +473,11 @@ def test_renderer_tells_nested_blocks_from_object_arguments() -> None:
     assert parsed["name"] == "${var.name}"
 
 
+def test_renderer_writes_depends_on_as_references() -> None:
+    text = hcl.block(["resource", "aws_sqs_queue", "q"], {"depends_on": ["aws_sqs_queue.dead_letter"]})
+    assert "depends_on = [aws_sqs_queue.dead_letter]" in text
+
+
 def test_renderer_keeps_templates_and_escapes_literals() -> None:
     assert hcl.expression('a "b" ${upper(var.x)} $${not}') == '"a \\"b\\" ${upper(var.x)} $${not}"'
     # an object constructor inside a template (which some HCL readers cannot parse) becomes format()

@@ -505,7 +505,7 @@ resource "aws_kms_key" "this" {
     ]
   })
 
-  depends_on = ["aws_iam_role.handler"]
+  depends_on = [aws_iam_role.handler]
   tags       = var.tags
 }
 
@@ -518,7 +518,7 @@ resource "aws_lambda_event_source_mapping" "this" {
   function_response_types            = ["ReportBatchItemFailures"]
   maximum_batching_window_in_seconds = var.maximum_batching_window_seconds
 
-  depends_on = ["aws_iam_role_policy.handler"]
+  depends_on = [aws_iam_role_policy.handler]
   tags       = var.tags
 
   scaling_config {
@@ -553,7 +553,7 @@ resource "aws_lambda_function" "handler" {
   filename                       = var.artifact_path
   source_code_hash               = var.artifact_path != null ? filebase64sha256(var.artifact_path) : null
 
-  depends_on = ["aws_cloudwatch_log_group.handler", "aws_iam_role_policy.handler"]
+  depends_on = [aws_cloudwatch_log_group.handler, aws_iam_role_policy.handler]
   tags       = var.tags
 
   environment {
@@ -624,7 +624,7 @@ resource "aws_sqs_queue" "join" {
   })
   visibility_timeout_seconds = (6 * var.function_timeout_seconds)
 
-  depends_on = ["aws_sqs_queue.dead_letter"]
+  depends_on = [aws_sqs_queue.dead_letter]
   tags       = var.tags
 }
 

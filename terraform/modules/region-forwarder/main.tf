@@ -245,7 +245,7 @@ resource "aws_sns_topic_subscription" "home_queue" {
   })
   topic_arn = aws_sns_topic.this[0].arn
 
-  depends_on = ["aws_sqs_queue.dead_letter"]
+  depends_on = [aws_sqs_queue.dead_letter]
 }
 
 resource "aws_sqs_queue" "dead_letter" {
