@@ -8,7 +8,7 @@ cryptography then is KMS on both ends (the AWS CLI or AWS Tools for PowerShell o
 (a data key and a local AES-GCM) would need a native crypto package in the Lambda artifact and an AEAD cipher
 that neither bash (``openssl enc`` refuses AEAD modes) nor Windows PowerShell 5.1 (.NET Framework) offers.
 A prestage value larger than 4,096 bytes is cut, at entry boundaries, into pieces of at most 4,096 bytes,
-one ``Encrypt`` each (50 entries of the handler's grammar are about 5.6 KB: two pieces); a join sends one
+one ``Encrypt`` each (50 entries of the handler's grammar are 5,399 bytes: two pieces); a join sends one
 ``Encrypt`` per instance (its own encryption context).
 
 - Prestage (always, when the handler has a sealing key): the whole ``NAME=OTP=STAMP ...`` value, under
