@@ -197,13 +197,15 @@ HUB_VARIABLES = (
     ),
     setting_variable(settings.JOIN_DELAY_SECONDS, HubProps),
     setting_variable(settings.FUNCTION_TIMEOUT_SECONDS, HubProps),
-    props_variable(HubProps, "function_memory_mib"),
+    props_variable(HubProps, "function_memory_mib", description="Handler memory in MiB, 128-10240."),
     props_variable(HubProps, "reserved_concurrency"),
     props_variable(HubProps, "batch_size"),
     props_variable(HubProps, "maximum_batching_window_seconds"),
     props_variable(HubProps, "log_retention_days"),
     props_variable(HubProps, "dlq_retention_seconds"),
-    props_variable(HubProps, "kms_key_deletion_window_days"),
+    props_variable(
+        HubProps, "kms_key_deletion_window_days", description="Days a deleted KMS key can be restored, 7-30."
+    ),
     setting_variable(settings.TOOLS_HOST_TAG_KEY, HubProps),
     setting_variable(settings.TOOLS_HOST_TAG_VALUE, HubProps),
     setting_variable(settings.SPOKE_ROLE_NAME, HubProps),
@@ -211,9 +213,11 @@ HUB_VARIABLES = (
     setting_variable(settings.READINESS_DEADLINE_SECONDS, HubProps),
     setting_variable(settings.MAX_COMMAND_ATTEMPTS, HubProps),
     setting_variable(settings.CONFIG_CACHE_TTL_SECONDS, HubProps),
+    setting_variable(settings.JOIN_FAILED_ALARM_THRESHOLD, HubProps),
+    setting_variable(settings.JOIN_FAILED_ALARM_PERIOD_MINUTES, HubProps),
     props_variable(HubProps, "create_config_table"),
-    props_variable(HubProps, "config_table_name"),
-    props_variable(HubProps, "ledger_table_name"),
+    props_variable(HubProps, "config_table_name", description="Config table name (one item per account)."),
+    props_variable(HubProps, "ledger_table_name", description="Ledger table name."),
     Variable(
         "alarm_topic_arn",
         "string",
@@ -240,7 +244,11 @@ FORWARDER_VARIABLES = (
     name_variable(RegionForwarderProps),
     props_variable(RegionForwarderProps, "home_region", required=True),
     props_variable(RegionForwarderProps, "dlq_retention_seconds"),
-    props_variable(RegionForwarderProps, "kms_key_deletion_window_days"),
+    props_variable(
+        RegionForwarderProps,
+        "kms_key_deletion_window_days",
+        description="Days a deleted KMS key can be restored, 7-30.",
+    ),
 )
 FORWARDER_OUTPUTS = (
     Output("bus_arn", "The domain-join bus of this Region."),
@@ -274,7 +282,9 @@ SPOKE_VARIABLES = (
     name_variable(SpokeProps),
     props_variable(SpokeProps, "forward_events"),
     props_variable(SpokeProps, "maximum_event_age_seconds"),
-    props_variable(SpokeProps, "maximum_retry_attempts"),
+    props_variable(
+        SpokeProps, "maximum_retry_attempts", description="How often EventBridge retries a forwarding, 0-185."
+    ),
     props_variable(SpokeProps, "dlq_retention_seconds"),
 )
 SPOKE_OUTPUTS = (
@@ -345,6 +355,7 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
             "powertools_layer_version", "tools_host_tag_key", "tools_host_tag_value", "spoke_role_name",
             "readiness_deadline_seconds", "max_command_attempts", "config_cache_ttl_seconds",
             "create_config_table", "config_table_name", "ledger_table_name", "alarm_topic_arn",
+            "join_failed_alarm_threshold", "join_failed_alarm_period_minutes",
         )
     }  # fmt: skip
     hub = Hub(

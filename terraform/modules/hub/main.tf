@@ -196,9 +196,9 @@ resource "aws_cloudwatch_metric_alarm" "join_failed" {
   metric_name        = "JoinFailed"
   namespace          = "Ec2DomainJoin"
   ok_actions         = compact([var.alarm_topic_arn])
-  period             = 3600
+  period             = (60 * var.join_failed_alarm_period_minutes)
   statistic          = "Sum"
-  threshold          = 3
+  threshold          = var.join_failed_alarm_threshold
   treat_missing_data = "notBreaching"
 
   tags = var.tags

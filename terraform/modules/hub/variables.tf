@@ -91,7 +91,7 @@ variable "function_timeout_seconds" {
 }
 
 variable "function_memory_mib" {
-  description = "128-10240 MiB. Default 256."
+  description = "Handler memory in MiB, 128-10240."
   type        = number
   default     = 256
 
@@ -177,7 +177,7 @@ variable "dlq_retention_seconds" {
 }
 
 variable "kms_key_deletion_window_days" {
-  description = "7-30 days. Default 30."
+  description = "Days a deleted KMS key can be restored, 7-30."
   type        = number
   default     = 30
 
@@ -274,6 +274,28 @@ variable "config_cache_ttl_seconds" {
   }
 }
 
+variable "join_failed_alarm_threshold" {
+  description = "Given-up joins (the handler's JoinFailed metric) within join_failed_alarm_period_minutes that raise the hub's join-failed alarm."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = floor(var.join_failed_alarm_threshold) == var.join_failed_alarm_threshold && var.join_failed_alarm_threshold >= 1 && var.join_failed_alarm_threshold <= 100000
+    error_message = "join_failed_alarm_threshold: a whole number from 1 to 100000."
+  }
+}
+
+variable "join_failed_alarm_period_minutes" {
+  description = "Period of the join-failed alarm, in minutes (CloudWatch: at most one day)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = floor(var.join_failed_alarm_period_minutes) == var.join_failed_alarm_period_minutes && var.join_failed_alarm_period_minutes >= 1 && var.join_failed_alarm_period_minutes <= 1440
+    error_message = "join_failed_alarm_period_minutes: a whole number from 1 to 1440."
+  }
+}
+
 variable "create_config_table" {
   description = "Create the config table (False: use an existing one of that name). Default True."
   type        = bool
@@ -281,7 +303,7 @@ variable "create_config_table" {
 }
 
 variable "config_table_name" {
-  description = "Default domain-join-config."
+  description = "Config table name (one item per account)."
   type        = string
   default     = "domain-join-config"
 
@@ -292,7 +314,7 @@ variable "config_table_name" {
 }
 
 variable "ledger_table_name" {
-  description = "Default domain-join-ledger."
+  description = "Ledger table name."
   type        = string
   default     = "domain-join-ledger"
 

@@ -50,7 +50,7 @@ variable "dlq_retention_seconds" {
 }
 
 variable "kms_key_deletion_window_days" {
-  description = "7-30 days. Default 30."
+  description = "Days a deleted KMS key can be restored, 7-30."
   type        = number
   default     = 30
 

@@ -93,7 +93,7 @@ variable "maximum_event_age_seconds" {
 }
 
 variable "maximum_retry_attempts" {
-  description = "0-185. Default 185 (its most)."
+  description = "How often EventBridge retries a forwarding, 0-185."
   type        = number
   default     = 185
 
