@@ -52,9 +52,12 @@ from .contract import (
     JOIN_PARAM_SUDO_GROUP,
     METRIC_TOOLS_HOST_AMBIGUOUS,
     PRESTAGE_DOCUMENT,
+    REMOVE_ACTION_DELETE,
+    REMOVE_ACTIONS,
     REMOVE_DOCUMENT,
     TAG_LOGIN_GROUP,
     TAG_OPT_OUT,
+    TOOLS_PARAM_ACTION,
     TOOLS_PARAM_COMPUTERS,
     TOOLS_PARAM_DOMAIN,
     TOOLS_PARAM_JOIN_USER,
@@ -645,15 +648,28 @@ def plan_removal(
     return Removal(change, claim, user, parameter, resend_of)
 
 
-def remove_parameters(key: tuple[str, str, str], removals: Iterable[Removal]) -> dict[str, str]:
+def remove_parameters(
+    key: tuple[str, str, str], removals: Iterable[Removal], action: str = REMOVE_ACTION_DELETE
+) -> dict[str, str]:
+    """``DomainJoin-Remove``'s parameters for the event path's removals (``delete``)."""
+    entries = (wire.RemoveEntry(r.claim.computer_name, stamp_of(r.claim)) for r in removals)
+    return remove_command_parameters(key, entries, action)
+
+
+def remove_command_parameters(
+    key: tuple[str, str, str], entries: Iterable[wire.RemoveEntry], action: str = REMOVE_ACTION_DELETE
+) -> dict[str, str]:
+    """Every parameter of ``DomainJoin-Remove``, ``Action`` included (``delete``, or the reconciler's
+    quarantine ``disable``): nothing is left to the document's default."""
+    if action not in REMOVE_ACTIONS:
+        raise ValueError(f"remove action {action!r} is not one of {', '.join(REMOVE_ACTIONS)}")
     domain, user, parameter = key
     return {
         TOOLS_PARAM_DOMAIN: domain,
         TOOLS_PARAM_JOIN_USER: user,
         TOOLS_PARAM_PASSWORD_PARAMETER: parameter,
-        TOOLS_PARAM_COMPUTERS: wire.encode_remove(
-            wire.RemoveEntry(r.claim.computer_name, stamp_of(r.claim)) for r in removals
-        ),
+        TOOLS_PARAM_COMPUTERS: wire.encode_remove(entries),
+        TOOLS_PARAM_ACTION: action,
     }
 
 

@@ -17,7 +17,6 @@ import pytest
 from moto import mock_aws
 from moto.sts import models as moto_sts_models
 
-from handlers.domain_join import contract
 from modules import documents
 
 from .harness import HOME_REGION, CurrentStdout, FakeContext, World, app_module
@@ -67,19 +66,13 @@ def world(
     assert_commands_fit_documents(w)
 
 
-# Parameters the handler may leave out, SSM then using their default: the remove document's Action (its
-# default, delete, is what the event path means; the reconciler sends it).
-OMISSIBLE_PARAMETERS = {documents.REMOVE.name: {contract.TOOLS_PARAM_ACTION}}
-
-
 def assert_commands_fit_documents(world: World) -> None:
     specs = {spec.name: spec for spec in (documents.JOIN, *documents.TOOLS_HOST_DOCUMENTS)}
     for call in world.calls_of("SendCommand"):
         spec = specs[call.params["DocumentName"]]
         sent = {name: values[0] for name, values in call.params["Parameters"].items()}
-        every = {p.name for p in spec.parameters}
-        assert every - OMISSIBLE_PARAMETERS.get(spec.name, set()) <= set(sent) <= every, spec.name
+        # Every parameter, explicitly: none is left to a document default (DomainJoin-Remove's Action too).
+        assert set(sent) == {p.name for p in spec.parameters}, spec.name
         for parameter in spec.parameters:
-            value = sent.get(parameter.name, parameter.default)
-            assert value is not None and re.match(parameter.pattern, value), (spec.name, parameter.name)
+            assert re.match(parameter.pattern, sent[parameter.name]), (spec.name, parameter.name)
         assert 1 <= len(call.params["InstanceIds"]) <= 50
