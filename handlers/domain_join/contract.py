@@ -63,7 +63,9 @@ SEAL_PURPOSE_JOIN: Final = "join"
 # which Run Command writes to the hub's inventory bucket (its API output is truncated at 24,000 characters).
 # (INVENTORY_DOCUMENT, TOOLS_PARAM_SEARCH_BASES, TOOLS_PARAM_ACTION and REMOVE_ACTION_*: above.)
 # Where Run Command writes the inventory output in the bucket: <prefix><command id>/<instance id>/...
-INVENTORY_OUTPUT_PREFIX: Final = "inventory/"
+# The planner's OutputS3KeyPrefix is INVENTORY_OUTPUT_KEY_PREFIX; the tools host may put exactly under it.
+INVENTORY_OUTPUT_KEY_PREFIX: Final = "inventory"
+INVENTORY_OUTPUT_PREFIX: Final = f"{INVENTORY_OUTPUT_KEY_PREFIX}/"
 # Reconciler environment (set by modules/reconcile.py; tunables in settings.py).
 ENV_JOIN_QUEUE_URL: Final = "JOIN_QUEUE_URL"
 ENV_RECONCILE_QUEUE_URL: Final = "RECONCILE_QUEUE_URL"
@@ -74,6 +76,10 @@ ENV_RECONCILE_MAX_REMOVALS: Final = "RECONCILE_MAX_REMOVALS"
 ENV_RECONCILE_MAX_REMOVAL_PERCENT: Final = "RECONCILE_MAX_REMOVAL_PERCENT"
 ENV_RECONCILE_RETRY_PERIOD_SECONDS: Final = "RECONCILE_RETRY_PERIOD_SECONDS"
 ENV_RECONCILE_QUARANTINE_DAYS: Final = "RECONCILE_QUARANTINE_DAYS"
+ENV_RECONCILE_READER_ROLE_NAME: Final = "RECONCILE_READER_ROLE_NAME"
+# The describe-only role of every spoke that the worker assumes (modules/naming.reconcile_reader_role_name
+# of the default name; the hub sets the environment variable to its own).
+DEFAULT_RECONCILE_READER_ROLE_NAME: Final = "domain-join-reconcile-reader"
 
 # The tools-host scripts print one "DOMAIN_JOIN_RESULT {json}" line per computer ({"computerName", "status",
 # "exitCode", "message"}); "refused": an object of that name exists and is not ours (left untouched).

@@ -320,6 +320,15 @@ RECONCILE_QUARANTINE_DAYS: Final = Setting(
     high=365,
     description="0: orphaned computer objects are deleted. N: disabled first, deleted N days later.",
 )
+RECONCILE_READER_ROLE_NAME: Final = Setting(
+    name="reader_role_name",
+    env=contract.ENV_RECONCILE_READER_ROLE_NAME,
+    kind=str,
+    default=contract.DEFAULT_RECONCILE_READER_ROLE_NAME,
+    max_length=64,
+    description="Name of the describe-only role in every spoke account that the reconcile worker assumes "
+    "(arn:<partition>:iam::<account>:role/<name>; the hub sets it to <name>-reconcile-reader).",
+)
 RECONCILE_SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
     {
         s.name: s
@@ -330,6 +339,7 @@ RECONCILE_SETTINGS: Final[Mapping[str, Setting]] = MappingProxyType(
             RECONCILE_MAX_REMOVAL_PERCENT,
             RECONCILE_RETRY_PERIOD_SECONDS,
             RECONCILE_QUARANTINE_DAYS,
+            RECONCILE_READER_ROLE_NAME,
         )
     }
 )

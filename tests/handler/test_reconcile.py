@@ -152,10 +152,14 @@ def test_a_terminated_instance_whose_event_was_lost_is_removed(hub: Hub) -> None
     hub.run()
     # THEN only the terminated one gets a terminated event
     assert states_of(hub.join_queue()) == {lost: events.TERMINATED}
-    # AND the spoke's execution role was assumed for describing only (a session policy)
+    # AND the fleet was described through the spoke's reconcile reader role, never its execution role, and
+    # without a session policy (a caller's choice, no boundary): the reader role itself may only describe
     (assumed,) = w.calls_of("AssumeRole")
-    policy = json.loads(assumed.params["Policy"])
-    assert [(s["Action"], s["Effect"]) for s in policy["Statement"]] == [("ec2:DescribeInstances", "Allow")]
+    reader = f"arn:aws:iam::{SPOKE_A}:role/{contract.DEFAULT_RECONCILE_READER_ROLE_NAME}"
+    assert assumed.params["RoleArn"] == reader
+    assert "Policy" not in assumed.params
+    (describe,) = w.calls_of("DescribeInstances")
+    assert describe.account == SPOKE_A and describe.access_key_id is not None  # the assumed session's
 
 
 def test_opted_out_and_stopped_instances_are_left_alone(hub: Hub) -> None:
@@ -194,6 +198,28 @@ def test_join_failed_is_retried_once_per_period_and_the_retry_is_recorded(hub: H
     # AND once the period is over, it is retried again
     w.clock.offset += hub.reconciler.settings.retry_period_seconds
     assert [a.kind for a in hub.run().actions] == [P.RETRY]
+
+
+def test_a_retry_is_recorded_only_on_the_record_as_the_planner_read_it(hub: Hub) -> None:
+    w = hub.world
+    # GIVEN a JOIN_FAILED record, planned for a retry
+    w.put_config(SPOKE_A)
+    (failed,) = w.launch(SPOKE_A)
+    w.put_ledger(failed, SPOKE_A, status="JOIN_FAILED", updatedAt=int(w.clock()) - 2 * 86400)
+    (item,) = hub.reconciler.plan(accounts={SPOKE_A}, regions={HOME_REGION}).items
+    # AND the join path failed it again meanwhile (same status, newer updatedAt)
+    w.put_ledger(failed, SPOKE_A, status="JOIN_FAILED", updatedAt=int(w.clock()))
+    # WHEN the worker runs the item
+    report = hub.reconciler.run(item, dry_run=False)
+    # THEN the retry is queued, but the newer record is not stamped as retried (the ledger store's own
+    # condition: status and updatedAt as read), so its own retry period starts from its new failure
+    assert [a.kind for a in report.actions] == [P.RETRY]
+    assert contract.LEDGER_RETRIED_AT_ATTRIBUTE not in w.ledger()[failed]
+    # AND a record still as read is stamped
+    (item,) = hub.reconciler.plan(accounts={SPOKE_A}, regions={HOME_REGION}).items
+    w.clock.offset += 2 * 86400
+    hub.reconciler.run(item, dry_run=False)
+    assert contract.LEDGER_RETRIED_AT_ATTRIBUTE in w.ledger()[failed]
 
 
 def test_directory_orphans_from_the_inventory_are_removed_and_foreign_accounts_only_reported(
@@ -294,6 +320,8 @@ def test_the_planner_fans_out_one_message_per_account_and_region(hub: Hub) -> No
         c for c in w.calls_of("SendCommand") if c.params["DocumentName"] == contract.INVENTORY_DOCUMENT
     ]
     assert inventory.params["OutputS3BucketName"] == hub.bucket
+    # (under the prefix the tools host's role may write, modules/tools_host.inventory_writer_policy)
+    assert inventory.params["OutputS3KeyPrefix"] == contract.INVENTORY_OUTPUT_KEY_PREFIX
     assert inventory.params["InstanceIds"] == [w.tools_host_id]
     # AND it searches the OU the accounts name (the one domain's Computers container only when none does)
     assert inventory.params["Parameters"][contract.TOOLS_PARAM_SEARCH_BASES] == [SERVERS_OU]

@@ -14,37 +14,26 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .. import arns, contract, wire
-from ..decisions import opted_out
-from ..errors import DomainJoinError, TransientAwsError
+from ..decisions import opted_out, remove_command_parameters
+from ..errors import DomainJoinError
 from ..model import AccountConfig, LedgerEntry, Spoke
 from ..reconcile.inventory import Inventory, InventoryError, encode_work_item, parse_inventory
 from ..reconcile.plan import QUARANTINED, FleetInstance, LedgerRecord, ReconcileAction, WorkItem
 from ..reconcile.worker import Logger, Reconciler, ReconcilerConfig, no_log
 from . import dynamodb
-from .errors import error_code, translate_error, translated
+from .errors import translated
 from .gateway import AwsGateway
+from .ledger import LedgerStore
 from .partitions import partition_of
 from .sessions import ClientFactory, Sessions, boto3_client_factory, session_client_factory
 
 SQS_BATCH_LIMIT: Final = 10
-# The session policy of every spoke session: the execution role may run DomainJoin-Join, the reconciler only
-# describes the fleet.
-DESCRIBE_ONLY_POLICY: Final = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"}],
-    },
-    separators=(",", ":"),
-)
 MESSAGE_BYTES_LIMIT: Final = 240 * 1024  # SQS: 256 KiB per message and per batch (some headroom)
 DESCRIBE_PAGE: Final = 1000
 LIST_COMMANDS_PAGES: Final = 3  # newest inventories are on the first page; a few more for many domains
@@ -79,10 +68,10 @@ class ReconcileGateway:
     ) -> None:
         self._config = config
         handler = config.handler
-        self._sessions = Sessions(
-            handler.home_region, handler.spoke_role_external_id, client_factory, clock, DESCRIBE_ONLY_POLICY
-        )
+        # Spoke sessions are of the reader role (ec2:DescribeInstances only), never the execution role.
+        self._sessions = Sessions(handler.home_region, handler.spoke_role_external_id, client_factory, clock)
         self._gateway = AwsGateway(handler, client_factory=client_factory, clock=clock)
+        self._ledger = LedgerStore(self._sessions, handler.ledger_table)
         self._partition = partition_of(handler.home_region)
 
     # --- planner ----------------------------------------------------------------------
@@ -219,7 +208,7 @@ class ReconcileGateway:
                     Parameters={k: [v] for k, v in parameters.items()},
                     Comment="ec2-domain-join reconcile",
                     OutputS3BucketName=self._config.inventory_bucket,
-                    OutputS3KeyPrefix=contract.INVENTORY_OUTPUT_PREFIX.rstrip("/"),
+                    OutputS3KeyPrefix=contract.INVENTORY_OUTPUT_KEY_PREFIX,
                 )
             command_ids.append(str(response["Command"]["CommandId"]))
         return command_ids
@@ -246,7 +235,7 @@ class ReconcileGateway:
     # --- worker -----------------------------------------------------------------------
     def describe_fleet(self, item: WorkItem) -> list[FleetInstance]:
         role_arn = item.role_arn or arns.role_arn(
-            self._partition, item.account_id, self._config.handler.spoke_role_name
+            self._partition, item.account_id, self._config.reader_role_name
         )
         spoke = Spoke(item.account_id, item.region, role_arn)
         ec2 = self._sessions.spoke_client("ec2", spoke)
@@ -274,40 +263,21 @@ class ReconcileGateway:
     def send_join_events(self, bodies: Sequence[str]) -> int:
         return self._send_batches(self._config.join_queue_url, bodies)
 
-    def mark_retried(self, instance_ids: Sequence[str], now: int) -> None:
-        client = self._sessions.hub_client("dynamodb")
-        for instance_id in instance_ids:
-            try:
-                client.update_item(
-                    TableName=self._config.handler.ledger_table,
-                    Key=dynamodb.serialize({contract.LEDGER_TABLE_KEY: instance_id}),
-                    UpdateExpression="SET #t = :now",
-                    ConditionExpression="#s = :failed",
-                    ExpressionAttributeNames={"#t": RETRIED_AT, "#s": "status"},
-                    ExpressionAttributeValues=dynamodb.serialize({":now": now, ":failed": "JOIN_FAILED"}),
-                )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    continue  # the join path got there first
-                raise translate_error(exc, "dynamodb:UpdateItem") from exc
-            except BotoCoreError as exc:
-                raise TransientAwsError(f"dynamodb:UpdateItem: {exc.__class__.__name__}") from exc
+    def mark_retried(self, records: Sequence[LedgerRecord], now: int) -> None:
+        for record in records:  # False: the join path got there first (the record changed meanwhile)
+            self._ledger.mark_retried(_entry_of(record), now)
 
     def remove_computers(self, item: WorkItem, actions: Sequence[ReconcileAction], remove_action: str) -> str:
         config = self._account_config(item.account_id)
         entries = [
             wire.RemoveEntry(a.computer_name or "", _stamp(item, a.instance_id or "")) for a in actions
         ]
+        key = (config.domain, config.join_user, config.password_parameter)
         tools_host = self._gateway.tools_host()
         last = ""
         for start in range(0, len(entries), wire.MAX_ENTRIES):
-            parameters = {
-                contract.TOOLS_PARAM_DOMAIN: config.domain,
-                contract.TOOLS_PARAM_JOIN_USER: config.join_user,
-                contract.TOOLS_PARAM_PASSWORD_PARAMETER: config.password_parameter,
-                contract.TOOLS_PARAM_COMPUTERS: wire.encode_remove(entries[start : start + wire.MAX_ENTRIES]),
-            }
-            parameters[contract.TOOLS_PARAM_ACTION] = remove_action
+            chunk = entries[start : start + wire.MAX_ENTRIES]
+            parameters = remove_command_parameters(key, chunk, remove_action)
             last = self._gateway.send_tools_command(contract.REMOVE_DOCUMENT, tools_host, parameters)
         return last
 
@@ -377,6 +347,21 @@ def fitting_body(item: WorkItem) -> str:
         if len(body.encode()) <= MESSAGE_BYTES_LIMIT:
             return body
     return body
+
+
+def _entry_of(record: LedgerRecord) -> LedgerEntry:
+    """The ledger record as the store's ``LedgerEntry`` (the fields its conditions compare: status and
+    ``updatedAt``)."""
+    return LedgerEntry(
+        instance_id=record.instance_id,
+        account=record.account,
+        region=record.region,
+        computer_name=record.computer_name,
+        domain="",
+        status=record.status,
+        created_at=0,
+        updated_at=record.updated_at,
+    )
 
 
 def _stamp(item: WorkItem, instance_id: str) -> str:

@@ -83,8 +83,6 @@ class Sessions:
         spoke_role_external_id: presented when assuming a spoke role ("" for none).
         client_factory: builds clients (a moto-backed factory in tests).
         clock: seconds since the epoch.
-        session_policy: an IAM policy (JSON) passed with every AssumeRole, narrowing what the assumed
-            sessions may do ("" for none; the reconciler keeps only ec2:DescribeInstances).
     """
 
     def __init__(
@@ -93,9 +91,7 @@ class Sessions:
         spoke_role_external_id: str = "",
         client_factory: ClientFactory = boto3_client_factory,
         clock: Callable[[], float] = time.time,
-        session_policy: str = "",
     ) -> None:
-        self._session_policy = session_policy
         self._home_region = home_region
         self._spoke_role_external_id = spoke_role_external_id
         self._factory = client_factory
@@ -133,8 +129,6 @@ class Sessions:
         request: dict[str, Any] = {"RoleArn": spoke.role_arn, "RoleSessionName": ROLE_SESSION_NAME}
         if self._spoke_role_external_id:
             request["ExternalId"] = self._spoke_role_external_id
-        if self._session_policy:
-            request["Policy"] = self._session_policy
         try:
             response = self.hub_client("sts").assume_role(**request)
         except ClientError as exc:

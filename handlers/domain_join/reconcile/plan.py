@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from .. import settings as S
-from ..contract import CONFIG_DNS_NAME, CONFIG_REGIONS, CONFIG_ROLE_ARN, STAMP_PREFIX
+from ..contract import CONFIG_DNS_NAME, CONFIG_REGIONS, STAMP_PREFIX
 from ..model import JOIN_FAILED, JOIN_SENT, JOINING, REMOVE_FAILED, REMOVING
 
 ActionKind = Literal["backfill", "retry", "remove", "quarantine", "report", "skip"]
@@ -94,7 +94,9 @@ class WorkItem:
 
     Parameters:
         account_id, region: where.
-        role_arn: the spoke execution role to describe the fleet with ("" : the default role name).
+        role_arn: a role to describe the fleet with instead of the account's reconcile reader role (the
+            CLI's ``--spoke-role``); "" : the reader role (``settings.RECONCILE_READER_ROLE_NAME``).  Never
+            the execution role: the reconciler only describes.
         domain: the account's domain (config item ``dnsName``), for directory removals.
         inventory: the stamped objects naming this account and Region (from the latest inventory).
         inventory_taken_at: when that inventory was taken (epoch seconds; 0: no inventory, so no
@@ -188,8 +190,8 @@ def plan_work(configs: Mapping[str, Mapping[str, object]], hub_regions: Sequence
     hold one account's Regions (one AssumeRole for them all).
 
     ``configs``: raw config items by account id; an item's ``regions`` (a set or list of Region names)
-    wins, else ``hub_regions``.  Role and domain are copied from the item (``assumeRoleARN``,
-    ``dnsName``) when present.
+    wins, else ``hub_regions``.  The domain is copied from the item (``dnsName``) when present; its
+    execution role (``assumeRoleARN``) is not: the worker describes through the reader role.
     """
     items: list[WorkItem] = []
     for account in sorted(configs):
@@ -200,10 +202,9 @@ def plan_work(configs: Mapping[str, Mapping[str, object]], hub_regions: Sequence
             if isinstance(raw, Iterable) and not isinstance(raw, str | bytes)
             else []
         )
-        role_arn = str(config.get(CONFIG_ROLE_ARN) or "")
         domain = str(config.get(CONFIG_DNS_NAME) or "")
         for region in regions or sorted(set(hub_regions)):
-            items.append(WorkItem(account, region, role_arn=role_arn, domain=domain))
+            items.append(WorkItem(account, region, domain=domain))
     return items
 
 

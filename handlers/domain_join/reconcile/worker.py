@@ -28,10 +28,11 @@ from ..contract import (
     ENV_INVENTORY_BUCKET,
     ENV_JOIN_QUEUE_URL,
     ENV_RECONCILE_QUEUE_URL,
+    ENV_RECONCILE_READER_ROLE_NAME,
     REMOVE_ACTION_DELETE,
     REMOVE_ACTION_DISABLE,
 )
-from ..settings import Settings
+from ..settings import RECONCILE_READER_ROLE_NAME, Settings, parse
 from .inventory import Inventory
 from .plan import (
     BACKFILL,
@@ -109,8 +110,9 @@ class ReconcilePort(Protocol):
         """Put event bodies on the join queue; the number SQS refused."""
         ...
 
-    def mark_retried(self, instance_ids: Sequence[str], now: int) -> None:
-        """Record when JOIN_FAILED records were re-queued (only while they are still JOIN_FAILED)."""
+    def mark_retried(self, records: Sequence[LedgerRecord], now: int) -> None:
+        """Record when failed records were re-queued (only while each is still as read: status and
+        ``updatedAt``)."""
         ...
 
     def remove_computers(self, item: WorkItem, actions: Sequence[ReconcileAction], remove_action: str) -> str:
@@ -169,7 +171,8 @@ def no_log(message: str, extra: Mapping[str, Any]) -> None:
 @dataclass(frozen=True, slots=True)
 class ReconcilerConfig:
     """Everything the reconciler's adapter needs: the join path's settings (tables, tools host, spoke
-    role), the workers' tunables, the two queues, the inventory bucket and the hub's Regions.
+    role), the workers' tunables, the two queues, the inventory bucket, the hub's Regions and the spokes'
+    reconcile reader role.
 
     ``from_env`` reads the Lambda environment modules/reconcile.py sets; the CLI may build one directly.
     """
@@ -180,6 +183,8 @@ class ReconcilerConfig:
     reconcile_queue_url: str = ""
     inventory_bucket: str = ""
     hub_regions: tuple[str, ...] = ()
+    reader_role_name: str = str(RECONCILE_READER_ROLE_NAME.default)
+    """The spoke role the worker describes the fleet with (``settings.RECONCILE_READER_ROLE_NAME``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReconcilerConfig:
@@ -192,6 +197,10 @@ class ReconcilerConfig:
             reconcile_queue_url=env.get(ENV_RECONCILE_QUEUE_URL, "").strip(),
             inventory_bucket=env.get(ENV_INVENTORY_BUCKET, "").strip(),
             hub_regions=regions or (env.get("AWS_REGION", "").strip(),),
+            reader_role_name=str(
+                parse(RECONCILE_READER_ROLE_NAME, env.get(ENV_RECONCILE_READER_ROLE_NAME))
+                or RECONCILE_READER_ROLE_NAME.default
+            ),
         )
 
 
@@ -317,15 +326,20 @@ class Reconciler:
         for action in actions:
             self._decided(action, dry_run)
         if not dry_run:
-            self._act(item, actions, now, report)
+            self._act(item, actions, ledger, now, report)
         return report
 
     def _act(
-        self, item: WorkItem, actions: Sequence[ReconcileAction], now: int, report: ReconcileReport
+        self,
+        item: WorkItem,
+        actions: Sequence[ReconcileAction],
+        ledger: Mapping[str, LedgerRecord],
+        now: int,
+        report: ReconcileReport,
     ) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         bodies: list[str] = []
-        retried: list[str] = []
+        retried: list[LedgerRecord] = []
         for action in actions:
             if action.instance_id is None:
                 continue
@@ -344,8 +358,8 @@ class Reconciler:
                 time=stamp,
             )
             bodies.append(_json(event))
-            if action.kind == RETRY:
-                retried.append(action.instance_id)
+            if action.kind == RETRY and action.instance_id in ledger:
+                retried.append(ledger[action.instance_id])
         if bodies:
             refused = self._port.send_join_events(bodies)
             if refused:
