@@ -927,7 +927,7 @@ def _parse(data: dict[str, Any], r: _Reader) -> LandingZone:
 RECONCILIATION_KEYS = {
     "enabled", "schedule", "dry_run", "max_removals", "max_removal_percent", "retry_period_seconds",
     "quarantine_days", "worker_concurrency", "function_timeout_seconds", "inventory_retention_days",
-    "orphan_alarm_runs", "orphan_alarm_period_seconds",
+    "orphan_alarm_runs", "orphan_alarm_period_seconds", "reader_principal_arns",
 }  # fmt: skip
 
 

@@ -161,6 +161,12 @@ def reconcile_worker_role_arn(partition: str, account_id: str, name: str = DEFAU
     return arns.role_arn(partition, account_id, reconcile_worker_name(name))
 
 
+def reconcile_reader_role_name(name: str = DEFAULT_NAME) -> str:
+    """The describe-only role of every spoke that the worker assumes (modules/spoke.py); the handler's
+    default is contract.DEFAULT_RECONCILE_READER_ROLE_NAME, this of the default name."""
+    return f"{name}-reconcile-reader"
+
+
 def reconcile_schedule_rule_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-reconcile-schedule"
 
@@ -216,6 +222,7 @@ def generated_names(
         ("reconcile worker function", LAMBDA_FUNCTION, reconcile_worker_name(name)),
         ("reconcile planner role", IAM_ROLE, reconcile_planner_name(name)),
         ("reconcile worker role", IAM_ROLE, reconcile_worker_name(name)),
+        ("spoke reconcile reader role", IAM_ROLE, reconcile_reader_role_name(name)),
         ("reconcile schedule rule", EVENT_RULE, reconcile_schedule_rule_name(name)),
         ("reconcile threshold alarm", CLOUDWATCH_ALARM, reconcile_alarm_name(name, "threshold")),
         ("reconcile orphans alarm", CLOUDWATCH_ALARM, reconcile_alarm_name(name, "orphans")),

@@ -45,14 +45,15 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from handlers.domain_join import contract
+from handlers.domain_join import contract, settings
 from handlers.domain_join.reconcile.worker import ORPHANED, SKIPPED_BY_THRESHOLD
 
-from . import grants, iam, naming
+from . import arns, grants, iam, naming
 from .cdk import Fn, is_token
 from .function import Function, FunctionProps, ServiceRole, ServiceRoleProps
 from .queue import MAX_RETENTION_SECONDS, DeadLetterQueue, Queue, QueueProps
 from .reconcile_props import ReconcileProps
+from .tools_host import tools_host_role_name
 from .validation import PropsError
 
 if TYPE_CHECKING:
@@ -249,9 +250,21 @@ class Reconciliation(Construct):
             ],
         )
         objects = f"{self.bucket_arn}/*"
+        # The one writer: the tools host's role (Run Command's output of DomainJoin-Inventory).
+        self.tools_host_role_arn = hp.tools_host_role_arn or arns.role_arn(
+            self.partition, hp.account_id, tools_host_role_name(hp.name)
+        )
         policy = iam.policy_document(
             [
                 iam.deny_insecure_transport([self.bucket_arn, objects], "s3:*"),
+                iam.resource_statement(
+                    "DenyWritesButToolsHost",
+                    "*",
+                    ["s3:PutObject"],
+                    objects,
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": self.tools_host_role_arn}},
+                    effect="Deny",
+                ),
                 iam.resource_statement(
                     "DenyOtherAccounts",
                     "*",
@@ -330,8 +343,15 @@ class Reconciliation(Construct):
                 hp.region,
                 *tools_host,
             ),
-            *grants.grant_assume_spoke_role(
-                partition, hp.spoke_role_name, hp.organization_id, hp.principal_account_ids
+            # Only the spokes' describe-only reader role, never their execution role.
+            *(
+                {**assume, "Sid": "AssumeSpokeReaderRole"}
+                for assume in grants.grant_assume_spoke_role(
+                    partition,
+                    naming.reconcile_reader_role_name(hp.name),
+                    hp.organization_id,
+                    hp.principal_account_ids,
+                )
             ),
         )
 
@@ -350,6 +370,7 @@ class Reconciliation(Construct):
             contract.ENV_RECONCILE_QUEUE_URL: self.queue.url,
             contract.ENV_INVENTORY_BUCKET: self.bucket_name,
             contract.ENV_HUB_REGIONS: hub_regions,
+            str(settings.RECONCILE_READER_ROLE_NAME.env): naming.reconcile_reader_role_name(hp.name),
         }
 
     def _function(self, construct_id: str, handler: str, function_name: str, concurrency: int) -> Function:

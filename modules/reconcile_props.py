@@ -3,12 +3,14 @@ landing-zone reader imports it; modules/reconcile.py builds the resources from i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from handlers.domain_join import settings
 
 from .cdk import is_token
-from .validation import PropsError, check_range, check_setting
+from .patterns import ROLE_ARN
+from .validation import PropsError, check_each, check_range, check_setting, check_unique
 
 SCHEDULE_PREFIXES = ("rate(", "cron(")
 
@@ -42,6 +44,9 @@ class ReconcileProps:
     """Consecutive runs with orphans before the orphans alarm, 1-24.  Default 3."""
     orphan_alarm_period_seconds: int = 3600
     """Length of one run in the orphans alarm (the schedule's period), 60-86400 and a multiple of 60."""
+    reader_principal_arns: Sequence[str] = ()
+    """Role ARNs (e.g. the operators') that every spoke's reconcile reader role trusts beside the worker,
+    for `ec2-domain-join reconcile --dry-run --spoke-role <name>-reconcile-reader`.  Default: none."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool) or not isinstance(self.dry_run, bool):
@@ -65,6 +70,13 @@ class ReconcileProps:
         check_range("orphan_alarm_period_seconds", self.orphan_alarm_period_seconds, 60, 86400)
         if self.orphan_alarm_period_seconds % 60:
             raise PropsError("orphan_alarm_period_seconds", "must be a multiple of 60")
+        if isinstance(self.reader_principal_arns, str) or not isinstance(
+            self.reader_principal_arns, Sequence
+        ):
+            raise PropsError("reader_principal_arns", "must be a list of IAM role ARNs")
+        object.__setattr__(self, "reader_principal_arns", tuple(self.reader_principal_arns))
+        check_each("reader_principal_arns", self.reader_principal_arns, ROLE_ARN, "an IAM role ARN")
+        check_unique("reader_principal_arns", self.reader_principal_arns)
 
     def environment(self) -> dict[str, str]:
         """The workers' tunables as their environment variables."""

@@ -89,9 +89,13 @@ class SpokeProps:
     hub_region: str | None = None
     """The hub's home Region, for the alias-scoped policy.  Default None."""
     reconciler_role_arn: str | None = None
-    """The hub's reconciliation worker role (docs/reconcile.md), trusted beside the handler role; it assumes
-    the execution role with a session policy that leaves only ec2:DescribeInstances.  Default None: not
-    trusted (no reconciliation)."""
+    """The hub's reconciliation worker role (docs/reconcile.md): the only principal trusted by this
+    account's reconcile reader role (`naming.reconcile_reader_role_name`, ec2:DescribeInstances only), with
+    the execution role's external-id condition.  Default None: no reader role (no reconciliation)."""
+    reader_principal_arns: Sequence[str] = ()
+    """Further principals (role ARNs) trusted by the reader role, e.g. the operators' role for
+    `ec2-domain-join reconcile --dry-run --spoke-role <reader role>`; only with `reconciler_role_arn`.
+    Default: none."""
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -104,6 +108,10 @@ class SpokeProps:
         check_pattern("execution_role_name", self.execution_role_name, ROLE_NAME, "an IAM role name")
         if self.reconciler_role_arn is not None:
             check_pattern("reconciler_role_arn", self.reconciler_role_arn, ROLE_ARN, "an IAM role ARN")
+        check_each("reader_principal_arns", self.reader_principal_arns, ROLE_ARN, "an IAM role ARN")
+        check_unique("reader_principal_arns", self.reader_principal_arns)
+        if self.reader_principal_arns and self.reconciler_role_arn is None:
+            raise PropsError("reader_principal_arns", "needs reconciler_role_arn (a reconciliation)")
         if self.spoke_role_external_id is not None:
             check_pattern(
                 "spoke_role_external_id",
@@ -185,13 +193,9 @@ class Spoke(Construct):
         # --- the role the hub handler assumes here ---
         def trust(external_id: str | None) -> dict[str, Any]:
             conditions = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
-            statements = [
-                iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)
-            ]
-            if p.reconciler_role_arn is not None:
-                reconciler = {"AWS": p.reconciler_role_arn}
-                statements.append(iam.trust_statement("HubReconciler", reconciler, conditions=conditions))
-            return iam.policy_document(statements)
+            return iam.policy_document(
+                [iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)]
+            )
 
         self.execution_trust_document = trust(p.spoke_role_external_id)
         trust_policy: Any = iam.to_json(self.execution_trust_document)
@@ -224,6 +228,12 @@ class Spoke(Construct):
         )
         self.execution_role_arn = self.execution_role.arn
 
+        # --- the describe-only role the hub's reconcile worker assumes here ---
+        self.reader_role: IamRole | None = None
+        self.reader_role_arn: str | None = None
+        if p.reconciler_role_arn is not None:
+            self._reader_role(p, regions, tags)
+
         # --- what the workloads' instance roles attach to open their own sealed join password ---
         self.unseal_policy: IamPolicy | None = None
         self.unseal_join_password_policy_arn: str | None = None
@@ -238,6 +248,59 @@ class Spoke(Construct):
                 tags=tags,
             )
             self.unseal_join_password_policy_arn = self.unseal_policy.arn
+
+    def _reader_role(self, p: SpokeProps, regions: Sequence[str], tags: dict[str, str] | None) -> None:
+        """The reconcile reader role: trusts only the worker role (and `reader_principal_arns`), with the
+        execution role's external-id condition; may only describe instances in the spoke's Regions."""
+
+        def trust(external_id: str | None) -> dict[str, Any]:
+            conditions = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
+            statements = [
+                iam.trust_statement(
+                    "HubReconcilerOnly", {"AWS": p.reconciler_role_arn}, conditions=conditions
+                )
+            ]
+            if p.reader_principal_arns:
+                operators = {"AWS": list(p.reader_principal_arns)}
+                statements.append(iam.trust_statement("Operators", operators))
+            return iam.policy_document(statements)
+
+        self.reader_trust_document = trust(p.spoke_role_external_id)
+        trust_policy: Any = iam.to_json(self.reader_trust_document)
+        if is_token(p.spoke_role_external_id):  # plain module: "" means no external id
+            trust_policy = Token.as_string(
+                Fn.conditional(
+                    Fn.can(Fn.regex("^$", str(p.spoke_role_external_id))),
+                    iam.to_json(trust(None)),
+                    trust_policy,
+                )
+            )
+        role_name = naming.reconcile_reader_role_name(p.name)
+        self.reader_role = IamRole(
+            self,
+            "reconcile-reader-role",
+            name=role_name,
+            description="Assumed by the ec2-domain-join reconcile worker: describe instances, nothing else",
+            assume_role_policy=trust_policy,
+            max_session_duration=3600,
+            tags=tags,
+        )
+        in_regions = {
+            "StringEquals": {"aws:RequestedRegion": regions if is_token(regions) else list(regions)}
+        }
+        # ec2:DescribeInstances supports no resource-level permission: "*" is the only resource it accepts
+        # (neither checkov nor parliament flags it; docs/reconcile.md).
+        self.reader_policy_document = iam.policy_document(
+            [iam.statement("DescribeInstancesOnly", ["ec2:DescribeInstances"], "*", conditions=in_regions)]
+        )
+        IamRolePolicy(
+            self,
+            "reconcile-reader-policy",
+            name=role_name,
+            role=self.reader_role.name,
+            policy=iam.to_json(self.reader_policy_document),
+        )
+        self.reader_role_arn = self.reader_role.arn
 
     def _forward_events(
         self,

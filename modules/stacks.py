@@ -257,6 +257,8 @@ def build_app(
     )
     if tools_host is not None:  # it opens the prestage lists the handler seals with the hub key
         tools_host.open_sealed_prestage_lists(hub.kms_key_arn)
+        if hub.reconciliation is not None:  # and writes DomainJoin-Inventory's output to the bucket
+            tools_host.write_inventory(hub.reconciliation.bucket_arn)
     for output_name, value in {
         "lambda_role_arn": hub.lambda_role_arn,
         "lambda_function_arn": hub.lambda_function_arn,
@@ -345,6 +347,9 @@ def build_app(
                     )
                     if lz.reconciliation is not None
                     else None
+                ),
+                reader_principal_arns=(
+                    lz.reconciliation.reader_principal_arns if lz.reconciliation is not None else ()
                 ),
             ),
         )

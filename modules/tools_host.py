@@ -48,7 +48,11 @@ from constructs import Construct
 
 from handlers.domain_join import patterns as shared
 from handlers.domain_join import settings
-from handlers.domain_join.contract import SEAL_CONTEXT_PURPOSE, SEAL_PURPOSE_PRESTAGE
+from handlers.domain_join.contract import (
+    INVENTORY_OUTPUT_PREFIX,
+    SEAL_CONTEXT_PURPOSE,
+    SEAL_PURPOSE_PRESTAGE,
+)
 
 from . import arns, iam, ports
 from .patterns import ACCOUNT_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME
@@ -228,6 +232,33 @@ def sealed_prestage_policy(key_arn: str) -> dict[str, object]:
     )
 
 
+def inventory_writer_policy(bucket_arn: str, key_arn: str, region: str, dns_suffix: str) -> dict[str, object]:
+    """What Run Command's S3 output of `DomainJoin-Inventory` needs (docs/reconcile.md): put objects under
+    exactly the planner's output prefix (`contract.INVENTORY_OUTPUT_KEY_PREFIX`), read the bucket's default
+    encryption (the agent asks for it), and use the hub key only through S3 for this bucket (SSE-KMS with a
+    bucket key: S3's encryption context is the bucket ARN); kms:Decrypt because an output above the
+    multipart threshold is uploaded in parts, which S3 decrypts to complete."""
+    return iam.policy_document(
+        [
+            iam.statement(
+                "WriteInventoryOutput", ["s3:PutObject"], f"{bucket_arn}/{INVENTORY_OUTPUT_PREFIX}*"
+            ),
+            iam.statement("ReadInventoryBucketEncryption", ["s3:GetEncryptionConfiguration"], bucket_arn),
+            iam.statement(
+                "EncryptInventoryThroughS3Only",
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                key_arn,
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{region}.{dns_suffix}",
+                        "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+                    }
+                },
+            ),
+        ]
+    )
+
+
 class ToolsHost(Construct):
     """The tools host's role and instance profile, and optionally its instance and security group.
 
@@ -237,6 +268,7 @@ class ToolsHost(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: ToolsHostProps) -> None:
         super().__init__(scope, construct_id)
+        self.props = props
         partition = arns.partition_of(props.region)
         dns_suffix = arns.dns_suffix_of(props.region)
         role_name = tools_host_role_name(props.name)
@@ -278,6 +310,24 @@ class ToolsHost(Construct):
             name="open-sealed-prestage-lists",
             role=self.role.id,
             policy=iam.to_json(self.sealed_prestage_policy_document),
+        )
+
+    def write_inventory(self, bucket_arn: str) -> None:
+        """Grant `inventory_writer_policy` (only with the reconciliation: its bucket, which the hub key
+        encrypts).  The key is named as this account's keys (`key/*`), as the reconciliation's own roles
+        name it: the S3-only and bucket-context conditions leave only the bucket's key, and the policy stays
+        plain JSON (the hub key's ARN is known only after apply)."""
+        p = self.props
+        keys = arns.arn(arns.partition_of(p.region), "kms", p.region, p.account_id, "key/*")
+        self.inventory_policy_document = inventory_writer_policy(
+            bucket_arn, keys, p.region, arns.dns_suffix_of(p.region)
+        )
+        IamRolePolicy(
+            self,
+            "inventory-policy",
+            name="write-reconcile-inventory",
+            role=self.role.id,
+            policy=iam.to_json(self.inventory_policy_document),
         )
 
     def _instance(self, props: ToolsHostProps, spec: ToolsHostInstanceProps, tags: dict[str, str]) -> None:

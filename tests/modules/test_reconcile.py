@@ -3,6 +3,7 @@ section, synthesized once for this module; its policies through parliament, the 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 from collections.abc import Callable
@@ -50,6 +51,8 @@ def hub_only_landing_zone() -> dict[str, Any]:
 
 
 SPOKE = "222222222222"
+EXTERNAL_ID = "landing-zone-7"
+OPERATORS = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/domain-join-operators"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,18 @@ def reconciled(
     """GIVEN a hub-only landing zone with a `reconciliation:` section of non-default values."""
     data = {
         **hub_only_landing_zone(),
-        "spokes": [{"account_id": SPOKE, "regions": [HOME_REGION]}],
-        "reconciliation": dict(SECTION),
+        "spokes": [{"account_id": SPOKE, "regions": [HOME_REGION], "directory": "corp"}],
+        "spoke_role": {"external_id": EXTERNAL_ID},
+        "directories": {
+            "corp": {
+                "domain": "corp.example.com",
+                "dns_ips": ["10.0.0.10"],
+                "join_user": "svc-domainjoin",
+                "join_password_parameter": "/domain-join/join-password",
+            }
+        },
+        "tools_host": {},
+        "reconciliation": {**SECTION, "reader_principal_arns": [OPERATORS]},
     }
     return synthesize_landing_zone(
         write_landing_zone(data, "reconciled.yaml"), tmp_path_factory.mktemp("reconciled") / "out"
@@ -254,16 +267,176 @@ def test_the_landing_zone_section_reports_each_problem_on_one_line(
     )
 
 
-def test_spoke_execution_roles_trust_the_worker_beside_the_handler(reconciled: SynthesizedApp) -> None:
-    (role,) = [
-        r
-        for r in reconciled.resources(f"spoke-{SPOKE}", "aws_iam_role").values()
-        if r["name"] == settings.SPOKE_ROLE_NAME.default
+def spoke_role(app: SynthesizedApp, name: str) -> dict[str, Any]:
+    (role,) = [r for r in app.resources(f"spoke-{SPOKE}", "aws_iam_role").values() if r["name"] == name]
+    return role
+
+
+def test_the_spoke_execution_role_trusts_only_the_handler_as_without_reconciliation(
+    reconciled: SynthesizedApp,
+) -> None:
+    # GIVEN a landing zone with a reconciliation: section
+    # THEN the spoke execution role's trust is the handler's alone (the worker never gets SendCommand)
+    trust = parse_policy(spoke_role(reconciled, settings.SPOKE_ROLE_NAME.default)["assume_role_policy"])
+    assert [(s["Sid"], s["Principal"]) for s in trust["Statement"]] == [
+        ("HubHandlerOnly", {"AWS": naming.handler_role_arn("aws", SECURITY_ACCOUNT, NAME)})
     ]
-    trust = statements_by_sid(parse_policy(role["assume_role_policy"]))
-    assert trust["HubReconciler"]["Principal"] == {
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+
+
+def test_each_spoke_has_a_describe_only_reader_role_the_worker_assumes(reconciled: SynthesizedApp) -> None:
+    reader_name = naming.reconcile_reader_role_name(NAME)
+    reader = spoke_role(reconciled, reader_name)
+    # THEN it trusts the worker role (with the execution role's external id) and the listed operators only
+    trust = statements_by_sid(parse_policy(reader["assume_role_policy"]))
+    assert set(trust) == {"HubReconcilerOnly", "Operators"}
+    assert trust["HubReconcilerOnly"]["Principal"] == {
         "AWS": naming.reconcile_worker_role_arn("aws", SECURITY_ACCOUNT, NAME)
     }
-    assert trust["HubHandlerOnly"]["Principal"] == {
-        "AWS": naming.handler_role_arn("aws", SECURITY_ACCOUNT, NAME)
+    assert trust["HubReconcilerOnly"]["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+    assert trust["Operators"]["Principal"] == {"AWS": [OPERATORS]}
+    # AND its one inline policy allows ec2:DescribeInstances in the spoke's Regions, nothing else
+    (policy,) = [
+        p
+        for p in reconciled.resources(f"spoke-{SPOKE}", "aws_iam_role_policy").values()
+        if p["role"] == f"${{aws_iam_role.{_address_of(reconciled, reader_name)}.name}}"
+    ]
+    document = parse_policy(policy["policy"])
+    assert [(st["Effect"], st["Action"]) for st in document["Statement"]] == [
+        ("Allow", "ec2:DescribeInstances")
+    ]
+    assert document["Statement"][0]["Condition"] == {"StringEquals": {"aws:RequestedRegion": [HOME_REGION]}}
+    assert parliament.analyze_policy_string(json.dumps(document)).findings == []
+    # AND the worker may assume exactly the reader role (inside the organization), not the execution role
+    worker = statements_by_sid(role_policy(reconciled, naming.reconcile_worker_name(NAME)))
+    assumes = [st for st in worker.values() if "sts:AssumeRole" in as_list(st["Action"])]
+    assert [as_list(st["Resource"]) for st in assumes] == [[f"arn:aws:iam::*:role/{reader_name}"]]
+    # AND the worker's environment names it (the settings table's variable)
+    worker_function = by_name(
+        reconciled, "aws_lambda_function", naming.reconcile_worker_name(NAME), "function_name"
+    )
+    env = worker_function["environment"]["variables"]
+    assert env[settings.RECONCILE_READER_ROLE_NAME.env] == reader_name
+
+
+def _address_of(app: SynthesizedApp, role_name: str) -> str:
+    roles = app.resources(f"spoke-{SPOKE}", "aws_iam_role")
+    (address,) = [a for a, r in roles.items() if r["name"] == role_name]
+    return address
+
+
+def test_the_reader_role_name_default_is_that_of_the_default_name() -> None:
+    assert settings.RECONCILE_READER_ROLE_NAME.default == naming.reconcile_reader_role_name()
+    assert naming.reconcile_reader_role_name() == contract.DEFAULT_RECONCILE_READER_ROLE_NAME
+
+
+def test_the_reader_principals_must_be_role_arns() -> None:
+    with pytest.raises(PropsError, match="reader_principal_arns"):
+        ReconcileProps(reader_principal_arns=["not-an-arn"])
+
+
+# --- who may write the inventory: the tools host's role, under the planner's prefix, through TLS --------
+# A small evaluator of exactly what these policies use (identity Allow statements; the bucket policy's Deny
+# statements with Principal "*"; operators StringEquals, StringNotEquals, ArnNotEquals, Bool): an identity
+# statement must allow the request and no bucket Deny may match it (same account, so no bucket Allow needed).
+NEGATED = {"StringNotEquals": str.__ne__, "ArnNotEquals": str.__ne__}
+POSITIVE = {"StringEquals": str.__eq__, "Bool": str.__eq__}
+
+
+def _matches(patterns: Any, value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in as_list(patterns))
+
+
+def _conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    for operator, body in conditions.items():
+        for key, wanted in body.items():
+            present = context.get(key)
+            if operator in NEGATED:  # a missing key makes a negated operator true
+                if present is not None and not all(NEGATED[operator](present, w) for w in as_list(wanted)):
+                    return False
+            elif present is None or not any(POSITIVE[operator](present, w) for w in as_list(wanted)):
+                return False
+    return True
+
+
+def _applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> bool:
+    return (
+        _matches(statement["Action"], action)
+        and _matches(statement["Resource"], resource)
+        and _conditions_hold(statement.get("Condition", {}), context)
+    )
+
+
+def allowed(
+    identity: list[dict[str, Any]],
+    bucket: list[dict[str, Any]],
+    principal: str,
+    action: str,
+    resource: str,
+    context: dict[str, str],
+) -> bool:
+    context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": principal.split(":")[4], **context}
+    if any(s["Effect"] == "Deny" and _applies(s, action, resource, context) for s in bucket):
+        return False
+    return any(s["Effect"] == "Allow" and _applies(s, action, resource, context) for s in identity)
+
+
+def tools_host_statements(app: SynthesizedApp) -> list[dict[str, Any]]:
+    (body,) = [
+        b
+        for b in app.resources("hub", "aws_iam_role_policy").values()
+        if b["name"] == "write-reconcile-inventory"
+    ]
+    return list(parse_policy(body["policy"])["Statement"])
+
+
+def test_the_tools_host_writes_exactly_under_the_planners_prefix_and_only_through_tls(
+    reconciled: SynthesizedApp,
+) -> None:
+    # GIVEN the tools host's inventory grant, the inventory bucket's policy and the hub key
+    identity = tools_host_statements(reconciled)
+    (bucket_policy,) = reconciled.resources("hub", "aws_s3_bucket_policy").values()
+    bucket = list(parse_policy(bucket_policy["policy"])["Statement"])
+    bucket_name = naming.inventory_bucket_name(NAME, SECURITY_ACCOUNT, HOME_REGION)
+    bucket_arn = f"arn:aws:s3:::{bucket_name}"
+    tools_host = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/{naming.DEFAULT_NAME}-tools-host"
+    tls = {"aws:SecureTransport": "true"}
+    # Run Command's key: <OutputS3KeyPrefix>/<command id>/<instance id>/<plugin>/<step>/stdout
+    stdout = (
+        f"{bucket_arn}/{contract.INVENTORY_OUTPUT_KEY_PREFIX}/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+        "/i-0123456789abcdef0/awsrunShellScript/inventory/stdout"
+    )
+
+    def put(principal: str, resource: str, context: dict[str, str], statements: Any = None) -> bool:
+        given = identity if statements is None else statements
+        return allowed(given, bucket, principal, "s3:PutObject", resource, context)
+
+    # THEN the tools host may put the output under the planner's prefix, through TLS
+    assert put(tools_host, stdout, tls)
+    # AND nowhere else in the bucket, nor without TLS
+    assert not put(tools_host, f"{bucket_arn}/elsewhere/stdout", tls)
+    assert not put(tools_host, f"{bucket_arn}/{contract.INVENTORY_OUTPUT_KEY_PREFIX}-old/x", tls)
+    assert not put(tools_host, stdout, {"aws:SecureTransport": "false"})
+    # AND no other principal of the account, even one whose own policy allows every S3 action
+    admin = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
+    worker = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/{naming.reconcile_worker_name(NAME)}"
+    assert not put(worker, stdout, tls, admin)
+    # AND the hub key only through S3 in the home Region, only for this bucket (its encryption context)
+    key = f"arn:aws:kms:{HOME_REGION}:{SECURITY_ACCOUNT}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    via = {
+        "kms:ViaService": f"s3.{HOME_REGION}.amazonaws.com",
+        "kms:EncryptionContext:aws:s3:arn": bucket_arn,
     }
+
+    def use_key(context: dict[str, str]) -> bool:
+        return allowed(identity, [], tools_host, "kms:GenerateDataKey", key, context)
+
+    assert use_key(via)
+    assert not use_key({**via, "kms:ViaService": f"ssm.{HOME_REGION}.amazonaws.com"})
+    assert not use_key({**via, "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::another-bucket"})
+    assert not use_key({"kms:EncryptionContext:aws:s3:arn": bucket_arn})
+    other_account_key = f"arn:aws:kms:{HOME_REGION}:999999999999:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    assert not allowed(identity, [], tools_host, "kms:GenerateDataKey", other_account_key, via)
+    # AND parliament finds nothing in the grant
+    document = {"Version": "2012-10-17", "Statement": identity}
+    assert parliament.analyze_policy_string(json.dumps(document)).findings == []
