@@ -22,6 +22,8 @@ from .tier import Context, Job, Prepared, Tier, prepare_stack, synthesize
 
 SPOKE = "222222222222"
 STACKS = ("hub", "directory-network", f"spoke-{SPOKE}")
+OPERATORS_ROLE = "arn:aws:iam::111111111111:role/domain-join-operators"
+RECONCILIATION = {"quarantine_days": 7, "reader_principal_arns": [OPERATORS_ROLE]}
 
 
 def network_stacks(context: Context) -> Path:
@@ -31,6 +33,7 @@ def network_stacks(context: Context) -> Path:
         data = full_landing_zone()
         data["tools_host"] = {}  # the instance's AMI lookup reads AWS at plan time
         data["spokes"][0]["vpcs"]["eu-west-1"][0]["resolver_rule_id"] = "rslvr-rr-0123456789abcdef0"
+        data["reconciliation"] = RECONCILIATION  # test_reconcile_stacks.py: its hub and spoke parts, planned
         path = context.root / "network-landing-zone.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return synthesize(load_landing_zone(path), context.root / "synth-network")
