@@ -36,11 +36,19 @@ variable "organization_id" {
 variable "artifact_s3_bucket" {
   type        = string
   description = "Bucket (in the home Region) holding the handler zip built by `python -m modules.artifact OUT.zip`."
+  default     = null
 }
 
 variable "artifact_s3_key" {
   type        = string
   description = "Key of the handler zip in artifact_s3_bucket."
+  default     = null
+}
+
+variable "artifact_path" {
+  type        = string
+  description = "Instead of S3: a local handler zip (`python -m modules.artifact OUT.zip`) that Terraform uploads."
+  default     = null
 }
 
 variable "forwarder_regions" {
@@ -78,6 +86,7 @@ module "domain_join_hub" {
   organization_id    = var.organization_id
   artifact_s3_bucket = var.artifact_s3_bucket
   artifact_s3_key    = var.artifact_s3_key
+  artifact_path      = var.artifact_path
   forwarder_regions  = var.forwarder_regions
 }
 
