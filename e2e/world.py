@@ -36,18 +36,28 @@ the stacks or the scripts changes for the lab:
    the handler and deletes what did not fail (`ReportBatchItemFailures`).  One poller, so at most one
    invocation at a time.
 6. The EC2 side of an instance: IMDSv2 (`IMDS_SERVER`, inside each machine's network namespace: token,
-   instance-id, placement/region), and for the AD tools host its instance profile and the AWS CLI: an `aws`
-   stand-in that does the one call the tools-host scripts make (`ssm get-parameter --with-decryption`) with
-   the credentials of the tools-host role the hub stack created (its instance profile's role), through a relay
-   from the host's namespace into the machine's (the machines cannot reach 127.0.0.1 of the host).
-7. What stays out of Terraform: the join user's SecureString (put by the lab, as a team does out of band) and
-   the tools-host instance (a moto instance tagged as the landing zone says; its body is the lab's tools
-   machine).  The config items come from the landing zone's `directories` (the hub stack writes them).
-   `ds:CreateComputer` is not used by the handler (the tools host prestages), so nothing stands in for it.
+   instance-id, placement/region, the instance identity document), and for a machine with an instance
+   profile (the AD tools host; an instance launched with `instance_role`) the AWS CLI: an `aws` stand-in that
+   makes only the calls the scripts make, exactly as they make them (`ssm get-parameter --with-decryption`;
+   `kms decrypt` of a sealed prestage list or join password, ciphertext on stdin) with the credentials of the
+   profile's role, through a relay from the host's namespace into the machine's (the machines cannot reach
+   127.0.0.1 of the host).
+7. What stays out of Terraform: the join user's SecureString (put by the lab, as a team does out of band),
+   the tools-host instance (a moto instance tagged as the landing zone says, with the hub's tools-host
+   instance profile; its body is the lab's tools machine) and a spoke's workload instance role (trusted by
+   EC2, with the spoke stack's unseal policy attached: `World.workload_profile`).  The config items come
+   from the landing zone's `directories` (the hub stack writes them).  The lab's directories have no
+   `directory_id`, so the tools host prestages and nothing stands in for `ds:CreateComputer`.
+8. Cross-account KMS: moto looks a key up in the caller's account only; a spoke instance's `kms:Decrypt` of
+   the hub key (named by its ARN) is answered by the key's own account (`_decrypt_across_accounts`).  Key
+   policies and IAM policies are not evaluated (moto does not); the encryption context is checked.
+9. `ssm:SendCommand` by `InstanceIds`: moto adds every instance of the account and Region when a command has
+   no `Targets`; the lab keeps a command to the instances it names (`_instances_of_targets`).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -69,7 +79,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 
@@ -89,6 +99,7 @@ ORGANIZATION_ID = "o-e2elab0001"
 TOOLS_HOST_TAG = ("ADToolsHost", "true")
 PASSWORD_PARAMETER = "/ec2-domain-join/join-password"  # noqa: S105 - a name, not a secret
 PROVIDER_ROLE = "OrganizationAccountAccessRole"  # what the stacks' providers assume
+WORKLOAD_ROLE = "lab-workload"  # a spoke's instance role, made by its team (World.workload_profile)
 JOIN_USER = str(Lab.__dataclass_fields__["join_user"].default)  # the lab's delegated join user
 AMI = "ami-1e749f67"  # a Linux image in moto's catalogue (Ubuntu)
 RELAY_PORT = 4566  # inside the tools host's namespace
@@ -99,7 +110,8 @@ SSM_STATUS = ("aws.ssm", "EC2 Command Invocation Status-change Notification")
 
 def landing_zone_text() -> str:
     """The lab's landing zone: no hold (join delay 0), a readiness deadline of 90 s (one retry fits),
-    the lab's directory (so the hub writes the config items) and the tools host's role and profile."""
+    the lab's directory (so the hub writes the config items) and the tools host's role and profile.  The
+    other spoke's directory is the same domain with its join passwords sealed (`seal_join_passwords`)."""
     return f"""\
 organization_id: {ORGANIZATION_ID}
 security_account_id: "{SECURITY_ACCOUNT}"
@@ -117,6 +129,13 @@ directories:
     join_user: {JOIN_USER}
     join_password_parameter: {PASSWORD_PARAMETER}
     default_ou: {OU_DN}
+  sealed:
+    domain: {DOMAIN}
+    dns_ips: [{DC_IP}]
+    join_user: {JOIN_USER}
+    join_password_parameter: {PASSWORD_PARAMETER}
+    default_ou: {OU_DN}
+    seal_join_passwords: true
 tools_host: {{}}
 spokes:
   - account_id: "{SPOKE_ACCOUNT}"
@@ -124,7 +143,7 @@ spokes:
     directory: lab
   - account_id: "{OTHER_SPOKE_ACCOUNT}"
     regions: [{HOME_REGION}]
-    directory: lab
+    directory: sealed
 """
 
 
@@ -218,6 +237,35 @@ def _describe_instance_information(self: Any) -> str:
     return json.dumps({"InstanceInformationList": AGENTS.listed(self.current_account, self.region, ids)})
 
 
+def _decrypt_across_accounts(self: Any) -> str:
+    """kms:Decrypt with a key of another account, named by its ARN, as KMS allows (stand-in 8): moto looks
+    the key up in the caller's own account only.  The key's policy is not evaluated (moto does not)."""
+    from moto.kms.models import kms_backends
+
+    key_id = self._get_param("KeyId") or ""
+    parts = key_id.split(":")
+    if len(parts) < 6 or parts[2] != "kms" or parts[4] == self.current_account:
+        assert _MOTO_DECRYPT is not None
+        return str(_MOTO_DECRYPT(self))
+    plaintext, arn = kms_backends[parts[4]][parts[3]].decrypt(
+        ciphertext_blob=self._get_param("CiphertextBlob"),
+        encryption_context=self._get_param("EncryptionContext", {}),
+        key_id=key_id,
+    )
+    return json.dumps({"Plaintext": base64.b64encode(plaintext).decode(), "KeyId": arn})
+
+
+_MOTO_DECRYPT: Callable[[Any], Any] | None = None
+_MOTO_TARGETS: Callable[[Any], list[str]] | None = None
+
+
+def _instances_of_targets(self: Any) -> list[str]:
+    """A command's instances named by its Targets; none without Targets (stand-in 9: moto's own answer then
+    lists every instance of the account and Region, so a command sent by InstanceIds reached them all)."""
+    assert _MOTO_TARGETS is not None
+    return _MOTO_TARGETS(self) if self.targets else []
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -228,12 +276,21 @@ class Moto:
     """The moto server and clients acting as any account (assumed-role credentials map to their account)."""
 
     def __init__(self) -> None:
+        from moto.kms.responses import KmsResponse
         from moto.server import ThreadedMotoServer
+        from moto.ssm.models import Command
         from moto.ssm.responses import SimpleSystemManagerResponse
 
         if "MOTO_ACCOUNT_ID" in os.environ:
             raise RuntimeError("MOTO_ACCOUNT_ID would override every request's account")
         SimpleSystemManagerResponse.describe_instance_information = _describe_instance_information  # type: ignore[attr-defined]
+        global _MOTO_DECRYPT, _MOTO_TARGETS
+        if _MOTO_DECRYPT is None:
+            _MOTO_DECRYPT = KmsResponse.decrypt
+            KmsResponse.decrypt = _decrypt_across_accounts  # type: ignore[method-assign]
+        if _MOTO_TARGETS is None:
+            _MOTO_TARGETS = Command._get_instance_ids_from_targets
+            Command._get_instance_ids_from_targets = _instances_of_targets  # type: ignore[method-assign]
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -312,6 +369,7 @@ TYPE_ORDER = (
     "aws_kms_alias",
     "aws_iam_role",
     "aws_iam_role_policy",
+    "aws_iam_policy",
     "aws_iam_instance_profile",
     "aws_sqs_queue",
     "aws_sqs_queue_policy",
@@ -394,7 +452,7 @@ class Deployment:
                 out.append(value[i + 1 : i + 3])
                 i += 3
             elif value.startswith("${", i):
-                end = value.index("}", i)
+                end = _closing_brace(value, i + 2)
                 result = self._expression(value[i + 2 : end], each)
                 if i == 0 and end == len(value) - 1:
                     return result
@@ -406,16 +464,147 @@ class Deployment:
         return "".join(out)
 
     def _expression(self, expression: str, each: str | None) -> Any:
+        expression = expression.strip()
         if expression == "each.value":
             return each
         if expression.startswith("toset(") and expression.endswith(")"):
             return sorted(set(json.loads(expression[len("toset(") : -1])))
+        if expression.startswith("jsonencode(") and expression.endswith(")"):
+            reader = _HclReader(expression[len("jsonencode(") : -1], lambda x: self._expression(x, each))
+            document = reader.value()
+            reader.end()
+            return json.dumps(self._resolve_strings(document, each), separators=(",", ":"))
         match = _REFERENCE.fullmatch(expression)
         if match is None:
             raise RuntimeError(f"the lab cannot evaluate the Terraform expression ${{{expression}}}")
         kind, name, indexed, attribute = match.groups()
         resource = self.resources[(kind, name, each if indexed else None)]
         return resource.attributes[attribute]
+
+    def _resolve_strings(self, value: Any, each: str | None) -> Any:
+        """String templates inside a jsonencode() document (`$${` is a literal `${` there too)."""
+        if isinstance(value, _Template):
+            return str(self._resolve(value.text, each))
+        if isinstance(value, dict):
+            return {k: self._resolve_strings(v, each) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve_strings(v, each) for v in value]
+        return value
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Where the `}` closing a `${` is, its expression starting at `start` (nesting and strings skipped)."""
+    depth, i, quoted = 0, start, False
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c in "{[(":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                if c != "}":
+                    break
+                return i
+            depth -= 1
+        i += 1
+    raise RuntimeError(f"the lab cannot find the end of the Terraform expression in {text[start - 2 :]!r}")
+
+
+@dataclass(frozen=True)
+class _Template:
+    text: str  # a quoted HCL string, escapes undone; its `${...}` is resolved by the Deployment
+
+
+class _HclReader:
+    """The HCL the stacks write inside jsonencode(): objects `{"k" = v, ...}`, lists, strings, numbers,
+    true/false/null and resource references (handed to `reference`)."""
+
+    _ESCAPES: ClassVar[dict[str, str]] = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+    _BARE = re.compile(r"[A-Za-z0-9_.\[\]-]+")
+
+    def __init__(self, text: str, reference: Callable[[str], Any]) -> None:
+        self.text, self.i, self.reference = text, 0, reference
+
+    def _skip(self) -> None:
+        while self.i < len(self.text) and self.text[self.i] in " \t\r\n,":
+            self.i += 1
+
+    def end(self) -> None:
+        self._skip()
+        if self.i != len(self.text):
+            raise RuntimeError(f"the lab cannot read the HCL after {self.text[: self.i]!r}")
+
+    def value(self) -> Any:
+        self._skip()
+        c = self.text[self.i]
+        if c == "{":
+            return self._object()
+        if c == "[":
+            return self._list()
+        if c == '"':
+            return _Template(self._string())
+        bare = self._BARE.match(self.text, self.i)
+        if bare is None:
+            raise RuntimeError(f"the lab cannot read the HCL at {self.text[self.i : self.i + 40]!r}")
+        self.i = bare.end()
+        word = bare.group()
+        if word in ("true", "false", "null"):
+            return json.loads(word)
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", word):
+            return json.loads(word)
+        return self.reference(word)
+
+    def _string(self) -> str:
+        self.i += 1
+        out: list[str] = []
+        while self.text[self.i] != '"':
+            c = self.text[self.i]
+            if c == "\\":
+                out.append(self._ESCAPES[self.text[self.i + 1]])
+                self.i += 2
+            else:
+                out.append(c)
+                self.i += 1
+        self.i += 1
+        return "".join(out)
+
+    def _object(self) -> dict[str, Any]:
+        self.i += 1
+        found: dict[str, Any] = {}
+        while True:
+            self._skip()
+            if self.text[self.i] == "}":
+                self.i += 1
+                return found
+            if self.text[self.i] == '"':
+                key = self._string()
+            else:
+                bare = self._BARE.match(self.text, self.i)
+                if bare is None:
+                    near = self.text[self.i : self.i + 40]
+                    raise RuntimeError(f"the lab cannot read the HCL key at {near!r}")
+                key, self.i = bare.group(), bare.end()
+            self._skip()
+            if self.text[self.i] not in "=:":
+                raise RuntimeError(f"the lab expects = after the HCL key {key!r}")
+            self.i += 1
+            found[key] = self.value()
+
+    def _list(self) -> list[Any]:
+        self.i += 1
+        found: list[Any] = []
+        while True:
+            self._skip()
+            if self.text[self.i] == "]":
+                self.i += 1
+                return found
+            found.append(self.value())
 
 
 def _create_kms_key(moto: Moto, account: str, region: str, a: dict[str, Any], _: Path) -> dict[str, Any]:
@@ -445,6 +634,13 @@ def _create_role_policy(moto: Moto, account: str, region: str, a: dict[str, Any]
         RoleName=a["role"], PolicyName=a["name"], PolicyDocument=a["policy"]
     )
     return {}
+
+
+def _create_policy(moto: Moto, account: str, region: str, a: dict[str, Any], _: Path) -> dict[str, Any]:
+    policy = moto.client("iam", account, region).create_policy(
+        PolicyName=a["name"], PolicyDocument=a["policy"], Description=a.get("description", "")
+    )["Policy"]
+    return {"arn": policy["Arn"], "id": policy["Arn"]}
 
 
 _QUEUE_ATTRIBUTES = {
@@ -655,6 +851,7 @@ CREATORS: dict[str, Callable[[Moto, str, str, dict[str, Any], Path], dict[str, A
     "aws_kms_alias": _create_kms_alias,
     "aws_iam_role": _create_role,
     "aws_iam_role_policy": _create_role_policy,
+    "aws_iam_policy": _create_policy,
     "aws_sqs_queue": _create_queue,
     "aws_sqs_queue_policy": _create_queue_policy,
     "aws_dynamodb_table": _create_table,
@@ -998,8 +1195,14 @@ class EventSourceMapping(threading.Thread):
 
 IMDS_SERVER = r"""
 import http.server, secrets, sys
-instance_id, region, token = sys.argv[1], sys.argv[2], secrets.token_hex(16)
-paths = {"/latest/meta-data/instance-id": instance_id, "/latest/meta-data/placement/region": region}
+import json
+instance_id, region, account, token = sys.argv[1], sys.argv[2], sys.argv[3], secrets.token_hex(16)
+identity = {"accountId": account, "region": region, "instanceId": instance_id, "architecture": "x86_64"}
+paths = {
+    "/latest/meta-data/instance-id": instance_id,
+    "/latest/meta-data/placement/region": region,
+    "/latest/dynamic/instance-identity/document": json.dumps(identity, indent=2),
+}
 class Imds(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -1040,31 +1243,54 @@ while True:
 """
 
 AWS_CLI_STANDIN = r"""#!@PYTHON@
-# The lab's stand-in for the AWS CLI on the AD tools host: only the call the tools-host scripts make.
+# The lab's stand-in for the AWS CLI on a machine: only the calls the scripts make, exactly as they make them.
+import base64
+import json
 import sys
 import boto3
 args = sys.argv[1:]
-usage = "aws ssm get-parameter [--region R] --name N --with-decryption --query Parameter.Value --output text"
+calls = {
+    ("ssm", "get-parameter"): (("--region", "--name", "--query", "--output"), "Parameter.Value"),
+    ("kms", "decrypt"): (("--region", "--key-id", "--encryption-context", "--ciphertext-blob", "--query",
+                          "--output"), "Plaintext"),
+}
+usage = ("only `aws ssm get-parameter [--region R] --name N --with-decryption --query Parameter.Value "
+         "--output text` and `aws kms decrypt --region R --key-id K --encryption-context JSON "
+         "--ciphertext-blob fileb:///dev/stdin --query Plaintext --output text`")
+call = tuple(args[:2])
+if call not in calls:
+    sys.exit(f"lab aws stand-in: {usage}")
+known, query = calls[call]
 options, i = {}, 2
-if args[:2] != ["ssm", "get-parameter"]:
-    sys.exit(f"lab aws stand-in: only `{usage}`")
 while i < len(args):
-    if args[i] == "--with-decryption":
+    if args[i] == "--with-decryption" and call[0] == "ssm":
         options["decrypt"] = True; i += 1
-    elif args[i] in ("--region", "--name", "--query", "--output") and i + 1 < len(args):
+    elif args[i] in known and i + 1 < len(args):
         options[args[i]] = args[i + 1]; i += 2
     else:
-        sys.exit(f"lab aws stand-in: unexpected {args[i]!r}; only `{usage}`")
-shape = (options.get("--query"), options.get("--output"))
-if shape != ("Parameter.Value", "text") or "--name" not in options:
-    sys.exit(f"lab aws stand-in: only `{usage}`")
-ssm = boto3.client("ssm", region_name=options.get("--region") or "@REGION@", endpoint_url="@ENDPOINT@",
-                   aws_access_key_id="@KEY@", aws_secret_access_key="@SECRET@", aws_session_token="@TOKEN@")
+        sys.exit(f"lab aws stand-in: unexpected {args[i]!r}; {usage}")
+if (options.get("--query"), options.get("--output")) != (query, "text"):
+    sys.exit(f"lab aws stand-in: {usage}")
+client = boto3.client(call[0], region_name=options.get("--region") or "@REGION@", endpoint_url="@ENDPOINT@",
+                      aws_access_key_id="@KEY@", aws_secret_access_key="@SECRET@",
+                      aws_session_token="@TOKEN@")
 try:
-    value = ssm.get_parameter(Name=options["--name"], WithDecryption=bool(options.get("decrypt")))
+    if call[0] == "ssm":
+        if "--name" not in options:
+            sys.exit(f"lab aws stand-in: {usage}")
+        value = client.get_parameter(Name=options["--name"], WithDecryption=bool(options.get("decrypt")))
+        print(value["Parameter"]["Value"])
+    else:
+        if options.get("--ciphertext-blob") != "fileb:///dev/stdin" or "--region" not in options:
+            sys.exit(f"lab aws stand-in: {usage}")
+        opened = client.decrypt(
+            KeyId=options["--key-id"],
+            EncryptionContext=json.loads(options["--encryption-context"]),
+            CiphertextBlob=sys.stdin.buffer.read(),
+        )
+        print(base64.b64encode(opened["Plaintext"]).decode())
 except Exception as error:
     sys.exit(f"An error occurred: {error}")
-print(value["Parameter"]["Value"])
 """
 
 
@@ -1105,13 +1331,13 @@ class HostRelay(threading.Thread):
             self.server.close()
 
 
-def start_imds(lab: Lab, machine: Machine, instance_id: str, region: str) -> None:
+def start_imds(lab: Lab, machine: Machine, instance_id: str, region: str, account: str) -> None:
     added = machine.run(["ip", "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo"])
     if added.returncode != 0:
         raise RuntimeError(f"IMDS address on {machine.name}: {added.stderr}")
     lab.processes.append(
         machine.popen(
-            [sys.executable, "-c", IMDS_SERVER, instance_id, region],
+            [sys.executable, "-c", IMDS_SERVER, instance_id, region, account],
             log=lab.workdir / f"imds-{machine.name}.log",
         )
     )
@@ -1277,6 +1503,8 @@ class World:
         self.instances: dict[str, Instance] = {}
         self._closers: list[Callable[[], None]] = []
         self._count = 0
+        self._relay: HostRelay | None = None
+        self._workload_profiles: dict[str, tuple[str, str]] = {}
 
     # --- bring-up ----------------------------------------------------------------------------------
     def start(self) -> World:
@@ -1333,31 +1561,28 @@ class World:
         items = len(self.deployment.of_type("aws_dynamodb_table_item"))
         self.timeline.note("world", f"join password stored; {items} config items written by the hub stack")
 
-    def _start_tools_host(self) -> None:
+    def _aws_cli(self, machine: Machine, role_arn: str, region: str) -> str:
+        """The machine's AWS CLI (stand-in 6) acting with the role's credentials, as an instance profile
+        gives them, through a relay into moto; returns the PATH that finds it."""
         assert self.lab is not None
-        # Its instance profile as the hub stack created it; the lab hands the role's credentials to the CLI.
-        (profile,) = self.deployment.of_type("aws_iam_instance_profile")
-        role = self.moto.client("iam", profile.account, profile.region).get_role(
-            RoleName=profile.attributes["role"]
-        )["Role"]
-        credentials = self.moto.role_credentials(role["Arn"], session="tools-host")
-        relay = HostRelay(self.workdir / "aws.sock", self.moto.port)
-        relay.start()
-        self._closers.append(relay.close)
-        tools = self.lab.tools
+        credentials = self.moto.role_credentials(role_arn, session=machine.name)
+        if self._relay is None:
+            self._relay = HostRelay(self.workdir / "aws.sock", self.moto.port)
+            self._relay.start()
+            self._closers.append(self._relay.close)
         self.lab.processes.append(
-            tools.popen(
-                [sys.executable, "-c", RELAY_IN_MACHINE, str(RELAY_PORT), str(relay.path)],
-                log=self.workdir / "relay-tools.log",
+            machine.popen(
+                [sys.executable, "-c", RELAY_IN_MACHINE, str(RELAY_PORT), str(self._relay.path)],
+                log=self.workdir / f"relay-{machine.name}.log",
             )
         )
-        bin_dir = self.workdir / "tools-bin"
+        bin_dir = self.workdir / f"bin-{machine.name}"
         bin_dir.mkdir()
         cli = bin_dir / "aws"
         text = AWS_CLI_STANDIN
         for placeholder, value in {
             "@PYTHON@": sys.executable,
-            "@REGION@": HOME_REGION,
+            "@REGION@": region,
             "@ENDPOINT@": f"http://127.0.0.1:{RELAY_PORT}",
             "@KEY@": credentials["aws_access_key_id"],
             "@SECRET@": credentials["aws_secret_access_key"],
@@ -1366,7 +1591,17 @@ class World:
             text = text.replace(placeholder, value)
         cli.write_text(text)
         cli.chmod(0o700)
-        path = f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        return f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    def _start_tools_host(self) -> None:
+        assert self.lab is not None
+        # Its instance profile as the hub stack created it; the lab hands the role's credentials to the CLI.
+        (profile,) = self.deployment.of_type("aws_iam_instance_profile")
+        role = self.moto.client("iam", profile.account, profile.region).get_role(
+            RoleName=profile.attributes["role"]
+        )["Role"]
+        tools = self.lab.tools
+        path = self._aws_cli(tools, role["Arn"], HOME_REGION)
         self.tools_host = self._instance(
             SECURITY_ACCOUNT,
             HOME_REGION,
@@ -1436,7 +1671,7 @@ class World:
         )
         instance_id = reservation["Instances"][0]["InstanceId"]
         assert self.lab is not None
-        start_imds(self.lab, machine, instance_id, region)
+        start_imds(self.lab, machine, instance_id, region, account)
         instance = Instance(account, region, instance_id, machine)
         instance.agent = Agent(self, instance, agent_env)
         instance.agent.start()
@@ -1455,14 +1690,59 @@ class World:
         region: str = HOME_REGION,
         tags: Mapping[str, str] | None = None,
         agent_delay: float = 0.0,
+        instance_role: bool = False,
     ) -> Instance:
-        """A Linux instance in a spoke: a new lab machine, a moto instance, its agent, its `running` event."""
+        """A Linux instance in a spoke: a new lab machine, a moto instance, its agent, its `running` event.
+        `instance_role`: with the team's workload instance profile (`workload_profile`) and the AWS CLI
+        acting with its role."""
         assert self.lab is not None
         self._count += 1
         machine = self.lab.new_instance(f"i{self._count}")
         if tags is None:
             tags = {"adGroupName": self.lab.login_group}
-        return self._instance(account, region, machine, tags, agent_delay=agent_delay)
+        if not instance_role:
+            return self._instance(account, region, machine, tags, agent_delay=agent_delay)
+        role_arn, profile_arn = self.workload_profile(account)
+        path = self._aws_cli(machine, role_arn, region)
+        return self._instance(
+            account,
+            region,
+            machine,
+            tags,
+            agent_env={"PATH": path},
+            agent_delay=agent_delay,
+            instance_profile_arn=profile_arn,
+        )
+
+    def workload_profile(self, account: str) -> tuple[str, str]:
+        """(role ARN, instance profile ARN) of the workloads' instance role in a spoke, as a team makes it
+        (stand-in 7): trusted by EC2, with the spoke stack's unseal policy attached when it has one."""
+        if account in self._workload_profiles:
+            return self._workload_profiles[account]
+        iam = self.moto.client("iam", account, HOME_REGION)
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(RoleName=WORKLOAD_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        for policy in self.deployment.of_type("aws_iam_policy"):
+            if policy.account == account:
+                iam.attach_role_policy(RoleName=WORKLOAD_ROLE, PolicyArn=policy.attributes["arn"])
+        profile = iam.create_instance_profile(InstanceProfileName=WORKLOAD_ROLE)["InstanceProfile"]
+        iam.add_role_to_instance_profile(InstanceProfileName=WORKLOAD_ROLE, RoleName=WORKLOAD_ROLE)
+        self._workload_profiles[account] = (str(role["Arn"]), str(profile["Arn"]))
+        return self._workload_profiles[account]
+
+    def unseal(self, sealed: str, context: Mapping[str, str]) -> str:
+        """A sealed value opened with the hub key by its own account (what only the test may do)."""
+        key = self.function.attributes["environment"]["variables"][contract.ENV_SEALING_KEY_ARN]
+        blob = base64.b64decode(sealed + "=" * (-len(sealed) % 4))
+        opened = self.moto.client("kms", SECURITY_ACCOUNT, HOME_REGION).decrypt(
+            KeyId=key, CiphertextBlob=blob, EncryptionContext=dict(context)
+        )
+        return bytes(opened["Plaintext"]).decode()
 
     def _emit_state(self, instance: Instance, state: str) -> None:
         event = ec2_state_event(instance.account, instance.region, instance.instance_id, state)

@@ -2,30 +2,37 @@
 
 Each scenario asserts on the directory and on the instance (keytab, logins), not only on AWS calls.  The world
 (tests/e2e/conftest.py, e2e/world.py) lists what the lab provides where moto falls short.  Scenario 9 of
-issue 13 (reconciliation: backfill, orphan removal) waits for reconciliation to exist.
+issue 13 (reconciliation: backfill, orphan removal) is not an e2e scenario yet.  Scenario 10: a sealed join
+(the other spoke's directory has `seal_join_passwords`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from e2e.world import (
     EXTRA_REGION,
     HOME_REGION,
     OTHER_SPOKE_ACCOUNT,
+    SECURITY_ACCOUNT,
     SPOKE_ACCOUNT,
+    CommandRun,
     Instance,
     World,
     keytab_works,
     pam_login,
     start_sssd,
 )
-from handlers.domain_join import contract
+from handlers.domain_join import contract, wire
 from handlers.domain_join.naming import computer_name, ownership_stamp
+from handlers.domain_join.sealing import instance_arn, join_context
 from tests.scripts.adlab import OU_DN
 
 pytestmark = pytest.mark.e2e
@@ -43,15 +50,20 @@ def runs_of(instance: Instance, document: str) -> list[int]:
     return [run.exit_code for run in instance.runs if run.document == document]
 
 
+def results_of(run: CommandRun) -> list[dict[str, Any]]:
+    """The script's result lines in a command's output (`DOMAIN_JOIN_RESULT {json}`)."""
+    prefix = "DOMAIN_JOIN_RESULT "
+    return [json.loads(line[len(prefix) :]) for line in run.output.splitlines() if line.startswith(prefix)]
+
+
 def prestages_of(world: World, name: str) -> int:
-    """How many prestage commands the tools host ran that listed the computer."""
+    """How many prestage commands the tools host ran that handled the computer (their lists are sealed, so
+    the result lines tell)."""
     return sum(
         1
         for run in world.tools_host.runs
         if run.document == contract.PRESTAGE_DOCUMENT
-        and any(
-            entry.split("=")[0] == name for entry in run.parameters[contract.TOOLS_PARAM_COMPUTERS].split()
-        )
+        and any(result.get("computerName") == name for result in results_of(run))
     )
 
 
@@ -263,6 +275,48 @@ def test_6_a_rejected_join_comes_back_as_a_failure_event_and_is_sent_again(world
         ownership_stamp(SPOKE_ACCOUNT, HOME_REGION, instance.instance_id)
     ]
     assert keytab_works(instance.machine, name).returncode == 0
+
+
+def test_10_a_sealed_join_password_is_opened_by_its_instance_alone(world: World) -> None:
+    # GIVEN the other spoke's directory seals join passwords, and an instance launched there whose instance
+    # role attaches the spoke stack's unseal policy (its AWS CLI acts with that role)
+    assert world.lab is not None
+    instance = world.launch(
+        OTHER_SPOKE_ACCOUNT,
+        HOME_REGION,
+        tags={contract.TAG_LOGIN_GROUP: world.lab.login_group},
+        instance_role=True,
+    )
+    # WHEN it has been joined
+    joined = wait_joined(world, instance)
+    # THEN its join command, as SSM keeps it, carries the hub key and the one-time password sealed for it
+    key = world.function.attributes["environment"]["variables"][contract.ENV_SEALING_KEY_ARN]
+    commands = world.moto.client("ssm", OTHER_SPOKE_ACCOUNT, HOME_REGION).list_commands(
+        InstanceId=instance.instance_id
+    )["Commands"]
+    (command,) = [c for c in commands if c["DocumentName"] == contract.JOIN_DOCUMENT]
+    assert command["Parameters"][contract.PARAM_SEALING_KEY] == [key]
+    (entry,) = wire.decode_sealed_join(command["Parameters"][contract.JOIN_PARAM_COMPUTERS][0])
+    assert (entry.instance_id, entry.computer_name) == (instance.instance_id, joined.name)
+    # AND it opens only under that instance's own ARN, to a password found in no command, output or log
+    own = instance_arn("aws", HOME_REGION, OTHER_SPOKE_ACCOUNT, instance.instance_id)
+    otp = world.unseal(entry.sealed_otp, join_context(own))
+    assert re.fullmatch(wire.OTP, otp)
+    with pytest.raises(ClientError, match="InvalidCiphertext"):
+        world.unseal(entry.sealed_otp, join_context(own.replace(instance.instance_id, "i-0123456789abcdef0")))
+    tools_commands = world.moto.client("ssm", SECURITY_ACCOUNT, HOME_REGION).list_commands(
+        InstanceId=world.tools_host.instance_id
+    )["Commands"]
+    history = json.dumps([commands, tools_commands], default=str)
+    outputs = [run.output for run in [*instance.runs, *world.tools_host.runs]]
+    assert otp not in history
+    assert not any(otp in output for output in outputs)
+    assert otp not in world.container.log_path.read_text()
+    # AND the join worked: the object is stamped and the instance holds a working keytab
+    assert world.lab.computer(joined.name)["description"] == [
+        ownership_stamp(OTHER_SPOKE_ACCOUNT, HOME_REGION, instance.instance_id)
+    ]
+    assert keytab_works(instance.machine, joined.name).returncode == 0
 
 
 def test_7_with_the_tools_host_down_records_retry_until_the_deadline_then_reach_the_dlq(world: World) -> None:
