@@ -212,11 +212,12 @@ def test_alarms_on_threshold_skips_and_persisting_orphans(reconciled: Synthesize
     assert threshold["alarm_actions"] == [organization_landing_zone()["alarm_topic_arn"]]
 
 
-def test_checkov_passes_the_hub_beyond_the_justified_skips(
+def test_checkov_passes_the_hub_and_spoke_beyond_the_justified_skips(
     reconciled: SynthesizedApp, tmp_path: Path
 ) -> None:
-    (tmp_path / "hub").mkdir()
-    shutil.copy(reconciled.outdir / "stacks" / "hub" / "cdk.tf.json", tmp_path / "hub" / "cdk.tf.json")
+    for stack in ("hub", f"spoke-{SPOKE}"):  # the spoke: its reconcile reader role
+        (tmp_path / stack).mkdir()
+        shutil.copy(reconciled.outdir / "stacks" / stack / "cdk.tf.json", tmp_path / stack / "cdk.tf.json")
     report = run_checkov(tmp_path)
     failed = {(c["check_id"], _resource_type(c)) for c in report["results"]["failed_checks"]}
     justified = {(i, s.resource_type) for i, s in {**CHECKOV_SKIPS, **RECONCILE_CHECKOV_SKIPS}.items()}
