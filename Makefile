@@ -25,12 +25,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 synth: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python main.py $(EXAMPLE)
 
-## make synth-cdktn: synthesize the example with cdktf and with its fork cdktn, and compare the two
+## make synth-cdktn: synthesize the example with cdktf and with its fork cdktn, and compare the two;
+## then generate the plain modules with cdktn: they must be terraform/modules/ (cdktf's) byte for byte
 synth-cdktn: $(STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP)
 	rm -rf build/fork
 	CDKTF_OUTDIR=build/fork/cdktf $(BIN)/python main.py $(EXAMPLE)
 	CDKTF_OUTDIR=build/fork/cdktn $(CDKTN_VENV)/bin/python main.py $(EXAMPLE)
 	$(BIN)/python -m modules.synth_diff build/fork/cdktf build/fork/cdktn
+	EC2_DOMAIN_JOIN_CDK=cdktn $(CDKTN_VENV)/bin/python -m modules.plain_modules build/fork/plain-modules >/dev/null
+	diff -r terraform/modules build/fork/plain-modules
 
 ## make test: lint, type-check, static checks of the scripts, and every test
 test: $(STAMP) $(CHECKOV_STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP) lint typecheck static

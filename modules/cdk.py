@@ -8,8 +8,8 @@ resolve to cdktn's modules, so switching needs no other change.
 
 Which one: `EC2_DOMAIN_JOIN_CDK=cdktf|cdktn`, or else cdktf when it is installed, else cdktn.  A user
 switches by installing the other one (`pip install '.[cdktn]'` in an environment without cdktf; `make
-synth-cdktn` does it in `.venv-cdktn`).  The plain modules are generated with cdktf only (they use
-`cdktf-tf-module-stack`, which has no cdktn twin).
+synth-cdktn` does it in `.venv-cdktn`).  The plain modules (modules/plain_modules.py) use only the
+core classes here, so either one generates them (tests/fork checks that the two agree byte for byte).
 
 Nothing here imports a CDK at import time: `from modules.cdk import App` loads it on first use, so the
 pure modules (`modules.landing_zone`, ...) stay fast to import.

@@ -33,14 +33,13 @@ from typing import Any
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
-from cdktf_tf_module_stack import TFModuleApp, TFModuleOutput, TFModuleStack, TFModuleVariable
 from constructs import Construct
 
 from handlers.domain_join import settings
 from handlers.domain_join.settings import Setting
 
 from .artifact import S3Artifact
-from .cdk import Fn, Op, Token
+from .cdk import App, Fn, Op, TerraformOutput, TerraformStack, TerraformVariable, Token
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
@@ -295,8 +294,11 @@ SPOKE_OUTPUTS = (
 )
 
 
-class _ModuleStack(TFModuleStack):
-    """Variables in, outputs out; the build function adds the construct."""
+class _ModuleStack(TerraformStack):
+    """Variables in, outputs out; the build function adds the construct.
+
+    A stack of the core classes only (cdktf and cdktn alike): variables and outputs under their own names
+    (no construct hash), and `as_module` drops what a module must not carry (provider, backend)."""
 
     def __init__(
         self,
@@ -309,9 +311,10 @@ class _ModuleStack(TFModuleStack):
         super().__init__(scope, module_id)
         values: dict[str, Any] = {}
         for variable in variables:
-            tf_variable = TFModuleVariable(
+            tf_variable = TerraformVariable(
                 self, variable.name, type=variable.type, description=variable.description
             )
+            tf_variable.override_logical_id(variable.name)
             if variable.type.startswith("list"):
                 values[variable.name] = tf_variable.list_value
             elif variable.type == "number":
@@ -323,7 +326,7 @@ class _ModuleStack(TFModuleStack):
         produced = build(self, values)
         for output in outputs:
             # Output and variable names share one construct namespace; the logical id is the real name.
-            tf_output = TFModuleOutput(
+            tf_output = TerraformOutput(
                 self, f"output-{output.name}", value=produced[output.name], description=output.description
             )
             tf_output.override_logical_id(output.name)
@@ -511,16 +514,28 @@ MODULES: Mapping[str, tuple[Sequence[Variable], Sequence[Output], Build, str]] =
 }
 
 
+def as_module(config: dict[str, Any]) -> dict[str, Any]:
+    """A synthesized stack as a module: no provider or backend (the caller configures both); the terraform
+    block keeps required_providers only."""
+    config.pop("provider", None)
+    terraform = config.get("terraform", {})
+    config["terraform"] = {k: v for k, v in terraform.items() if k == "required_providers"}
+    return config
+
+
 def synthesize(scripts_dir: Path = SCRIPTS_DIR) -> dict[str, dict[str, Any]]:
     """Every unit's construct, synthesized as a Terraform module (JSON, construct-hash names)."""
     with tempfile.TemporaryDirectory(prefix="plain-modules-") as tmp:
-        app = TFModuleApp(outdir=tmp)
+        app = App(outdir=tmp, skip_validation=True)  # a module configures no provider
         for unit in UNITS.values():
             _ModuleStack(
                 app, unit.name, unit.variables, unit.outputs, partial(unit.build, scripts_dir=scripts_dir)
             )
         app.synth()
-        return {name: json.loads((Path(tmp) / "stacks" / name / "cdk.tf.json").read_text()) for name in UNITS}
+        return {
+            name: as_module(json.loads((Path(tmp) / "stacks" / name / "cdk.tf.json").read_text()))
+            for name in UNITS
+        }
 
 
 @functools.cache
