@@ -22,6 +22,7 @@ from handlers.domain_join import patterns as shared_patterns
 from handlers.domain_join.decisions import JOIN_FAILED_OUTCOME
 
 from . import arns, documents, grants, iam, naming
+from .alarms import metric_alarm
 from .artifact import LocalArtifact, S3Artifact
 from .bus import OrganizationBus, OrganizationBusProps, Route, flow_rule_arns, route_flow_events
 from .cdk import Fn, Op, TerraformAsset, Token, is_token
@@ -388,27 +389,19 @@ class Hub(Construct):
         stops prestaging, or answers falsely, shows only here: a human must look.
         """
         p = self.props
-        actions: Any = None
-        if is_token(p.alarm_topic_arn):
-            actions = Fn.compact([str(p.alarm_topic_arn)])
-        elif p.alarm_topic_arn:
-            actions = [p.alarm_topic_arn]
-        return CloudwatchMetricAlarm(
+        return metric_alarm(
             self,
             "join-failed-alarm",
             alarm_name=naming.join_failed_alarm_name(p.name),
-            alarm_description="ec2-domain-join: joins given up, every attempt failed (ledger JOIN_FAILED)",
-            namespace=METRICS_NAMESPACE,
+            description="ec2-domain-join: joins given up, every attempt failed (ledger JOIN_FAILED)",
+            namespace=self.metrics_namespace,
             metric_name=JOIN_FAILED_OUTCOME,
-            dimensions={SERVICE_DIMENSION: SERVICE_NAME},
+            dimensions=self.metric_dimensions,
             statistic="Sum",
             period=self._seconds(p.join_failed_alarm_period_minutes),
-            evaluation_periods=1,
             threshold=p.join_failed_alarm_threshold,
             comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
+            topic_arn=p.alarm_topic_arn,
             tags=self.tags or None,
         )
 
@@ -416,27 +409,18 @@ class Hub(Construct):
         """More than one instance qualifies as the tools host (the handler's `ToolsHostAmbiguous` metric):
         someone attached the tools-host profile to a second tagged instance; a human must look."""
         p = self.props
-        actions: Any = None
-        if is_token(p.alarm_topic_arn):
-            actions = Fn.compact([str(p.alarm_topic_arn)])
-        elif p.alarm_topic_arn:
-            actions = [p.alarm_topic_arn]
-        return CloudwatchMetricAlarm(
+        return metric_alarm(
             self,
             "tools-host-ambiguous-alarm",
             alarm_name=f"{p.name}-tools-host-ambiguous",
-            alarm_description="ec2-domain-join: more than one instance qualifies as the AD tools host",
-            namespace=METRICS_NAMESPACE,
+            description="ec2-domain-join: more than one instance qualifies as the AD tools host",
+            namespace=self.metrics_namespace,
             metric_name=contract.METRIC_TOOLS_HOST_AMBIGUOUS,
-            dimensions={"service": SERVICE_NAME},
+            dimensions=self.metric_dimensions,
             statistic="Sum",
             period=300,
-            evaluation_periods=1,
             threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
+            topic_arn=p.alarm_topic_arn,
             tags=self.tags or None,
         )
 

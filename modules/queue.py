@@ -12,7 +12,8 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from . import grants, iam
-from .cdk import MAIN_RESOURCE_ID, Fn, is_token, keep_address
+from .alarms import metric_alarm
+from .cdk import MAIN_RESOURCE_ID, is_token, keep_address
 from .iam import Statement
 from .validation import PropsError, check_range
 
@@ -174,27 +175,18 @@ class Queue(Construct):
         `topic_arn` is notified on alarm and recovery: None for none; in a plain module a Terraform
         string, "" for none.  The alarm keeps the address of a resource `alarm_id` beside this queue.
         """
-        actions: Any = None
-        if is_token(topic_arn):
-            actions = Fn.compact([str(topic_arn)])
-        elif topic_arn:
-            actions = [topic_arn]
-        alarm = CloudwatchMetricAlarm(
+        alarm = metric_alarm(
             self,
             "alarm",
             alarm_name=alarm_name,
-            alarm_description=description,
+            description=description,
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": self.queue.name},
             statistic="Maximum",
             period=300,
-            evaluation_periods=1,
             threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
+            topic_arn=topic_arn,
             tags=dict(tags) or None,
         )
         keep_address(alarm, alarm_id)
