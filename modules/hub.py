@@ -159,7 +159,7 @@ class HubProps:
     config_table_name: str = naming.DEFAULT_CONFIG_TABLE_NAME
     """Default domain-join-config."""
     config_table_billing_mode: str = "PAY_PER_REQUEST"
-    """PAY_PER_REQUEST or PROVISIONED (with autoscaling).  Default on demand."""
+    """PAY_PER_REQUEST or PROVISIONED (with autoscaling of read and write capacity).  Default on demand."""
     config_table_min_capacity: int = 5
     """PROVISIONED: capacity units at least, 1-40000.  Default 5."""
     config_table_max_capacity: int = 50
@@ -248,7 +248,9 @@ class HubProps:
         check_unique("directory_ids", self.directory_ids)
         check_pattern("config_table_name", self.config_table_name, RESOURCE_NAME, "a table name")
         check_pattern("ledger_table_name", self.ledger_table_name, RESOURCE_NAME, "a table name")
-        if self.config_table_billing_mode not in BILLING_MODES:
+        if not is_token(self.config_table_billing_mode) and (
+            self.config_table_billing_mode not in BILLING_MODES
+        ):
             raise PropsError("config_table_billing_mode", f"must be one of {', '.join(BILLING_MODES)}")
         check_range("config_table_min_capacity", self.config_table_min_capacity, 1, 40000)
         check_range("config_table_max_capacity", self.config_table_max_capacity, 1, 40000)
@@ -412,7 +414,7 @@ class Hub(Construct):
         return metric_alarm(
             self,
             "tools-host-ambiguous-alarm",
-            alarm_name=f"{p.name}-tools-host-ambiguous",
+            alarm_name=naming.tools_host_ambiguous_alarm_name(p.name),
             description="ec2-domain-join: more than one instance qualifies as the AD tools host",
             namespace=self.metrics_namespace,
             metric_name=contract.METRIC_TOOLS_HOST_AMBIGUOUS,

@@ -137,6 +137,11 @@ def join_failed_alarm_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-join-failed"
 
 
+def tools_host_ambiguous_alarm_name(name: str = DEFAULT_NAME) -> str:
+    """The alarm on more than one qualifying tools host (the handler's `ToolsHostAmbiguous` metric)."""
+    return f"{name}-tools-host-ambiguous"
+
+
 # --- Reconciliation (modules/reconcile.py, docs/reconcile.md) ---------------------------------------------
 def reconcile_queue_name(name: str = DEFAULT_NAME) -> str:
     return f"{name}-reconcile"
@@ -214,6 +219,7 @@ def generated_names(
         ("bus", EVENT_BUS, name),
         ("dead-letter alarm", CLOUDWATCH_ALARM, dead_letter_alarm_name(name)),
         ("join-failed alarm", CLOUDWATCH_ALARM, join_failed_alarm_name(name)),
+        ("tools-host-ambiguous alarm", CLOUDWATCH_ALARM, tools_host_ambiguous_alarm_name(name)),
         ("config table", DYNAMODB_TABLE, config_table_name),
         ("ledger table", DYNAMODB_TABLE, ledger_table_name),
         ("reconcile queue", SQS_QUEUE, reconcile_queue_name(name)),
