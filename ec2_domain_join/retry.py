@@ -17,7 +17,6 @@ Exit: 0 re-queued (or already re-queued); 1 refused (the state says why); 4 no l
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import time
 from dataclasses import dataclass
@@ -71,14 +70,13 @@ def decide_retry(view: LedgerView, now: int, force: bool = False) -> RetryDecisi
 def event_body(view: LedgerView, state: str, now: int) -> str:
     """The synthetic event's queue body: the handler's own event builder, serialized."""
     entry = view.entry
-    moment = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = events.instance_state_event(
         entry.account,
         entry.region,
         entry.instance_id,
         state,
         event_id=f"retry-{entry.instance_id}-{now}",
-        time=moment,
+        time=events.event_time(now),
     )
     return json.dumps(event, sort_keys=True)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -78,6 +79,14 @@ class CommandStatusChange:
 StateChange = InstanceStateChange | CommandStatusChange
 
 
+EVENT_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"  # EventBridge's ``time``: ISO 8601 UTC, to the second
+
+
+def event_time(epoch: int) -> str:
+    """``epoch`` (seconds) as an event's ``time`` (``EVENT_TIME_FORMAT``), for ``instance_state_event``."""
+    return time.strftime(EVENT_TIME_FORMAT, time.gmtime(epoch))
+
+
 def instance_state_event(
     account: str, region: str, instance_id: str, state: str, *, event_id: str, time: str
 ) -> dict[str, Any]:
@@ -85,7 +94,7 @@ def instance_state_event(
 
     The reconciler puts these on the join queue for instances whose own event never came (backfill,
     a lost terminate), so they take the normal join and removal path.  ``event_id`` should say where it
-    came from (e.g. ``reconcile-<run>-<instance>``); ``time`` is ISO 8601 UTC.
+    came from (e.g. ``reconcile-<run>-<instance>``); ``time`` is ISO 8601 UTC (``event_time``).
     """
     if state not in HANDLED_STATES:
         raise ValueError(f"unsupported state {state!r}")
