@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modules.hub import HubProps
 
 ORG_ID = "o-testorg1234"
 SECURITY_ACCOUNT = "111111111111"
@@ -105,6 +108,36 @@ def synthesize_landing_zone(config: Path, outdir: Path) -> SynthesizedApp:
         load_landing_zone(config), outdir, outdir.with_name(f"{outdir.name}-artifact") / "domain_join.zip"
     ).synth()
     return SynthesizedApp(outdir, load_stacks(outdir))
+
+
+def minimal_hub_props(**changes: Any) -> HubProps:
+    """A hub's props with only the required fields (account 111111111111, eu-west-1), then ``changes``."""
+    from modules.artifact import S3Artifact
+    from modules.hub import HubProps
+
+    base: dict[str, Any] = {
+        "account_id": SECURITY_ACCOUNT,
+        "region": HOME_REGION,
+        "artifact": S3Artifact("bucket", "key"),
+        "organization_id": "o-abcdefghij",
+    }
+    return HubProps(**(base | changes))
+
+
+def synthesize_hubs(outdir: Path, hubs: Mapping[str, tuple[str, HubProps]]) -> dict[str, dict[str, Any]]:
+    """One stack per ``name: (provider Region, hub props)``, synthesized at once into ``outdir``; by name."""
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from modules.cdk import App, TerraformStack
+    from modules.hub import Hub
+
+    app = App(outdir=str(outdir))
+    for name, (region, props) in hubs.items():
+        stack = TerraformStack(app, name)
+        AwsProvider(stack, "aws", region=region)
+        Hub(stack, "hub", props)
+    app.synth()
+    return {name: json.loads((outdir / "stacks" / name / "cdk.tf.json").read_text()) for name in hubs}
 
 
 def parse_policy(text: str) -> dict[str, Any]:

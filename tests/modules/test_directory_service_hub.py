@@ -10,54 +10,37 @@ from typing import Any
 import parliament
 import pytest
 import yaml
+from modules_testlib import SECURITY_ACCOUNT, minimal_hub_props, synthesize_hubs
 
 from handlers.domain_join import contract
 from handlers.domain_join.model import AccountConfig
 from modules.artifact import S3Artifact
 from modules.checkov_skips import CHECKOV_SKIPS
-from modules.hub import HubProps
 from modules.landing_zone import LandingZoneError, load_landing_zone
 from modules.stacks import hub_props
 from modules.validation import PropsError
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"
-ACCOUNT = "111111111111"
+ACCOUNT = SECURITY_ACCOUNT  # the account of minimal_hub_props
 DIRECTORIES = ("d-0123456789", "d-abcdef0123")
 SID = "PrestageInManagedDirectories"
 
 
-def props(**changes: Any) -> HubProps:
-    base: dict[str, Any] = {
-        "account_id": ACCOUNT,
-        "region": "eu-west-1",
-        "artifact": S3Artifact("bucket", "key"),
-        "organization_id": "o-abcdefghij",
-    }
-    return HubProps(**(base | changes))
+props = minimal_hub_props
 
 
 @pytest.fixture(scope="module")
 def hubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Any]]]:
     """Three hubs synthesized once: two directories (commercial, GovCloud) and none."""
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
-    from modules.cdk import App, TerraformStack
-    from modules.hub import Hub
-
     out = tmp_path_factory.mktemp("ds-hub")
-    app = App(outdir=str(out))
     cases = {
         "directories": ("eu-west-1", DIRECTORIES),
         "govcloud": ("us-gov-west-1", DIRECTORIES[:1]),
         "none": ("eu-west-1", ()),
     }
-    for name, (region, directory_ids) in cases.items():
-        stack = TerraformStack(app, name)
-        AwsProvider(stack, "aws", region=region)
-        Hub(stack, "hub", props(region=region, directory_ids=directory_ids))
-    app.synth()
-    return out, {name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text()) for name in cases}
+    given = {name: (region, props(region=region, directory_ids=ids)) for name, (region, ids) in cases.items()}
+    return out, synthesize_hubs(out, given)
 
 
 def handler_policy(stack: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,55 +9,31 @@ import pytest
 import yaml
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from modules_testlib import SECURITY_ACCOUNT, minimal_hub_props, synthesize_hubs
 
 from handlers.domain_join import settings
 from handlers.domain_join.decisions import JOIN_FAILED_OUTCOME
 from modules import naming
 from modules.artifact import S3Artifact
-from modules.hub import HubProps
 from modules.landing_zone import LandingZoneError, load_landing_zone
 from modules.stacks import hub_props
 from modules.validation import PropsError
 
-ACCOUNT = "111111111111"
+ACCOUNT = SECURITY_ACCOUNT  # the account of minimal_hub_props
 TOPIC = f"arn:aws:sns:eu-west-1:{ACCOUNT}:ops-alerts"
 
 
-def props(**changes: Any) -> HubProps:
-    base: dict[str, Any] = {
-        "account_id": ACCOUNT,
-        "region": "eu-west-1",
-        "artifact": S3Artifact("bucket", "key"),
-        "organization_id": "o-abcdefghij",
-    }
-    return HubProps(**(base | changes))
+props = minimal_hub_props
 
 
 @pytest.fixture(scope="module")
 def hubs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Two hubs synthesized once: the defaults, and a tuned alarm that notifies a topic."""
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
-
-    from modules.cdk import App, TerraformStack
-    from modules.hub import Hub
-
-    out = tmp_path_factory.mktemp("join-failed-alarm")
-    app = App(outdir=str(out))
-    for name, given in (
-        ("defaults", props()),
-        (
-            "tuned",
-            props(join_failed_alarm_threshold=10, join_failed_alarm_period_minutes=15, alarm_topic_arn=TOPIC),
-        ),
-    ):
-        stack = TerraformStack(app, name)
-        AwsProvider(stack, "aws", region="eu-west-1")
-        Hub(stack, "hub", given)
-    app.synth()
-    return {
-        name: json.loads((out / "stacks" / name / "cdk.tf.json").read_text())
-        for name in ("defaults", "tuned")
-    }
+    tuned = props(join_failed_alarm_threshold=10, join_failed_alarm_period_minutes=15, alarm_topic_arn=TOPIC)
+    return synthesize_hubs(
+        tmp_path_factory.mktemp("join-failed-alarm"),
+        {"defaults": ("eu-west-1", props()), "tuned": ("eu-west-1", tuned)},
+    )
 
 
 def join_failed_alarm(stack: dict[str, Any]) -> dict[str, Any]:
