@@ -12,14 +12,14 @@ Stubs (moto lacks the call; everything else is moto's):
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import astuple, replace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from handlers.domain_join import contract
+from handlers.domain_join import contract, wire
 from handlers.domain_join.adapter.directory_service import DirectoryService
 from handlers.domain_join.decisions import plan_join
 from handlers.domain_join.errors import (
@@ -65,9 +65,8 @@ def join_entries(world: World, account: str = SPOKE_A) -> dict[str, tuple[str, s
     entries: dict[str, tuple[str, str]] = {}
     for command in world.commands(account, REGION):
         assert command["DocumentName"] == contract.JOIN_DOCUMENT
-        for entry in command["Params"][contract.JOIN_PARAM_COMPUTERS].split():
-            instance, name, otp = entry.split("=")
-            entries[instance] = (name, otp)
+        for entry in wire.decode_join(command["Params"][contract.JOIN_PARAM_COMPUTERS]):
+            entries[entry.instance_id] = (entry.computer_name, entry.otp)
     return entries
 
 
@@ -137,7 +136,10 @@ def test_accounts_without_a_directory_id_still_use_the_tools_host_in_the_same_ba
     assert [c.params["ComputerName"] for c in world.calls_of("CreateComputer")] == [computer_name(a)]
     (prestage,) = hub_commands(world)
     assert prestage["DocumentName"] == contract.PRESTAGE_DOCUMENT
-    staged = [entry.split("=")[0] for entry in prestage["Params"][contract.TOOLS_PARAM_COMPUTERS].split()]
+    staged = [
+        entry.computer_name
+        for entry in wire.decode_prestage(prestage["Params"][contract.TOOLS_PARAM_COMPUTERS])
+    ]
     assert staged == [computer_name(b)]
     assert set(join_entries(world, SPOKE_A)) == {a} and set(join_entries(world, SPOKE_B)) == {b}
 
@@ -184,12 +186,15 @@ def test_a_resent_join_whose_computer_exists_goes_to_the_tools_host_with_its_new
     # AND the tools host, which reads the stamp, got the computer with the new password and our stamp
     (prestage,) = hub_commands(world)
     assert prestage["DocumentName"] == contract.PRESTAGE_DOCUMENT
-    ((name, otp, stamp),) = [e.split("=") for e in prestage["Params"][contract.TOOLS_PARAM_COMPUTERS].split()]
+    ((name, otp, stamp),) = [
+        astuple(e) for e in wire.decode_prestage(prestage["Params"][contract.TOOLS_PARAM_COMPUTERS])
+    ]
     assert (name, stamp) == (computer_name(instance), ownership_stamp(SPOKE_A, REGION, instance))
     # AND the join sent again carries that same new password
     resent = [c for c in world.commands(SPOKE_A, REGION) if c["CommandId"] != failure["detail"]["command-id"]]
     (join,) = resent
-    ((_, _, join_otp),) = [e.split("=") for e in join["Params"][contract.JOIN_PARAM_COMPUTERS].split()]
+    (join_entry,) = wire.decode_join(join["Params"][contract.JOIN_PARAM_COMPUTERS])
+    join_otp = join_entry.otp
     assert join_otp == otp != first_otp
     assert world.ledger()[instance]["prestageCommandId"] == prestage["CommandId"]
 
