@@ -122,17 +122,9 @@ unicode_pwd() { printf '"%s"' "$1" | iconv -f ASCII -t UTF-16LE | base64 -w0; }
 # with the creations and resets among them.
 prestage_round() {
   local round=$1 i name rest otp stamp index dn password ldif="" error
-  local -a todo=() names=() change=() target=() dn_line=()
+  local -a todo=() change=() target=() dn_line=()
   local -A batched=()
-  for i in "${!entries[@]}"; do
-    [ "${entry_round[i]}" -eq "$round" ] || continue
-    todo+=("$i")
-    names+=("${entries[i]%%=*}")
-  done
-  if ! search_computers "${names[@]}"; then
-    for i in "${todo[@]}"; do outcome "$i" "failed" 7 "looking up ${entries[i]%%=*} failed: $ldap_error"; done
-    return
-  fi
+  search_round "$round" || return 0
   for i in "${todo[@]}"; do
     name=${entries[i]%%=*} rest=${entries[i]#*=}
     otp=${rest%%=*} stamp=${rest#*=}

@@ -63,15 +63,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/toolshost-lib.sh"
 remove_round() {
   local round=$1 i name stamp index dn uac ldif="" error verb
   local -a todo=() names=() change=() target=() dn_line=() checked=()
-  for i in "${!entries[@]}"; do
-    [ "${entry_round[i]}" -eq "$round" ] || continue
-    todo+=("$i")
-    names+=("${entries[i]%%=*}")
-  done
-  if ! search_computers "${names[@]}"; then
-    for i in "${todo[@]}"; do outcome "$i" "failed" 7 "looking up ${entries[i]%%=*} failed: $ldap_error"; done
-    return
-  fi
+  search_round "$round" || return 0
   for i in "${todo[@]}"; do
     name=${entries[i]%%=*} stamp=${entries[i]#*=}
     index=${record_of[$name]-}

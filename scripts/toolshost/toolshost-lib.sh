@@ -383,6 +383,23 @@ search_computers() {
   parse_records "$workdir/search.ldif"
 }
 
+# search_round ROUND: the entries of round ROUND (plan_rounds) into the caller's `todo` array (indexes into
+# entries), then one search_computers for their computers. When that search fails, each of them is reported
+# failed (exit code 7: the lookup) and it returns 1.
+search_round() {
+  local i
+  local -a names=()
+  for i in "${!entries[@]}"; do
+    [ "${entry_round[i]}" -eq "$1" ] || continue
+    todo+=("$i")
+    names+=("${entries[i]%%=*}")
+  done
+  if ! search_computers "${names[@]}"; then
+    for i in "${todo[@]}"; do outcome "$i" "failed" 7 "looking up ${entries[i]%%=*} failed: $ldap_error"; done
+    return 1
+  fi
+}
+
 # modify_batch LDIF: every change record of LDIF over one authenticated connection (one ldapmodify, the LDIF
 # on its stdin, never argv), going on past a record the directory rejects (-c). Each rejected record comes
 # back on a pipe (-S) with the directory's error, and lands in `rejected` under its "dn:" line (the
