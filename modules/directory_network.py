@@ -57,6 +57,7 @@ from constructs import Construct
 from handlers.domain_join.patterns import DOMAIN, ROLE_ARN_PARTITION_GROUP
 
 from . import arns, iam, naming, ports
+from .cdk import Token, is_token
 from .partitions import UnknownRegionError
 from .patterns import (
     ACCOUNT_ID,
@@ -205,6 +206,8 @@ def regional_arn(region: str, service: str, account: str, resource: str) -> str:
 
 
 def check_cidrs(field_name: str, values: Sequence[str]) -> None:
+    if is_token(values):  # a plain module's variable: its validation block checks it at plan
+        return
     for index, value in enumerate(values):
         where = f"{field_name}[{index}]"
         try:
@@ -220,6 +223,8 @@ def check_cidrs(field_name: str, values: Sequence[str]) -> None:
 
 def check_cidr(field_name: str, value: str) -> None:
     """One network: the error names the field itself."""
+    if is_token(value):
+        return
     try:
         check_cidrs(field_name, [value])
     except PropsError as error:
@@ -227,6 +232,8 @@ def check_cidr(field_name: str, value: str) -> None:
 
 
 def _check_ips(field_name: str, values: Sequence[str]) -> None:
+    if is_token(values):
+        return
     for index, value in enumerate(values):
         try:
             address = ipaddress.ip_address(value)
@@ -335,7 +342,18 @@ class DirectoryNetworkProps:
     """Prefix of every name (the spoke side finds the resolver rule by it)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def terraform_inputs(self) -> bool:
+        """True in the plain module (a Terraform variable as `vpc_id`): the values are known at plan only,
+        where the variables' validation blocks check them; the construct then emits `for_each` resources."""
+        return is_token(self.vpc_id)
+
     def __post_init__(self) -> None:
+        if self.terraform_inputs:
+            for name in TERRAFORM_LISTS:
+                if not is_token(getattr(self, name)):
+                    raise PropsError(name, "with Terraform inputs, give every list as a Terraform value")
+            return
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
         check_pattern("region", self.region, REGION, "an AWS Region name")
         try:
@@ -549,6 +567,9 @@ class DirectoryNetwork(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: DirectoryNetworkProps) -> None:
         super().__init__(scope, construct_id)
         self.props = p = props
+        if p.terraform_inputs:
+            self._terraform_network()
+            return
         account, region, name = p.account_id, p.region, p.name
         self.partition = arns.partition_of(region)
         tags = dict(p.tags) or None
@@ -742,6 +763,188 @@ class DirectoryNetwork(Construct):
             "notification_topic_arn": self.topic_arn,
         }
 
+    def _terraform_network(self) -> None:
+        """The network part with Terraform variables as inputs (the plain module): the DC and resolver
+        security groups with `for_each` rules over the port table (the `ad_ports` local) times the sources,
+        the outbound endpoint and forward rule (dynamic blocks over the subnets and DNS servers), the
+        association, the RAM share and the interface endpoints.  Not built here (documented limits of the
+        plain module): the network ACL, the RDP document, the admin and protection policies and the
+        notification; the landing zone (cdktf) builds them."""
+        p = self.props
+        region = p.region
+        self.dc_security_group = SecurityGroup(
+            self,
+            "domain-controllers",
+            region=region,
+            name=dc_security_group_name(p.name),
+            description="Domain controllers: AD ports from members and admins, DC to DC (ec2-domain-join)",
+            vpc_id=p.vpc_id,
+        )
+        dc_sg = self.dc_security_group.id
+        ingress = [
+            rows_times("client", "client_to_dc", p.client_cidrs),
+            rows_times("client", "client_to_dc", p.client_prefix_list_ids, "prefix_list_id"),
+            rows_times("client", "client_to_dc", p.client_security_group_ids, "referenced_security_group_id"),
+            rows_times("admin", "admin_to_dc", p.admin_cidrs),
+            rows_times("admin", "admin_to_dc", p.admin_security_group_ids, "referenced_security_group_id"),
+        ]
+        replication = [
+            rows_times("dc", "dc_to_dc", None, peer_self=True),
+            rows_times("dc", "dc_to_dc", p.replication_peer_cidrs),
+        ]
+        self.dc_ingress = add_table_rules_for_each(
+            self, "domain-controllers-in", egress=False, security_group_id=dc_sg,
+            maps=[*ingress, *replication], region=region,
+        )  # fmt: skip
+        self.dc_egress = add_table_rules_for_each(
+            self, "domain-controllers-out", egress=True, security_group_id=dc_sg, maps=replication,
+            region=region,
+        )  # fmt: skip
+        VpcSecurityGroupEgressRule(
+            self,
+            "domain-controllers-https",
+            region=region,
+            security_group_id=dc_sg,
+            ip_protocol="tcp",
+            from_port=ports.HTTPS_PORT,
+            to_port=ports.HTTPS_PORT,
+            cidr_ipv4=p.vpc_cidr,
+            description="DC to interface endpoints in the VPC: SSM agent (Session Manager, Run Command)",
+        )
+
+        # --- DNS: outbound endpoint, forward rule, association, share ---
+        resolver_sg = SecurityGroup(
+            self,
+            "resolver",
+            region=region,
+            name=f"{resolver_endpoint_name(p.name)}-endpoint",
+            description="Route 53 Resolver outbound endpoint: DNS to the DNS servers of the directory only",
+            vpc_id=p.vpc_id,
+        )
+        self.resolver_security_group = resolver_sg
+        dns = VpcSecurityGroupEgressRule(
+            self,
+            "resolver-dns",
+            region=region,
+            security_group_id=resolver_sg.id,
+            ip_protocol="${each.value[0]}",
+            from_port=ports.DNS_PORT,
+            to_port=ports.DNS_PORT,
+            cidr_ipv4="${each.value[1]}/32",
+            description=f"DNS queries for {p.domain_name} to its DNS server ${{each.value[1]}}",
+        )
+        protocols = json.dumps(list(ports.PROTOCOLS))
+        dns.add_override(
+            "for_each",
+            f"${{{{for pair in setproduct({protocols}, {Token.as_string(p.dns_server_ips)}) : "
+            f'"${{pair[0]}} ${{pair[1]}}" => pair}}}}',
+        )
+        self.resolver_endpoint = Route53ResolverEndpoint(
+            self,
+            "outbound",
+            region=region,
+            name=resolver_endpoint_name(p.name),
+            direction="OUTBOUND",
+            protocols=["Do53"],
+            security_group_ids=[resolver_sg.id],
+            ip_address=[],
+        )
+        self.resolver_endpoint.add_override(
+            "dynamic.ip_address",
+            {
+                "for_each": Token.as_string(p.resolver_subnet_ids),
+                "content": {"subnet_id": "${ip_address.value}"},
+            },
+        )
+        self.resolver_rule = Route53ResolverRule(
+            self,
+            "directory",
+            region=region,
+            name=resolver_rule_name(p.name),
+            domain_name=p.domain_name,
+            rule_type="FORWARD",
+            resolver_endpoint_id=self.resolver_endpoint.id,
+        )
+        self.resolver_rule.add_override(
+            "dynamic.target_ip",
+            {
+                "for_each": Token.as_string(p.dns_server_ips),
+                "content": {"ip": "${target_ip.value}", "port": ports.DNS_PORT, "protocol": "Do53"},
+            },
+        )
+        association = Route53ResolverRuleAssociation(
+            self,
+            "association",
+            region=region,
+            name=resolver_rule_association_name(p.name, p.vpc_id),
+            resolver_rule_id=self.resolver_rule.id,
+            vpc_id=p.vpc_id,
+        )
+        association.add_override("count", f"${{{Token.as_string(p.associate_rule_with_vpc)} ? 1 : 0}}")
+        sharing = f"length({Token.as_string(p.share_principals)}) > 0 ? 1 : 0"
+        share = RamResourceShare(
+            self, "share", region=region, name=resource_share_name(p.name), allow_external_principals=False
+        )
+        share.add_override("count", f"${{{sharing}}}")
+        share_arn = f"${{{share.fqn}[0].arn}}"
+        shared = RamResourceAssociation(
+            self,
+            "share-rule",
+            region=region,
+            resource_arn=self.resolver_rule.arn,
+            resource_share_arn=share_arn,
+        )
+        shared.add_override("count", f"${{{sharing}}}")
+        principal = RamPrincipalAssociation(
+            self, "share-with", region=region, principal="${each.value}", resource_share_arn=share_arn
+        )
+        principal.add_override("for_each", f"${{toset({Token.as_string(p.share_principals)})}}")
+
+        # --- interface endpoints ---
+        wanted = f"length({Token.as_string(p.endpoint_services)}) > 0 ? 1 : 0"
+        endpoint_sg = SecurityGroup(
+            self,
+            "endpoints",
+            region=region,
+            name=f"{p.name}-endpoints-{p.vpc_id}",
+            description="Interface endpoints (Systems Manager, KMS, Logs): HTTPS from the VPC only",
+            vpc_id=p.vpc_id,
+        )
+        endpoint_sg.add_override("count", f"${{{wanted}}}")
+        endpoint_sg_id = f"${{{endpoint_sg.fqn}[0].id}}"
+        https = VpcSecurityGroupIngressRule(
+            self,
+            "endpoints-https",
+            region=region,
+            security_group_id=endpoint_sg_id,
+            ip_protocol="tcp",
+            from_port=ports.HTTPS_PORT,
+            to_port=ports.HTTPS_PORT,
+            cidr_ipv4=p.vpc_cidr,
+            description="HTTPS from the VPC to the interface endpoints",
+        )
+        https.add_override("count", f"${{{wanted}}}")
+        endpoint = VpcEndpoint(
+            self,
+            "endpoint",
+            region=region,
+            vpc_id=p.vpc_id,
+            service_name=f"com.amazonaws.{region}.${{each.value}}",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=p.endpoint_subnet_ids,
+            security_group_ids=[endpoint_sg_id],
+        )
+        endpoint.add_override("for_each", f"${{toset({Token.as_string(p.endpoint_services)})}}")
+        self.outputs = {
+            "dc_security_group_id": dc_sg,
+            "resolver_security_group_id": resolver_sg.id,
+            "resolver_endpoint_id": self.resolver_endpoint.id,
+            "resolver_rule_id": self.resolver_rule.id,
+            "resource_share_arn": share_arn,
+            "endpoint_security_group_id": endpoint_sg_id,
+        }
+
     def _network_acl(self, tags: dict[str, str] | None) -> None:
         p = self.props
         self.network_acl = NetworkAcl(
@@ -923,6 +1126,98 @@ class DirectoryNetwork(Construct):
         target = self.node.find_child("notification-target")
         target.add_override("region", region)  # type: ignore[attr-defined]
         target.override_logical_id("notification_target")  # type: ignore[attr-defined]
+
+
+# --- the same construct fed with Terraform variables (the plain module) -------------------------------------
+TERRAFORM_LISTS: Final = (
+    "dns_server_ips",
+    "resolver_subnet_ids",
+    "client_cidrs",
+    "client_prefix_list_ids",
+    "client_security_group_ids",
+    "admin_cidrs",
+    "admin_security_group_ids",
+    "replication_peer_cidrs",
+    "share_principals",
+    "endpoint_services",
+    "endpoint_subnet_ids",
+)
+PORT_TABLE_LOCAL: Final = "ad_ports"
+"""The plain modules' `locals` value holding the port table (`port_table_locals()`), rows by role pair."""
+
+
+def port_table_locals() -> dict[str, Any]:
+    """The port table (modules/ports.py) as a Terraform `locals` value: one list of rows per role pair,
+    each row {key, protocol, from_port, to_port, description}; `key` is unique in its list."""
+    pairs = {
+        "client_to_dc": ports.CLIENT_TO_DC,
+        "dc_to_dc": ports.DC_TO_DC,
+        "admin_to_dc": ports.ADMIN_TO_DC,
+    }
+    return {
+        PORT_TABLE_LOCAL: {
+            pair: [
+                {
+                    "key": rule.key,
+                    "protocol": rule.protocol,
+                    "from_port": rule.from_port,
+                    "to_port": rule.to_port,
+                    "description": rule_description(rule),
+                }
+                for rule in rules
+            ]
+            for pair, rules in pairs.items()
+        }
+    }
+
+
+def rows_times(label: str, pair: str, sources: Any, kind: str = "cidr_ipv4", peer_self: bool = False) -> str:
+    """A Terraform expression: the map of the port table rows of `pair` times the list `sources` (a token),
+    keyed `<label> <row key> <source>`, each value the row plus the source in `kind` (the other peer kinds
+    null).  `peer_self`: the one peer is the rule's own security group (no `sources`)."""
+    kinds = ("cidr_ipv4", "prefix_list_id", "referenced_security_group_id")
+    rows = f"local.{PORT_TABLE_LOCAL}.{pair}"
+    if peer_self:
+        peer = ", ".join(f"{k} = null" for k in kinds)
+        return (
+            f'{{for row in {rows} : "{label} ${{row.key}} self" => merge(row, {{{peer}, own_group = true}})}}'
+        )
+    peer = ", ".join(f"{k} = {'pair[1]' if k == kind else 'null'}" for k in kinds)
+    return (
+        f"{{for pair in setproduct({rows}, {Token.as_string(sources)}) : "
+        f'"{label} ${{pair[0].key}} ${{pair[1]}}" => merge(pair[0], {{{peer}, own_group = false}})}}'
+    )
+
+
+def add_table_rules_for_each(
+    scope: Construct,
+    construct_id: str,
+    *,
+    egress: bool,
+    security_group_id: str,
+    maps: Sequence[str],
+    region: Any,
+) -> VpcSecurityGroupIngressRule | VpcSecurityGroupEgressRule:
+    """One rule resource with `for_each` over the merged `maps` (`rows_times`): one instance per row and
+    peer, at a stable key, whatever the number of sources the variables hold at plan."""
+    rule_class = VpcSecurityGroupEgressRule if egress else VpcSecurityGroupIngressRule
+    resource = rule_class(
+        scope,
+        construct_id,
+        region=region,
+        security_group_id=security_group_id,
+        ip_protocol="${each.value.protocol}",
+        description="${each.value.description}",
+    )
+    resource.add_override("for_each", "${merge(" + ", ".join(maps) + ")}")
+    for argument in ("from_port", "to_port", "cidr_ipv4", "prefix_list_id"):
+        resource.add_override(argument, f"${{each.value.{argument}}}")
+    own = Token.as_string(security_group_id)
+    resource.add_override(
+        "referenced_security_group_id",
+        f"${{each.value.own_group ? {own} : each.value.referenced_security_group_id}}",
+    )
+    return resource
 
 
 def add_interface_endpoints(

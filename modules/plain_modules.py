@@ -12,8 +12,8 @@ fails when they are out of date.  A unit is one row of `UNITS`.
 
 Differences from the Python constructs, because the value is only known at plan: the account and Region
 come from the caller's provider; the bus and the handler accept the whole organization
-(`organization_id`); the hub's config table is on demand (the Python construct also offers provisioned +
-autoscaling).
+(`organization_id`).  The hub's config table is on demand or provisioned (`config_table_billing_mode`),
+decided at plan: the capacities and the autoscaling resources exist only when provisioned.
 """
 
 from __future__ import annotations
@@ -35,18 +35,41 @@ from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
 from constructs import Construct
 
+from handlers.domain_join import patterns as shared
 from handlers.domain_join import settings
 from handlers.domain_join.settings import Setting
 
 from .artifact import S3Artifact
 from .cdk import App, Fn, Op, TerraformOutput, TerraformStack, TerraformVariable, Token
+from .directory_network import (
+    ENDPOINT_SERVICES,
+    MAX_DNS_SERVERS,
+    MAX_RESOLVER_SUBNETS,
+    ORGANIZATION_ARN,
+    OU_ARN,
+    TERRAFORM_LISTS,
+    DirectoryNetwork,
+    DirectoryNetworkProps,
+    port_table_locals,
+)
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
-from .patterns import BUCKET, ORGANIZATION_ID, SNS_ARN
+from .patterns import (
+    ACCOUNT_ID,
+    BUCKET,
+    KMS_KEY_ARN,
+    ORGANIZATION_ID,
+    PREFIX_LIST_ID,
+    SECURITY_GROUP_ID,
+    SNS_ARN,
+    SUBNET_ID,
+)
 from .plain import conventions, hcl, readme, schema
 from .plain.props import field_default, field_docs, field_rules, field_type, regex_text
 from .spoke import Spoke, SpokeProps
+from .tools_host import ToolsHost, ToolsHostProps
+from .directory_config import ITEM_FIELDS, DirectoryConfig, DirectoryConfigProps, accounts_type
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = REPOSITORY_ROOT / "terraform" / "modules"
@@ -215,6 +238,9 @@ HUB_VARIABLES = (
     setting_variable(settings.JOIN_FAILED_ALARM_THRESHOLD, HubProps),
     setting_variable(settings.JOIN_FAILED_ALARM_PERIOD_MINUTES, HubProps),
     props_variable(HubProps, "create_config_table"),
+    props_variable(HubProps, "config_table_billing_mode"),
+    props_variable(HubProps, "config_table_min_capacity"),
+    props_variable(HubProps, "config_table_max_capacity"),
     props_variable(HubProps, "config_table_name", description="Config table name (one item per account)."),
     props_variable(HubProps, "ledger_table_name", description="Ledger table name."),
     Variable(
@@ -358,6 +384,7 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
             "powertools_layer_version", "tools_host_tag_key", "tools_host_tag_value", "spoke_role_name",
             "readiness_deadline_seconds", "max_command_attempts", "config_cache_ttl_seconds",
             "create_config_table", "config_table_name", "ledger_table_name", "alarm_topic_arn",
+            "config_table_billing_mode", "config_table_min_capacity", "config_table_max_capacity",
             "join_failed_alarm_threshold", "join_failed_alarm_period_minutes",
         )
     }  # fmt: skip
@@ -449,6 +476,323 @@ def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR)
     return {"execution_role_arn": spoke.execution_role_arn, "events_role_arn": spoke.events_role_arn}
 
 
+TOOLS_HOST_VARIABLES = (
+    props_variable(ToolsHostProps, "name", description="Prefix of the role and profile names (<name>-tools-host)."),
+    Variable(
+        "password_parameter_names",
+        "list(string)",
+        "The directories' join-password SecureStrings the host reads (their names; created out of band).",
+        validations=(
+            ("length(VAR) > 0", "password_parameter_names: name at least one join-password parameter"),
+            field_rules(ToolsHostProps)["password_parameter_names"],
+        ),
+    ),
+    Variable(
+        "password_kms_key_arn",
+        "string",
+        "Customer managed key of those parameters; null: the AWS managed key aws/ssm (no grant needed).",
+        None,
+        (field_rules(ToolsHostProps)["password_kms_key_arn"],),
+    ),
+    Variable(
+        "hub_kms_key_arn",
+        "string",
+        "The hub output kms_key_arn: the host opens the prestage lists the handler seals with it.",
+        validations=(pattern_rule("hub_kms_key_arn", KMS_KEY_ARN, "a KMS key ARN"),),
+    ),
+    Variable(
+        "inventory_bucket_arn",
+        "string",
+        "Reconciliation bucket the host writes DomainJoin-Inventory's output to; null: no reconciliation.",
+        None,
+    ),
+    setting_variable(settings.TOOLS_HOST_TAG_KEY),
+    setting_variable(settings.TOOLS_HOST_TAG_VALUE),
+)
+TOOLS_HOST_OUTPUTS = (
+    Output("role_arn", "The tools host's role."),
+    Output("role_name", "The tools host's role name."),
+    Output("instance_profile_arn", "Attach it to the tools-host instance (the hub pins the host to it)."),
+    Output("instance_profile_name", "The instance profile's name (for aws_instance.iam_instance_profile)."),
+)
+
+
+def _tools_host(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
+    account, region = _caller(scope)
+    partition = _partition(scope)
+    host = ToolsHost(
+        scope,
+        "tools-host",
+        ToolsHostProps(
+            account_id=account,
+            region=region,
+            partition=partition.partition,
+            dns_suffix=partition.dns_suffix,
+            password_parameter_names=v["password_parameter_names"],
+            password_kms_key_arn=v["password_kms_key_arn"],
+            name=v["name"],
+            tag_key=v["tools_host_tag_key"],
+            tag_value=v["tools_host_tag_value"],
+        ),
+    )
+    host.open_sealed_prestage_lists(v["hub_kms_key_arn"])
+    inventory = host.write_inventory(v["inventory_bucket_arn"])
+    inventory.count = Token.as_number(Fn.conditional(Op.neq(v["inventory_bucket_arn"], Token.null_value()), 1, 0))
+    return {
+        "role_arn": host.role.arn,
+        "role_name": host.role.name,
+        "instance_profile_arn": host.instance_profile.arn,
+        "instance_profile_name": host.instance_profile.name,
+    }
+
+
+def directory_config_rules() -> tuple[tuple[str, str], ...]:
+    """The checks of the directory-config module's `accounts`, each field by the pattern the handler reads
+    it with (handlers/domain_join/patterns.py; `AccountConfig` itself runs at synth on the landing-zone
+    path only)."""
+
+    def matches(pattern: re.Pattern[str], value: str) -> str:
+        return f"can(regex({hcl.quoted(regex_text(pattern))}, {value}))"
+
+    def each(condition: str, problem: str) -> tuple[str, str]:
+        return f"alltrue([for id, a in VAR : {condition}])", f"accounts: {problem}"
+
+    def optional(field: str, pattern: re.Pattern[str], what: str) -> tuple[str, str]:
+        return each(f"a.{field} == null || {matches(pattern, f'a.{field}')}", f"each {field} must be {what}")
+
+    return (
+        (
+            f"alltrue([for id in keys(VAR) : {matches(shared.ACCOUNT_ID, 'id')}])",
+            "accounts: each key must be a 12-digit account id",
+        ),
+        each(matches(shared.DOMAIN, "a.domain"), "each domain must be a DNS name"),
+        each(
+            "length(a.dns_ips) >= 1 && length(a.dns_ips) <= 2 && "
+            f"alltrue([for ip in a.dns_ips : {matches(shared.IPV4, 'ip')}])",
+            "each dns_ips must be one or two IPv4 addresses",
+        ),
+        each(matches(shared.USER, "a.join_user"), "each join_user must be a user (name, DOMAIN\\name, name@domain)"),
+        each(
+            matches(shared.SSM_PARAMETER_NAME, "a.join_password_parameter"),
+            "each join_password_parameter must be an SSM parameter name",
+        ),
+        each(
+            f"length(a.regions) > 0 && alltrue([for r in a.regions : {matches(shared.REGION, 'r')}])",
+            "each regions must list at least one Region name",
+        ),
+        optional("ou", shared.OU, "an OU distinguished name (OU=...,DC=...)"),
+        each(
+            f"a.computer_name_prefix == null || {matches(shared.COMPUTER_NAME_PREFIX, 'upper(a.computer_name_prefix)')}",
+            "each computer_name_prefix must be 1-7 of A-Z, 0-9 and - starting with a letter",
+        ),
+        optional("sudo_group", shared.GROUP, "a group name"),
+        optional("directory_id", shared.DIRECTORY_ID, "a Directory Service id (d-...)"),
+        optional("ou_tag_key", shared.TAG_KEY, "a tag key"),
+        optional("computer_name_tag", shared.TAG_KEY, "a tag key"),
+        each(
+            f"alltrue([for value, ou in a.ou_by_tag : {matches(shared.TAG_VALUE, 'value')} && "
+            f"{matches(shared.OU, 'ou')}])",
+            "each ou_by_tag must map tag values to OU distinguished names",
+        ),
+        each(
+            "(a.ou_tag_key != null) == (length(a.ou_by_tag) > 0)",
+            "ou_tag_key and ou_by_tag go together",
+        ),
+    )
+
+
+DIRECTORY_CONFIG_VARIABLES = (
+    Variable("table_name", "string", "The config table: the hub output config_table_name, or an existing table."),
+    Variable(
+        "accounts",
+        accounts_type(),
+        "Account id -> its directory settings, one config item each (the landing-zone file's directories "
+        "fields; ou overrides the directory's default OU).",
+        validations=directory_config_rules(),
+    ),
+    setting_variable(settings.SPOKE_ROLE_NAME),
+)
+DIRECTORY_CONFIG_OUTPUTS = (
+    Output("account_ids", "The accounts that have a config item."),
+    Output("table_name", "The config table written to."),
+)
+
+
+def _directory_config(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
+    DirectoryConfig(
+        scope,
+        "directory-config",
+        DirectoryConfigProps(
+            table_name=v["table_name"],
+            items=v["accounts"],
+            partition=_partition(scope).partition,
+            spoke_role_name=v["spoke_role_name"],
+        ),
+    )
+    return {"account_ids": Fn.sort(Token.as_list(Fn.keys(v["accounts"]))), "table_name": v["table_name"]}
+
+
+# --- directory network and member network: the port table as `local.ad_ports`, for_each over the sources ---
+def _cidr_list_rule(name: str) -> tuple[str, str]:
+    """IPv4 networks, host bits zero, not 0.0.0.0/0, each once (as the props' check_cidrs)."""
+    each = (
+        'can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && try(cidrhost(c, 0) == split("/", c)[0], '
+        'false) && !endswith(c, "/0")'
+    )
+    return (
+        f"alltrue([for c in VAR : {each}]) && length(distinct(VAR)) == length(VAR)",
+        f"{name}: each must be an IPv4 network a.b.c.d/n (host bits zero, not /0), listed once",
+    )
+
+
+def _ids_rule(name: str, pattern: re.Pattern[str], what: str) -> tuple[str, str]:
+    test = f"can(regex({hcl.quoted(regex_text(pattern))}, value))"
+    return (
+        f"alltrue([for value in VAR : {test}]) && length(distinct(VAR)) == length(VAR)",
+        f"{name}: each must be {what}, listed once",
+    )
+
+
+def _list_variable(
+    props: type, name: str, rule: tuple[str, str], *, required: bool = False, description: str | None = None
+) -> Variable:
+    return Variable(
+        name,
+        "list(string)",
+        description or field_docs(props)[name],
+        REQUIRED if required else [],
+        (rule,),
+    )
+
+
+def _directory_network_variables() -> tuple[Variable, ...]:
+    P = DirectoryNetworkProps
+    docs = field_docs(P)
+    ips = 'can(regex("^[0-9.]+$", ip)) && can(cidrhost("${ip}/32", 0))'
+    vpc_cidr = _cidr_list_rule("vpc_cidr")[0].replace("VAR", "[VAR]")
+    principal = " || ".join(
+        f"can(regex({hcl.quoted(regex_text(pattern))}, value))"
+        for pattern in (ACCOUNT_ID, ORGANIZATION_ARN, OU_ARN)
+    )
+    services = json.dumps(list(ENDPOINT_SERVICES))
+    once = "length(distinct(VAR)) == length(VAR)"
+    sg_id, subnet_id = "a SG id (sg-…)", "a subnet id (subnet-…)"
+    return (
+        props_variable(P, "vpc_id", required=True),
+        Variable(
+            "vpc_cidr",
+            "string",
+            docs["vpc_cidr"],
+            validations=((vpc_cidr, "vpc_cidr: it must be an IPv4 network (host bits zero, not /0)"),),
+        ),
+        props_variable(P, "domain_name", required=True),
+        Variable(
+            "dns_server_ips",
+            "list(string)",
+            docs["dns_server_ips"],
+            validations=(
+                (
+                    f"length(VAR) >= 1 && length(VAR) <= {MAX_DNS_SERVERS}",
+                    f"dns_server_ips: give 1-{MAX_DNS_SERVERS} DNS server addresses",
+                ),
+                (
+                    f"alltrue([for ip in VAR : {ips}]) && {once}",
+                    "dns_server_ips: each must be an IPv4 address, listed once",
+                ),
+            ),
+        ),
+        Variable(
+            "resolver_subnet_ids",
+            "list(string)",
+            docs["resolver_subnet_ids"],
+            validations=(
+                (
+                    f"length(VAR) >= 2 && length(VAR) <= {MAX_RESOLVER_SUBNETS}",
+                    f"resolver_subnet_ids: give 2-{MAX_RESOLVER_SUBNETS} subnets in two Availability Zones",
+                ),
+                _ids_rule("resolver_subnet_ids", SUBNET_ID, subnet_id),
+            ),
+        ),
+        _list_variable(P, "client_cidrs", _cidr_list_rule("client_cidrs")),
+        _list_variable(
+            P,
+            "client_prefix_list_ids",
+            _ids_rule("client_prefix_list_ids", PREFIX_LIST_ID, "a prefix list id (pl-…)"),
+        ),
+        _list_variable(
+            P, "client_security_group_ids", _ids_rule("client_security_group_ids", SECURITY_GROUP_ID, sg_id)
+        ),
+        _list_variable(P, "admin_cidrs", _cidr_list_rule("admin_cidrs")),
+        _list_variable(
+            P, "admin_security_group_ids", _ids_rule("admin_security_group_ids", SECURITY_GROUP_ID, sg_id)
+        ),
+        _list_variable(P, "replication_peer_cidrs", _cidr_list_rule("replication_peer_cidrs")),
+        _list_variable(
+            P,
+            "share_principals",
+            (
+                f"alltrue([for value in VAR : {principal}]) && {once}",
+                "share_principals: each must be an organization ARN, an OU ARN or a 12-digit account id, "
+                "listed once",
+            ),
+        ),
+        props_variable(P, "associate_rule_with_vpc"),
+        _list_variable(
+            P,
+            "endpoint_services",
+            (
+                f"alltrue([for value in VAR : contains({services}, value)]) && {once}",
+                f"endpoint_services: each must be one of {', '.join(ENDPOINT_SERVICES)}, listed once",
+            ),
+        ),
+        _list_variable(P, "endpoint_subnet_ids", _ids_rule("endpoint_subnet_ids", SUBNET_ID, subnet_id)),
+        props_variable(P, "name", description="Prefix of every name; members find the resolver rule by it."),
+    )
+
+
+DIRECTORY_NETWORK_OUTPUTS = (
+    Output("dc_security_group_id", "Security group of the domain controllers: attach it to them."),
+    Output("resolver_security_group_id", "Security group of the outbound resolver endpoint."),
+    Output("resolver_endpoint_id", "The outbound resolver endpoint."),
+    Output("resolver_rule_id", "The FORWARD rule of the domain (members associate it)."),
+    Output("resource_share_arn", "RAM share of the rule (null: no share_principals)."),
+    Output("endpoint_security_group_id", "Security group of the interface endpoints (null: none)."),
+)
+
+
+def _directory_network(
+    scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR
+) -> dict[str, Any]:
+    scalars = ("vpc_id", "vpc_cidr", "domain_name", "associate_rule_with_vpc", "name")
+    passed = {name: v[name] for name in scalars}
+    network = DirectoryNetwork(
+        scope,
+        "network",
+        DirectoryNetworkProps(
+            account_id=DataAwsCallerIdentity(scope, "caller").account_id,
+            region=DataAwsRegion(scope, "region").region,
+            admin_role_arns=(),
+            **{name: v[name] for name in TERRAFORM_LISTS},
+            **passed,
+        ),
+    )
+    return network.outputs
+
+
+NESTED_VARIABLE = re.compile(r"\$\{(var\.\w+)\}")
+
+
+def _port_table(config: dict[str, Any]) -> None:
+    """The port table (modules/ports.py) rendered into the module as `locals`, never retyped; and the
+    `for_each` expressions as written by hand: cdktf wraps a variable that follows a `}` inside an expression
+    in `${...}` again (a for_each never quotes a variable, so unwrapping is safe)."""
+    config["locals"] = port_table_locals()
+    for bodies in config.get("resource", {}).values():
+        for body in bodies.values():
+            if isinstance(body.get("for_each"), str) and body["for_each"].startswith("${"):
+                body["for_each"] = "${" + NESTED_VARIABLE.sub(r"\1", body["for_each"][2:])
+
+
 Build = Callable[..., dict[str, Any]]  # (scope, variable values, scripts_dir=...)
 
 
@@ -495,6 +839,37 @@ UNITS: Mapping[str, Unit] = {
             {"organization_id": "o-exampleorg1", "home_region": "eu-west-1"},
         ),
         Unit(
+            "tools-host",
+            "Security account, home Region: the AD tools host's role and instance profile (bring your own host).",
+            TOOLS_HOST_VARIABLES,
+            TOOLS_HOST_OUTPUTS,
+            _tools_host,
+            {
+                "password_parameter_names": ["/domain-join/join-password"],
+                "hub_kms_key_arn": "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            },
+        ),
+        Unit(
+            "directory-config",
+            "Security account: one config-table item per enrolled account (no hand-written put-item).",
+            DIRECTORY_CONFIG_VARIABLES,
+            DIRECTORY_CONFIG_OUTPUTS,
+            _directory_config,
+            {
+                "table_name": "domain-join-config",
+                "accounts": {
+                    "222222222222": {
+                        "domain": "corp.example.com",
+                        "dns_ips": ["10.0.0.10", "10.0.1.10"],
+                        "join_user": "svc-domainjoin",
+                        "join_password_parameter": "/domain-join/join-password",
+                        "regions": ["eu-west-1"],
+                        "ou": "OU=EC2,OU=Servers,DC=corp,DC=example,DC=com",
+                    }
+                },
+            },
+        ),
+        Unit(
             "spoke",
             "Each workload account, all its Regions: forwarding rules, join document, execution role.",
             SPOKE_VARIABLES,
@@ -505,6 +880,24 @@ UNITS: Mapping[str, Unit] = {
                 "security_account_id": "111111111111",
                 "hub_lambda_role_arn": "arn:aws:iam::111111111111:role/domain-join-handler",
             },
+        ),
+        Unit(
+            "directory-network",
+            "Directory account, the DCs' VPC: security groups from the port table, outbound resolver "
+            "endpoint, forward rule, its share, interface endpoints.",
+            _directory_network_variables(),
+            DIRECTORY_NETWORK_OUTPUTS,
+            _directory_network,
+            {
+                "vpc_id": "vpc-0a1b2c3d4e5f60718",
+                "vpc_cidr": "10.10.0.0/16",
+                "domain_name": "corp.example.com",
+                "dns_server_ips": ["10.10.1.10", "10.10.2.10"],
+                "resolver_subnet_ids": ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"],
+                "client_cidrs": ["10.20.0.0/16"],
+                "share_principals": ["arn:aws:organizations::111111111111:organization/o-exampleorg1"],
+            },
+            _port_table,
         ),
     )
 }
@@ -586,7 +979,8 @@ def render(module: conventions.Module, cache: Mapping[str, Any]) -> dict[str, st
     terraform_schema: dict[str, Any] = {"required_providers": {}}
     versions = hcl.block(["terraform"], module.terraform, terraform_schema)
     variables = [hcl.block(["variable", n], body, {"validation": {}}) for n, body in module.variables.items()]
-    main = hcl.blocks_of("data", module.data, lambda t: data_types[t].blocks)
+    main = [hcl.block(["locals"], module.locals)] if module.locals else []
+    main += hcl.blocks_of("data", module.data, lambda t: data_types[t].blocks)
     main += hcl.blocks_of("resource", module.resources, lambda t: resource_types[t].blocks)
     outputs = [hcl.block(["output", n], body) for n, body in module.outputs.items()]
     moved = [hcl.block(["moved"], {"from": f"${{{a}}}", "to": f"${{{b}}}"}) for a, b in module.moved]

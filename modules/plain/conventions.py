@@ -68,6 +68,7 @@ class Module:
     outputs: dict[str, dict[str, Any]]
     moved: list[tuple[str, str]] = field(default_factory=list)  # (from, to)
     paths: dict[str, str] = field(default_factory=dict)  # address -> construct path
+    locals: dict[str, Any] = field(default_factory=dict)  # e.g. the port table (directory and member network)
 
     def addresses(self) -> list[str]:
         return [f"{t}.{n}" for t, bodies in self.resources.items() for n in bodies]
@@ -80,6 +81,7 @@ class Module:
             "resource": self.resources,
             "output": self.outputs,
             "moved": [{"from": a, "to": b} for a, b in self.moved],
+            **({"locals": self.locals} if self.locals else {}),
         }
 
 
@@ -206,4 +208,7 @@ def convert(
             raise ValueError(f"{unit}: {old_address} (construct {path}) has no resource any more")
         if names[path] != old_address:
             moved.append((old_address, names[path]))
-    return Module(unit, config.get("terraform", {}), variables, data, resources, module_outputs, moved, paths)
+    return Module(
+        unit, config.get("terraform", {}), variables, data, resources, module_outputs, moved, paths,
+        config.get("locals", {}),
+    )  # fmt: skip

@@ -369,6 +369,14 @@ def block(
                 parts.append("\n")
             parts += _attribute_lines(group, indent + 1)
     for name, value in blocks:
+        if name == "dynamic":  # dynamic "label" { for_each, content { ... } }, one per label
+            for label, item in value.items():
+                if parts:
+                    parts.append("\n")
+                content = {"content": item["content"]} if "content" in item else {}
+                rest = {k: v for k, v in item.items() if k != "content"}
+                parts.append(block(["dynamic", label], {**rest, **content}, {"content": {}}, indent + 1))
+            continue
         for item in value if isinstance(value, list) else [value]:
             if parts:
                 parts.append("\n")
