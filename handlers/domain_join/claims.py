@@ -59,12 +59,13 @@ class ClaimRule:
         sources: the allowed records (any one of them).
         same_account: the record must belong to the claim's account (a removal never acts on a record
             another account's event cannot own).
-        command_attribute: for resends, the ledger attribute that holds the command sent last.
+        command_field: for resends, the ``LedgerEntry`` field that holds the command sent last (the ledger
+            adapter maps it to its attribute).
     """
 
     sources: tuple[Source, ...]
     same_account: bool
-    command_attribute: str = ""
+    command_field: str = ""
 
 
 TRANSITIONS: Final[Mapping[ClaimKind, ClaimRule]] = MappingProxyType(
@@ -90,13 +91,13 @@ TRANSITIONS: Final[Mapping[ClaimKind, ClaimRule]] = MappingProxyType(
         (JOINING, True): ClaimRule(
             (Source(JOIN_SENT, SAME_COMMAND), Source(JOINING, FREE)),
             same_account=True,
-            command_attribute="joinCommandId",
+            command_field="join_command_id",
         ),
         # A failed remove sent again: likewise.
         (REMOVING, True): ClaimRule(
             (Source(REMOVE_SENT, SAME_COMMAND), Source(REMOVING, FREE)),
             same_account=True,
-            command_attribute="removeCommandId",
+            command_field="remove_command_id",
         ),
     }
 )
@@ -139,4 +140,4 @@ def _free(claim: LedgerEntry, current: LedgerEntry, now: int) -> bool:
 
 
 def _command_of(rule: ClaimRule, entry: LedgerEntry) -> str:
-    return entry.join_command_id if rule.command_attribute == "joinCommandId" else entry.remove_command_id
+    return str(getattr(entry, rule.command_field))

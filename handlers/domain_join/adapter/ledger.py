@@ -75,21 +75,26 @@ def claim_condition(
             names["#key"] = LEDGER_TABLE_KEY
             alternatives.append("attribute_not_exists(#key)")
             continue
-        names["#status"] = "status"
+        names["#status"] = _ENTRY_FIELDS["status"]
         placeholder = f":s{number}"
         values[placeholder] = source.status
         test = f"#status = {placeholder}"
         if source.guard == FREE:
-            names["#lease"] = "leaseExpiresAt"
+            names["#lease"] = _ENTRY_FIELDS["lease_expires_at"]
             values[":now"] = now
             free = _LEASE_OVER
             if entry.claimed_by:
-                names.update({"#claimant": "claimedBy", "#claim_receive": "claimReceiveCount"})
+                names.update(
+                    {
+                        "#claimant": _ENTRY_FIELDS["claimed_by"],
+                        "#claim_receive": _ENTRY_FIELDS["claim_receive_count"],
+                    }
+                )
                 values.update({":claimant": entry.claimed_by, ":receive_count": entry.claim_receive_count})
                 free = f"{_LEASE_OVER} OR {_EARLIER_RECEIVE}"
             test = f"({test} AND ({free}))"
         elif source.guard == SAME_COMMAND:
-            names["#command"] = rule.command_attribute
+            names["#command"] = _ENTRY_FIELDS[rule.command_field]
             values[":command"] = resend_of
             test = f"({test} AND #command = :command)"
         elif source.guard != ALWAYS:
@@ -97,7 +102,7 @@ def claim_condition(
         alternatives.append(test)
     expression = " OR ".join(alternatives)
     if rule.same_account:
-        names["#account"] = "account"
+        names["#account"] = _ENTRY_FIELDS["account"]
         values[":account"] = entry.account
         expression = f"#account = :account AND ({expression})"
     return expression, names, values
@@ -128,7 +133,7 @@ def item_from_command(record: CommandRecord) -> dict[str, Any]:
         LEDGER_TABLE_KEY: COMMAND_KEY_PREFIX + record.command_id,
         "document": record.document,
         "instances": list(record.instance_ids),
-        "createdAt": record.created_at,
+        _ENTRY_FIELDS["created_at"]: record.created_at,
         LEDGER_TTL_ATTRIBUTE: record.expires_at,
     }
 
@@ -138,7 +143,7 @@ def command_from_item(item: Mapping[str, Any]) -> CommandRecord:
         command_id=str(item[LEDGER_TABLE_KEY])[len(COMMAND_KEY_PREFIX) :],
         document=str(item.get("document", "")),
         instance_ids=tuple(str(i) for i in item.get("instances", [])),
-        created_at=int(item.get("createdAt", 0)),
+        created_at=int(item.get(_ENTRY_FIELDS["created_at"], 0)),
         expires_at=int(item.get(LEDGER_TTL_ATTRIBUTE, 0)),
     )
 
@@ -282,7 +287,7 @@ def _claim_refusal(exc: ClientError, entries: Sequence[LedgerEntry]) -> LedgerCl
         code = reason.get("Code") or "None"
         if code == "ConditionalCheckFailed":
             current = dynamodb.deserialize(reason.get("Item") or {})
-            refused[entry.instance_id] = str(current.get("status", ""))
+            refused[entry.instance_id] = str(current.get(_ENTRY_FIELDS["status"], ""))
         elif code != "None":
             contended.append(entry.instance_id)
     if not refused and not contended:
