@@ -57,6 +57,12 @@ variable "forwarder_regions" {
   default     = []
 }
 
+variable "config_table_billing_mode" {
+  type        = string
+  description = "PAY_PER_REQUEST (on demand) or PROVISIONED (read and write capacity autoscaled between the module's config_table_min_capacity and config_table_max_capacity)."
+  default     = "PAY_PER_REQUEST"
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags on every resource (the provider's default_tags)."
@@ -88,6 +94,8 @@ module "domain_join_hub" {
   artifact_s3_key    = var.artifact_s3_key
   artifact_path      = var.artifact_path
   forwarder_regions  = var.forwarder_regions
+
+  config_table_billing_mode = var.config_table_billing_mode
 }
 
 output "lambda_role_arn" {

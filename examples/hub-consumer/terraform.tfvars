@@ -6,3 +6,6 @@ artifact_s3_bucket  = "my-artifacts"
 artifact_s3_key     = "ec2-domain-join/domain_join.zip"
 forwarder_regions   = ["eu-central-1", "us-east-1"]
 tags                = { Project = "ec2-domain-join" }
+
+# A provisioned config table, autoscaled (the module's default is on demand).
+config_table_billing_mode = "PROVISIONED"

@@ -7,6 +7,72 @@ data "aws_partition" "this" {}
 
 data "aws_region" "this" {}
 
+resource "aws_appautoscaling_policy" "config_table_read" {
+  count = var.create ? ((var.create_config_table && (var.config_table_billing_mode == "PROVISIONED")) ? 1 : 0) : 0
+
+  name               = "${var.config_table_name}-read"
+  policy_type        = "TargetTrackingScaling"
+  resource_id        = "table/${var.config_table_name}"
+  scalable_dimension = "dynamodb:table:ReadCapacityUnits"
+  service_namespace  = "dynamodb"
+
+  depends_on = [aws_appautoscaling_target.config_table_read]
+
+  target_tracking_scaling_policy_configuration {
+    target_value = 70
+
+    predefined_metric_specification {
+      predefined_metric_type = "DynamoDBReadCapacityUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "config_table_write" {
+  count = var.create ? ((var.create_config_table && (var.config_table_billing_mode == "PROVISIONED")) ? 1 : 0) : 0
+
+  name               = "${var.config_table_name}-write"
+  policy_type        = "TargetTrackingScaling"
+  resource_id        = "table/${var.config_table_name}"
+  scalable_dimension = "dynamodb:table:WriteCapacityUnits"
+  service_namespace  = "dynamodb"
+
+  depends_on = [aws_appautoscaling_target.config_table_write]
+
+  target_tracking_scaling_policy_configuration {
+    target_value = 70
+
+    predefined_metric_specification {
+      predefined_metric_type = "DynamoDBWriteCapacityUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_target" "config_table_read" {
+  count = var.create ? ((var.create_config_table && (var.config_table_billing_mode == "PROVISIONED")) ? 1 : 0) : 0
+
+  max_capacity       = var.config_table_max_capacity
+  min_capacity       = var.config_table_min_capacity
+  resource_id        = "table/${var.config_table_name}"
+  scalable_dimension = "dynamodb:table:ReadCapacityUnits"
+  service_namespace  = "dynamodb"
+
+  depends_on = [aws_dynamodb_table.config]
+  tags       = var.tags
+}
+
+resource "aws_appautoscaling_target" "config_table_write" {
+  count = var.create ? ((var.create_config_table && (var.config_table_billing_mode == "PROVISIONED")) ? 1 : 0) : 0
+
+  max_capacity       = var.config_table_max_capacity
+  min_capacity       = var.config_table_min_capacity
+  resource_id        = "table/${var.config_table_name}"
+  scalable_dimension = "dynamodb:table:WriteCapacityUnits"
+  service_namespace  = "dynamodb"
+
+  depends_on = [aws_dynamodb_table.config]
+  tags       = var.tags
+}
+
 resource "aws_cloudwatch_event_bus" "this" {
   count = var.create ? 1 : 0
 
@@ -229,10 +295,12 @@ resource "aws_cloudwatch_metric_alarm" "tools_host_ambiguous" {
 resource "aws_dynamodb_table" "config" {
   count = var.create && var.create_config_table ? 1 : 0
 
-  billing_mode                = "PAY_PER_REQUEST"
+  billing_mode                = var.config_table_billing_mode
   deletion_protection_enabled = true
   hash_key                    = "accountId"
   name                        = var.config_table_name
+  read_capacity               = (var.config_table_billing_mode == "PROVISIONED") ? var.config_table_min_capacity : null
+  write_capacity              = (var.config_table_billing_mode == "PROVISIONED") ? var.config_table_min_capacity : null
 
   tags = var.tags
 

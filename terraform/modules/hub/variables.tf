@@ -302,6 +302,39 @@ variable "create_config_table" {
   default     = true
 }
 
+variable "config_table_billing_mode" {
+  description = "PAY_PER_REQUEST or PROVISIONED (with autoscaling of read and write capacity). Default on demand."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.config_table_billing_mode)
+    error_message = "config_table_billing_mode must be one of PAY_PER_REQUEST, PROVISIONED."
+  }
+}
+
+variable "config_table_min_capacity" {
+  description = "PROVISIONED: capacity units at least, 1-40000. Default 5."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = floor(var.config_table_min_capacity) == var.config_table_min_capacity && var.config_table_min_capacity >= 1 && var.config_table_min_capacity <= 40000
+    error_message = "config_table_min_capacity must be a whole number from 1 to 40000."
+  }
+}
+
+variable "config_table_max_capacity" {
+  description = "PROVISIONED: capacity units at most, 1-40000. Default 50."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = floor(var.config_table_max_capacity) == var.config_table_max_capacity && var.config_table_max_capacity >= 1 && var.config_table_max_capacity <= 40000
+    error_message = "config_table_max_capacity must be a whole number from 1 to 40000."
+  }
+}
+
 variable "config_table_name" {
   description = "Config table name (one item per account)."
   type        = string
