@@ -29,13 +29,14 @@ from ec2_domain_join import identity as command
 from ec2_domain_join.identity import Expected, Group, Instance, Observed, decide_instance, decide_missing
 from ec2_domain_join.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from handlers.domain_join.adapter.sessions import boto3_client_factory
+from modules import naming
 
 from .conftest import HUB_ACCOUNT, HUB_REGION, invoke
 
 ACCOUNT = HUB_ACCOUNT  # moto's account: the management account of the check
 OTHER_ACCOUNT = "222222222222"
 AD_GROUP, Q_GROUP = "AD Administrators", "Amazon Q Developers"
-AD_SET, Q_SET = "ADAdministrators", "AmazonQDeveloperUsers"
+AD_SET, Q_SET = naming.AD_ADMINISTRATORS_PERMISSION_SET, naming.Q_DEVELOPER_PERMISSION_SET  # the two offered
 
 
 def landing_zone(tmp_path: Path, *, q_accounts: list[str] | None = None, **identity: Any) -> Path:
