@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,26 @@ def synthesize_hubs(outdir: Path, hubs: Mapping[str, tuple[str, HubProps]]) -> d
         Hub(stack, "hub", props)
     app.synth()
     return {name: json.loads((outdir / "stacks" / name / "cdk.tf.json").read_text()) for name in hubs}
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"  # `make test` creates .venv-checkov
+
+
+def run_checkov(directory: Path, framework: str = "terraform_json") -> dict[str, Any]:
+    """checkov's `framework` runner on `directory` (terraform_json: stacks; terraform: HCL modules), no skips
+    applied: its one report (fails the test when checkov is not installed)."""
+    import pytest
+
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
+    command = [str(CHECKOV), "--framework", framework, "--skip-download", "--compact", "--quiet"]
+    command += ["-o", "json", "-d", str(directory)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    report = json.loads(result.stdout)
+    [single] = report if isinstance(report, list) else [report]
+    assert single["check_type"] == framework
+    return dict(single)
 
 
 def parse_policy(text: str) -> dict[str, Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import parliament
 import pytest
 import yaml
-from modules_testlib import SECURITY_ACCOUNT, minimal_hub_props, synthesize_hubs
+from modules_testlib import SECURITY_ACCOUNT, minimal_hub_props, run_checkov, synthesize_hubs
 
 from handlers.domain_join import contract
 from handlers.domain_join.model import AccountConfig
@@ -20,8 +19,6 @@ from modules.landing_zone import LandingZoneError, load_landing_zone
 from modules.stacks import hub_props
 from modules.validation import PropsError
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"
 ACCOUNT = SECURITY_ACCOUNT  # the account of minimal_hub_props
 DIRECTORIES = ("d-0123456789", "d-abcdef0123")
 SID = "PrestageInManagedDirectories"
@@ -88,19 +85,7 @@ def test_the_grant_adds_no_parliament_finding(hubs: tuple[Path, dict[str, dict[s
 def test_checkov_finds_nothing_beyond_the_justified_skips(
     hubs: tuple[Path, dict[str, dict[str, Any]]],
 ) -> None:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
-    command = [str(CHECKOV), "--framework", "terraform_json", "--skip-download", "--compact", "--quiet"]
-    directory = hubs[0] / "stacks" / "directories"
-    result = subprocess.run(
-        [*command, "-o", "json", "-d", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(result.stdout)
-    [terraform_json] = report if isinstance(report, list) else [report]
+    terraform_json = run_checkov(hubs[0] / "stacks" / "directories")
     assert terraform_json["summary"]["parsing_errors"] == 0
     failed = {check["check_id"] for check in terraform_json["results"]["failed_checks"]}
     assert failed <= set(CHECKOV_SKIPS)
