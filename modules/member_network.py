@@ -20,13 +20,17 @@ from typing import Any
 from cdktf_cdktf_provider_aws.data_aws_route53_resolver_rule import DataAwsRoute53ResolverRule
 from cdktf_cdktf_provider_aws.route53_resolver_rule_association import Route53ResolverRuleAssociation
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
 from . import arns, naming, ports
+from .cdk import Token, is_token
 from .directory_network import (
     ENDPOINT_SERVICES,
     LONGEST_VPC_ID,
+    PORT_TABLE_LOCAL,
     RESOLVER_NAME,
     SECURITY_GROUP_RULE_QUOTA,
     add_interface_endpoints,
@@ -77,8 +81,28 @@ class MemberNetworkProps:
     name: str = naming.DEFAULT_NAME
     """Must equal the directory network's `name`: the shared rule is found by a name derived from it."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    # --- with Terraform inputs only (the plain module: `vpcs` is then a list of VPC ids) ---
+    region: str | None = None
+    """The Region of every VPC (the plain module: the provider's)."""
+    resolver_rule_id: str | None = None
+    """The shared rule's id for every VPC (null: found by its name at plan)."""
+    endpoint_services: Sequence[str] = ()
+    """Interface endpoints in each VPC of `endpoints`, among ssm, ssmmessages, ec2messages, kms, logs."""
+    endpoints: Any = None
+    """VPC id -> {vpc_cidr, subnet_ids}: the VPCs that get the interface endpoints (a Terraform map)."""
+
+    @property
+    def terraform_inputs(self) -> bool:
+        """True in the plain module (`vpcs` a Terraform list of VPC ids): the variables' validation blocks
+        check the values at plan, and the construct emits `for_each` resources."""
+        return is_token(self.vpcs)
 
     def __post_init__(self) -> None:
+        if self.terraform_inputs:
+            for name in ("dc_cidrs", "roles", "endpoint_services"):
+                if not is_token(getattr(self, name)):
+                    raise PropsError(name, "with Terraform inputs, give every list as a Terraform value")
+            return
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
         if not self.vpcs:
             raise PropsError("vpcs", "list at least one VPC")
@@ -149,6 +173,9 @@ class MemberNetwork(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: MemberNetworkProps) -> None:
         super().__init__(scope, construct_id)
         self.props = p = props
+        if p.terraform_inputs:
+            self._terraform_member()
+            return
         tags = dict(p.tags) or None
         self.security_groups: dict[str, SecurityGroup] = {}
         self.associations: dict[str, Route53ResolverRuleAssociation] = {}
@@ -231,4 +258,97 @@ class MemberNetwork(Construct):
         self.outputs: dict[str, Any] = {
             "member_security_group_ids": {vpc: group.id for vpc, group in self.security_groups.items()},
             "resolver_rule_association_ids": {vpc: a.id for vpc, a in self.associations.items()},
+        }
+
+    def _terraform_member(self) -> None:
+        """The same resources with Terraform variables as inputs (the plain module): `for_each` over the VPC
+        ids, the rows of the roles (the `ad_ports` local) times the DC networks, and the endpoint VPCs."""
+        p = self.props
+        vpc_ids = Token.as_string(p.vpcs)
+        lookup = DataAwsRoute53ResolverRule(
+            self, "directory-rule", name=resolver_rule_name(p.name), rule_type="FORWARD"
+        )
+        lookup.add_override("count", f"${{{Token.as_string(p.resolver_rule_id)} == null ? 1 : 0}}")
+        given = Token.as_string(p.resolver_rule_id)
+        rule_id = f"${{coalesce({given}, one({lookup.fqn}[*].resolver_rule_id))}}"
+        association = Route53ResolverRuleAssociation(
+            self,
+            "directory",
+            name=f"{resolver_rule_name(p.name)}-${{each.value}}",
+            resolver_rule_id=rule_id,
+            vpc_id="${each.value}",
+        )
+        association.add_override("for_each", f"${{toset({vpc_ids})}}")
+        group = SecurityGroup(
+            self,
+            "member",
+            name=member_security_group_name(p.name),
+            description="Domain members: AD ports to the domain controllers only (ec2-domain-join)",
+            vpc_id="${each.value}",
+        )
+        group.add_override("for_each", f"${{toset({vpc_ids})}}")
+        rows = (
+            f"flatten([for role in {Token.as_string(p.roles)} : "
+            f'[for row in local.{PORT_TABLE_LOCAL}["${{role}}_to_dc"] : merge(row, {{role = role}})]])'
+        )
+        egress = VpcSecurityGroupEgressRule(
+            self,
+            "member-out",
+            security_group_id=f"${{{group.fqn}[each.value.vpc_id].id}}",
+            ip_protocol="${each.value.protocol}",
+            cidr_ipv4="${each.value.cidr_ipv4}",
+            description="${each.value.description}",
+        )
+        egress.add_override(
+            "for_each",
+            f"${{{{for triple in setproduct({vpc_ids}, {rows}, {Token.as_string(p.dc_cidrs)}) : "
+            f'"${{triple[0]}} ${{triple[1].role}} ${{triple[1].key}} ${{triple[2]}}" => '
+            f"merge(triple[1], {{vpc_id = triple[0], cidr_ipv4 = triple[2]}})}}}}",
+        )
+        for argument in ("from_port", "to_port"):
+            egress.add_override(argument, f"${{each.value.{argument}}}")
+
+        # --- optional interface endpoints, in the VPCs of `endpoints` ---
+        endpoints = Token.as_string(p.endpoints)
+        endpoint_group = SecurityGroup(
+            self,
+            "endpoints",
+            name=f"{p.name}-endpoints-${{each.key}}",
+            description="Interface endpoints (Systems Manager, KMS, Logs): HTTPS from the VPC only",
+            vpc_id="${each.key}",
+        )
+        wanted = f"${{(length({Token.as_string(p.endpoint_services)}) > 0 ? {endpoints} : {{}})}}"
+        endpoint_group.add_override("for_each", wanted)
+        https = VpcSecurityGroupIngressRule(
+            self,
+            "endpoints-https",
+            security_group_id=f"${{{endpoint_group.fqn}[each.key].id}}",
+            ip_protocol="tcp",
+            from_port=ports.HTTPS_PORT,
+            to_port=ports.HTTPS_PORT,
+            cidr_ipv4="${each.value.vpc_cidr}",
+            description="HTTPS from the VPC to the interface endpoints",
+        )
+        https.add_override("for_each", wanted)
+        endpoint = VpcEndpoint(
+            self,
+            "endpoint",
+            vpc_id="${each.value[0]}",
+            service_name=f"com.amazonaws.{p.region}.${{each.value[1]}}",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=Token.as_list(f"${{{endpoints}[each.value[0]].subnet_ids}}"),
+            security_group_ids=[f"${{{endpoint_group.fqn}[each.value[0]].id}}"],
+        )
+        endpoint.add_override(
+            "for_each",
+            f"${{{{for pair in setproduct(keys({endpoints}), {Token.as_string(p.endpoint_services)}) : "
+            f'"${{pair[0]}} ${{pair[1]}}" => pair}}}}',
+        )
+        self.outputs = {
+            "member_security_group_ids": f"${{{{for vpc, group in {group.fqn} : vpc => group.id}}}}",
+            "resolver_rule_association_ids": f"${{{{for vpc, a in {association.fqn} : vpc => a.id}}}}",
+            "endpoint_security_group_ids": (
+                f"${{{{for vpc, group in {endpoint_group.fqn} : vpc => group.id}}}}"
+            ),
         }

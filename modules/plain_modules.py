@@ -41,6 +41,7 @@ from handlers.domain_join.settings import Setting
 
 from .artifact import S3Artifact
 from .cdk import App, Fn, Op, TerraformOutput, TerraformStack, TerraformVariable, Token
+from .directory_config import DirectoryConfig, DirectoryConfigProps, accounts_type
 from .directory_network import (
     ENDPOINT_SERVICES,
     MAX_DNS_SERVERS,
@@ -55,21 +56,24 @@ from .directory_network import (
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
 from .hub import Hub, HubProps
+from .member_network import MemberNetwork, MemberNetworkProps
 from .patterns import (
     ACCOUNT_ID,
     BUCKET,
     KMS_KEY_ARN,
     ORGANIZATION_ID,
     PREFIX_LIST_ID,
+    RESOLVER_RULE_ID,
     SECURITY_GROUP_ID,
     SNS_ARN,
     SUBNET_ID,
+    VPC_ID,
 )
 from .plain import conventions, hcl, readme, schema
 from .plain.props import field_default, field_docs, field_rules, field_type, regex_text
+from .ports import Role
 from .spoke import Spoke, SpokeProps
 from .tools_host import ToolsHost, ToolsHostProps
-from .directory_config import ITEM_FIELDS, DirectoryConfig, DirectoryConfigProps, accounts_type
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = REPOSITORY_ROOT / "terraform" / "modules"
@@ -477,7 +481,9 @@ def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR)
 
 
 TOOLS_HOST_VARIABLES = (
-    props_variable(ToolsHostProps, "name", description="Prefix of the role and profile names (<name>-tools-host)."),
+    props_variable(
+        ToolsHostProps, "name", description="Prefix of the role and profile names (<name>-tools-host)."
+    ),
     Variable(
         "password_parameter_names",
         "list(string)",
@@ -537,7 +543,8 @@ def _tools_host(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS
     )
     host.open_sealed_prestage_lists(v["hub_kms_key_arn"])
     inventory = host.write_inventory(v["inventory_bucket_arn"])
-    inventory.count = Token.as_number(Fn.conditional(Op.neq(v["inventory_bucket_arn"], Token.null_value()), 1, 0))
+    reconciled = Op.neq(v["inventory_bucket_arn"], Token.null_value())
+    inventory.count = Token.as_number(Fn.conditional(reconciled, 1, 0))
     return {
         "role_arn": host.role.arn,
         "role_name": host.role.name,
@@ -571,7 +578,10 @@ def directory_config_rules() -> tuple[tuple[str, str], ...]:
             f"alltrue([for ip in a.dns_ips : {matches(shared.IPV4, 'ip')}])",
             "each dns_ips must be one or two IPv4 addresses",
         ),
-        each(matches(shared.USER, "a.join_user"), "each join_user must be a user (name, DOMAIN\\name, name@domain)"),
+        each(
+            matches(shared.USER, "a.join_user"),
+            "each join_user must be a user (name, DOMAIN\\name, name@domain)",
+        ),
         each(
             matches(shared.SSM_PARAMETER_NAME, "a.join_password_parameter"),
             "each join_password_parameter must be an SSM parameter name",
@@ -582,7 +592,8 @@ def directory_config_rules() -> tuple[tuple[str, str], ...]:
         ),
         optional("ou", shared.OU, "an OU distinguished name (OU=...,DC=...)"),
         each(
-            f"a.computer_name_prefix == null || {matches(shared.COMPUTER_NAME_PREFIX, 'upper(a.computer_name_prefix)')}",
+            "a.computer_name_prefix == null || "
+            + matches(shared.COMPUTER_NAME_PREFIX, "upper(a.computer_name_prefix)"),
             "each computer_name_prefix must be 1-7 of A-Z, 0-9 and - starting with a letter",
         ),
         optional("sudo_group", shared.GROUP, "a group name"),
@@ -602,7 +613,9 @@ def directory_config_rules() -> tuple[tuple[str, str], ...]:
 
 
 DIRECTORY_CONFIG_VARIABLES = (
-    Variable("table_name", "string", "The config table: the hub output config_table_name, or an existing table."),
+    Variable(
+        "table_name", "string", "The config table: the hub output config_table_name, or an existing table."
+    ),
     Variable(
         "accounts",
         accounts_type(),
@@ -779,6 +792,100 @@ def _directory_network(
     return network.outputs
 
 
+def _member_network_variables() -> tuple[Variable, ...]:
+    P = MemberNetworkProps
+    docs = field_docs(P)
+    vpc = f"can(regex({hcl.quoted(regex_text(VPC_ID))}, VPC))"
+    subnet = f"can(regex({hcl.quoted(regex_text(SUBNET_ID))}, subnet))"
+    cidr = _cidr_list_rule("vpc_cidr")[0].split(" && length(distinct")[0].replace("VAR", "[e.vpc_cidr]")
+    services = json.dumps(list(ENDPOINT_SERVICES))
+    roles = json.dumps([Role.CLIENT.value, Role.ADMIN.value])
+    return (
+        Variable(
+            "vpc_ids",
+            "list(string)",
+            "The VPCs whose instances join (in the provider's Region): each gets the member security group "
+            "and the resolver rule association.",
+            validations=(
+                ("length(VAR) > 0", "vpc_ids: list at least one VPC"),
+                _ids_rule("vpc_ids", VPC_ID, "a VPC id (vpc-…)"),
+            ),
+        ),
+        Variable(
+            "dc_cidrs",
+            "list(string)",
+            docs["dc_cidrs"],
+            validations=(("length(VAR) > 0", "dc_cidrs: give the domain controllers' networks"),
+                         _cidr_list_rule("dc_cidrs")),
+        ),
+        Variable(
+            "roles",
+            "list(string)",
+            docs["roles"],
+            [Role.CLIENT.value],
+            (
+                (
+                    f"length(VAR) > 0 && alltrue([for role in VAR : contains({roles}, role)]) && "
+                    "length(distinct(VAR)) == length(VAR)",
+                    "roles: client, and admin for a tools or admin host",
+                ),
+            ),
+        ),
+        Variable(
+            "resolver_rule_id",
+            "string",
+            docs["resolver_rule_id"],
+            None,
+            (pattern_rule("resolver_rule_id", RESOLVER_RULE_ID, "a resolver rule id (rslvr-rr-…)"),),
+        ),
+        _list_variable(
+            P,
+            "endpoint_services",
+            (
+                f"alltrue([for value in VAR : contains({services}, value)]) && "
+                "length(distinct(VAR)) == length(VAR)",
+                f"endpoint_services: each must be one of {', '.join(ENDPOINT_SERVICES)}, listed once",
+            ),
+        ),
+        Variable(
+            "endpoints",
+            "map(object({ vpc_cidr = string, subnet_ids = list(string) }))",
+            docs["endpoints"] + " The endpoints admit HTTPS from vpc_cidr; one subnet per Availability Zone.",
+            {},
+            (
+                (
+                    f"alltrue([for VPC, e in VAR : {vpc} && {cidr} && length(e.subnet_ids) > 0 && "
+                    f"alltrue([for subnet in e.subnet_ids : {subnet}])])",
+                    "endpoints: keys must be VPC ids, each with its IPv4 vpc_cidr and at least one subnet id",
+                ),
+            ),
+        ),
+        props_variable(P, "name"),
+    )
+
+
+MEMBER_NETWORK_OUTPUTS = (
+    Output("member_security_group_ids", "VPC id -> the member security group: attach it to the instances."),
+    Output("resolver_rule_association_ids", "VPC id -> association of the directory's resolver rule."),
+    Output("endpoint_security_group_ids", "VPC id -> security group of the interface endpoints."),
+)
+
+
+def _member_network(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
+    passed = ("dc_cidrs", "roles", "resolver_rule_id", "endpoint_services", "endpoints", "name")
+    network = MemberNetwork(
+        scope,
+        "network",
+        MemberNetworkProps(
+            account_id=DataAwsCallerIdentity(scope, "caller").account_id,
+            region=DataAwsRegion(scope, "region").region,
+            vpcs=v["vpc_ids"],
+            **{name: v[name] for name in passed},
+        ),
+    )
+    return network.outputs
+
+
 NESTED_VARIABLE = re.compile(r"\$\{(var\.\w+)\}")
 
 
@@ -840,13 +947,16 @@ UNITS: Mapping[str, Unit] = {
         ),
         Unit(
             "tools-host",
-            "Security account, home Region: the AD tools host's role and instance profile (bring your own host).",
+            "Security account, home Region: the AD tools host's role and instance profile (bring your own "
+            "host).",
             TOOLS_HOST_VARIABLES,
             TOOLS_HOST_OUTPUTS,
             _tools_host,
             {
                 "password_parameter_names": ["/domain-join/join-password"],
-                "hub_kms_key_arn": "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "hub_kms_key_arn": (
+                    "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                ),
             },
         ),
         Unit(
@@ -896,6 +1006,20 @@ UNITS: Mapping[str, Unit] = {
                 "resolver_subnet_ids": ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"],
                 "client_cidrs": ["10.20.0.0/16"],
                 "share_principals": ["arn:aws:organizations::111111111111:organization/o-exampleorg1"],
+            },
+            _port_table,
+        ),
+        Unit(
+            "member-network",
+            "Member account, each VPC whose instances join: the directory's resolver rule associated, a "
+            "member security group (egress from the port table to the DCs), optional interface endpoints.",
+            _member_network_variables(),
+            MEMBER_NETWORK_OUTPUTS,
+            _member_network,
+            {
+                "vpc_ids": ["vpc-0123456789abcdef0"],
+                "dc_cidrs": ["10.10.0.0/16"],
+                "resolver_rule_id": "rslvr-rr-0123456789abcdef0",
             },
             _port_table,
         ),
