@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
@@ -55,6 +56,7 @@ from handlers.domain_join.contract import (
 )
 
 from . import arns, iam, ports
+from .cdk import Fn, Op, Token, is_token
 from .patterns import ACCOUNT_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME
 from .validation import PropsError, check_each, check_pattern, check_setting, str_default
 
@@ -135,6 +137,8 @@ class ToolsHostProps:
             (``ADToolsHost`` / ``true``).
         instance: create the instance too. Default None (bring your own host; attach the profile).
         tags: tags of every resource. Default none.
+        partition / dns_suffix: ARN partition and DNS suffix of the service principals. Default None: the
+            Region's (botocore's data); a plain module passes `data.aws_partition`.
     """
 
     account_id: str
@@ -146,6 +150,16 @@ class ToolsHostProps:
     tag_value: str = str_default(settings.TOOLS_HOST_TAG_VALUE)
     instance: ToolsHostInstanceProps | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    partition: str | None = None
+    dns_suffix: str | None = None
+
+    @property
+    def arn_partition(self) -> str:
+        return self.partition if self.partition is not None else arns.partition_of(self.region)
+
+    @property
+    def partition_dns_suffix(self) -> str:
+        return self.dns_suffix if self.dns_suffix is not None else arns.dns_suffix_of(self.region)
 
     def __post_init__(self) -> None:
         check_pattern("account_id", self.account_id, ACCOUNT_ID, "a 12-digit account id")
@@ -170,12 +184,20 @@ def parameter_arn(partition: str, region: str, account_id: str, name: str) -> st
     return arns.arn(partition, "ssm", region, account_id, f"parameter/{name.removeprefix('/')}")
 
 
+def parameter_arns(partition: str, region: str, account_id: str, names: Sequence[str]) -> list[str]:
+    """The parameters' ARNs; `names` may be a Terraform list (a plain module's variable): then one
+    expression builds them at plan, as `parameter_arn` does."""
+    if is_token(names):
+        # Parameter names hold no ",": one regex replace over the joined list drops each leading "/".
+        bare = Fn.split(",", Fn.replace(Fn.join(",", names), "/(^|,)//", "$1"))
+        template = arns.arn(partition, "ssm", region, account_id, "parameter/%s")
+        return Token.as_list(Fn.formatlist(template, [bare]))
+    return [parameter_arn(partition, region, account_id, name) for name in names]
+
+
 def tools_host_policy(props: ToolsHostProps, partition: str, dns_suffix: str) -> dict[str, object]:
     """The tools host's permissions: the SSM agent's channels, the join passwords, their key via SSM only."""
-    parameters = [
-        parameter_arn(partition, props.region, props.account_id, name)
-        for name in props.password_parameter_names
-    ]
+    parameters = parameter_arns(partition, props.region, props.account_id, props.password_parameter_names)
     statements = [
         iam.statement(
             "AgentRegistersItself",
@@ -202,17 +224,20 @@ def tools_host_policy(props: ToolsHostProps, partition: str, dns_suffix: str) ->
         iam.statement("ReadJoinPasswords", ["ssm:GetParameter"], parameters),
     ]
     if props.password_kms_key_arn is not None:
-        statements.append(
-            iam.statement(
-                "DecryptJoinPasswordsThroughSsmOnly",
-                ["kms:Decrypt"],
-                props.password_kms_key_arn,
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"ssm.{props.region}.{dns_suffix}"},
-                    "ForAnyValue:StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": parameters},
-                },
-            )
+        decrypt = iam.statement(
+            "DecryptJoinPasswordsThroughSsmOnly",
+            ["kms:Decrypt"],
+            props.password_kms_key_arn,
+            conditions={
+                "StringEquals": {"kms:ViaService": f"ssm.{props.region}.{dns_suffix}"},
+                "ForAnyValue:StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": parameters},
+            },
         )
+        if is_token(props.password_kms_key_arn):  # a plain module's variable: the statement only when set
+            unset = Op.eq(props.password_kms_key_arn, Token.null_value())
+            joined = Token.as_list(Fn.concat([statements, Fn.conditional(unset, [], [decrypt])]))
+            return iam.policy_document(cast(list[iam.Statement], joined))  # one Terraform list token
+        statements.append(decrypt)
     return iam.policy_document(statements)
 
 
@@ -269,8 +294,8 @@ class ToolsHost(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: ToolsHostProps) -> None:
         super().__init__(scope, construct_id)
         self.props = props
-        partition = arns.partition_of(props.region)
-        dns_suffix = arns.dns_suffix_of(props.region)
+        partition = props.arn_partition
+        dns_suffix = props.partition_dns_suffix
         role_name = tools_host_role_name(props.name)
         tags = dict(props.tags)
         self.role = IamRole(
@@ -301,10 +326,10 @@ class ToolsHost(Construct):
         if props.instance is not None:
             self._instance(props, props.instance, tags)
 
-    def open_sealed_prestage_lists(self, key_arn: str) -> None:
+    def open_sealed_prestage_lists(self, key_arn: str) -> IamRolePolicy:
         """Grant `sealed_prestage_policy(key_arn)` (the hub key, known once the hub is built)."""
         self.sealed_prestage_policy_document = sealed_prestage_policy(key_arn)
-        IamRolePolicy(
+        return IamRolePolicy(
             self,
             "sealed-prestage-policy",
             name="open-sealed-prestage-lists",
@@ -312,17 +337,17 @@ class ToolsHost(Construct):
             policy=iam.to_json(self.sealed_prestage_policy_document),
         )
 
-    def write_inventory(self, bucket_arn: str) -> None:
+    def write_inventory(self, bucket_arn: str) -> IamRolePolicy:
         """Grant `inventory_writer_policy` (only with the reconciliation: its bucket, which the hub key
         encrypts).  The key is named as this account's keys (`key/*`), as the reconciliation's own roles
         name it: the S3-only and bucket-context conditions leave only the bucket's key, and the policy stays
         plain JSON (the hub key's ARN is known only after apply)."""
         p = self.props
-        keys = arns.arn(arns.partition_of(p.region), "kms", p.region, p.account_id, "key/*")
+        keys = arns.arn(p.arn_partition, "kms", p.region, p.account_id, "key/*")
         self.inventory_policy_document = inventory_writer_policy(
-            bucket_arn, keys, p.region, arns.dns_suffix_of(p.region)
+            bucket_arn, keys, p.region, p.partition_dns_suffix
         )
-        IamRolePolicy(
+        return IamRolePolicy(
             self,
             "inventory-policy",
             name="write-reconcile-inventory",

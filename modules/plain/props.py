@@ -62,9 +62,19 @@ def _constant(cls: type, node: ast.expr) -> Any:
     raise ValueError(f"{cls.__name__}: not a constant: {ast.unparse(node)}")
 
 
+RE2_MAX_REPEAT = 1000  # RE2 (Terraform's regex()) refuses a counted repetition above this
+
+
 def regex_text(pattern: re.Pattern[str]) -> str:
-    """A Python pattern as an RE2 pattern for Terraform's regex() (`\\Z` -> `$`)."""
-    return pattern.pattern.replace(r"\Z", "$")
+    """A Python pattern as an RE2 pattern for Terraform's regex() (`\\Z` -> `$`).  A repetition `{m,n}`
+    with n above RE2's limit becomes `{m,}` (else regex() fails and every value is refused): such a
+    value's length is then left to AWS."""
+    text = pattern.pattern.replace(r"\Z", "$")
+    return re.sub(
+        r"\{(\d+),(\d+)\}",
+        lambda m: m.group(0) if int(m.group(2)) <= RE2_MAX_REPEAT else f"{{{m.group(1)},}}",
+        text,
+    )
 
 
 def field_rules(cls: type) -> dict[str, tuple[str, str]]:
