@@ -95,7 +95,7 @@ class MemberNetworkProps:
     def terraform_inputs(self) -> bool:
         """True in the plain module (`vpcs` a Terraform list of VPC ids): the variables' validation blocks
         check the values at plan, and the construct emits `for_each` resources."""
-        return is_token(self.vpcs)
+        return is_token([vpc for vpc in self.vpcs if isinstance(vpc, str)])
 
     def __post_init__(self) -> None:
         if self.terraform_inputs:
