@@ -49,6 +49,7 @@ from handlers.domain_join import contract, settings
 from handlers.domain_join.reconcile.worker import ORPHANED, SKIPPED_BY_THRESHOLD
 
 from . import arns, grants, iam, naming
+from .alarms import metric_alarm
 from .cdk import Fn, is_token
 from .function import Function, FunctionProps, ServiceRole, ServiceRoleProps
 from .queue import MAX_RETENTION_SECONDS, DeadLetterQueue, Queue, QueueProps
@@ -440,27 +441,18 @@ class Reconciliation(Construct):
         evaluation_periods: int,
         period: int,
     ) -> CloudwatchMetricAlarm:
-        topic = self.hub.props.alarm_topic_arn
-        actions: Any = None
-        if is_token(topic):
-            actions = Fn.compact([str(topic)])
-        elif topic:
-            actions = [topic]
-        return CloudwatchMetricAlarm(
+        return metric_alarm(
             self,
             construct_id,
             alarm_name=naming.reconcile_alarm_name(self.hub.props.name, what),
-            alarm_description=description,
+            description=description,
             namespace=self.hub.metrics_namespace,
             metric_name=metric,
             dimensions=self.hub.metric_dimensions,
             statistic="Sum",
             period=period,
-            evaluation_periods=evaluation_periods,
             threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
+            evaluation_periods=evaluation_periods,
+            topic_arn=self.hub.props.alarm_topic_arn,
             tags=self.tags or None,
         )
