@@ -102,13 +102,11 @@ def item_expression(partition: str, spoke_role_name: str) -> str:
     """The config item of `each.key` / `each.value` (an `accounts` entry) as a Terraform expression in
     DynamoDB's JSON form, the attributes `LandingZone.config_items()` writes: optional ones only when set,
     booleans only when not the handler's default, the Regions as a string set; `partition` and
-    `spoke_role_name` are Terraform expressions (the assumeRoleARN)."""
+    `spoke_role_name` are parts of a string template (text, or a token's `${...}`: the assumeRoleARN)."""
     value = "each.value"
     entries = {
         contract.CONFIG_TABLE_KEY: "{ S = each.key }",
-        contract.CONFIG_ROLE_ARN: (
-            f'{{ S = format("arn:%s:iam::%s:role/%s", {partition}, each.key, {spoke_role_name}) }}'
-        ),
+        contract.CONFIG_ROLE_ARN: f'{{ S = "arn:{partition}:iam::${{each.key}}:role/{spoke_role_name}" }}',
         contract.CONFIG_MANAGED_BY: f'{{ S = "{MANAGED_BY}" }}',
     }
     for f in ITEM_FIELDS:
@@ -169,9 +167,9 @@ class DirectoryConfigProps:
                     raise PropsError(f"items[{account!r}].{attribute}", str(error)) from None
 
 
-def _expression(value: str) -> str:
-    """A token or text as a string in a Terraform expression (a token as a one-reference template)."""
-    return f'"{Token.as_string(value)}"' if is_token(value) else json.dumps(value)
+def _template_part(value: str) -> str:
+    """A token or text as a part of a string template in a Terraform expression."""
+    return Token.as_string(value) if is_token(value) else json.dumps(value)[1:-1].replace("${", "$${")
 
 
 class DirectoryConfig(Construct):
@@ -190,7 +188,7 @@ class DirectoryConfig(Construct):
                 table_name=props.table_name,
                 hash_key=contract.CONFIG_TABLE_KEY,
                 item="${"
-                + item_expression(_expression(props.partition), _expression(props.spoke_role_name))
+                + item_expression(_template_part(props.partition), _template_part(props.spoke_role_name))
                 + "}",
             )
             return

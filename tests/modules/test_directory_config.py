@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import yaml
 from moto import mock_aws
 
 from handlers.domain_join import contract
+from handlers.domain_join.errors import ConfigInvalidError
 from handlers.domain_join.model import AccountConfig
+from handlers.domain_join.patterns import ACCOUNT_ID
 from modules.landing_zone import LandingZone, LandingZoneError, load_landing_zone
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "landing-zone.yaml"
@@ -193,3 +196,77 @@ def test_tools_host_without_directories_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LandingZoneError) as caught:
         load_landing_zone(path)
     assert any(": tools_host: needs directories" in p for p in caught.value.problems)
+
+
+# --- the plain module (terraform/modules/directory-config) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_directory_config(plain_modules: Path) -> Any:
+    from modules.plain_modules import build_modules
+
+    return build_modules()["directory-config"]  # the one the plain_modules fixture rendered (cached)
+
+
+def test_plain_module_writes_one_item_resource_over_the_accounts_map(plain_directory_config: Any) -> None:
+    # GIVEN the plain module, THEN one aws_dynamodb_table_item iterates over var.accounts (an account added or
+    # removed is one instance more or less, never a new resource address)
+    items = plain_directory_config.resources["aws_dynamodb_table_item"]
+    assert list(items) == ["config"]
+    assert items["config"]["for_each"] == "${var.create ? var.accounts : {}}"
+    assert items["config"]["hash_key"] == contract.CONFIG_TABLE_KEY
+    assert items["config"]["table_name"] == "${var.table_name}"
+
+
+def _regex_of(plain_directory_config: Any, subject: str) -> re.Pattern[str]:
+    """The regex the `accounts` validation applies to `subject` (e.g. `a.ou`), as Python reads it."""
+    for validation in plain_directory_config.variables["accounts"]["validation"]:
+        found = re.search(
+            r'regex\(("(?:[^"\\]|\\.)*"), ' + re.escape(subject) + r"\)", validation["condition"]
+        )
+        if found:
+            return re.compile(json.loads(found.group(1)))
+    raise AssertionError(f"no validation of {subject}")
+
+
+@pytest.mark.parametrize(
+    ("subject", "value", "field"),
+    [
+        ("id", "222222222222", None), ("id", "22222222222", "account id"),
+        ("a.domain", "corp.example.com", None), ("a.domain", "corp", "dnsName"),
+        ("ip", "10.0.0.10", None), ("ip", "10.0.0.300", "dnsIP1"),
+        ("a.join_user", "CORP\\svc-join", None), ("a.join_user", "-svc", "adJoinUserName"),
+        ("a.join_password_parameter", "/domain-join/pw", None),
+        ("a.join_password_parameter", "-pw", "adJoinUserPwParam"),
+        ("a.ou", "OU=Büro,DC=corp,DC=example,DC=com", None), ("a.ou", "OU=A;B,DC=corp", "ouPath"),
+        ("a.sudo_group", "Linux Admins", None), ("a.sudo_group", "admins;x", "sudoGroupName"),
+    ],
+)  # fmt: skip
+def test_plain_module_validation_agrees_with_the_handler(
+    plain_directory_config: Any, subject: str, value: str, field: str | None
+) -> None:
+    """GIVEN a value of an `accounts` field, THEN the module's validation regex accepts it exactly when the
+    handler's reading of the item (AccountConfig, or the account-id pattern) does."""
+    item = {
+        contract.CONFIG_DNS_NAME: "corp.example.com",
+        contract.CONFIG_JOIN_USER: "svc",
+        contract.CONFIG_PASSWORD_PARAMETER: "/p",
+    }
+    attribute = {
+        "a.domain": contract.CONFIG_DNS_NAME, "ip": contract.CONFIG_DNS_IP1,
+        "a.join_user": contract.CONFIG_JOIN_USER,
+        "a.join_password_parameter": contract.CONFIG_PASSWORD_PARAMETER, "a.ou": contract.CONFIG_OU_PATH,
+        "a.sudo_group": contract.CONFIG_SUDO_GROUP,
+    }  # fmt: skip
+    account = "222222222222"
+    if subject == "id":
+        account = value
+    else:
+        item[attribute[subject]] = value
+    try:
+        AccountConfig.from_item(account, item)
+        handler_accepts = ACCOUNT_ID.match(account) is not None
+    except ConfigInvalidError:
+        handler_accepts = False
+    assert handler_accepts == (field is None)
+    assert bool(_regex_of(plain_directory_config, subject).match(value)) == handler_accepts
