@@ -625,3 +625,43 @@ def test_checkov_has_no_failure_beyond_the_justified_skips(network: SynthesizedA
     assert failed - justified == set()
     network_justified = {(check_id, skip.resource_type) for check_id, skip in NETWORK_CHECKOV_SKIPS.items()}
     assert network_justified - failed == set(), "a listed network skip is no longer needed: remove it"
+
+
+# --- the same constructs fed with Terraform values (the plain modules) -------------------------------------
+
+
+def test_port_table_local_carries_every_row_of_the_table_once() -> None:
+    # GIVEN the plain modules' `ad_ports` local, THEN each role pair's list is that pair's rows of the port
+    # table (protocol and ports), with keys unique in the list: a row lost or retyped fails here
+    from modules.directory_network import PORT_TABLE_LOCAL, port_table_locals
+
+    table = port_table_locals()[PORT_TABLE_LOCAL]
+    for pair, source in (("client_to_dc", Role.CLIENT), ("dc_to_dc", Role.DOMAIN_CONTROLLER),
+                         ("admin_to_dc", Role.ADMIN)):  # fmt: skip
+        rows = table[pair]
+        assert [(r["protocol"], r["from_port"], r["to_port"]) for r in rows] == [
+            (r.protocol, r.from_port, r.to_port) for r in ports.rules_between(source, Role.DOMAIN_CONTROLLER)
+        ]
+        assert len({r["key"] for r in rows}) == len(rows)
+
+
+def test_terraform_inputs_need_every_list_as_a_terraform_value() -> None:
+    # GIVEN props whose vpc_id (directory) or VPC list (member) is a Terraform value but one list is a Python
+    # list, THEN the props refuse it by name (the plain path renders lists as Terraform expressions only)
+    from modules.cdk import App, TerraformStack, TerraformVariable
+    from modules.directory_network import TERRAFORM_LISTS
+    from modules.member_network import MemberNetworkProps
+
+    stack = TerraformStack(App(skip_validation=True), "inputs")
+
+    def variable(name: str, kind: str = "list(string)") -> Any:
+        value = TerraformVariable(stack, name, type=kind)
+        return value.list_value if kind.startswith("list") else value.string_value
+
+    lists = {name: variable(name) for name in TERRAFORM_LISTS}
+    with pytest.raises(PropsError, match=r"^client_cidrs: "):
+        directory_props(vpc_id=variable("vpc_id", "string"), **{**lists, "client_cidrs": [CLIENT_CIDR]})
+    assert directory_props(vpc_id=variable("vpc", "string"), **lists).terraform_inputs
+    with pytest.raises(PropsError, match=r"^dc_cidrs: "):
+        MemberNetworkProps(account_id=MEMBER_ACCOUNT, vpcs=variable("vpc_ids"), dc_cidrs=DC_CIDRS)
+    assert not member_props().terraform_inputs
