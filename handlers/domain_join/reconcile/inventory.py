@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .. import patterns
+from .. import events, patterns
 from ..contract import INVENTORY_FORMAT_VERSION, STAMP_PREFIX
 from .plan import InventoryObject, LedgerRecord, WorkItem
 
@@ -134,12 +134,11 @@ def render_inventory(
     domain: str, taken_at: int, objects: Iterable[InventoryObject], complete: bool = True
 ) -> str:
     """The inventory document as ``DomainJoin-Inventory`` prints it (one line)."""
-    moment = datetime.datetime.fromtimestamp(taken_at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return json.dumps(
         {
             "version": INVENTORY_FORMAT_VERSION,
             "domain": domain,
-            "takenAt": moment,
+            "takenAt": events.event_time(taken_at),
             "truncated": not complete,
             "objects": [{"name": o.computer_name, "dn": o.dn, "description": o.stamp} for o in objects],
         },

@@ -337,7 +337,7 @@ class Reconciler:
         now: int,
         report: ReconcileReport,
     ) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        stamp = events.event_time(now)
         bodies: list[str] = []
         retried: list[LedgerRecord] = []
         for action in actions:
