@@ -23,6 +23,7 @@ from .. import arns, contract, wire
 from ..decisions import opted_out, remove_command_parameters
 from ..errors import DomainJoinError
 from ..model import AccountConfig, LedgerEntry, Spoke
+from ..naming import ownership_stamp
 from ..reconcile.inventory import Inventory, InventoryError, encode_work_item, parse_inventory
 from ..reconcile.plan import QUARANTINED, FleetInstance, LedgerRecord, ReconcileAction, WorkItem
 from ..reconcile.worker import Logger, Reconciler, ReconcilerConfig, no_log
@@ -270,7 +271,10 @@ class ReconcileGateway:
     def remove_computers(self, item: WorkItem, actions: Sequence[ReconcileAction], remove_action: str) -> str:
         config = self._account_config(item.account_id)
         entries = [
-            wire.RemoveEntry(a.computer_name or "", _stamp(item, a.instance_id or "")) for a in actions
+            wire.RemoveEntry(
+                a.computer_name or "", ownership_stamp(item.account_id, item.region, a.instance_id or "")
+            )
+            for a in actions
         ]
         key = (config.domain, config.join_user, config.password_parameter)
         tools_host = self._gateway.tools_host()
@@ -362,10 +366,6 @@ def _entry_of(record: LedgerRecord) -> LedgerEntry:
         created_at=0,
         updated_at=record.updated_at,
     )
-
-
-def _stamp(item: WorkItem, instance_id: str) -> str:
-    return f"{contract.STAMP_PREFIX}{item.account_id}/{item.region}/{instance_id}"
 
 
 def build_reconciler(

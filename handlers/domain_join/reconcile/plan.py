@@ -41,8 +41,9 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from .. import settings as S
-from ..contract import CONFIG_DNS_NAME, CONFIG_REGIONS, STAMP_PREFIX
+from ..contract import CONFIG_DNS_NAME, CONFIG_REGIONS
 from ..model import JOIN_FAILED, JOIN_SENT, JOINING, REMOVE_FAILED, REMOVING
+from ..naming import ownership_stamp
 
 ActionKind = Literal["backfill", "retry", "remove", "quarantine", "report", "skip"]
 BACKFILL: Final = "backfill"  # a synthetic `running` event on the join queue (the normal join path)
@@ -85,7 +86,7 @@ class InventoryObject:
 
     @property
     def stamp(self) -> str:
-        return f"{STAMP_PREFIX}{self.stamp_account}/{self.stamp_region}/{self.stamp_instance_id}"
+        return ownership_stamp(self.stamp_account, self.stamp_region, self.stamp_instance_id)
 
 
 @dataclass(frozen=True, slots=True)
