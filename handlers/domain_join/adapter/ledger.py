@@ -33,7 +33,8 @@ TRANSACTION_LIMIT: Final = 100  # TransactWriteItems actions per call
 _LEASE_OVER: Final = "attribute_not_exists(#lease) OR #lease <= :now"
 _EARLIER_RECEIVE: Final = "(#claimant = :claimant AND #claim_receive < :receive_count)"
 
-_ENTRY_FIELDS: Final = {
+# LedgerEntry field -> ledger item attribute: the one map (the reconcile adapter reads items through it).
+ENTRY_FIELDS: Final = {
     "instance_id": LEDGER_TABLE_KEY,
     "account": "account",
     "region": "region",
@@ -75,26 +76,26 @@ def claim_condition(
             names["#key"] = LEDGER_TABLE_KEY
             alternatives.append("attribute_not_exists(#key)")
             continue
-        names["#status"] = _ENTRY_FIELDS["status"]
+        names["#status"] = ENTRY_FIELDS["status"]
         placeholder = f":s{number}"
         values[placeholder] = source.status
         test = f"#status = {placeholder}"
         if source.guard == FREE:
-            names["#lease"] = _ENTRY_FIELDS["lease_expires_at"]
+            names["#lease"] = ENTRY_FIELDS["lease_expires_at"]
             values[":now"] = now
             free = _LEASE_OVER
             if entry.claimed_by:
                 names.update(
                     {
-                        "#claimant": _ENTRY_FIELDS["claimed_by"],
-                        "#claim_receive": _ENTRY_FIELDS["claim_receive_count"],
+                        "#claimant": ENTRY_FIELDS["claimed_by"],
+                        "#claim_receive": ENTRY_FIELDS["claim_receive_count"],
                     }
                 )
                 values.update({":claimant": entry.claimed_by, ":receive_count": entry.claim_receive_count})
                 free = f"{_LEASE_OVER} OR {_EARLIER_RECEIVE}"
             test = f"({test} AND ({free}))"
         elif source.guard == SAME_COMMAND:
-            names["#command"] = _ENTRY_FIELDS[rule.command_field]
+            names["#command"] = ENTRY_FIELDS[rule.command_field]
             values[":command"] = resend_of
             test = f"({test} AND #command = :command)"
         elif source.guard != ALWAYS:
@@ -102,7 +103,7 @@ def claim_condition(
         alternatives.append(test)
     expression = " OR ".join(alternatives)
     if rule.same_account:
-        names["#account"] = _ENTRY_FIELDS["account"]
+        names["#account"] = ENTRY_FIELDS["account"]
         values[":account"] = entry.account
         expression = f"#account = :account AND ({expression})"
     return expression, names, values
@@ -110,7 +111,7 @@ def claim_condition(
 
 def item_from_entry(entry: LedgerEntry) -> dict[str, Any]:
     item: dict[str, Any] = {}
-    for field_name, attribute in _ENTRY_FIELDS.items():
+    for field_name, attribute in ENTRY_FIELDS.items():
         value = getattr(entry, field_name)
         if value not in ("", 0):  # DynamoDB keeps no empty markers; TTL 0 means "keep"
             item[attribute] = value
@@ -119,7 +120,7 @@ def item_from_entry(entry: LedgerEntry) -> dict[str, Any]:
 
 def entry_from_item(item: Mapping[str, Any]) -> LedgerEntry:
     values: dict[str, Any] = {}
-    for field_name, attribute in _ENTRY_FIELDS.items():
+    for field_name, attribute in ENTRY_FIELDS.items():
         if attribute in item:
             raw = item[attribute]
             values[field_name] = int(raw) if field_name in _INT_FIELDS else str(raw)
@@ -133,7 +134,7 @@ def item_from_command(record: CommandRecord) -> dict[str, Any]:
         LEDGER_TABLE_KEY: COMMAND_KEY_PREFIX + record.command_id,
         "document": record.document,
         "instances": list(record.instance_ids),
-        _ENTRY_FIELDS["created_at"]: record.created_at,
+        ENTRY_FIELDS["created_at"]: record.created_at,
         LEDGER_TTL_ATTRIBUTE: record.expires_at,
     }
 
@@ -143,7 +144,7 @@ def command_from_item(item: Mapping[str, Any]) -> CommandRecord:
         command_id=str(item[LEDGER_TABLE_KEY])[len(COMMAND_KEY_PREFIX) :],
         document=str(item.get("document", "")),
         instance_ids=tuple(str(i) for i in item.get("instances", [])),
-        created_at=int(item.get(_ENTRY_FIELDS["created_at"], 0)),
+        created_at=int(item.get(ENTRY_FIELDS["created_at"], 0)),
         expires_at=int(item.get(LEDGER_TTL_ATTRIBUTE, 0)),
     )
 
@@ -202,8 +203,8 @@ class LedgerStore:
         handler's next claim of the record (a full put) drops the stamp.
         """
         names = {
-            "#status": _ENTRY_FIELDS["status"],
-            "#updated": _ENTRY_FIELDS["updated_at"],
+            "#status": ENTRY_FIELDS["status"],
+            "#updated": ENTRY_FIELDS["updated_at"],
             "#retried": LEDGER_RETRIED_AT_ATTRIBUTE,
         }
         values: dict[str, Any] = {":status": entry.status, ":updated": entry.updated_at, ":now": now}
@@ -287,7 +288,7 @@ def _claim_refusal(exc: ClientError, entries: Sequence[LedgerEntry]) -> LedgerCl
         code = reason.get("Code") or "None"
         if code == "ConditionalCheckFailed":
             current = dynamodb.deserialize(reason.get("Item") or {})
-            refused[entry.instance_id] = str(current.get(_ENTRY_FIELDS["status"], ""))
+            refused[entry.instance_id] = str(current.get(ENTRY_FIELDS["status"], ""))
         elif code != "None":
             contended.append(entry.instance_id)
     if not refused and not contended:

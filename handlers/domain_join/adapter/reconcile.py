@@ -30,7 +30,7 @@ from ..reconcile.worker import Logger, Reconciler, ReconcilerConfig, no_log
 from . import dynamodb
 from .errors import translated
 from .gateway import AwsGateway
-from .ledger import LedgerStore
+from .ledger import ENTRY_FIELDS, LedgerStore
 from .partitions import partition_of
 from .sessions import ClientFactory, Sessions, boto3_client_factory, session_client_factory
 
@@ -43,11 +43,11 @@ QUARANTINE_RETENTION_SECONDS: Final = 400 * 86400
 _LEDGER_PROJECTION: Final = "#k, #a, #r, #s, #n, #u, #t"
 _LEDGER_NAMES: Final = {
     "#k": contract.LEDGER_TABLE_KEY,
-    "#a": "account",
-    "#r": "region",
-    "#s": "status",
-    "#n": "computerName",
-    "#u": "updatedAt",
+    "#a": ENTRY_FIELDS["account"],
+    "#r": ENTRY_FIELDS["region"],
+    "#s": ENTRY_FIELDS["status"],
+    "#n": ENTRY_FIELDS["computer_name"],
+    "#u": ENTRY_FIELDS["updated_at"],
     "#t": RETRIED_AT,
 }
 
@@ -96,16 +96,17 @@ class ReconcileGateway:
         records: list[LedgerRecord] = []
         for item in self._scan(self._config.handler.ledger_table, request):
             key = str(item[contract.LEDGER_TABLE_KEY])
-            if wanted is not None and str(item["account"]) not in wanted:
+            account = str(item[ENTRY_FIELDS["account"]])
+            if wanted is not None and account not in wanted:
                 continue
             records.append(
                 LedgerRecord(
                     instance_id=key,
-                    account=str(item["account"]),
-                    region=str(item["region"]),
-                    status=str(item.get("status", "")),
-                    computer_name=str(item.get("computerName", "")),
-                    updated_at=int(item.get("updatedAt", 0)),
+                    account=account,
+                    region=str(item[ENTRY_FIELDS["region"]]),
+                    status=str(item.get(ENTRY_FIELDS["status"], "")),
+                    computer_name=str(item.get(ENTRY_FIELDS["computer_name"], "")),
+                    updated_at=int(item.get(ENTRY_FIELDS["updated_at"], 0)),
                     retried_at=int(item.get(RETRIED_AT, 0)),
                 )
             )
