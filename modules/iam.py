@@ -9,10 +9,10 @@ emitted through `jsonencode` instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .cdk import Fn, contains_token
+from .cdk import Fn, Token, contains_token, is_token
 
 Statement = dict[str, Any]
 
@@ -73,6 +73,25 @@ def trust_statement(
     if conditions:
         result["Condition"] = {op: _condition_body(body) for op, body in conditions.items()}
     return result
+
+
+def external_id_conditions(external_id: str | None) -> dict[str, Any] | None:
+    """The trust condition requiring `external_id` as sts:ExternalId; None without one."""
+    return {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
+
+
+def external_id_trust_policy(trust: Callable[[str | None], Mapping[str, Any]], external_id: Any) -> Any:
+    """The JSON of `trust(external_id)`, the trust document of a role the hub assumes with `external_id`.
+
+    In a plain module `external_id` is a Terraform string where "" means none: the policy is then chosen
+    at plan, `trust(None)` (no condition) for "".
+    """
+    policy: Any = to_json(trust(external_id))
+    if is_token(external_id):
+        policy = Token.as_string(
+            Fn.conditional(Fn.can(Fn.regex("^$", str(external_id))), to_json(trust(None)), policy)
+        )
+    return policy
 
 
 def service_trust_policy(sid: str, service: str, account: str) -> str:

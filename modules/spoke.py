@@ -192,21 +192,13 @@ class Spoke(Construct):
 
         # --- the role the hub handler assumes here ---
         def trust(external_id: str | None) -> dict[str, Any]:
-            conditions = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
+            conditions = iam.external_id_conditions(external_id)
             return iam.policy_document(
                 [iam.trust_statement("HubHandlerOnly", {"AWS": p.hub_lambda_role_arn}, conditions=conditions)]
             )
 
         self.execution_trust_document = trust(p.spoke_role_external_id)
-        trust_policy: Any = iam.to_json(self.execution_trust_document)
-        if is_token(p.spoke_role_external_id):  # plain module: "" means no external id
-            trust_policy = Token.as_string(
-                Fn.conditional(
-                    Fn.can(Fn.regex("^$", str(p.spoke_role_external_id))),
-                    iam.to_json(trust(None)),
-                    trust_policy,
-                )
-            )
+        trust_policy = iam.external_id_trust_policy(trust, p.spoke_role_external_id)
         self.execution_role = IamRole(
             self,
             "execution-role",
@@ -254,7 +246,7 @@ class Spoke(Construct):
         execution role's external-id condition; may only describe instances in the spoke's Regions."""
 
         def trust(external_id: str | None) -> dict[str, Any]:
-            conditions = {"StringEquals": {"sts:ExternalId": external_id}} if external_id else None
+            conditions = iam.external_id_conditions(external_id)
             statements = [
                 iam.trust_statement(
                     "HubReconcilerOnly", {"AWS": p.reconciler_role_arn}, conditions=conditions
@@ -266,15 +258,7 @@ class Spoke(Construct):
             return iam.policy_document(statements)
 
         self.reader_trust_document = trust(p.spoke_role_external_id)
-        trust_policy: Any = iam.to_json(self.reader_trust_document)
-        if is_token(p.spoke_role_external_id):  # plain module: "" means no external id
-            trust_policy = Token.as_string(
-                Fn.conditional(
-                    Fn.can(Fn.regex("^$", str(p.spoke_role_external_id))),
-                    iam.to_json(trust(None)),
-                    trust_policy,
-                )
-            )
+        trust_policy = iam.external_id_trust_policy(trust, p.spoke_role_external_id)
         role_name = naming.reconcile_reader_role_name(p.name)
         self.reader_role = IamRole(
             self,
