@@ -7,7 +7,8 @@ worker does with a message of the reconcile queue.  The decisions are printed as
 retry, remove, quarantine, report, skip, each with its reason.
 
 * ``--dry-run``: decide and report, change nothing.  The hub's names come from the options
-  (``target.py``), the thresholds from the settings table's defaults.
+  (``target.py``), the spokes' reader role from ``--name`` (``naming.reconcile_reader_role_name``), the
+  thresholds from the settings table's defaults.
 * a real run needs ``--yes`` (without it, and without ``--dry-run``: exit 2, nothing done).  It reads
   the deployed worker's own environment (``lambda:GetFunctionConfiguration`` of
   ``naming.reconcile_worker_name``) so tables, queues, bucket, thresholds, tools-host pin and external
@@ -75,6 +76,7 @@ def dry_run_config(
         tunables=ReconcileSettings(dry_run=True),
         inventory_bucket=bucket,
         hub_regions=tuple(hub_regions) or (hub.region,),
+        reader_role_name=naming.reconcile_reader_role_name(hub.name),  # the spokes' role of this hub's name
     )
 
 

@@ -200,6 +200,22 @@ def test_a_spoke_that_cannot_be_read_is_named_and_exits_3(
     assert "0 work item(s)" not in result.stdout and "1 work item(s)" in result.stdout
 
 
+def test_a_dry_run_describes_through_the_reader_role_of_the_hubs_name(
+    hub: Hub, fleet: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a landing zone of a non-default name, and the spoke's role refused (the error names the role)
+    monkeypatch.setattr(
+        operator_aws, "DEFAULT_CLIENT_FACTORY", [answering("AssumeRole", "AccessDenied", 403)]
+    )
+    name = "corpjoin"
+    # WHEN the plan is asked for without --spoke-role
+    result = invoke("reconcile", "--dry-run", "--name", name)
+    # THEN the fleet is described through that landing zone's reader role, as its worker would
+    assert result.exit_code == cli.EXIT_AWS
+    [line] = result.stderr.splitlines()
+    assert f"arn:aws:iam::{SPOKE}:role/{naming.reconcile_reader_role_name(name)}" in line
+
+
 def test_the_spoke_role_replaces_the_execution_role() -> None:
     item = WorkItem(SPOKE, SPOKE_REGION, role_arn=f"arn:aws:iam::{SPOKE}:role/ec2-domain-join-execution")
     assert reconcile.with_role(item, "", "aws") == item
