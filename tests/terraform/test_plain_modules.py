@@ -272,15 +272,46 @@ module "spoke" {
   security_account_id = "111111111111"
   hub_lambda_role_arn = "arn:aws:iam::111111111111:role/domain-join-handler"
 }
+
+module "tools_host" {
+  source                   = "../../terraform/modules/tools-host"
+  create                   = false
+  password_parameter_names = ["/domain-join/join-password"]
+  hub_kms_key_arn          = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+}
+
+module "directory_config" {
+  source     = "../../terraform/modules/directory-config"
+  create     = false
+  table_name = "domain-join-config"
+  accounts = {
+    "222222222222" = {
+      domain                  = "corp.example.com"
+      dns_ips                 = ["10.0.0.10"]
+      join_user               = "svc-domainjoin"
+      join_password_parameter = "/domain-join/join-password"
+      regions                 = ["eu-west-1"]
+    }
+  }
+}
 """
 
 
+CREATE_FALSE_CALLS = (
+    ("hub", "hub"),
+    ("region_forwarder", "region-forwarder"),
+    ("spoke", "spoke"),
+    ("tools_host", "tools-host"),
+    ("directory_config", "directory-config"),
+)
+
+
 def create_false_configuration(root: Path, context: Context) -> tuple[str, int]:
-    """The three plain modules called with `create = false` (copied and adapted under `root`), and a root
-    output per module output; returns the HCL and the number of outputs."""
+    """The plain modules of CREATE_FALSE_CALLS called with `create = false` (copied and adapted under
+    `root`), and a root output per module output; returns the HCL and the number of outputs."""
     outputs = [
         f'output "{call}_{name}" {{\n  value = module.{call}.{name}\n}}\n'
-        for call, unit in (("hub", "hub"), ("region_forwarder", "region-forwarder"), ("spoke", "spoke"))
+        for call, unit in CREATE_FALSE_CALLS
         for name in re.findall(r'^output "(\w+)"', (PLAIN_MODULES / unit / "outputs.tf").read_text(), re.M)
     ]
     for module in sorted(path for path in PLAIN_MODULES.iterdir() if path.is_dir()):
