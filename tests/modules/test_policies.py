@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,14 +10,11 @@ from typing import Any
 import boto3
 import parliament
 import pytest
-from modules_testlib import HOME_REGION, LandingZones, SynthesizedApp, parse_policy
+from modules_testlib import HOME_REGION, REPOSITORY, LandingZones, SynthesizedApp, parse_policy, run_checkov
 from moto import mock_aws
 
 from handlers.domain_join import contract
 from modules.checkov_skips import CHECKOV_SKIPS
-
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-CHECKOV = REPOSITORY_ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
 def ec2_state_change(state: str, instance_id: str) -> dict[str, Any]:
@@ -222,26 +218,13 @@ def test_no_identity_policy_allows_send_command_or_assume_role_on_everything(
 # --- checkov ---------------------------------------------------------------------------------------
 
 
-def run_checkov(directory: Path, framework: str = "terraform_json") -> dict[str, Any]:
-    """checkov's `framework` runner on `directory` (terraform_json: stacks; terraform: the HCL modules)."""
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
-    command = [str(CHECKOV), "--framework", framework, "--skip-download", "--compact", "--quiet"]
-    command += ["-o", "json", "-d", str(directory)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    report = json.loads(result.stdout)
-    [terraform_json] = report if isinstance(report, list) else [report]
-    assert terraform_json["check_type"] == framework
-    return dict(terraform_json)
-
-
 @pytest.fixture(scope="session")
 def checkov_reports(landing_zones: LandingZones) -> dict[str, dict[str, Any]]:
     """checkov without skips (the test applies them): all stacks of both landing zones; the plain modules."""
     [root] = {app.outdir.parent for app in landing_zones.all_apps()}
     return {
         "stacks": run_checkov(root),
-        "plain modules": run_checkov(REPOSITORY_ROOT / "terraform" / "modules", "terraform"),
+        "plain modules": run_checkov(REPOSITORY / "terraform" / "modules", "terraform"),
     }
 
 

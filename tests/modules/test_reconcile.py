@@ -19,10 +19,11 @@ from modules_testlib import (
     as_list,
     organization_landing_zone,
     parse_policy,
+    run_checkov,
     statements_by_sid,
     synthesize_landing_zone,
 )
-from test_policies import JUSTIFIED_FINDINGS, _resource_type, run_checkov
+from test_policies import JUSTIFIED_FINDINGS, _resource_type
 
 from handlers.domain_join import contract, settings
 from handlers.domain_join.reconcile.plan import ReconcileSettings

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from modules_testlib import (
     SynthesizedApp,
     as_list,
     parse_policy,
+    run_checkov,
     statements_by_sid,
     unescape_terraform,
 )
@@ -37,8 +37,6 @@ from modules_testlib import (
 from handlers.domain_join import contract, sealing
 from modules import naming
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"
 MEMBER = "222222222222"  # an account of the organization (the account-list landing zone's spoke too)
 OUTSIDER = "999999999999"
 TOOLS_HOST_ROLE = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/{naming.DEFAULT_NAME}-tools-host"
@@ -339,20 +337,9 @@ def test_the_spoke_policy_names_exactly_the_key_and_passes_parliament_and_checko
     assert [(f.issue, f.detail) for f in alias_findings] == [
         ("UNKNOWN_CONDITION_FOR_ACTION", "Unknown condition kms:ResourceAliases for action kms:Decrypt")
     ]
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
-    command = [str(CHECKOV), "--framework", "terraform_json", "--skip-download", "--compact", "--quiet"]
-    result = subprocess.run(
-        [*command, "-o", "json", "-d", str(spokes[0])],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    reports = json.loads(result.stdout)
+    report = run_checkov(spokes[0])
     failed = [
         (c["check_id"], c["resource"])
-        for report in (reports if isinstance(reports, list) else [reports])
         for c in report["results"]["failed_checks"]
         if "unseal" in c["resource"]
     ]

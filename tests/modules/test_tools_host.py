@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import parliament
 import pytest
 import yaml
-from modules_testlib import SynthesizedApp
+from modules_testlib import SynthesizedApp, run_checkov
 from pin_addresses import EXAMPLE_LANDING_ZONE
 
 from handlers.domain_join import settings
@@ -19,8 +18,6 @@ from modules.artifact import LocalArtifact
 from modules.tools_host import ToolsHostInstanceProps, ToolsHostProps
 from modules.validation import PropsError
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-CHECKOV = REPOSITORY / ".venv-checkov" / "bin" / "checkov"
 ACCOUNT = "111111111111"
 KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DC_CIDRS = ("10.0.0.0/24", "10.0.1.0/24")
@@ -170,18 +167,7 @@ def test_invalid_instance_props_name_the_field() -> None:
 
 
 def test_checkov_finds_nothing_on_the_tools_host(stacks: tuple[Path, dict[str, dict[str, Any]]]) -> None:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make test` (it creates .venv-checkov)")
-    command = [str(CHECKOV), "--framework", "terraform_json", "--skip-download", "--compact", "--quiet"]
-    result = subprocess.run(
-        [*command, "-o", "json", "-d", str(stacks[0])],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(result.stdout)
-    [terraform_json] = report if isinstance(report, list) else [report]
+    terraform_json = run_checkov(stacks[0])
     failed = [(c["check_id"], c["resource"]) for c in terraform_json["results"]["failed_checks"]]
     assert failed == []
 
