@@ -19,6 +19,7 @@ from constructs import Construct
 from . import arns, iam, naming
 from .cdk import MAIN_RESOURCE_ID, is_token, keep_address
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
+from .grants import account_roots, either_statement, organization_given
 from .rules import Delivery, rule_with_target
 from .validation import check_principals
 
@@ -69,7 +70,18 @@ class OrganizationBus(Construct):
 def bus_policy_document(
     partition: str, bus_arn: str, organization_id: str | None, principal_account_ids: Sequence[str]
 ) -> dict[str, Any]:
-    """Who may put events on a domain-join bus: the organization, or the listed accounts."""
+    """Who may put events on a domain-join bus: the organization, or the listed accounts (a plain hub given
+    both as variables: both statements, Terraform choosing the one of the input given)."""
+    given = organization_given(organization_id, principal_account_ids)
+    if given is not None:
+        [in_organization] = bus_policy_document(partition, bus_arn, organization_id, ())["Statement"]
+        listed = iam.resource_statement(
+            "AccountsPutEvents",
+            {"AWS": account_roots(partition, principal_account_ids)},
+            ["events:PutEvents"],
+            bus_arn,
+        )
+        return iam.policy_document([either_statement(given, in_organization, listed)])
     if organization_id:
         allow = iam.resource_statement(
             "OrganizationPutsEvents",

@@ -11,8 +11,33 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import arns
-from .cdk import Fn, is_token
+from .cdk import Fn, Op, Token, is_token
 from .iam import Statement, statement
+
+
+def organization_given(organization_id: Any, account_ids: Any) -> Any:
+    """None when the choice between organization and account list is made here, in Python (today's
+    stacks, and a plain module with only `organization_id`); else the Terraform condition "the organization
+    id is given" that chooses at plan (the plain hub: `organization_id` and `principal_account_ids` are
+    both variables, exactly one given)."""
+    if not is_token(account_ids) or organization_id is None:
+        return None
+    return Op.neq(organization_id, Token.null_value())
+
+
+def either_statement(condition: Any, when_true: Statement, when_false: Statement) -> Statement:
+    """One of two statements, chosen by Terraform at plan: `jsondecode(cond ? jsonencode(a) :
+    jsonencode(b))`.  Terraform refuses a conditional between objects of different attributes (a `Principal`
+    that is "*" in one, a map in the other; a `Condition` in one only), so each is encoded as text and the
+    chosen text decoded back into the document's `jsonencode`."""
+    chosen = Fn.conditional(condition, Fn.jsonencode(when_true), Fn.jsonencode(when_false))
+    expression: Statement = Fn.jsondecode(Token.as_string(chosen))
+    return expression
+
+
+def account_roots(partition: str, account_ids: Any) -> Any:
+    """The accounts' root principals, of a Terraform list (`formatlist`)."""
+    return Token.as_list(Fn.formatlist(f"arn:{partition}:iam::%s:root", [account_ids]))
 
 
 def grant_logs_write(partition: str, account_id: str, region: str, log_group_name: str) -> list[Statement]:
@@ -106,7 +131,18 @@ def grant_send_command_to_tools_host(
 def grant_assume_spoke_role(
     partition: str, role_name: str, organization_id: str | None, account_ids: Sequence[str]
 ) -> list[Statement]:
-    """AssumeRole only on the spoke execution role, only inside the organization (or the listed accounts)."""
+    """AssumeRole only on the spoke execution role, only inside the organization (or the listed accounts).
+
+    A plain hub given both as variables (`organization_given`) gets both statements, Terraform choosing."""
+    given = organization_given(organization_id, account_ids)
+    if given is not None:
+        [in_organization] = grant_assume_spoke_role(partition, role_name, organization_id, ())
+        listed = statement(
+            "AssumeSpokeExecutionRole",
+            ["sts:AssumeRole"],
+            Token.as_list(Fn.formatlist(arns.role_arn(partition, "%s", role_name), [account_ids])),
+        )
+        return [either_statement(given, in_organization, listed)]
     if organization_id:
         return [
             statement(

@@ -499,7 +499,7 @@ class Hub(Construct):
         """The listed member accounts' roots (a plain module's variable: as Terraform builds them)."""
         ids = self.props.principal_account_ids
         if is_token(ids):
-            return Fn.formatlist(f"arn:{self.partition}:iam::%s:root", ids)
+            return Token.as_list(Fn.formatlist(f"arn:{self.partition}:iam::%s:root", [ids]))
         return [arns.account_root_arn(self.partition, account) for account in ids]
 
     def _queues(self) -> tuple[Queue, Queue]:

@@ -14,6 +14,7 @@ from handlers.domain_join import contract
 
 from . import iam
 from .cdk import MAIN_RESOURCE_ID, is_token, keep_address
+from .grants import either_statement, organization_given
 from .iam import Statement
 from .validation import PropsError, check_range
 
@@ -141,13 +142,15 @@ def sealing_statements(
       too (the spoke's managed policy).
     """
     purposes = [contract.SEAL_PURPOSE_PRESTAGE, contract.SEAL_PURPOSE_JOIN]
-    instances = own_join_password_conditions()
-    principal: Any
-    if organization_id:
-        principal = "*"
-        instances["StringEquals"]["aws:PrincipalOrgID"] = organization_id
+    given = organization_given(organization_id, member_account_root_arns)
+    if given is not None:  # a plain hub given both as variables: both statements, Terraform choosing
+        opens = either_statement(
+            given,
+            _instances_open_own_join_password(organization_id, ()),
+            _instances_open_own_join_password(None, member_account_root_arns),
+        )
     else:
-        principal = {"AWS": member_account_root_arns}
+        opens = _instances_open_own_join_password(organization_id, member_account_root_arns)
     return [
         iam.resource_statement(
             "HandlerSealsOneTimePasswords",
@@ -166,7 +169,21 @@ def sealing_statements(
                 "StringEquals": {PURPOSE_CONTEXT_KEY: contract.SEAL_PURPOSE_PRESTAGE},
             },
         ),
-        iam.resource_statement(
-            "InstancesOpenOwnJoinPassword", principal, ["kms:Decrypt"], "*", conditions=instances
-        ),
+        opens,
     ]
+
+
+def _instances_open_own_join_password(
+    organization_id: str | None, member_account_root_arns: Sequence[str] | Any
+) -> Statement:
+    """Members of the organization (or the listed accounts) decrypt their own instance's join password."""
+    instances = own_join_password_conditions()
+    principal: Any
+    if organization_id:
+        principal = "*"
+        instances["StringEquals"]["aws:PrincipalOrgID"] = organization_id
+    else:
+        principal = {"AWS": member_account_root_arns}
+    return iam.resource_statement(
+        "InstancesOpenOwnJoinPassword", principal, ["kms:Decrypt"], "*", conditions=instances
+    )

@@ -199,8 +199,40 @@ def name_variable(props: type) -> Variable:
     return props_variable(props, "name", description="Name shared by hub, forwarders and spokes.")
 
 
+HUB_ACCOUNTS = (
+    Variable(
+        "organization_id",
+        "string",
+        "AWS Organization allowed on the bus and whose spoke roles the handler may assume; null: give "
+        "principal_account_ids instead (exactly one of the two).",
+        None,
+        ORGANIZATION.validations,
+    ),
+    Variable(
+        "principal_account_ids",
+        "list(string)",
+        "Instead of organization_id: the exact accounts allowed on the bus, whose spoke roles the handler "
+        "may assume and whose instances open their join passwords.",
+        [],
+        (
+            (
+                f"alltrue([for id in VAR : can(regex({hcl.quoted(regex_text(ACCOUNT_ID))}, id))]) && "
+                "length(distinct(VAR)) == length(VAR)",
+                "principal_account_ids: each must be a 12-digit account id, listed once",
+            ),
+        ),
+    ),
+)
+# Exactly one of the two: a variable's `validation` may name only that variable before Terraform 1.9, and a
+# `check` block only warns, so a `precondition` of the bus policy (the first resource that needs the choice)
+# fails the plan.
+HUB_ACCOUNTS_RULE = (
+    "(var.organization_id != null) != (length(var.principal_account_ids) > 0)",
+    "Give organization_id or principal_account_ids (a list of account ids), not both and not neither.",
+)
+
 HUB_VARIABLES = (
-    ORGANIZATION,
+    *HUB_ACCOUNTS,
     name_variable(HubProps),
     Variable(
         "artifact_path",
@@ -382,7 +414,8 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
     passed = {
         name: v[name]
         for name in (
-            "organization_id", "name", "forwarder_regions", "join_delay_seconds", "function_timeout_seconds",
+            "organization_id", "principal_account_ids", "name", "forwarder_regions", "join_delay_seconds",
+            "function_timeout_seconds",
             "function_memory_mib", "reserved_concurrency", "batch_size", "maximum_batching_window_seconds",
             "log_retention_days", "dlq_retention_seconds", "kms_key_deletion_window_days",
             "powertools_layer_version", "tools_host_tag_key", "tools_host_tag_value", "spoke_role_name",
@@ -435,6 +468,20 @@ def _hub_code_source(config: dict[str, Any]) -> None:
             "error_message": "Give artifact_path, or artifact_s3_bucket and artifact_s3_key.",
         }
     ]
+
+
+def _hub_accounts_rule(config: dict[str, Any]) -> None:
+    """Organization or account list, exactly one (HUB_ACCOUNTS_RULE): a precondition of the bus policy."""
+    [policy] = config["resource"]["aws_cloudwatch_event_bus_policy"].values()
+    condition, message = HUB_ACCOUNTS_RULE
+    policy.setdefault("lifecycle", {}).setdefault("precondition", []).append(
+        {"condition": f"${{{condition}}}", "error_message": message}
+    )
+
+
+def _hub_patch(config: dict[str, Any]) -> None:
+    _hub_code_source(config)
+    _hub_accounts_rule(config)
 
 
 def _forwarder(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
@@ -935,7 +982,7 @@ UNITS: Mapping[str, Unit] = {
                 "forwarder_regions": ["eu-central-1", "us-east-1"],
                 "tags": {"Project": "ec2-domain-join"},
             },
-            _hub_code_source,
+            _hub_patch,
         ),
         Unit(
             "region-forwarder",

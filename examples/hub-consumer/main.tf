@@ -30,7 +30,14 @@ variable "assume_role_arn" {
 
 variable "organization_id" {
   type        = string
-  description = "AWS Organization whose accounts may send events to the hub's bus."
+  description = "AWS Organization whose accounts may send events to the hub's bus; null: principal_account_ids."
+  default     = null
+}
+
+variable "principal_account_ids" {
+  type        = list(string)
+  description = "Instead of organization_id (give exactly one): the workload accounts allowed, by id."
+  default     = []
 }
 
 variable "artifact_s3_bucket" {
@@ -89,11 +96,12 @@ provider "aws" {
 module "domain_join_hub" {
   source = "../../terraform/modules/hub"
 
-  organization_id    = var.organization_id
-  artifact_s3_bucket = var.artifact_s3_bucket
-  artifact_s3_key    = var.artifact_s3_key
-  artifact_path      = var.artifact_path
-  forwarder_regions  = var.forwarder_regions
+  organization_id       = var.organization_id
+  principal_account_ids = var.principal_account_ids
+  artifact_s3_bucket    = var.artifact_s3_bucket
+  artifact_s3_key       = var.artifact_s3_key
+  artifact_path         = var.artifact_path
+  forwarder_regions     = var.forwarder_regions
 
   config_table_billing_mode = var.config_table_billing_mode
 }

@@ -1,7 +1,7 @@
 # Example values (the accounts and Regions of examples/landing-zone.yaml): replace them with yours.
 security_account_id = "111111111111"
 home_region         = "eu-west-1"
-organization_id     = "o-exampleorg1"
+organization_id     = "o-exampleorg1" # or, instead: principal_account_ids = ["222222222222"]
 artifact_s3_bucket  = "my-artifacts"
 artifact_s3_key     = "ec2-domain-join/domain_join.zip"
 forwarder_regions   = ["eu-central-1", "us-east-1"]

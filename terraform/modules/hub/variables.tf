@@ -8,12 +8,24 @@ variable "create" {
 }
 
 variable "organization_id" {
-  description = "AWS Organization allowed on the bus."
+  description = "AWS Organization allowed on the bus and whose spoke roles the handler may assume; null: give principal_account_ids instead (exactly one of the two)."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    condition     = var.organization_id == null || try(can(regex("^o-[a-z0-9]{10,32}$", var.organization_id)), false)
     error_message = "organization_id: it must be an organization id (o-…)."
+  }
+}
+
+variable "principal_account_ids" {
+  description = "Instead of organization_id: the exact accounts allowed on the bus, whose spoke roles the handler may assume and whose instances open their join passwords."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.principal_account_ids : can(regex("^(?:[0-9]{12})$", id))]) && length(distinct(var.principal_account_ids)) == length(var.principal_account_ids)
+    error_message = "principal_account_ids: each must be a 12-digit account id, listed once."
   }
 }
 
