@@ -10,7 +10,7 @@ import string
 from typing import Final
 
 from .contract import RESULT_LINE_TAG, RESULT_STATUS_REFUSED, STAMP_PREFIX
-from .patterns import COMPUTER_NAME_PREFIX
+from .patterns import COMPUTER_NAME_PREFIX, STAMP
 
 MAX_COMPUTER_NAME: Final = 15
 DEFAULT_PREFIX: Final = "EC2"
@@ -50,6 +50,14 @@ def one_time_password(length: int = OTP_LENGTH) -> str:
 
 def ownership_stamp(account: str, region: str, instance_id: str) -> str:
     return f"{STAMP_PREFIX}{account}/{region}/{instance_id}"
+
+
+def parse_ownership_stamp(stamp: str) -> tuple[str, str, str] | None:
+    """(account, Region, instance id) of an exact ownership stamp; None for anything else."""
+    if not STAMP.match(stamp):
+        return None
+    account, region, instance_id = stamp[len(STAMP_PREFIX) :].split("/")
+    return account, region, instance_id
 
 
 def refused_names(output: str) -> frozenset[str]:

@@ -18,7 +18,12 @@ from handlers.domain_join.errors import (
 )
 from handlers.domain_join.events import parse_body
 from handlers.domain_join.model import AccountConfig
-from handlers.domain_join.naming import computer_name, one_time_password, ownership_stamp
+from handlers.domain_join.naming import (
+    computer_name,
+    one_time_password,
+    ownership_stamp,
+    parse_ownership_stamp,
+)
 
 from .harness import HOME_REGION, SPOKE_A, eventbridge_body, raw_body, sns_body, state_change
 
@@ -113,6 +118,19 @@ def test_one_time_passwords_are_alphanumeric_with_every_class_and_unique() -> No
 
 def test_stamp_names_account_region_and_instance() -> None:
     assert ownership_stamp("111111111111", "eu-west-1", "i-1") == "ec2-domain-join:111111111111/eu-west-1/i-1"
+
+
+def test_a_stamp_is_read_back_and_anything_else_is_not() -> None:
+    # GIVEN a stamp we write
+    stamp = ownership_stamp("111111111111", "eu-west-1", "i-0123456789abcdef0")
+    # THEN it parses back to its parts; a look-alike (other prefix, extra text, short account) does not
+    assert parse_ownership_stamp(stamp) == ("111111111111", "eu-west-1", "i-0123456789abcdef0")
+    for other in (
+        stamp.replace("ec2-domain-join", "ec2-domainjoin"),
+        stamp + " ",
+        stamp.replace("1111", "11", 1),
+    ):
+        assert parse_ownership_stamp(other) is None
 
 
 def seed_item(**overrides: object) -> dict[str, object]:

@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .. import events, patterns
-from ..contract import INVENTORY_FORMAT_VERSION, STAMP_PREFIX
+from ..contract import INVENTORY_FORMAT_VERSION
+from ..naming import parse_ownership_stamp
 from .plan import InventoryObject, LedgerRecord, WorkItem
 
 INVENTORY_SCHEMA: Final = "ec2-domain-join/inventory/1"
@@ -112,10 +113,10 @@ def _object(raw: Any) -> InventoryObject | None:
     if not isinstance(name, str) or not isinstance(description, str) or not isinstance(dn, str):
         return None
     name = name.removesuffix("$").upper()
-    if not patterns.COMPUTER_NAME.match(name) or not patterns.STAMP.match(description):
+    stamp = parse_ownership_stamp(description)
+    if not patterns.COMPUTER_NAME.match(name) or stamp is None:
         return None
-    account, region, instance_id = description[len(STAMP_PREFIX) :].split("/")
-    return InventoryObject(name, dn, account, region, instance_id)
+    return InventoryObject(name, dn, *stamp)
 
 
 def _epoch(value: Any) -> int:
