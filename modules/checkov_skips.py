@@ -34,8 +34,9 @@ CHECKOV_SKIPS: dict[str, Skip] = {
 }
 
 
-# The directory and member network units (modules/directory_network.py, modules/member_network.py);
-# tests/modules/test_directory_network.py proves each is still needed on their synthesized stacks.
+# The directory and member network units (modules/directory_network.py, modules/member_network.py) and
+# their plain modules; tests/modules/test_directory_network.py proves each is still needed on their
+# synthesized stacks.
 NETWORK_CHECKOV_SKIPS = {
     "CKV2_AWS_5": Skip(
         "aws_security_group",

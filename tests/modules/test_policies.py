@@ -14,7 +14,7 @@ from modules_testlib import HOME_REGION, REPOSITORY, LandingZones, SynthesizedAp
 from moto import mock_aws
 
 from handlers.domain_join import contract
-from modules.checkov_skips import CHECKOV_SKIPS
+from modules.checkov_skips import CHECKOV_SKIPS, NETWORK_CHECKOV_SKIPS
 
 
 def ec2_state_change(state: str, instance_id: str) -> dict[str, Any]:
@@ -246,7 +246,11 @@ def test_checkov_has_no_failed_check_beyond_the_justified_skips(
     assert summary["parsing_errors"] == 0 and summary["passed"] > 50
     failed = {(check["check_id"], _resource_type(check)) for check in report["results"]["failed_checks"]}
     justified = {(check_id, skip.resource_type) for check_id, skip in CHECKOV_SKIPS.items()}
-    assert failed - justified == set(), "unjustified checkov failures"
+    # the plain network modules carry the network units' own skips (test_directory_network.py proves
+    # each is still needed on the synthesized network stacks)
+    network = {(check_id, skip.resource_type) for check_id, skip in NETWORK_CHECKOV_SKIPS.items()}
+    allowed = justified | network if target == "plain modules" else justified
+    assert failed - allowed == set(), "unjustified checkov failures"
     assert justified - failed == set(), "a listed skip is no longer needed: remove it"
     for skip in CHECKOV_SKIPS.values():
         assert len(skip.reason) > 40
