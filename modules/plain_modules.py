@@ -11,8 +11,9 @@ terraform-docs layout (modules/plain/readme.py).  The files are committed; a tes
 fails when they are out of date.  A unit is one row of `UNITS`.
 
 Differences from the Python constructs, because the value is only known at plan: the account and Region
-come from the caller's provider; the bus and the handler accept the whole organization
-(`organization_id`).  The hub's config table is on demand or provisioned (`config_table_billing_mode`),
+come from the caller's provider; the hub's enrolled accounts (bus, spoke-role grant, key) are the organization
+(`organization_id`) or a list (`principal_account_ids`), chosen at plan.  The hub's config table is on
+demand or provisioned (`config_table_billing_mode`),
 decided at plan: the capacities and the autoscaling resources exist only when provisioned.
 """
 
