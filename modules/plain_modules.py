@@ -267,6 +267,8 @@ HUB_VARIABLES = (
     ),
     setting_variable(settings.TOOLS_HOST_TAG_KEY, HubProps),
     setting_variable(settings.TOOLS_HOST_TAG_VALUE, HubProps),
+    setting_variable(settings.TOOLS_HOST_INSTANCE_PROFILE_ARN, HubProps),
+    setting_variable(settings.TOOLS_HOST_INSTANCE_ID, HubProps),
     setting_variable(settings.SPOKE_ROLE_NAME, HubProps),
     setting_variable(settings.SPOKE_ROLE_EXTERNAL_ID, HubProps),
     setting_variable(settings.READINESS_DEADLINE_SECONDS, HubProps),
@@ -438,6 +440,8 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
                 v["artifact_s3_bucket"], v["artifact_s3_key"], v["artifact_s3_object_version"]
             ),
             spoke_role_external_id=_none_as_empty(v["spoke_role_external_id"]),
+            tools_host_instance_profile_arn=_none_as_empty(v["tools_host_instance_profile_arn"]),
+            tools_host_instance_id=_none_as_empty(v["tools_host_instance_id"]),
             scripts_dir=scripts_dir,
             **passed,
         ),
@@ -863,8 +867,10 @@ def _member_network_variables() -> tuple[Variable, ...]:
             "dc_cidrs",
             "list(string)",
             docs["dc_cidrs"],
-            validations=(("length(VAR) > 0", "dc_cidrs: give the domain controllers' networks"),
-                         _cidr_list_rule("dc_cidrs")),
+            validations=(
+                ("length(VAR) > 0", "dc_cidrs: give the domain controllers' networks"),
+                _cidr_list_rule("dc_cidrs"),
+            ),
         ),
         Variable(
             "roles",

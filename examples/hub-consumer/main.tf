@@ -64,6 +64,12 @@ variable "forwarder_regions" {
   default     = []
 }
 
+variable "tools_host_instance_profile_arn" {
+  type        = string
+  description = "The AD tools host's instance profile (../tools-host-consumer's output): the handler sends tools-host commands only to a tagged instance with it."
+  default     = null
+}
+
 variable "config_table_billing_mode" {
   type        = string
   description = "PAY_PER_REQUEST (on demand) or PROVISIONED (read and write capacity autoscaled between the module's config_table_min_capacity and config_table_max_capacity)."
@@ -102,6 +108,8 @@ module "domain_join_hub" {
   artifact_s3_key       = var.artifact_s3_key
   artifact_path         = var.artifact_path
   forwarder_regions     = var.forwarder_regions
+
+  tools_host_instance_profile_arn = var.tools_host_instance_profile_arn
 
   config_table_billing_mode = var.config_table_billing_mode
 }

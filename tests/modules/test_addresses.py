@@ -17,6 +17,8 @@ from pin_addresses import (
     read_pin,
 )
 
+from modules.plain_modules import UNITS
+
 HOW_TO = (
     "Terraform destroys what is gone (-) and creates what is new (+): a renamed address loses the resource "
     "(tables lose their items). If the change is deliberate: a `moved` block per renamed address, a note in "
@@ -49,7 +51,8 @@ def test_the_pin_covers_every_unit_and_the_hub_tables() -> None:
     assert {stack.split("-")[0] for stack in pin[EXAMPLE]} == {"hub", "forwarder", "spoke"}
     assert sum(a.startswith("aws_dynamodb_table.") for a in pin[EXAMPLE]["hub"]) == 2
     assert any(a.startswith("aws_appautoscaling_target.") for a in pin[TEST_ACCOUNT_LIST]["hub"])
-    assert set(pin[PLAIN_MODULES]) == {"hub", "region-forwarder", "spoke"}
+    assert set(pin[PLAIN_MODULES]) == set(UNITS)
+    assert {"hub", "region-forwarder", "spoke", "tools-host", "directory-config"} <= set(UNITS)
 
 
 def test_addresses_name_data_sources_and_repeated_resources_as_terraform_does() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from handlers.domain_join.contract import ENV_TOOLS_HOST_INSTANCE_ID, ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN
 from modules.plain import conventions, schema
 
 from .tfcli import Terraform
@@ -135,6 +136,24 @@ def test_consumer_validates_and_plans_every_module_resource(job: Job, tier: Tier
     assert not [c["address"] for c in changes if c["address"] in legacy - kept]
     assert kept <= {c["address"] for c in changes}
     assert not [c["address"] for c in changes if c["change"]["actions"] == ["delete"]]
+
+
+@pytest.mark.terraform
+def test_the_plain_hub_pins_the_tools_host_it_is_given(tier: Tier) -> None:
+    # GIVEN the hub consumer's plan (its tfvars name the tools host's instance profile)
+    [job] = [job for job in CONSUMER_JOBS if job.key == "hub" + CONSUMER_SUFFIX]
+    _, outcome = tier.result(job)
+    assert outcome.plan is not None, outcome.output
+    tfvars = hcl2.loads((EXAMPLES / job.key / "terraform.tfvars").read_text())
+    [function] = [
+        c["change"]["after"]
+        for c in outcome.plan["resource_changes"]
+        if c["type"] == "aws_lambda_function" and c["mode"] == "managed"
+    ]
+    # THEN the handler's environment carries exactly that pin (the handler refuses any other tools host)
+    environment = function["environment"][0]["variables"]
+    assert environment[ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN] == tfvars["tools_host_instance_profile_arn"]
+    assert environment[ENV_TOOLS_HOST_INSTANCE_ID] == ""  # none given: the profile decides
 
 
 def test_every_plain_module_has_a_consumer_that_calls_it() -> None:

@@ -661,20 +661,22 @@ resource "aws_lambda_function" "handler" {
 
   environment {
     variables = {
-      CONFIG_CACHE_TTL_SECONDS     = var.config_cache_ttl_seconds
-      CONFIG_TABLE_NAME            = var.config_table_name
-      DEAD_LETTER_QUEUE_URL        = aws_sqs_queue.dead_letter[0].url
-      LEDGER_LEASE_SECONDS         = (2 * var.function_timeout_seconds)
-      LEDGER_TABLE_NAME            = var.ledger_table_name
-      MAX_COMMAND_ATTEMPTS         = var.max_command_attempts
-      POWERTOOLS_METRICS_NAMESPACE = "Ec2DomainJoin"
-      POWERTOOLS_SERVICE_NAME      = "ec2-domain-join"
-      READINESS_DEADLINE_SECONDS   = var.readiness_deadline_seconds
-      SEALING_KEY_ARN              = aws_kms_key.this[0].arn
-      SPOKE_ROLE_EXTERNAL_ID       = (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id
-      SPOKE_ROLE_NAME              = var.spoke_role_name
-      TOOLS_HOST_TAG_KEY           = var.tools_host_tag_key
-      TOOLS_HOST_TAG_VALUE         = var.tools_host_tag_value
+      CONFIG_CACHE_TTL_SECONDS        = var.config_cache_ttl_seconds
+      CONFIG_TABLE_NAME               = var.config_table_name
+      DEAD_LETTER_QUEUE_URL           = aws_sqs_queue.dead_letter[0].url
+      LEDGER_LEASE_SECONDS            = (2 * var.function_timeout_seconds)
+      LEDGER_TABLE_NAME               = var.ledger_table_name
+      MAX_COMMAND_ATTEMPTS            = var.max_command_attempts
+      POWERTOOLS_METRICS_NAMESPACE    = "Ec2DomainJoin"
+      POWERTOOLS_SERVICE_NAME         = "ec2-domain-join"
+      READINESS_DEADLINE_SECONDS      = var.readiness_deadline_seconds
+      SEALING_KEY_ARN                 = aws_kms_key.this[0].arn
+      SPOKE_ROLE_EXTERNAL_ID          = (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id
+      SPOKE_ROLE_NAME                 = var.spoke_role_name
+      TOOLS_HOST_INSTANCE_ID          = (var.tools_host_instance_id == null) ? "" : var.tools_host_instance_id
+      TOOLS_HOST_INSTANCE_PROFILE_ARN = (var.tools_host_instance_profile_arn == null) ? "" : var.tools_host_instance_profile_arn
+      TOOLS_HOST_TAG_KEY              = var.tools_host_tag_key
+      TOOLS_HOST_TAG_VALUE            = var.tools_host_tag_value
     }
   }
 

@@ -226,6 +226,38 @@ variable "tools_host_tag_value" {
   }
 }
 
+variable "tools_host_instance_profile_arn" {
+  description = "ARN of the tools host's instance profile: a tagged instance is the tools host only with this profile (or with tools_host_instance_id). With neither, the handler sends no tools-host command."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tools_host_instance_profile_arn == null || try(length(var.tools_host_instance_profile_arn) <= 2048, false)
+    error_message = "tools_host_instance_profile_arn: at most 2048 characters."
+  }
+
+  validation {
+    condition     = var.tools_host_instance_profile_arn == null || try(can(regex("^(?:arn:aws(-[a-z]{1,10}){0,2}:iam::[0-9]{12}:instance-profile/[A-Za-z0-9_+=,.@/-]{1,512})$", var.tools_host_instance_profile_arn)), false)
+    error_message = "tools_host_instance_profile_arn: it must be an instance profile ARN."
+  }
+}
+
+variable "tools_host_instance_id" {
+  description = "Instance id of the tools host, accepted whatever its profile (empty: the profile decides)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tools_host_instance_id == null || try(length(var.tools_host_instance_id) <= 19, false)
+    error_message = "tools_host_instance_id: at most 19 characters."
+  }
+
+  validation {
+    condition     = var.tools_host_instance_id == null || try(can(regex("^(?:i-[0-9a-f]{8,17})$", var.tools_host_instance_id)), false)
+    error_message = "tools_host_instance_id: it must be an instance id."
+  }
+}
+
 variable "spoke_role_name" {
   description = "Name of the execution role in every spoke account, for config items without assumeRoleARN."
   type        = string

@@ -59,7 +59,7 @@ variable "spoke_role_external_id" {
   default     = null
 
   validation {
-    condition     = var.spoke_role_external_id == null || try(can(regex("^[\\w+=,.@:/-]{2,1224}$", var.spoke_role_external_id)), false)
+    condition     = var.spoke_role_external_id == null || try(can(regex("^[\\w+=,.@:/-]{2,}$", var.spoke_role_external_id)), false)
     error_message = "spoke_role_external_id: it must be an sts:ExternalId (2-1224 chars)."
   }
 }
