@@ -24,7 +24,6 @@ from typing import Any
 import hcl2
 import pytest
 
-from handlers.domain_join.contract import ENV_TOOLS_HOST_INSTANCE_ID, ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN
 from modules.plain import conventions, schema
 
 from .tfcli import Terraform
@@ -145,15 +144,19 @@ def test_the_plain_hub_pins_the_tools_host_it_is_given(tier: Tier) -> None:
     _, outcome = tier.result(job)
     assert outcome.plan is not None, outcome.output
     tfvars = hcl2.loads((EXAMPLES / job.key / "terraform.tfvars").read_text())
-    [function] = [
-        c["change"]["after"]
-        for c in outcome.plan["resource_changes"]
-        if c["type"] == "aws_lambda_function" and c["mode"] == "managed"
-    ]
-    # THEN the handler's environment carries exactly that pin (the handler refuses any other tools host)
-    environment = function["environment"][0]["variables"]
-    assert environment[ENV_TOOLS_HOST_INSTANCE_PROFILE_ARN] == tfvars["tools_host_instance_profile_arn"]
-    assert environment[ENV_TOOLS_HOST_INSTANCE_ID] == ""  # none given: the profile decides
+    # THEN Terraform planned that value into the module (the environment itself is known only at apply)
+    plan = outcome.plan
+    assert (
+        plan["variables"]["tools_host_instance_profile_arn"]["value"]
+        == tfvars["tools_host_instance_profile_arn"].strip('"')  # python-hcl2 keeps the quotes
+    )
+    [call] = plan["configuration"]["root_module"]["module_calls"].values()
+    passed = call["expressions"]["tools_host_instance_profile_arn"]["references"]
+    assert "var.tools_host_instance_profile_arn" in passed
+    # AND the module's handler reads both pins into its environment (the handler refuses any other host)
+    [function] = [r for r in call["module"]["resources"] if r["type"] == "aws_lambda_function"]
+    read = set(function["expressions"]["environment"][0]["variables"]["references"])
+    assert {"var.tools_host_instance_profile_arn", "var.tools_host_instance_id"} <= read
 
 
 def test_every_plain_module_has_a_consumer_that_calls_it() -> None:
