@@ -218,7 +218,6 @@ def _object_key(item: list[str | _Container]) -> tuple[str, list[str | _Containe
 def _multiline(part: _Container, indent: int) -> str:
     pad = INDENT * (indent + 1)
     items = _clean(part.items)
-    lines: list[str] = []
     if part.opener == "{" and all(_object_key(item) for item in items):
         pairs = []
         for item in items:
@@ -226,20 +225,7 @@ def _multiline(part: _Container, indent: int) -> str:
             assert found is not None
             name, value = found
             pairs.append((name, _render_item(value, indent + 1, len(pad) + len(name) + 3)))
-        group: list[tuple[str, str]] = []
-
-        def flush() -> None:
-            width = max((len(name) for name, _ in group), default=0)
-            lines.extend(f"{pad}{name.ljust(width)} = {text}\n" for name, text in group)
-            group.clear()
-
-        for name, text in pairs:
-            if "\n" in text:  # a multi-line value is aligned with nothing (as `terraform fmt` does)
-                flush()
-                lines.append(f"{pad}{name} = {text}\n")
-            else:
-                group.append((name, text))
-        flush()
+        lines = _aligned(pairs, pad)
     else:
         lines = [f"{pad}{_render_item(item, indent + 1, len(pad))},\n" for item in items]
     return part.opener + "\n" + "".join(lines) + INDENT * indent + part.closer
@@ -318,7 +304,12 @@ def _attribute_lines(pairs: Sequence[tuple[str, Any]], indent: int) -> list[str]
     rendered = [
         (name, expression(value, indent, len(INDENT * indent) + len(name) + 3)) for name, value in pairs
     ]
-    pad = INDENT * indent
+    return _aligned(rendered, INDENT * indent)
+
+
+def _aligned(rendered: Sequence[tuple[str, str]], pad: str) -> list[str]:
+    """`name = text` lines at `pad`: the `=` of consecutive one-line values aligned, a multi-line value
+    aligned with nothing (as `terraform fmt` does)."""
     lines: list[str] = []
     group: list[tuple[str, str]] = []
 
@@ -328,7 +319,7 @@ def _attribute_lines(pairs: Sequence[tuple[str, Any]], indent: int) -> list[str]
         group.clear()
 
     for name, text in rendered:
-        if "\n" in text:  # a multi-line value is aligned with nothing (as `terraform fmt` does)
+        if "\n" in text:
             flush()
             lines.append(f"{pad}{name} = {text}\n")
         else:
