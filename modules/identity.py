@@ -29,6 +29,7 @@ from cdktf_cdktf_provider_aws.data_aws_identitystore_group import (
     DataAwsIdentitystoreGroupAlternateIdentifier,
     DataAwsIdentitystoreGroupAlternateIdentifierUniqueAttribute,
 )
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.data_aws_ssoadmin_instances import DataAwsSsoadminInstances
 from cdktf_cdktf_provider_aws.ssoadmin_account_assignment import SsoadminAccountAssignment
 from cdktf_cdktf_provider_aws.ssoadmin_managed_policy_attachment import SsoadminManagedPolicyAttachment
@@ -400,4 +401,235 @@ class Identity(Construct):
             "instance_arn": self.instance.arn,
             "identity_store_id": self.instance.identity_store_id,
             **{f"permission_set_arn_{slug(n)}": s.arn for n, s in self.permission_sets.items()},
+        }
+
+
+# --- the plain module (terraform/modules/identity) --------------------------------------------------------
+# The same resources fed with Terraform variables (modules/plain_modules.py): `for_each` over the variables,
+# so every address is keyed by a name (a permission set, a group display name, "<group>/<set>/<account>");
+# the permission sets' descriptions, default durations, inline policy and managed policies come from the
+# functions above, never retyped.  Variable names used here: instance_arn, identity_store_id, permission_sets,
+# assignments, group_ids, directory, ad_admin_policy_json, create.
+PLAIN_PARTITION: Final = "${data.aws_partition.this.partition}"  # the module's partition lookup
+# The directory network ADAdministrators' policy is generated for: `admin_policy_document` spells its ARNs
+# with the Region's partition in Python, so it is generated once for these stand-in values, each then replaced
+# by its Terraform expression (generation fails when one is missing or left over).
+_STAND_INS: Final = {
+    "account_id": "101010101010",
+    "region": "eu-west-3",
+    "name": "plainstandinname",
+    "dc_tag_key": "PlainStandInDcTagKey",
+    "dc_tag_value": "PlainStandInDcTagValue",
+}
+_DIRECTORY_FALLBACK: Final = '{ account_id = "", region = "", name = "", dc_tag_key = "", dc_tag_value = "" }'
+
+
+def _stand_in_network() -> DirectoryNetworkProps:
+    s = _STAND_INS
+    return DirectoryNetworkProps(
+        account_id=s["account_id"],
+        region=s["region"],
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr="10.0.0.0/16",
+        domain_name="stand-in.example.com",
+        dns_server_ips=("10.0.0.10",),
+        resolver_subnet_ids=("subnet-01234567", "subnet-89abcdef"),
+        client_cidrs=("10.1.0.0/16",),
+        admin_role_arns=(f"arn:aws:iam::{s['account_id']}:role/stand-in",),
+        name=s["name"],
+        dc_tag_key=s["dc_tag_key"],
+        dc_tag_value=s["dc_tag_value"],
+    )
+
+
+def plain_permission_sets() -> dict[str, PermissionSetProps]:
+    """The permission sets the plain module offers, as the construct builds them (stand-in directory)."""
+    return {
+        spec.name: spec
+        for spec in (ad_administrators_permission_set(_stand_in_network()), q_developer_permission_set())
+    }
+
+
+def _terraform_values(value: Any, found: set[str]) -> Any:
+    """`value` with IAM policy variables escaped and the stand-ins replaced by `local.directory.<field>`."""
+    if isinstance(value, dict):
+        return {_terraform_values(k, found): _terraform_values(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_terraform_values(v, found) for v in value]
+    if not isinstance(value, str):
+        return value
+    text = escape_for_terraform(value)
+    if text.startswith("arn:aws:"):
+        text = f"arn:{PLAIN_PARTITION}:" + text.removeprefix("arn:aws:")
+    for name, stand_in in _STAND_INS.items():
+        if stand_in in text:
+            found.add(name)
+            text = text.replace(stand_in, f"${{local.directory.{name}}}")
+    return text
+
+
+def plain_locals() -> dict[str, Any]:
+    """The module's `locals`: the instance, the permission sets' fixed parts, and ADAdministrators' policy
+    (built from `directory`, or the given `ad_admin_policy_json` plus the read-only describe statement)."""
+    sets = plain_permission_sets()
+    ad_admin = sets[naming.AD_ADMINISTRATORS_PERMISSION_SET]
+    assert ad_admin.inline_policy is not None
+    found: set[str] = set()
+    policy = _terraform_values(dict(ad_admin.inline_policy), found)
+    if found != set(_STAND_INS):
+        raise ValueError(
+            f"the AD-admin policy no longer holds the stand-ins {sorted(set(_STAND_INS) - found)}"
+        )
+    *_, read_only = policy["Statement"]
+    assert read_only["Sid"] == "ReadOnlyDescribe", read_only
+    given = "jsondecode(var.ad_admin_policy_json)"
+    instances = "data.aws_ssoadmin_instances.this"
+    return {
+        "directory": f"${{var.directory != null ? var.directory : {_DIRECTORY_FALLBACK}}}",
+        "instance": f"${{try({instances}[0], {{ arns = [null], identity_store_ids = [null] }})}}",
+        "instance_arn": "${var.instance_arn != null ? var.instance_arn : local.instance.arns[0]}",
+        "store_id": (
+            "${var.identity_store_id != null ? var.identity_store_id : local.instance.identity_store_ids[0]}"
+        ),
+        "permission_set_descriptions": {name: spec.description for name, spec in sets.items()},
+        "default_session_durations": {name: spec.session_duration for name, spec in sets.items()},
+        "managed_policy_arns": {
+            f"{name}/{policy_name}": {
+                "permission_set": name,
+                "arn": arns.arn(PLAIN_PARTITION, "iam", "", "aws", f"policy/{policy_name}"),
+            }
+            for name, spec in sets.items()
+            for policy_name in spec.managed_policy_names
+        },
+        "ad_admin_policy": policy,
+        "ad_admin_read_only_statement": read_only,
+        "inline_policies": {
+            ad_admin.name: (
+                f"${{var.ad_admin_policy_json != null ? jsonencode(merge({given}, {{ Statement = "
+                f"concat({given}.Statement, [local.ad_admin_read_only_statement]) }})) : "
+                "jsonencode(local.ad_admin_policy)}"
+            )
+        },
+    }
+
+
+class PlainIdentity(Construct):
+    """The identity unit with Terraform variables as inputs (the plain module; see the section comment)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        DataAwsPartition(self, "partition")
+        instances = DataAwsSsoadminInstances(self, "instances")
+        instances.add_override("count", "${var.create && var.instance_arn == null ? 1 : 0}")
+        permission_set = SsoadminPermissionSet(
+            self,
+            "permission-set",
+            instance_arn="${local.instance_arn}",
+            name="${each.key}",
+            description="${local.permission_set_descriptions[each.key]}",
+            session_duration=(
+                "${coalesce(each.value.session_duration, local.default_session_durations[each.key])}"
+            ),
+        )
+        permission_set.add_override("tags", "${each.value.tags}")
+        permission_set.add_override("for_each", "${var.permission_sets}")
+        permission_set.add_override(
+            "lifecycle",
+            {
+                "precondition": [
+                    {
+                        "condition": "${(var.instance_arn == null) == (var.identity_store_id == null)}",
+                        "error_message": "Give instance_arn and identity_store_id together, or neither.",
+                    }
+                ]
+            },
+        )
+        set_arn = f"{permission_set.fqn}[each.key].arn"
+        inline = SsoadminPermissionSetInlinePolicy(
+            self,
+            "inline-policy",
+            instance_arn="${local.instance_arn}",
+            permission_set_arn=f"${{{set_arn}}}",
+            inline_policy="${each.value}",
+        )
+        inline.add_override(
+            "for_each",
+            "${{for name, policy in local.inline_policies : name => policy "
+            "if contains(keys(var.permission_sets), name)}}",
+        )
+        inline.add_override(
+            "lifecycle",
+            {
+                "precondition": [
+                    {
+                        "condition": "${var.directory != null}",
+                        "error_message": (
+                            f"{naming.AD_ADMINISTRATORS_PERMISSION_SET} needs directory (the directory "
+                            "network's account_id and region; name and DC tag when not the defaults)."
+                        ),
+                    }
+                ]
+            },
+        )
+        managed = SsoadminManagedPolicyAttachment(
+            self,
+            "managed-policy",
+            instance_arn="${local.instance_arn}",
+            permission_set_arn=f"${{{permission_set.fqn}[each.value.permission_set].arn}}",
+            managed_policy_arn="${each.value.arn}",
+        )
+        managed.add_override(
+            "for_each",
+            "${{for key, policy in local.managed_policy_arns : key => policy "
+            "if contains(keys(var.permission_sets), policy.permission_set)}}",
+        )
+        group = DataAwsIdentitystoreGroup(
+            self,
+            "group",
+            identity_store_id="${local.store_id}",
+            alternate_identifier=DataAwsIdentitystoreGroupAlternateIdentifier(
+                unique_attribute=DataAwsIdentitystoreGroupAlternateIdentifierUniqueAttribute(
+                    attribute_path="DisplayName", attribute_value="${each.key}"
+                )
+            ),
+        )
+        group.add_override(
+            "for_each",
+            "${var.create ? toset([for a in var.assignments : a.group "
+            "if !contains(keys(var.group_ids), a.group)]) : toset([])}",
+        )
+        assignment = SsoadminAccountAssignment(
+            self,
+            "account-assignment",
+            instance_arn="${local.instance_arn}",
+            permission_set_arn=f"${{{permission_set.fqn}[each.value.permission_set].arn}}",
+            principal_id=f"${{try(var.group_ids[each.value.group], {group.fqn}[each.value.group].group_id)}}",
+            principal_type="GROUP",
+            target_id="${each.value.account_id}",
+            target_type="AWS_ACCOUNT",
+        )
+        assignment.add_override(
+            "for_each",
+            "${{for a in flatten([for a in var.assignments : [for account in a.account_ids : "
+            "{ group = a.group, permission_set = a.permission_set, account_id = account }]]) : "
+            '"${a.group}/${a.permission_set}/${a.account_id}" => a}}',
+        )
+        assignment.add_override(
+            "lifecycle",
+            {
+                "precondition": [
+                    {
+                        "condition": "${contains(keys(var.permission_sets), each.value.permission_set)}",
+                        "error_message": "Each assignment's permission_set must be a key of permission_sets.",
+                    }
+                ]
+            },
+        )
+        self.outputs: dict[str, Any] = {
+            "instance_arn": "${local.instance_arn}",
+            "identity_store_id": "${local.store_id}",
+            "permission_set_arns": (
+                f"${{var.create ? {{for name, set in {permission_set.fqn} : name => set.arn}} : null}}"
+            ),
+            "group_ids": f"${{merge({{for name, g in {group.fqn} : name => g.group_id}}, var.group_ids)}}",
         }

@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from handlers.domain_join import patterns as shared
 from handlers.domain_join import settings
 from handlers.domain_join.settings import Setting
 
+from . import arns
 from .artifact import S3Artifact
 from .cdk import App, Fn, Op, TerraformOutput, TerraformStack, TerraformVariable, Token
 from .directory_config import DirectoryConfig, DirectoryConfigProps, accounts_type
@@ -52,29 +53,35 @@ from .directory_network import (
     TERRAFORM_LISTS,
     DirectoryNetwork,
     DirectoryNetworkProps,
+    network_acl_locals,
     port_table_locals,
 )
 from .documents import SCRIPTS_DIR
 from .forwarder import RegionForwarder, RegionForwarderProps
-from .hub import Hub, HubProps
+from .hub import LAMBDA_RUNTIME, METRICS_NAMESPACE, SERVICE_DIMENSION, SERVICE_NAME, Hub, HubProps
 from .member_network import MemberNetwork, MemberNetworkProps
 from .patterns import (
     ACCOUNT_ID,
     BUCKET,
+    HTTPS_URL,
     KMS_KEY_ARN,
+    LAYER_VERSION_ARN,
     ORGANIZATION_ID,
     PREFIX_LIST_ID,
     RESOLVER_RULE_ID,
     SECURITY_GROUP_ID,
     SNS_ARN,
+    SQS_ARN,
     SUBNET_ID,
     VPC_ID,
 )
 from .plain import conventions, hcl, readme, schema
 from .plain.props import field_default, field_docs, field_rules, field_type, regex_text
 from .ports import Role
+from .reconcile import HubView, Reconciliation
+from .reconcile_props import SCHEDULE_PREFIXES, ReconcileProps
 from .spoke import Spoke, SpokeProps
-from .tools_host import ToolsHost, ToolsHostProps
+from .tools_host import ToolsHost, ToolsHostProps, tools_host_role_name
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = REPOSITORY_ROOT / "terraform" / "modules"
@@ -301,6 +308,11 @@ HUB_OUTPUTS = (
     Output("config_table_name", "Config table (one item per account)."),
     Output("ledger_table_name", "Ledger table."),
     Output("kms_key_arn", "Key of queues, tables, logs and environment."),
+    Output(
+        "handler_environment",
+        "The handler's environment (settings and names, no secret): pass it to the reconciliation module.",
+    ),
+    Output("powertools_layer_arn", "The handler's Powertools layer: pass it to the reconciliation module."),
 )
 
 FORWARDER_VARIABLES = (
@@ -350,11 +362,41 @@ SPOKE_VARIABLES = (
         SpokeProps, "maximum_retry_attempts", description="How often EventBridge retries a forwarding, 0-185."
     ),
     props_variable(SpokeProps, "dlq_retention_seconds"),
+    Variable(
+        "reconciler_role_arn",
+        "string",
+        "The reconciliation module's output worker_role_arn: the only role (with spoke_role_external_id) the "
+        "describe-only reconcile reader role trusts; null: no reader role (no reconciliation).",
+        None,
+        (field_rules(SpokeProps)["reconciler_role_arn"],),
+    ),
+    Variable(
+        "reader_principal_arns",
+        "list(string)",
+        field_docs(SpokeProps)["reader_principal_arns"],
+        [],
+        (
+            (
+                f"{field_rules(SpokeProps)['reader_principal_arns'][0]} && "
+                "length(distinct(VAR)) == length(VAR)",
+                "reader_principal_arns: each must be an IAM role ARN, listed once",
+            ),
+        ),
+    ),
+)
+# The reader role's operators only beside the worker: a precondition of the execution role (always created).
+SPOKE_READER_RULE = (
+    "length(var.reader_principal_arns) == 0 || var.reconciler_role_arn != null",
+    "reader_principal_arns needs reconciler_role_arn (a reconciliation).",
 )
 SPOKE_OUTPUTS = (
     Output("execution_role_arn", "Role the hub handler assumes in this account."),
     Output(
         "events_role_arn", "Role EventBridge uses to forward to the security account (null: no forwarding)."
+    ),
+    Output(
+        "reconcile_reader_role_arn",
+        "Describe-only role the reconcile worker assumes here (null: no reconciler_role_arn).",
     ),
 )
 
@@ -456,12 +498,19 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
         "config_table_name": hub.config_table_name,
         "ledger_table_name": hub.ledger_table_name,
         "kms_key_arn": hub.kms_key_arn,
+        "handler_environment": Fn.tomap(hub.handler_environment),
+        "powertools_layer_arn": Fn.element(hub.function.layers, 0),
     }
 
 
 def _hub_code_source(config: dict[str, Any]) -> None:
-    """The handler's code from a local zip (artifact_path) or from S3, chosen at plan."""
-    [function] = config["resource"]["aws_lambda_function"].values()
+    """The handler's code (and the reconciliation's functions': the same zip) from a local zip
+    (artifact_path) or from S3, chosen at plan."""
+    for function in config["resource"]["aws_lambda_function"].values():
+        _code_source(function)
+
+
+def _code_source(function: dict[str, Any]) -> None:
     local = "var.artifact_path != null"
     function["filename"] = "${var.artifact_path}"
     function["source_code_hash"] = f"${{{local} ? filebase64sha256(var.artifact_path) : null}}"
@@ -526,10 +575,222 @@ def _spoke(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR)
             maximum_event_age_seconds=v["maximum_event_age_seconds"],
             maximum_retry_attempts=v["maximum_retry_attempts"],
             dlq_retention_seconds=v["dlq_retention_seconds"],
+            reconciler_role_arn=v["reconciler_role_arn"],
+            reader_principal_arns=v["reader_principal_arns"],
             scripts_dir=scripts_dir,
         ),
     )
-    return {"execution_role_arn": spoke.execution_role_arn, "events_role_arn": spoke.events_role_arn}
+    return {
+        "execution_role_arn": spoke.execution_role_arn,
+        "events_role_arn": spoke.events_role_arn,
+        "reconcile_reader_role_arn": spoke.reader_role_arn,
+    }
+
+
+def _spoke_patch(config: dict[str, Any]) -> None:
+    """reader_principal_arns only with reconciler_role_arn (SPOKE_READER_RULE), as SpokeProps checks it."""
+    [role] = [
+        body
+        for body in config["resource"]["aws_iam_role"].values()
+        if body["//"]["metadata"]["path"].endswith("/execution-role")
+    ]
+    condition, message = SPOKE_READER_RULE
+    role.setdefault("lifecycle", {}).setdefault("precondition", []).append(
+        {"condition": f"${{{condition}}}", "error_message": message}
+    )
+
+
+# --- reconciliation: the hub's repair loop (modules/reconcile.py) fed with the plain hub module's outputs ---
+ARTIFACT_VARIABLES = ("artifact_path", "artifact_s3_bucket", "artifact_s3_key", "artifact_s3_object_version")
+
+
+def _reconcile_hub_variable(name: str, description: str | None = None) -> Variable:
+    """A hub variable the reconciliation takes too (the same value the hub module was given)."""
+    [variable] = [v for v in HUB_VARIABLES if v.name == name]
+    return variable if description is None else replace(variable, description=description)
+
+
+def _schedule_rule() -> tuple[str, str]:
+    """ReconcileProps' own check of `schedule` beyond the settings table: rate(...) or cron(...)."""
+    prefixes = json.dumps(list(SCHEDULE_PREFIXES))
+    return (
+        f'anytrue([for prefix in {prefixes} : startswith(VAR, prefix)]) && endswith(VAR, ")")',
+        "schedule: it must be rate(...) or cron(...)",
+    )
+
+
+def _reconciliation_variables() -> tuple[Variable, ...]:
+    P = ReconcileProps
+    period = props_variable(P, "orphan_alarm_period_seconds")
+    schedule = setting_variable(settings.RECONCILE_SCHEDULE)
+    hub_output = "The hub module's output"
+    return (
+        _reconcile_hub_variable(
+            "organization_id",
+            "The hub's organization_id: the worker may assume the reader role in its accounts only; null: "
+            "give principal_account_ids instead (exactly one of the two).",
+        ),
+        _reconcile_hub_variable(
+            "principal_account_ids",
+            "Instead of organization_id: the hub's principal_account_ids, the accounts whose reader role the "
+            "worker may assume.",
+        ),
+        _reconcile_hub_variable("name", "The hub's name (every name derives from it; the spokes' too)."),
+        Variable(
+            "hub_kms_key_arn",
+            "string",
+            f"{hub_output} kms_key_arn: encrypts the reconcile queues, the inventory, logs and environment.",
+            validations=(pattern_rule("hub_kms_key_arn", KMS_KEY_ARN, "a KMS key ARN"),),
+        ),
+        Variable(
+            "join_queue_arn",
+            "string",
+            f"{hub_output} queue_arn: the worker sends synthetic events there.",
+            validations=(pattern_rule("join_queue_arn", SQS_ARN, "an SQS queue ARN"),),
+        ),
+        Variable(
+            "join_queue_url",
+            "string",
+            f"{hub_output} queue_url.",
+            validations=(pattern_rule("join_queue_url", HTTPS_URL, "an https:// queue URL"),),
+        ),
+        Variable(
+            "handler_environment",
+            "map(string)",
+            f"{hub_output} handler_environment: the settings planner and worker share with the handler.",
+            validations=(("length(VAR) > 0", "handler_environment: give the hub's handler_environment"),),
+        ),
+        Variable(
+            "powertools_layer_arn",
+            "string",
+            f"{hub_output} powertools_layer_arn.",
+            validations=(pattern_rule("powertools_layer_arn", LAYER_VERSION_ARN, "a layer version ARN"),),
+        ),
+        _reconcile_hub_variable("config_table_name", f"{hub_output} config_table_name."),
+        _reconcile_hub_variable("ledger_table_name", f"{hub_output} ledger_table_name."),
+        *(
+            _reconcile_hub_variable(name, f"The hub's {name} (the functions run the handler's zip).")
+            for name in ARTIFACT_VARIABLES
+        ),
+        _reconcile_hub_variable(
+            "forwarder_regions", "The hub's forwarder_regions (work items of accounts whose item lists none)."
+        ),
+        _reconcile_hub_variable("log_retention_days", "Log retention of planner and worker."),
+        _reconcile_hub_variable(
+            "alarm_topic_arn", "SNS topic of the reconciliation's alarms; null: the alarms notify nobody."
+        ),
+        setting_variable(settings.TOOLS_HOST_TAG_KEY, HubProps),
+        setting_variable(settings.TOOLS_HOST_TAG_VALUE, HubProps),
+        props_variable(
+            HubProps,
+            "tools_host_role_arn",
+            description="The tools-host module's output role_arn: the only writer of the inventory; null: "
+            "<name>-tools-host of this account.",
+        ),
+        props_variable(P, "enabled"),
+        replace(schedule, validations=(*schedule.validations, _schedule_rule())),
+        Variable("dry_run", "bool", settings.RECONCILE_DRY_RUN.description, False),
+        setting_variable(settings.RECONCILE_MAX_REMOVALS, P),
+        setting_variable(settings.RECONCILE_MAX_REMOVAL_PERCENT, P),
+        setting_variable(settings.RECONCILE_RETRY_PERIOD_SECONDS, P),
+        setting_variable(settings.RECONCILE_QUARANTINE_DAYS, P),
+        props_variable(P, "worker_concurrency"),
+        props_variable(P, "function_timeout_seconds"),
+        props_variable(P, "inventory_retention_days"),
+        props_variable(P, "orphan_alarm_runs"),
+        replace(
+            period,
+            validations=(
+                *period.validations,
+                ("VAR % 60 == 0", "orphan_alarm_period_seconds must be a multiple of 60"),
+            ),
+        ),
+    )
+
+
+RECONCILIATION_OUTPUTS = (
+    Output("worker_role_arn", "The worker's role: pass it to every spoke module as reconciler_role_arn."),
+    Output("planner_role_arn", "The planner's role."),
+    Output("planner_function_arn", "The planner (the schedule invokes it; ec2-domain-join reconcile too)."),
+    Output("worker_function_arn", "The worker (consumes the reconcile queue)."),
+    Output("queue_arn", "The reconcile queue (one work item per enrolled account and Region)."),
+    Output("queue_url", "The reconcile queue URL."),
+    Output("dead_letter_queue_arn", "Work items that failed every attempt (alarmed)."),
+    Output("bucket_arn", "The inventory bucket: pass it to the tools-host module as inventory_bucket_arn."),
+    Output("bucket_name", "The inventory bucket's name."),
+    Output("schedule_rule_arn", "The schedule's EventBridge rule."),
+)
+
+
+def _reconciliation(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
+    account, region = _caller(scope)
+    partition = _partition(scope)
+    own_tools_host = arns.role_arn(partition.partition, account, tools_host_role_name(v["name"]))
+    given = v["tools_host_role_arn"]
+    tools_host_role_arn = Token.as_string(
+        Fn.conditional(Op.eq(given, Token.null_value()), own_tools_host, given)
+    )
+    hub = HubView(
+        name=v["name"],
+        account_id=account,
+        region=region,
+        partition=partition.partition,
+        dns_suffix=partition.dns_suffix,
+        forwarder_regions=v["forwarder_regions"],
+        organization_id=v["organization_id"],
+        principal_account_ids=v["principal_account_ids"],
+        kms_key_arn=v["hub_kms_key_arn"],
+        join_queue_arn=v["join_queue_arn"],
+        join_queue_url=v["join_queue_url"],
+        config_table_name=v["config_table_name"],
+        ledger_table_name=v["ledger_table_name"],
+        handler_environment=v["handler_environment"],
+        code={"s3_bucket": v["artifact_s3_bucket"], "s3_key": v["artifact_s3_key"]},  # or a zip: _code_source
+        runtime=LAMBDA_RUNTIME,
+        powertools_layer_arn=v["powertools_layer_arn"],
+        log_retention_days=v["log_retention_days"],
+        alarm_topic_arn=v["alarm_topic_arn"],
+        tools_host_tag_key=v["tools_host_tag_key"],
+        tools_host_tag_value=v["tools_host_tag_value"],
+        tools_host_role_arn=tools_host_role_arn,
+        metrics_namespace=METRICS_NAMESPACE,
+        metric_dimensions={SERVICE_DIMENSION: SERVICE_NAME},
+    )
+    passed = (
+        "enabled", "schedule", "dry_run", "max_removals", "max_removal_percent", "retry_period_seconds",
+        "quarantine_days", "worker_concurrency", "function_timeout_seconds", "inventory_retention_days",
+        "orphan_alarm_runs", "orphan_alarm_period_seconds",
+    )  # fmt: skip
+    reconciliation = Reconciliation(
+        scope, "reconciliation", hub, ReconcileProps(**{name: v[name] for name in passed})
+    )
+    return {
+        "worker_role_arn": reconciliation.worker_role.arn,
+        "planner_role_arn": reconciliation.planner_role.arn,
+        "planner_function_arn": reconciliation.planner.arn,
+        "worker_function_arn": reconciliation.worker.arn,
+        "queue_arn": reconciliation.queue.arn,
+        "queue_url": reconciliation.queue.url,
+        "dead_letter_queue_arn": reconciliation.dlq.arn,
+        "bucket_arn": reconciliation.bucket.arn,
+        "bucket_name": reconciliation.bucket.bucket,
+        "schedule_rule_arn": reconciliation.rule.arn,
+    }
+
+
+def _reconciliation_patch(config: dict[str, Any]) -> None:
+    """Both functions' code as the hub's (a local zip or S3); organization or account list, exactly one
+    (HUB_ACCOUNTS_RULE), a precondition of the worker's policy (the one that needs the choice)."""
+    _hub_code_source(config)
+    [policy] = [
+        body
+        for body in config["resource"]["aws_iam_role_policy"].values()
+        if "/worker-role/" in body["//"]["metadata"]["path"]
+    ]
+    condition, message = HUB_ACCOUNTS_RULE
+    policy.setdefault("lifecycle", {}).setdefault("precondition", []).append(
+        {"condition": f"${{{condition}}}", "error_message": message}
+    )
 
 
 TOOLS_HOST_VARIABLES = (
@@ -812,6 +1073,49 @@ def _directory_network_variables() -> tuple[Variable, ...]:
         ),
         _list_variable(P, "endpoint_subnet_ids", _ids_rule("endpoint_subnet_ids", SUBNET_ID, subnet_id)),
         props_variable(P, "name", description="Prefix of every name; members find the resolver rule by it."),
+        *_directory_network_admin_variables(),
+    )
+
+
+def _directory_network_admin_variables() -> tuple[Variable, ...]:
+    """The network ACL's, the quotas', the administration's and the notification's inputs."""
+    from .patterns import INSTANCE_ID, ROLE_ARN
+
+    P = DirectoryNetworkProps
+    docs, rules = field_docs(P), field_rules(P)
+    return (
+        props_variable(P, "create_network_acl"),
+        _list_variable(
+            P, "dc_subnet_ids", _ids_rule("dc_subnet_ids", SUBNET_ID, "a subnet id (subnet-…)"),
+            description=docs["dc_subnet_ids"] + " Needed with create_network_acl.",
+        ),  # fmt: skip
+        _list_variable(
+            P, "dc_subnet_cidrs", _cidr_list_rule("dc_subnet_cidrs"),
+            description=docs["dc_subnet_cidrs"] + " Needed with create_network_acl.",
+        ),  # fmt: skip
+        props_variable(P, "network_acl_rule_quota"),
+        props_variable(P, "security_group_rule_quota"),
+        Variable(
+            "admin_role_arns",
+            "list(string)",
+            docs["admin_role_arns"],
+            validations=(
+                ("length(VAR) > 0", "admin_role_arns: name at least one AD-admin role (the protection's exception)"),
+                _ids_rule("admin_role_arns", ROLE_ARN, "an IAM role ARN"),
+            ),
+        ),
+        Variable(
+            "dc_tag_key",
+            "string",
+            docs["dc_tag_key"],
+            field_default(P, "dc_tag_key"),
+            (rules["dc_tag_key"], ('!startswith(lower(VAR), "aws:")', "dc_tag_key: aws: is reserved for AWS's own tags")),
+        ),
+        props_variable(P, "dc_tag_value"),
+        _list_variable(P, "dc_instance_ids", _ids_rule("dc_instance_ids", INSTANCE_ID, "an instance id (i-…)")),
+        props_variable(P, "notification_topic_arn"),
+        props_variable(P, "local_port"),
+        props_variable(P, "kms_key_deletion_window_days"),
     )
 
 
@@ -822,13 +1126,29 @@ DIRECTORY_NETWORK_OUTPUTS = (
     Output("resolver_rule_id", "The FORWARD rule of the domain (members associate it)."),
     Output("resource_share_arn", "RAM share of the rule (null: no share_principals)."),
     Output("endpoint_security_group_id", "Security group of the interface endpoints (null: none)."),
+    Output("network_acl_id", "Network ACL of the DC subnets (null: create_network_acl is false)."),
+    Output("port_forwarding_document_name", "Session Manager document that forwards a local port to RDP only."),
+    Output("admin_policy_arn", "Managed policy for AD administrators: attach it to their roles."),
+    Output("protection_policy_arn", "Managed policy that denies changing DCs to all but the AD-admin roles."),
+    Output("protection_policy_json", "The same protection as JSON, ready for a service control policy."),
+    Output("notification_topic_arn", "SNS topic told of sessions and commands on DCs: subscribe the AD team."),
 )
+
+
+def _directory_network_patch(config: dict[str, Any]) -> None:
+    """The port table and the network ACL's role sets and entries as `locals`."""
+    _port_table(config)
+    config["locals"].update(network_acl_locals())
 
 
 def _directory_network(
     scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR
 ) -> dict[str, Any]:
-    scalars = ("vpc_id", "vpc_cidr", "domain_name", "associate_rule_with_vpc", "name")
+    scalars = (
+        "vpc_id", "vpc_cidr", "domain_name", "associate_rule_with_vpc", "name", "create_network_acl",
+        "network_acl_rule_quota", "security_group_rule_quota", "dc_tag_key", "dc_tag_value",
+        "notification_topic_arn", "local_port", "kms_key_deletion_window_days",
+    )  # fmt: skip
     passed = {name: v[name] for name in scalars}
     network = DirectoryNetwork(
         scope,
@@ -836,7 +1156,7 @@ def _directory_network(
         DirectoryNetworkProps(
             account_id=DataAwsCallerIdentity(scope, "caller").account_id,
             region=DataAwsRegion(scope, "region").region,
-            admin_role_arns=(),
+            partition=_partition(scope).partition,
             **{name: v[name] for name in TERRAFORM_LISTS},
             **passed,
         ),
@@ -937,7 +1257,14 @@ def _member_network(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCR
             **{name: v[name] for name in passed},
         ),
     )
-    return network.outputs
+    # The rule lookup reads Route 53 Resolver at plan: with `create = false` the module reads nothing of it.
+    given = Token.as_string(v["resolver_rule_id"])
+    network.rule_lookup.add_override("count", f"${{var.create && {given} == null ? 1 : 0}}")
+    # The outputs are maps by VPC (`for` expressions): null, not {}, when the module creates nothing.
+    return {
+        name: f"${{var.create ? {value.removeprefix('${').removesuffix('}')} : null}}"
+        for name, value in network.outputs.items()
+    }
 
 
 NESTED_VARIABLE = re.compile(r"\$\{(var\.\w+)\}")
@@ -952,6 +1279,177 @@ def _port_table(config: dict[str, Any]) -> None:
         for body in bodies.values():
             if isinstance(body.get("for_each"), str) and body["for_each"].startswith("${"):
                 body["for_each"] = "${" + NESTED_VARIABLE.sub(r"\1", body["for_each"][2:])
+
+
+# --- identity: permission sets, group lookups, account assignments keyed by names (modules/identity.py) ---
+def _identity_variables() -> tuple[Variable, ...]:
+    from . import naming
+    from .identity import MAX_TAGS, plain_permission_sets
+    from .patterns import (
+        GROUP_DISPLAY_NAME,
+        GROUP_ID,
+        IDENTITY_STORE_ID,
+        REGION,
+        RESOURCE_NAME,
+        SSO_INSTANCE_ARN,
+        TAG_KEY,
+        TAG_VALUE,
+    )
+
+    names = json.dumps(sorted(plain_permission_sets()))
+    duration = hcl.quoted(regex_text(naming.SESSION_DURATION).replace("(?=\\d)", ""))  # RE2: no lookahead
+    part = f"tonumber(regex({duration}, s.session_duration)[i])"
+    seconds = f"sum([for i, unit in [3600, 60, 1] : try({part} * unit, 0)])"
+    low, high = naming.SESSION_DURATION_MIN_SECONDS, naming.SESSION_DURATION_MAX_SECONDS
+
+    def matches(pattern: re.Pattern[str], value: str) -> str:
+        return f"can(regex({hcl.quoted(regex_text(pattern))}, {value}))"
+
+    return (
+        Variable(
+            "instance_arn",
+            "string",
+            "The IAM Identity Center instance (arn:aws:sso:::instance/ssoins-…); null: read the account's "
+            "one instance with aws_ssoadmin_instances (give identity_store_id with it, or neither).",
+            None,
+            (pattern_rule("instance_arn", SSO_INSTANCE_ARN, "an Identity Center instance ARN"),),
+        ),
+        Variable(
+            "identity_store_id",
+            "string",
+            "The instance's identity store (d-…); null with instance_arn.",
+            None,
+            (pattern_rule("identity_store_id", IDENTITY_STORE_ID, "an identity store id (d-…)"),),
+        ),
+        Variable(
+            "permission_sets",
+            "map(object({ session_duration = optional(string), tags = optional(map(string), {}) }))",
+            f"The permission sets to create, by name: any of {', '.join(sorted(plain_permission_sets()))}; "
+            "session_duration (ISO 8601, PT1H-PT12H; null: "
+            + ", ".join(f"{n} {s.session_duration}" for n, s in sorted(plain_permission_sets().items()))
+            + ") and tags of each.",
+            validations=(
+                (
+                    f"length(VAR) > 0 && alltrue([for name in keys(VAR) : contains({names}, name)])",
+                    f"permission_sets: give one or both of {', '.join(sorted(plain_permission_sets()))}",
+                ),
+                (
+                    "alltrue([for s in values(VAR) : s.session_duration == null || "
+                    f"try({seconds} >= {low} && {seconds} <= {high}, false)])",
+                    "permission_sets: each session_duration must be an ISO 8601 duration from PT1H to PT12H "
+                    "(PT8H, PT1H30M)",
+                ),
+                (
+                    f"alltrue([for s in values(VAR) : length(s.tags) <= {MAX_TAGS} && alltrue([for k, v in "
+                    f's.tags : {matches(TAG_KEY, "k")} && !startswith(lower(k), "aws:") && '
+                    f'{matches(TAG_VALUE, "v")}])])',
+                    f"permission_sets: at most {MAX_TAGS} tags each, keys and values as AWS allows (no aws: "
+                    "prefix)",
+                ),
+            ),
+        ),
+        Variable(
+            "assignments",
+            "list(object({ group = string, permission_set = string, account_ids = list(string) }))",
+            "Each group (its display name in the identity store, as SCIM provisioned it) given a permission "
+            "set (a key of permission_sets) in these accounts: one account assignment per group, set and "
+            "account, keyed <group>/<set>/<account>.",
+            [],
+            (
+                (
+                    f"alltrue([for a in VAR : {matches(GROUP_DISPLAY_NAME, 'a.group')} && "
+                    f"length(a.group) <= {naming.GROUP_DISPLAY_NAME_MAX}])",
+                    f"assignments: each group must be a display name of 1-{naming.GROUP_DISPLAY_NAME_MAX} "
+                    "printable characters",
+                ),
+                (
+                    f"alltrue([for a in VAR : contains({names}, a.permission_set)])",
+                    "assignments: each permission_set must be one of "
+                    + ", ".join(sorted(plain_permission_sets())),
+                ),
+                (
+                    "alltrue([for a in VAR : length(a.account_ids) > 0 && alltrue([for id in a.account_ids : "
+                    f"{matches(ACCOUNT_ID, 'id')}]) && "
+                    "length(distinct(a.account_ids)) == length(a.account_ids)])",
+                    "assignments: each account_ids must list 12-digit account ids, at least one, each once",
+                ),
+                (
+                    'length(distinct([for a in VAR : "${a.group}/${a.permission_set}"])) == length(VAR)',
+                    "assignments: one entry per group and permission set",
+                ),
+            ),
+        ),
+        Variable(
+            "group_ids",
+            "map(string)",
+            "Group display name -> its identity store group id, for groups not to be looked up by display "
+            "name at plan (the others are read with aws_identitystore_group).",
+            {},
+            (
+                (
+                    f"alltrue([for name, id in VAR : {matches(GROUP_DISPLAY_NAME, 'name')} && "
+                    f"{matches(GROUP_ID, 'id')}])",
+                    "group_ids: each key must be a group display name and each value a group id",
+                ),
+            ),
+        ),
+        Variable(
+            "directory",
+            "object({ account_id = string, region = string, name = optional(string, "
+            f"{json.dumps(naming.DEFAULT_NAME)}), dc_tag_key = optional(string, "
+            f"{json.dumps(field_default(DirectoryNetworkProps, 'dc_tag_key'))}), "
+            "dc_tag_value = optional(string, "
+            f"{json.dumps(field_default(DirectoryNetworkProps, 'dc_tag_value'))}) }})",
+            "The directory network whose domain controllers ADAdministrators reach (needed with "
+            "ADAdministrators): its account_id, region, name and the tag that marks the domain controllers "
+            "(dc_tag_key, dc_tag_value). The policy is the directory network's own "
+            "(admin_policy_document), plus read-only describe actions in that Region.",
+            None,
+            (
+                (
+                    f"{matches(ACCOUNT_ID, 'VAR.account_id')} && {matches(REGION, 'VAR.region')} && "
+                    f"{matches(RESOURCE_NAME, 'VAR.name')} && {matches(TAG_KEY, 'VAR.dc_tag_key')} && "
+                    f"{matches(TAG_VALUE, 'VAR.dc_tag_value')}",
+                    "directory: account_id a 12-digit account id, region a Region name, name a resource "
+                    "name, dc_tag_key and dc_tag_value a tag",
+                ),
+            ),
+        ),
+        Variable(
+            "ad_admin_policy_json",
+            "string",
+            "The directory network's AD-admin policy document (e.g. the directory-network module's "
+            "admin_policy_json) used as ADAdministrators' policy instead of the one built from directory; "
+            "the read-only describe statement is added to it. null: built from directory.",
+            None,
+            (
+                (
+                    "can(jsondecode(VAR).Statement[0])",
+                    "ad_admin_policy_json: it must be an IAM policy document (JSON with a Statement list)",
+                ),
+            ),
+        ),
+    )
+
+
+IDENTITY_OUTPUTS = (
+    Output("instance_arn", "The IAM Identity Center instance (given or read)."),
+    Output("identity_store_id", "Its identity store."),
+    Output("permission_set_arns", "Permission set name -> ARN."),
+    Output("group_ids", "Group display name -> identity store group id (looked up or given)."),
+)
+
+
+def _identity(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Any]:
+    from .identity import PlainIdentity
+
+    return PlainIdentity(scope, "identity").outputs
+
+
+def _identity_patch(config: dict[str, Any]) -> None:
+    from .identity import plain_locals
+
+    config["locals"] = plain_locals()
 
 
 Build = Callable[..., dict[str, Any]]  # (scope, variable values, scripts_dir=...)
@@ -1014,6 +1512,34 @@ UNITS: Mapping[str, Unit] = {
             },
         ),
         Unit(
+            "identity",
+            "Management account or Identity Center delegated administrator: permission sets, groups by "
+            "display name, account assignments (the Entra ID side stays with cdktf's identity-entra).",
+            _identity_variables(),
+            IDENTITY_OUTPUTS,
+            _identity,
+            {
+                "permission_sets": {
+                    "ADAdministrators": {},
+                    "AmazonQDeveloperUsers": {"session_duration": "PT4H"},
+                },
+                "directory": {"account_id": "444444444444", "region": "eu-west-1"},
+                "assignments": [
+                    {
+                        "group": "AD Administrators",
+                        "permission_set": "ADAdministrators",
+                        "account_ids": ["444444444444"],
+                    },
+                    {
+                        "group": "Amazon Q Developers",
+                        "permission_set": "AmazonQDeveloperUsers",
+                        "account_ids": ["222222222222", "333333333333"],
+                    },
+                ],
+            },
+            _identity_patch,
+        ),
+        Unit(
             "directory-config",
             "Security account: one config-table item per enrolled account (no hand-written put-item).",
             DIRECTORY_CONFIG_VARIABLES,
@@ -1044,11 +1570,36 @@ UNITS: Mapping[str, Unit] = {
                 "security_account_id": "111111111111",
                 "hub_lambda_role_arn": "arn:aws:iam::111111111111:role/domain-join-handler",
             },
+            _spoke_patch,
+        ),
+        Unit(
+            "reconciliation",
+            "Security account, home Region, beside the hub: the scheduled reconciliation of fleet, ledger "
+            "and directory (planner, worker, reconcile queue, inventory bucket, schedule, alarms).",
+            _reconciliation_variables(),
+            RECONCILIATION_OUTPUTS,
+            _reconciliation,
+            {
+                "organization_id": "o-exampleorg1",
+                "hub_kms_key_arn": "${module.hub.kms_key_arn}",
+                "join_queue_arn": "${module.hub.queue_arn}",
+                "join_queue_url": "${module.hub.queue_url}",
+                "handler_environment": "${module.hub.handler_environment}",
+                "powertools_layer_arn": "${module.hub.powertools_layer_arn}",
+                "config_table_name": "${module.hub.config_table_name}",
+                "ledger_table_name": "${module.hub.ledger_table_name}",
+                "artifact_s3_bucket": "my-artifacts",
+                "artifact_s3_key": "ec2-domain-join/domain_join.zip",
+                "dry_run": True,
+            },
+            _reconciliation_patch,
         ),
         Unit(
             "directory-network",
             "Directory account, the DCs' VPC: security groups from the port table, outbound resolver "
-            "endpoint, forward rule, its share, interface endpoints.",
+            "endpoint, forward rule, its share, interface endpoints, optional network ACL of the DC subnets, "
+            "the RDP port-forwarding document, the AD-admin and DC-protection policies, the notification of "
+            "sessions and commands on DCs.",
             _directory_network_variables(),
             DIRECTORY_NETWORK_OUTPUTS,
             _directory_network,
@@ -1060,13 +1611,17 @@ UNITS: Mapping[str, Unit] = {
                 "resolver_subnet_ids": ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"],
                 "client_cidrs": ["10.20.0.0/16"],
                 "share_principals": ["arn:aws:organizations::111111111111:organization/o-exampleorg1"],
+                "admin_role_arns": ["arn:aws:iam::222222222222:role/ad-admins"],
             },
-            _port_table,
+            _directory_network_patch,
         ),
         Unit(
             "member-network",
             "Member account, each VPC whose instances join: the directory's resolver rule associated, a "
-            "member security group (egress from the port table to the DCs), optional interface endpoints.",
+            "member security group (egress from the port table to the DCs), optional interface endpoints. "
+            "One Region per call, the provider's: for VPCs in several Regions, call the module once per "
+            "Region with an aliased provider (`providers = { aws = aws.euc1 }`), each Region with the rule "
+            "of the directory network in that Region.",
             _member_network_variables(),
             MEMBER_NETWORK_OUTPUTS,
             _member_network,
