@@ -269,6 +269,7 @@ class MemberNetwork(Construct):
             self, "directory-rule", name=resolver_rule_name(p.name), rule_type="FORWARD"
         )
         lookup.add_override("count", f"${{{Token.as_string(p.resolver_rule_id)} == null ? 1 : 0}}")
+        self.rule_lookup = lookup  # read at plan: the plain module gates it on `create` too
         given = Token.as_string(p.resolver_rule_id)
         rule_id = f"${{coalesce({given}, one({lookup.fqn}[*].resolver_rule_id))}}"
         association = Route53ResolverRuleAssociation(

@@ -1,7 +1,9 @@
 # A workload account's network additions for the domain join with the plain member-network module: in each
 # listed VPC, the association of the directory's shared resolver rule (the step most often missing when a
 # join fails on DNS) and a member security group whose egress is the AD client table to the domain
-# controllers; optionally the Systems Manager interface endpoints. Run it once per account and Region.
+# controllers; optionally the Systems Manager interface endpoints. Run it once per account. The module serves
+# the VPCs of its provider's Region: this file is the first Region, second_region.tf calls the module again
+# with an aliased provider for the second (delete that file for one Region, copy it for a third).
 # Values for a first try are in terraform.tfvars; see README.md.
 
 terraform {
@@ -21,12 +23,12 @@ variable "account_id" {
 
 variable "region" {
   type        = string
-  description = "The Region of the VPCs."
+  description = "The first Region: the Region of vpc_ids."
 }
 
 variable "vpc_ids" {
   type        = list(string)
-  description = "The VPCs whose instances join."
+  description = "The VPCs of the first Region whose instances join."
 }
 
 variable "dc_cidrs" {
@@ -34,9 +36,15 @@ variable "dc_cidrs" {
   description = "The domain controllers' networks."
 }
 
+variable "roles" {
+  type        = list(string)
+  description = "The member groups' roles: client, plus admin for a tools or admin host."
+  default     = ["client"]
+}
+
 variable "resolver_rule_id" {
   type        = string
-  description = "The shared rule (output resolver_rule_id of ../directory-network-consumer); null finds it by name."
+  description = "The first Region's shared rule (output resolver_rule_id of ../directory-network-consumer); null finds it by name."
   default     = null
 }
 
@@ -48,7 +56,7 @@ variable "endpoint_services" {
 
 variable "endpoints" {
   type        = map(object({ vpc_cidr = string, subnet_ids = list(string) }))
-  description = "VPC id -> its CIDR and the subnets of its interface endpoints."
+  description = "First Region: VPC id -> its CIDR and the subnets of its interface endpoints."
   default     = {}
 }
 
@@ -86,12 +94,13 @@ module "member_network" {
 
   vpc_ids           = var.vpc_ids
   dc_cidrs          = var.dc_cidrs
+  roles             = var.roles
   resolver_rule_id  = var.resolver_rule_id
   endpoint_services = var.endpoint_services
   endpoints         = var.endpoints
 }
 
 output "member_security_group_ids" {
-  description = "VPC id -> the member security group: attach it to the instances that join."
+  description = "First Region: VPC id -> the member security group: attach it to the instances that join."
   value       = module.member_network.member_security_group_ids
 }

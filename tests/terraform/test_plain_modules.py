@@ -316,6 +316,31 @@ module "directory_config" {
     }
   }
 }
+
+module "directory_network" {
+  source              = "../../terraform/modules/directory-network"
+  create              = false
+  vpc_id              = "vpc-0a1b2c3d4e5f60718"
+  vpc_cidr            = "10.10.0.0/16"
+  domain_name         = "corp.example.com"
+  dns_server_ips      = ["10.10.1.10"]
+  resolver_subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
+}
+
+# No resolver_rule_id: with create = true the module would look the rule up at plan (the offline stub
+# refuses that call); with create = false it reads nothing.
+module "member_network" {
+  source   = "../../terraform/modules/member-network"
+  create   = false
+  vpc_ids  = ["vpc-0123456789abcdef0"]
+  dc_cidrs = ["10.10.0.0/16"]
+}
+
+module "identity" {
+  source          = "../../terraform/modules/identity"
+  create          = false
+  permission_sets = { ADAdministrators = {} }
+}
 """
 
 
@@ -325,6 +350,9 @@ CREATE_FALSE_CALLS = (
     ("spoke", "spoke"),
     ("tools_host", "tools-host"),
     ("directory_config", "directory-config"),
+    ("directory_network", "directory-network"),
+    ("member_network", "member-network"),
+    ("identity", "identity"),
 )
 
 

@@ -21,7 +21,15 @@ from typing import Any
 from modules.landing_zone import LandingZone, load_landing_zone
 
 from .tfcli import Outcome, StsStub, Terraform
-from .v5 import OVERRIDE_FILE, Schema, adapt_module_dir, adapt_stack, consumer_override, stack_account
+from .v5 import (
+    OVERRIDE_FILE,
+    Schema,
+    adapt_module_dir,
+    adapt_stack,
+    aws_provider_aliases,
+    consumer_override,
+    stack_account,
+)
 
 WORKERS = 2
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +129,8 @@ def prepare_consumer(context: Context, consumer: str) -> Prepared:
         copied = root / "terraform" / "modules" / module.name
         shutil.copytree(module, copied, ignore=LOCAL_RUN_LEFTOVERS)
         stripped += adapt_module_dir(copied, context.schema)
-    (workdir / OVERRIDE_FILE).write_text(json.dumps(consumer_override(context.stub.endpoint()), indent=2))
+    override = consumer_override(context.stub.endpoint(), aws_provider_aliases(workdir))
+    (workdir / OVERRIDE_FILE).write_text(json.dumps(override, indent=2))
     return Prepared(workdir, {"region_stripped": stripped})
 
 

@@ -19,16 +19,21 @@ source reads STS GetCallerIdentity at plan time whatever the skip flags, and the
 own account (its `allowed_account_ids`), so account-derived names and ARNs are those of a real deployment;
 every other AWS endpoint points at the stub too (AWS_ENDPOINT_URL), which refuses any other call.
 A plain module is adapted in a copy (1 and 2 in its files, 3 through an override file); its example consumer
-keeps its provider block and gets 5 and 6 through an override file (consumers assume no role by default).
+keeps its provider blocks and gets 5 and 6 through an override file, one block per provider configuration (the
+default and each alias, as a consumer that calls a module once per Region has; consumers assume no role by
+default).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import hcl2
 
 WIDENED_AWS_CONSTRAINT = ">= 5.100.0"
 OVERRIDE_FILE = "zz_terraform_tier_override.tf.json"
@@ -283,8 +288,24 @@ def version_override() -> dict[str, Any]:
     }
 
 
-def consumer_override(sts_endpoint: str) -> dict[str, Any]:
+def consumer_override(sts_endpoint: str, aliases: Sequence[str] = ()) -> dict[str, Any]:
     """Override file for an example consumer: adaptations 3, 5 and 6 merged into its own blocks (override
-    files merge argument by argument, so `null` unsets allowed_account_ids)."""
+    files merge argument by argument, so `null` unsets allowed_account_ids).  An override provider block
+    merges with the block of the same alias only: one block each for the default `aws` provider and for
+    every alias in `aliases` (a consumer with one provider configuration per Region)."""
     settings = {**OFFLINE_SETTINGS, "allowed_account_ids": None, "endpoints": [{"sts": sts_endpoint}]}
-    return {**version_override(), "provider": {"aws": settings}}
+    if not aliases:
+        return {**version_override(), "provider": {"aws": settings}}
+    blocks = [settings, *({"alias": alias, **settings} for alias in aliases)]
+    return {**version_override(), "provider": {"aws": blocks}}
+
+
+def aws_provider_aliases(directory: Path) -> list[str]:
+    """The aliases of the `aws` provider blocks in a root module's .tf files (python-hcl2 keeps quotes)."""
+    aliases = set()
+    for path in sorted(directory.glob("*.tf")):
+        for block in hcl2.loads(path.read_text()).get("provider", []):
+            for name, body in block.items():
+                if name.strip('"') == "aws" and "alias" in body:
+                    aliases.add(str(body["alias"]).strip('"'))
+    return sorted(aliases)
