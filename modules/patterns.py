@@ -13,6 +13,7 @@ from handlers.domain_join.patterns import ACCOUNT_ID, INSTANCE_ID, REGION, ROLE_
 
 __all__ = [
     "ACCOUNT_ID",
+    "AMI_ID",
     "BUCKET",
     "EXTERNAL_ID",
     "INSTANCE_ID",
@@ -44,6 +45,7 @@ TAG_VALUE = re.compile(r"^[\w .:/=+@-]{0,256}$")
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
 RESOLVER_RULE_ID = re.compile(r"^rslvr-rr-[0-9a-f]{17}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$")

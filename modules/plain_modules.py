@@ -828,11 +828,69 @@ TOOLS_HOST_VARIABLES = (
     setting_variable(settings.TOOLS_HOST_TAG_KEY),
     setting_variable(settings.TOOLS_HOST_TAG_VALUE),
 )
+
+
+def _tools_host_instance_variable() -> Variable:
+    """`instance`: ToolsHostInstanceProps' fields as one object (null: bring your own host), checked by the
+    props' own rules (prefixes, platforms, IPv4 networks as `ports.egress_rules` reads them)."""
+    from . import tools_host
+    from .patterns import AMI_ID
+
+    networks = (
+        'alltrue([for c in CIDRS : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && '
+        'try(cidrhost(c, 0) == split("/", c)[0], false)]) && length(CIDRS) > 0 && '
+        "length(distinct(CIDRS)) == length(CIDRS)"
+    )
+    platforms = json.dumps(list(tools_host.PLATFORMS))
+    default_https = list(field_default(tools_host.ToolsHostInstanceProps, "https_egress_cidrs"))
+    return Variable(
+        "instance",
+        "object({ vpc_id = string, subnet_id = string, dc_cidrs = list(string), https_egress_cidrs = "
+        f"optional(list(string), {json.dumps(default_https)}), platform = optional(string, "
+        f'"{field_default(tools_host.ToolsHostInstanceProps, "platform")}"), instance_type = optional(string), '
+        "ami_parameter = optional(string), ami_id = optional(string) })",
+        "The tools-host instance, created by the module; null: bring your own host (attach "
+        "instance_profile_name, tag it). vpc_id and subnet_id (a private subnet reaching the DCs); dc_cidrs: "
+        "the DCs' networks, egress is the AD client port table to each; https_egress_cidrs: where Systems "
+        "Manager is reached on 443 (the VPC CIDR with interface endpoints); platform linux (Amazon Linux 2023, "
+        "adcli) or windows (Windows Server 2022, RSAT-AD-PowerShell); instance_type (null: "
+        + ", ".join(f"{k} {v}" for k, v in tools_host.INSTANCE_TYPES.items())
+        + "); ami_parameter (null: the platform's latest public AMI parameter) or ami_id (no SSM read). "
+        "IMDSv2 only, encrypted gp3 root volume, no public address, detailed monitoring.",
+        None,
+        (
+            (
+                f'startswith(VAR.vpc_id, "{tools_host.VPC_ID}") && '
+                f'startswith(VAR.subnet_id, "{tools_host.SUBNET_ID}")',
+                "instance: vpc_id must be a VPC id (vpc-…) and subnet_id a subnet id (subnet-…)",
+            ),
+            (
+                f"contains({platforms}, VAR.platform)",
+                f"instance: platform must be {' or '.join(tools_host.PLATFORMS)}",
+            ),
+            (
+                networks.replace("CIDRS", "VAR.dc_cidrs"),
+                "instance: dc_cidrs must list the DCs' IPv4 networks a.b.c.d/n (host bits zero), each once",
+            ),
+            (
+                networks.replace("CIDRS", "VAR.https_egress_cidrs"),
+                "instance: https_egress_cidrs must list IPv4 networks a.b.c.d/n (host bits zero), each once",
+            ),
+            (
+                f"VAR.ami_id == null || can(regex({hcl.quoted(regex_text(AMI_ID))}, VAR.ami_id))",
+                "instance: ami_id must be an AMI id (ami-…)",
+            ),
+        ),
+    )
+
+
 TOOLS_HOST_OUTPUTS = (
     Output("role_arn", "The tools host's role."),
     Output("role_name", "The tools host's role name."),
     Output("instance_profile_arn", "Attach it to the tools-host instance (the hub pins the host to it)."),
     Output("instance_profile_name", "The instance profile's name (for aws_instance.iam_instance_profile)."),
+    Output("instance_id", "The tools-host instance (null: no instance)."),
+    Output("security_group_id", "The tools-host instance's security group (null: no instance)."),
 )
 
 
@@ -858,12 +916,22 @@ def _tools_host(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS
     inventory = host.write_inventory(v["inventory_bucket_arn"])
     reconciled = Op.neq(v["inventory_bucket_arn"], Token.null_value())
     inventory.count = Token.as_number(Fn.conditional(reconciled, 1, 0))
+    host.instance_from_variable(
+        "var.instance", name="var.name", tag_key="var.tools_host_tag_key", tag_value="var.tools_host_tag_value"
+    )
     return {
         "role_arn": host.role.arn,
         "role_name": host.role.name,
         "instance_profile_arn": host.instance_profile.arn,
         "instance_profile_name": host.instance_profile.name,
+        **host.plain_outputs,
     }
+
+
+def _tools_host_patch(config: dict[str, Any]) -> None:
+    from .tools_host import plain_locals
+
+    config["locals"] = plain_locals()
 
 
 def directory_config_rules() -> tuple[tuple[str, str], ...]:
@@ -1086,13 +1154,17 @@ def _directory_network_admin_variables() -> tuple[Variable, ...]:
     return (
         props_variable(P, "create_network_acl"),
         _list_variable(
-            P, "dc_subnet_ids", _ids_rule("dc_subnet_ids", SUBNET_ID, "a subnet id (subnet-…)"),
+            P,
+            "dc_subnet_ids",
+            _ids_rule("dc_subnet_ids", SUBNET_ID, "a subnet id (subnet-…)"),
             description=docs["dc_subnet_ids"] + " Needed with create_network_acl.",
-        ),  # fmt: skip
+        ),
         _list_variable(
-            P, "dc_subnet_cidrs", _cidr_list_rule("dc_subnet_cidrs"),
+            P,
+            "dc_subnet_cidrs",
+            _cidr_list_rule("dc_subnet_cidrs"),
             description=docs["dc_subnet_cidrs"] + " Needed with create_network_acl.",
-        ),  # fmt: skip
+        ),
         props_variable(P, "network_acl_rule_quota"),
         props_variable(P, "security_group_rule_quota"),
         Variable(
@@ -1100,7 +1172,10 @@ def _directory_network_admin_variables() -> tuple[Variable, ...]:
             "list(string)",
             docs["admin_role_arns"],
             validations=(
-                ("length(VAR) > 0", "admin_role_arns: name at least one AD-admin role (the protection's exception)"),
+                (
+                    "length(VAR) > 0",
+                    "admin_role_arns: name at least one AD-admin role (the protection's exception)",
+                ),
                 _ids_rule("admin_role_arns", ROLE_ARN, "an IAM role ARN"),
             ),
         ),
@@ -1109,10 +1184,15 @@ def _directory_network_admin_variables() -> tuple[Variable, ...]:
             "string",
             docs["dc_tag_key"],
             field_default(P, "dc_tag_key"),
-            (rules["dc_tag_key"], ('!startswith(lower(VAR), "aws:")', "dc_tag_key: aws: is reserved for AWS's own tags")),
+            (
+                rules["dc_tag_key"],
+                ('!startswith(lower(VAR), "aws:")', "dc_tag_key: aws: is reserved for AWS's own tags"),
+            ),
         ),
         props_variable(P, "dc_tag_value"),
-        _list_variable(P, "dc_instance_ids", _ids_rule("dc_instance_ids", INSTANCE_ID, "an instance id (i-…)")),
+        _list_variable(
+            P, "dc_instance_ids", _ids_rule("dc_instance_ids", INSTANCE_ID, "an instance id (i-…)")
+        ),
         props_variable(P, "notification_topic_arn"),
         props_variable(P, "local_port"),
         props_variable(P, "kms_key_deletion_window_days"),
@@ -1127,11 +1207,12 @@ DIRECTORY_NETWORK_OUTPUTS = (
     Output("resource_share_arn", "RAM share of the rule (null: no share_principals)."),
     Output("endpoint_security_group_id", "Security group of the interface endpoints (null: none)."),
     Output("network_acl_id", "Network ACL of the DC subnets (null: create_network_acl is false)."),
-    Output("port_forwarding_document_name", "Session Manager document that forwards a local port to RDP only."),
+    Output("port_forwarding_document_name", "Session Manager document forwarding a local port to RDP only."),
     Output("admin_policy_arn", "Managed policy for AD administrators: attach it to their roles."),
+    Output("admin_policy_json", "Its document (the identity module's ad_admin_policy_json takes it)."),
     Output("protection_policy_arn", "Managed policy that denies changing DCs to all but the AD-admin roles."),
     Output("protection_policy_json", "The same protection as JSON, ready for a service control policy."),
-    Output("notification_topic_arn", "SNS topic told of sessions and commands on DCs: subscribe the AD team."),
+    Output("notification_topic_arn", "SNS topic told of sessions and commands on DCs: subscribe the team."),
 )
 
 
@@ -1499,9 +1580,9 @@ UNITS: Mapping[str, Unit] = {
         ),
         Unit(
             "tools-host",
-            "Security account, home Region: the AD tools host's role and instance profile (bring your own "
-            "host).",
-            TOOLS_HOST_VARIABLES,
+            "Security account, home Region: the AD tools host's role and instance profile, and optionally "
+            "the instance (AL2023 or Windows, IMDSv2, encrypted root volume) with its security group.",
+            (*TOOLS_HOST_VARIABLES, _tools_host_instance_variable()),
             TOOLS_HOST_OUTPUTS,
             _tools_host,
             {
@@ -1509,7 +1590,13 @@ UNITS: Mapping[str, Unit] = {
                 "hub_kms_key_arn": (
                     "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
                 ),
+                "instance": {
+                    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+                    "subnet_id": "subnet-0a1b2c3d4e5f60718",
+                    "dc_cidrs": ["10.10.0.0/16"],
+                },
             },
+            _tools_host_patch,
         ),
         Unit(
             "identity",

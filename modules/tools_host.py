@@ -57,7 +57,7 @@ from handlers.domain_join.contract import (
 
 from . import arns, iam, ports
 from .cdk import Fn, Op, Token, is_token
-from .patterns import ACCOUNT_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME
+from .patterns import ACCOUNT_ID, AMI_ID, KMS_KEY_ARN, REGION, RESOURCE_NAME
 from .validation import PropsError, check_each, check_pattern, check_setting, str_default
 
 LINUX_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -77,10 +77,23 @@ Install-WindowsFeature -Name RSAT-AD-PowerShell
 VPC_ID = "vpc-"
 SUBNET_ID = "subnet-"
 HTTPS = 443
+PLATFORMS = ("linux", "windows")
+INSTANCE_TYPES = {"linux": "t3.small", "windows": "t3.medium"}  # the defaults of `instance_type`
+AMI_PARAMETERS = {"linux": LINUX_AMI_PARAMETER, "windows": WINDOWS_AMI_PARAMETER}
+USER_DATA = {"linux": LINUX_USER_DATA, "windows": WINDOWS_USER_DATA}
+HTTPS_EGRESS_DESCRIPTION = "Systems Manager (agent channels, Run Command)"
+SECURITY_GROUP_DESCRIPTION = (
+    "ec2-domain-join tools host: AD client ports to the DCs, HTTPS to Systems Manager"
+)
 
 
 def tools_host_role_name(name: str) -> str:
     return f"{name}-tools-host"
+
+
+def egress_description(rule: ports.PortRule) -> str:
+    """An egress rule's description: the port's purpose (EC2 takes at most 255 characters)."""
+    return rule.purpose[:255]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +110,7 @@ class ToolsHostInstanceProps:
             RSAT-AD-PowerShell). Default ``linux``.
         instance_type: default ``t3.small`` (Linux) / ``t3.medium`` (Windows).
         ami_parameter: public SSM parameter of the AMI. Default: the latest image of the platform.
+        ami_id: a given AMI (``ami-…``) instead of the parameter's: no SSM read at plan. Default None.
     """
 
     vpc_id: str
@@ -106,14 +120,17 @@ class ToolsHostInstanceProps:
     platform: str = "linux"
     instance_type: str | None = None
     ami_parameter: str | None = None
+    ami_id: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.vpc_id, str) and self.vpc_id.startswith(VPC_ID)):
             raise PropsError("instance.vpc_id", f"{self.vpc_id!r} is not a VPC id (vpc-…)")
         if not (isinstance(self.subnet_id, str) and self.subnet_id.startswith(SUBNET_ID)):
             raise PropsError("instance.subnet_id", f"{self.subnet_id!r} is not a subnet id (subnet-…)")
-        if self.platform not in ("linux", "windows"):
+        if self.platform not in PLATFORMS:
             raise PropsError("instance.platform", f"{self.platform!r} must be linux or windows")
+        if self.ami_id is not None:
+            check_pattern("instance.ami_id", self.ami_id, AMI_ID, "an AMI id (ami-…)")
         try:
             ports.egress_rules(self.dc_cidrs)
             ports.egress_rules(self.https_egress_cidrs)
@@ -356,17 +373,16 @@ class ToolsHost(Construct):
         )
 
     def _instance(self, props: ToolsHostProps, spec: ToolsHostInstanceProps, tags: dict[str, str]) -> None:
-        windows = spec.platform == "windows"
-        ami = DataAwsSsmParameter(
-            self,
-            "ami",
-            name=spec.ami_parameter or (WINDOWS_AMI_PARAMETER if windows else LINUX_AMI_PARAMETER),
-        )
+        ami_id = spec.ami_id
+        if ami_id is None:
+            ami_id = DataAwsSsmParameter(
+                self, "ami", name=spec.ami_parameter or AMI_PARAMETERS[spec.platform]
+            ).value
         self.security_group = SecurityGroup(
             self,
             "security-group",
             name=f"{props.name}-tools-host",
-            description="ec2-domain-join tools host: AD client ports to the DCs, HTTPS to Systems Manager",
+            description=SECURITY_GROUP_DESCRIPTION,
             vpc_id=spec.vpc_id,
             tags=tags,
         )
@@ -379,7 +395,7 @@ class ToolsHost(Construct):
                 from_port=rule.rule.from_port,
                 to_port=rule.rule.to_port,
                 cidr_ipv4=rule.cidr,
-                description=rule.rule.purpose[:255],
+                description=egress_description(rule.rule),
             )
         for index, cidr in enumerate(spec.https_egress_cidrs):
             VpcSecurityGroupEgressRule(
@@ -390,13 +406,13 @@ class ToolsHost(Construct):
                 from_port=HTTPS,
                 to_port=HTTPS,
                 cidr_ipv4=cidr,
-                description="Systems Manager (agent channels, Run Command)",
+                description=HTTPS_EGRESS_DESCRIPTION,
             )
         self.instance = Instance(
             self,
             "instance",
-            ami=ami.value,
-            instance_type=spec.instance_type or ("t3.medium" if windows else "t3.small"),
+            ami=ami_id,
+            instance_type=spec.instance_type or INSTANCE_TYPES[spec.platform],
             subnet_id=spec.subnet_id,
             vpc_security_group_ids=[self.security_group.id],
             iam_instance_profile=self.instance_profile.name,
@@ -407,7 +423,119 @@ class ToolsHost(Construct):
                 http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
             ),
             root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3"),
-            user_data=WINDOWS_USER_DATA if windows else LINUX_USER_DATA,
+            user_data=USER_DATA[spec.platform],
             tags={**tags, props.tag_key: props.tag_value, "Name": f"{props.name}-tools-host"},
             lifecycle={"ignore_changes": ["ami"]},
         )
+
+    # --- the plain module (terraform/modules/tools-host): the instance from an object variable ---
+    def instance_from_variable(
+        self,
+        instance: str = "var.instance",
+        *,
+        name: str = "var.name",
+        tag_key: str = "var.tools_host_tag_key",
+        tag_value: str = "var.tools_host_tag_value",
+    ) -> None:
+        """The optional instance of the plain module: `instance` is the reference of its object variable
+        (`var.instance`, null: no instance), whose attributes are `ToolsHostInstanceProps`' fields (checked by
+        the variable's validation blocks).  Every resource has `count` (or `for_each`) 0 when it is null; the
+        port rows, AMI parameters, instance types and user data are the `plain_locals()` of the module;
+        `name`, `tag_key` and `tag_value` are the references of the module's variables of those props."""
+        props = self.props
+        given = f"{instance} != null ? 1 : 0"
+        platform = f"local.{PLATFORMS_LOCAL}[{instance}.platform]"
+        ami = DataAwsSsmParameter(
+            self, "ami", name=f"${{coalesce({instance}.ami_parameter, {platform}.ami_parameter)}}"
+        )
+        ami.add_override("count", f"${{var.create && try({instance}.ami_id == null, false) ? 1 : 0}}")
+        group = SecurityGroup(
+            self,
+            "security-group",
+            name=tools_host_role_name(props.name),
+            description=SECURITY_GROUP_DESCRIPTION,
+            vpc_id=f"${{{instance}.vpc_id}}",
+        )
+        group.add_override("count", f"${{{given}}}")
+        group_id = f"${{{group.fqn}[0].id}}"
+        ad = VpcSecurityGroupEgressRule(
+            self,
+            "ad-egress",
+            security_group_id=group_id,
+            ip_protocol="${each.value.protocol}",
+            cidr_ipv4="${each.value.cidr_ipv4}",
+            description="${each.value.description}",
+        )
+        ad.add_override(
+            "for_each",
+            f"${{{{for pair in setproduct(local.{EGRESS_LOCAL}, try({instance}.dc_cidrs, [])) : "
+            '"${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = pair[1] })}}',
+        )
+        for argument in ("from_port", "to_port"):
+            ad.add_override(argument, f"${{each.value.{argument}}}")
+        https = VpcSecurityGroupEgressRule(
+            self,
+            "https-egress",
+            security_group_id=group_id,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            cidr_ipv4="${each.value}",
+            description=HTTPS_EGRESS_DESCRIPTION,
+        )
+        https.add_override("for_each", f"${{toset(try({instance}.https_egress_cidrs, []))}}")
+        host = Instance(
+            self,
+            "instance",
+            ami=f"${{try({ami.fqn}[0].value, {instance}.ami_id)}}",
+            instance_type=f"${{coalesce({instance}.instance_type, {platform}.instance_type)}}",
+            subnet_id=f"${{{instance}.subnet_id}}",
+            vpc_security_group_ids=[group_id],
+            iam_instance_profile=self.instance_profile.name,
+            associate_public_ip_address=False,
+            monitoring=True,
+            ebs_optimized=True,
+            metadata_options=InstanceMetadataOptions(
+                http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
+            ),
+            root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3"),
+            user_data=f"${{{platform}.user_data}}",
+            lifecycle={"ignore_changes": ["ami"]},
+        )
+        host.add_override("count", f"${{{given}}}")
+        # as the construct: the tools-host tag the handler looks for, then the Name (a token cannot be a key)
+        named = tools_host_role_name("${" + name + "}")
+        host.add_override("tags", f'${{{{ ({tag_key}) = {tag_value}, Name = "{named}" }}}}')
+        self.plain_outputs = {
+            "instance_id": f"${{{host.fqn}[0].id}}",
+            "security_group_id": group_id,
+        }
+
+
+PLATFORMS_LOCAL = "tools_host_platforms"
+EGRESS_LOCAL = "tools_host_egress"
+
+
+def plain_locals() -> dict[str, object]:
+    """The plain module's `locals`: per platform its AMI parameter, instance type and user data; the rows of
+    the AD client port table the host's security group opens to each DC network (modules/ports.py)."""
+    return {
+        PLATFORMS_LOCAL: {
+            platform: {
+                "ami_parameter": AMI_PARAMETERS[platform],
+                "instance_type": INSTANCE_TYPES[platform],
+                "user_data": USER_DATA[platform],
+            }
+            for platform in PLATFORMS
+        },
+        EGRESS_LOCAL: [
+            {
+                "key": rule.key,
+                "protocol": rule.protocol,
+                "from_port": rule.from_port,
+                "to_port": rule.to_port,
+                "description": egress_description(rule),
+            }
+            for rule in ports.rules_between(ports.Role.CLIENT, ports.Role.DOMAIN_CONTROLLER)
+        ],
+    }

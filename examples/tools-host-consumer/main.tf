@@ -1,6 +1,7 @@
-# The AD tools host's identity (role and instance profile) with the plain tools-host module, in the security
-# account's home Region, after the hub (it needs the hub's KMS key). Attach the instance profile to your tools
-# host (and tag it as the hub expects). Values for a first try are in terraform.tfvars; see README.md.
+# The AD tools host with the plain tools-host module, in the security account's home Region, after the hub (it
+# needs the hub's KMS key): its identity (role and instance profile) and, with `instance`, the instance itself
+# (null: attach the profile to your own host and tag it as the hub expects). Values for a first try are in
+# terraform.tfvars; see README.md.
 
 terraform {
   required_version = ">= 1.5"
@@ -44,6 +45,20 @@ variable "inventory_bucket_arn" {
   default     = null
 }
 
+variable "instance" {
+  type = object({
+    vpc_id             = string
+    subnet_id          = string
+    dc_cidrs           = list(string)
+    https_egress_cidrs = optional(list(string), ["0.0.0.0/0"])
+    platform           = optional(string, "linux")
+    instance_type      = optional(string)
+    ami_id             = optional(string)
+  })
+  description = "The tools-host instance the module creates (VPC, private subnet, DC networks); null: bring your own."
+  default     = null
+}
+
 variable "assume_role_arn" {
   type        = string
   description = "Role Terraform assumes in the security account; null uses the caller's credentials as they are."
@@ -80,6 +95,7 @@ module "domain_join_tools_host" {
   password_kms_key_arn     = var.password_kms_key_arn
   hub_kms_key_arn          = var.hub_kms_key_arn
   inventory_bucket_arn     = var.inventory_bucket_arn
+  instance                 = var.instance
 }
 
 output "tools_host_instance_profile_arn" {
@@ -95,4 +111,14 @@ output "tools_host_instance_profile_name" {
 output "tools_host_role_arn" {
   description = "The tools host's role."
   value       = module.domain_join_tools_host.role_arn
+}
+
+output "tools_host_instance_id" {
+  description = "The tools-host instance (null without instance): the hub's tools_host_instance_id."
+  value       = module.domain_join_tools_host.instance_id
+}
+
+output "tools_host_security_group_id" {
+  description = "The instance's security group (null without instance): admit it on the DCs as a client."
+  value       = module.domain_join_tools_host.security_group_id
 }

@@ -164,6 +164,13 @@ def test_invalid_instance_props_name_the_field() -> None:
     with pytest.raises(PropsError) as caught:
         ToolsHostInstanceProps(vpc_id="vpc-1", subnet_id="subnet-1", dc_cidrs=DC_CIDRS, platform="bsd")
     assert caught.value.field == "instance.platform"
+    with pytest.raises(PropsError) as caught:  # a given AMI (the plain module's offline plans) is an AMI id
+        ToolsHostInstanceProps(vpc_id="vpc-1", subnet_id="subnet-1", dc_cidrs=DC_CIDRS, ami_id="image-1")
+    assert caught.value.field == "instance.ami_id"
+    given = ToolsHostInstanceProps(
+        vpc_id="vpc-1", subnet_id="subnet-1", dc_cidrs=DC_CIDRS, ami_id="ami-0123456789abcdef0"
+    )
+    assert given.ami_id == "ami-0123456789abcdef0"
 
 
 def test_checkov_finds_nothing_on_the_tools_host(stacks: tuple[Path, dict[str, dict[str, Any]]]) -> None:

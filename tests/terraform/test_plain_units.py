@@ -3,13 +3,15 @@ work dirs and Terraform runs of test_plain_modules.py's consumer jobs: no extra 
 
 - tools-host: each planned IAM policy and the role's trust policy are the `ToolsHost` construct's, synthesized
   with cdktf for the same inputs (the consumer's terraform.tfvars; the STS stub's account), statement for
-  statement;
+  statement; so are the instance (IMDSv2 only, encrypted root volume, the profile), its security group and
+  every egress rule (the AD client port table to each DC network, HTTPS to Systems Manager);
 - directory-config: each planned item is the item the landing-zone path writes for the same settings
   (`landing_zone.config_item`), and the handler's `AccountConfig` reads it back from DynamoDB (moto).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,12 +57,12 @@ def planned(plan: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any
     }
 
 
-def construct_policies(values: dict[str, Any], outdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ToolsHost construct for the consumer's inputs, synthesized: (policy name -> document, trust)."""
+def construct_config(values: dict[str, Any], outdir: Path) -> dict[str, Any]:
+    """The ToolsHost construct for the consumer's inputs (its instance too), synthesized: its cdk.tf.json."""
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
     from modules.cdk import App, TerraformStack
-    from modules.tools_host import ToolsHost, ToolsHostProps
+    from modules.tools_host import ToolsHost, ToolsHostInstanceProps, ToolsHostProps
 
     app = App(outdir=str(outdir))
     stack = TerraformStack(app, "tools-host")
@@ -73,12 +75,19 @@ def construct_policies(values: dict[str, Any], outdir: Path) -> tuple[dict[str, 
             region=values["home_region"],
             password_parameter_names=values["password_parameter_names"],
             password_kms_key_arn=values.get("password_kms_key_arn"),
+            instance=ToolsHostInstanceProps(**values["instance"]) if values.get("instance") else None,
         ),
     )
     host.open_sealed_prestage_lists(values["hub_kms_key_arn"])
     host.write_inventory(values["inventory_bucket_arn"])
     app.synth()
-    config = json.loads((outdir / "stacks" / "tools-host" / "cdk.tf.json").read_text())
+    config: dict[str, Any] = json.loads((outdir / "stacks" / "tools-host" / "cdk.tf.json").read_text())
+    return config
+
+
+def construct_policies(values: dict[str, Any], outdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ToolsHost construct for the consumer's inputs: (policy name -> document, trust)."""
+    config = construct_config(values, outdir)
     policies = {
         p["name"]: json.loads(p["policy"]) for p in config["resource"]["aws_iam_role_policy"].values()
     }
@@ -109,6 +118,59 @@ def test_plain_tools_host_grants_exactly_what_the_construct_grants(
     assert len(policies) == 3
     assert any(s["Sid"] == "DecryptJoinPasswordsThroughSsmOnly" for s in policies["tools-host"]["Statement"])
     assert json.loads(role["assume_role_policy"]) == expected_trust
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("job", [TOOLS_HOST_JOB], ids=str)
+def test_plain_tools_host_instance_is_the_constructs(job: Job, tier: Tier, tmp_path: Path) -> None:
+    # GIVEN the plan of the tools-host consumer with `instance` (a given AMI, two DC networks, HTTPS to the
+    # VPC's endpoints) and the ToolsHost construct synthesized with the same instance props
+    _, outcome = tier.result(job)
+    assert outcome.failed_step is None, outcome.output
+    assert outcome.plan is not None
+    values = tfvars(job.key)
+    config = construct_config(values, tmp_path / "synth")
+    resources = config["resource"]
+    [expected_instance] = resources["aws_instance"].values()
+    [expected_group] = resources["aws_security_group"].values()
+    [profile] = planned(outcome.plan, "aws_iam_instance_profile").values()
+    # WHEN the planned instance, security group and egress rules are read
+    [instance] = planned(outcome.plan, "aws_instance").values()
+    [group] = planned(outcome.plan, "aws_security_group").values()
+    rules = planned(outcome.plan, "aws_vpc_security_group_egress_rule").values()
+
+    # THEN the instance is the construct's: AMI, type, subnet, no public address, IMDSv2 only, encrypted
+    # root volume, user data, tags; and it has the module's instance profile
+    for argument in (
+        "ami", "instance_type", "subnet_id", "associate_public_ip_address", "monitoring", "ebs_optimized",
+    ):  # fmt: skip
+        assert instance[argument] == expected_instance[argument], argument
+    [metadata] = instance["metadata_options"]
+    assert {key: metadata[key] for key in expected_instance["metadata_options"]} == (
+        expected_instance["metadata_options"]
+    )
+    assert metadata["http_tokens"] == "required"
+    [root] = instance["root_block_device"]
+    assert (root["encrypted"], root["volume_type"]) == (True, "gp3")
+    assert expected_instance["root_block_device"] == {"encrypted": True, "volume_type": "gp3"}
+    assert instance["user_data"] in (
+        expected_instance["user_data"],
+        hashlib.sha1(expected_instance["user_data"].encode()).hexdigest(),  # noqa: S324 (the provider's)
+    )
+    assert instance["tags"] == expected_instance["tags"]
+    assert instance["tags"][settings.TOOLS_HOST_TAG_KEY.default] == settings.TOOLS_HOST_TAG_VALUE.default
+    assert instance["iam_instance_profile"] == profile["name"]
+    # AND the security group is the construct's
+    for argument in ("name", "description", "vpc_id"):
+        assert group[argument] == expected_group[argument], argument
+
+    # AND so is every egress rule: the AD client port table to each DC network, HTTPS to Systems Manager
+    def rule(body: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(body[k] for k in ("ip_protocol", "from_port", "to_port", "cidr_ipv4", "description"))
+
+    expected_rules = sorted(rule(b) for b in resources["aws_vpc_security_group_egress_rule"].values())
+    assert sorted(rule(b) for b in rules) == expected_rules
+    assert len(expected_rules) > len(values["instance"]["dc_cidrs"]) * 10
 
 
 def landing_zone_item(account_id: str, entry: dict[str, Any]) -> dict[str, Any]:

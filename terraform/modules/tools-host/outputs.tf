@@ -20,3 +20,13 @@ output "instance_profile_name" {
   description = "The instance profile's name (for aws_instance.iam_instance_profile)."
   value       = try(aws_iam_instance_profile.this[0].name, null)
 }
+
+output "instance_id" {
+  description = "The tools-host instance (null: no instance)."
+  value       = try(aws_instance.this[0].id, null)
+}
+
+output "security_group_id" {
+  description = "The tools-host instance's security group (null: no instance)."
+  value       = try(aws_security_group.this[0].id, null)
+}

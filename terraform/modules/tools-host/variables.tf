@@ -82,6 +82,46 @@ variable "tools_host_tag_value" {
   }
 }
 
+variable "instance" {
+  description = "The tools-host instance, created by the module; null: bring your own host (attach instance_profile_name, tag it). vpc_id and subnet_id (a private subnet reaching the DCs); dc_cidrs: the DCs' networks, egress is the AD client port table to each; https_egress_cidrs: where Systems Manager is reached on 443 (the VPC CIDR with interface endpoints); platform linux (Amazon Linux 2023, adcli) or windows (Windows Server 2022, RSAT-AD-PowerShell); instance_type (null: linux t3.small, windows t3.medium); ami_parameter (null: the platform's latest public AMI parameter) or ami_id (no SSM read). IMDSv2 only, encrypted gp3 root volume, no public address, detailed monitoring."
+  type = object({
+    vpc_id             = string
+    subnet_id          = string
+    dc_cidrs           = list(string)
+    https_egress_cidrs = optional(list(string), ["0.0.0.0/0"])
+    platform           = optional(string, "linux")
+    instance_type      = optional(string)
+    ami_parameter      = optional(string)
+    ami_id             = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.instance == null || try(startswith(var.instance.vpc_id, "vpc-") && startswith(var.instance.subnet_id, "subnet-"), false)
+    error_message = "instance: vpc_id must be a VPC id (vpc-…) and subnet_id a subnet id (subnet-…)."
+  }
+
+  validation {
+    condition     = var.instance == null || try(contains(["linux", "windows"], var.instance.platform), false)
+    error_message = "instance: platform must be linux or windows."
+  }
+
+  validation {
+    condition     = var.instance == null || try(alltrue([for c in var.instance.dc_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && try(cidrhost(c, 0) == split("/", c)[0], false)]) && length(var.instance.dc_cidrs) > 0 && length(distinct(var.instance.dc_cidrs)) == length(var.instance.dc_cidrs), false)
+    error_message = "instance: dc_cidrs must list the DCs' IPv4 networks a.b.c.d/n (host bits zero), each once."
+  }
+
+  validation {
+    condition     = var.instance == null || try(alltrue([for c in var.instance.https_egress_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && try(cidrhost(c, 0) == split("/", c)[0], false)]) && length(var.instance.https_egress_cidrs) > 0 && length(distinct(var.instance.https_egress_cidrs)) == length(var.instance.https_egress_cidrs), false)
+    error_message = "instance: https_egress_cidrs must list IPv4 networks a.b.c.d/n (host bits zero), each once."
+  }
+
+  validation {
+    condition     = var.instance == null || try(var.instance.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.instance.ami_id)), false)
+    error_message = "instance: ami_id must be an AMI id (ami-…)."
+  }
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)
