@@ -57,7 +57,7 @@ from constructs import Construct
 from handlers.domain_join.patterns import DOMAIN, ROLE_ARN_PARTITION_GROUP
 
 from . import arns, iam, naming, ports
-from .cdk import Token, is_token
+from .cdk import Fn, Op, Token, is_token
 from .partitions import UnknownRegionError
 from .patterns import (
     ACCOUNT_ID,
@@ -254,6 +254,64 @@ def _check_bool(field_name: str, value: Any) -> None:
         raise PropsError(field_name, f"{value!r} must be true or false")
 
 
+def security_group_quota_problem(rules: int | str) -> str:
+    """Why the DC security group's `rules` inbound rules do not fit (the props and the plain module's
+    precondition say the same)."""
+    return (
+        f"the DC security group needs {rules} inbound rules: raise the quota (and this value), or "
+        "summarise the client networks (one CIDR or prefix list)"
+    )
+
+
+NETWORK_ACL_DIRECTIONS: Final = ((False, "inbound"), (True, "outbound"))
+
+
+def network_acl_quota_problem(count: int | str, direction: str) -> str:
+    """Why a network ACL of `count` `direction` rules does not fit."""
+    return (
+        f"the network ACL needs {count} {direction} rules: summarise the networks (one CIDR for clients and "
+        "DCs) or raise the quota (at most 40)"
+    )
+
+
+PORT_PAIRS: Final = {
+    "client_to_dc": ports.CLIENT_TO_DC,
+    "dc_to_dc": ports.DC_TO_DC,
+    "admin_to_dc": ports.ADMIN_TO_DC,
+}
+"""The port table by role pair (the plain modules' `ad_ports` local has the same keys)."""
+DC_INGRESS_SOURCES: Final = (
+    ("client_to_dc", ("client_cidrs", "client_prefix_list_ids", "client_security_group_ids")),
+    ("admin_to_dc", ("admin_cidrs", "admin_security_group_ids")),
+    ("dc_to_dc", ("replication_peer_cidrs",)),
+)
+"""The DC security group's inbound sources: each field's entries get the rows of that pair (and the group
+itself the DC <-> DC rows)."""
+NETWORK_ACL_PEERS: Final = (
+    ("client_cidrs", Role.CLIENT),
+    ("admin_cidrs", Role.ADMIN),
+    ("dc_subnet_cidrs", Role.DOMAIN_CONTROLLER),
+    ("replication_peer_cidrs", Role.DOMAIN_CONTROLLER),
+)
+"""The networks of a network ACL and the role each plays towards the DCs (the VPC's CIDR: the endpoints)."""
+NETWORK_ACL_FIRST_RULE: Final = 100
+NETWORK_ACL_RULE_STEP: Final = 10
+
+NETWORK_ACL_NEEDS: Final = (
+    ("dc_subnet_ids", True, "the network ACL needs the DC subnets"),
+    ("dc_subnet_cidrs", True, "the network ACL needs the DC subnets' CIDRs"),
+    ("client_cidrs", True, "a network ACL admits networks only: give the members' CIDRs"),
+    ("client_prefix_list_ids", False, "a network ACL cannot admit these: give the members as client_cidrs"),
+    (
+        "client_security_group_ids",
+        False,
+        "a network ACL cannot admit these: give the members as client_cidrs",
+    ),
+    ("admin_security_group_ids", False, "a network ACL cannot admit these: give admin_cidrs"),
+)
+"""What a network ACL needs of the inputs: (field, whether it must be non-empty, the problem otherwise)."""
+
+
 def share_principal_problem(principal: str, partition: str) -> str | None:
     """Why RAM would not accept `principal` here (or None): an organization or OU ARN, or an account id."""
     if ACCOUNT_ID.fullmatch(principal):
@@ -326,6 +384,7 @@ class DirectoryNetworkProps:
     dc_tag_key: str = "ADDomainController"
     """The tag that marks domain controller instances (sessions, protection and notifications key on it)."""
     dc_tag_value: str = "true"
+    """The value of that tag on domain controllers."""
     admin_role_arns: Sequence[str]
     """The AD-admin roles: the only principals the protection policy lets stop, terminate or change DCs."""
     dc_instance_ids: Sequence[str] = ()
@@ -338,6 +397,9 @@ class DirectoryNetworkProps:
     local_port: int = DEFAULT_LOCAL_PORT
     """The admin's local port the RDP document listens on by default (1024-65535)."""
     kms_key_deletion_window_days: int = 30
+    """Days a deleted notification key stays recoverable (7-30)."""
+    partition: str | None = None
+    """The partition of every ARN (default: the Region's); the plain module passes the provider's."""
     name: str = naming.DEFAULT_NAME
     """Prefix of every name (the spoke side finds the resolver rule by it)."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -347,6 +409,17 @@ class DirectoryNetworkProps:
         """True in the plain module (a Terraform variable as `vpc_id`): the values are known at plan only,
         where the variables' validation blocks check them; the construct then emits `for_each` resources."""
         return is_token(self.vpc_id)
+
+    @property
+    def arn_partition(self) -> str:
+        """`partition`, else the Region's."""
+        return self.partition or arns.partition_of(self.region)
+
+    def arn(self, service: str, account: str, resource: str, region: str | None = None) -> str:
+        """An ARN of `service` in this Region (or `region`) and partition."""
+        return arns.arn(
+            self.arn_partition, service, self.region if region is None else region, account, resource
+        )
 
     def __post_init__(self) -> None:
         if self.terraform_inputs:
@@ -395,11 +468,7 @@ class DirectoryNetworkProps:
             self._check_network_acl()
         rules = self.dc_ingress_rule_count
         if rules > self.security_group_rule_quota:
-            raise PropsError(
-                "security_group_rule_quota",
-                f"the DC security group needs {rules} inbound rules: raise the quota (and this value), or "
-                "summarise the client networks (one CIDR or prefix list)",
-            )
+            raise PropsError("security_group_rule_quota", security_group_quota_problem(rules))
         for index, principal in enumerate(self.share_principals):
             problem = (
                 share_principal_problem(principal, partition) if isinstance(principal, str) else "not text"
@@ -446,53 +515,30 @@ class DirectoryNetworkProps:
             raise PropsError("name", "; ".join(problems))
 
     def _check_network_acl(self) -> None:
-        if not self.dc_subnet_ids:
-            raise PropsError("dc_subnet_ids", "the network ACL needs the DC subnets")
-        if not self.dc_subnet_cidrs:
-            raise PropsError("dc_subnet_cidrs", "the network ACL needs the DC subnets' CIDRs")
-        if not self.client_cidrs:
-            raise PropsError("client_cidrs", "a network ACL admits networks only: give the members' CIDRs")
-        if self.client_prefix_list_ids or self.client_security_group_ids:
-            field_name = (
-                "client_prefix_list_ids" if self.client_prefix_list_ids else "client_security_group_ids"
-            )
-            raise PropsError(field_name, "a network ACL cannot admit these: give the members as client_cidrs")
-        if self.admin_security_group_ids:
-            raise PropsError("admin_security_group_ids", "a network ACL cannot admit these: give admin_cidrs")
+        for field_name, needed, problem in NETWORK_ACL_NEEDS:
+            if bool(getattr(self, field_name)) != needed:
+                raise PropsError(field_name, problem)
         entries = self.network_acl_entries()
-        for egress, direction in ((False, "inbound"), (True, "outbound")):
+        for egress, direction in NETWORK_ACL_DIRECTIONS:
             count = len([e for e in entries if e.egress == egress])
             if count > self.network_acl_rule_quota:
-                raise PropsError(
-                    "network_acl_rule_quota",
-                    f"the network ACL needs {count} {direction} rules: summarise the networks (one CIDR for "
-                    "clients and DCs) or raise the quota (at most 40)",
-                )
+                raise PropsError("network_acl_rule_quota", network_acl_quota_problem(count, direction))
 
     def network_acl_entries(self) -> tuple[ports.AclEntry, ...]:
         """The network ACL's allow rules: the table from each network, in its roles, and the answers."""
         peers: dict[str, list[Role]] = {}
-        for cidrs, role in (
-            (self.client_cidrs, Role.CLIENT),
-            (self.admin_cidrs, Role.ADMIN),
-            (self.dc_subnet_cidrs, Role.DOMAIN_CONTROLLER),
-            (self.replication_peer_cidrs, Role.DOMAIN_CONTROLLER),
-        ):
-            for cidr in cidrs:
+        for field_name, role in NETWORK_ACL_PEERS:
+            for cidr in getattr(self, field_name):
                 peers.setdefault(cidr, []).append(role)
         return ports.network_acl_entries(peers, endpoint_cidrs=[self.vpc_cidr])
 
     @property
     def dc_ingress_rule_count(self) -> int:
-        """Inbound rules of the DC security group (a prefix list counted once: AWS counts its max entries)."""
-        clients = (
-            len(self.client_cidrs) + len(self.client_prefix_list_ids) + len(self.client_security_group_ids)
-        )
-        admins = len(self.admin_cidrs) + len(self.admin_security_group_ids)
-        return (
-            clients * len(ports.CLIENT_TO_DC)
-            + (1 + len(self.replication_peer_cidrs)) * len(ports.DC_TO_DC)
-            + admins * len(ports.ADMIN_TO_DC)
+        """Inbound rules of the DC security group (a prefix list counted once: AWS counts its max entries):
+        the DC <-> DC rows for the group itself, and each pair's rows per source of DC_INGRESS_SOURCES."""
+        return len(PORT_PAIRS["dc_to_dc"]) + sum(
+            len(PORT_PAIRS[pair]) * sum(len(getattr(self, f)) for f in fields)
+            for pair, fields in DC_INGRESS_SOURCES
         )
 
 
@@ -570,7 +616,7 @@ class DirectoryNetwork(Construct):
         if p.terraform_inputs:
             self._terraform_network()
             return
-        account, region, name = p.account_id, p.region, p.name
+        region, name = p.region, p.name
         self.partition = arns.partition_of(region)
         tags = dict(p.tags) or None
 
@@ -707,44 +753,8 @@ class DirectoryNetwork(Construct):
                 tags=tags,
             )
 
-        # --- administration without inbound ports ---
-        self.port_forwarding_document = SsmDocument(
-            self,
-            "rdp-document",
-            region=region,
-            name=port_forwarding_document_name(name),
-            document_type="Session",
-            document_format="JSON",
-            content=json.dumps(rdp_document_content(p.local_port), indent=2),
-            tags=tags,
-        )
-        self.port_forwarding_document.override_logical_id("rdp_port_forwarding_document")
-        self.admin_policy_document = admin_policy_document(p)
-        self.admin_policy = IamPolicy(
-            self,
-            "admin-policy",
-            name=admin_policy_name(name),
-            description="AD administrators: RDP to domain controllers by Session Manager port forwarding",
-            policy=escape_for_terraform(iam.to_json(self.admin_policy_document)),
-            tags=tags,
-        )
-        self.admin_policy.override_logical_id("ad_admin_policy")
-        self.protection_policy_document = protection_policy_document(p)
-        self.protection_policy_json = json.dumps(self.protection_policy_document, indent=2)
-        self.protection_policy = IamPolicy(
-            self,
-            "protection-policy",
-            name=protection_policy_name(name),
-            description="Deny stopping, terminating or changing domain controllers, but to AD-admin roles",
-            policy=escape_for_terraform(iam.to_json(self.protection_policy_document)),
-            tags=tags,
-        )
-        self.protection_policy.override_logical_id("dc_protection_policy")
-
-        # --- notification when a session or a command targets a domain controller ---
-        self.topic_arn = p.notification_topic_arn or regional_arn(
-            region, "sns", account, notification_topic_name(name)
-        )
+        # --- administration without inbound ports, DC protection, notification ---
+        self._administration(tags)
         self._notification(tags)
 
         self.outputs: dict[str, Any] = {
@@ -763,13 +773,60 @@ class DirectoryNetwork(Construct):
             "notification_topic_arn": self.topic_arn,
         }
 
+    def _administration(self, tags: dict[str, str] | None) -> None:
+        """The RDP port-forwarding document, the AD-admin policy and the DC protection policy (also as JSON
+        for an SCP), from the same functions on both paths; in the plain module as `jsonencode` of the
+        variables (cdktf escapes the IAM policy variable ${aws:userid} there itself)."""
+        p = self.props
+        plain = p.terraform_inputs
+
+        def policy_json(document: dict[str, Any]) -> str:
+            return iam.to_json(document) if plain else escape_for_terraform(iam.to_json(document))
+
+        local_port = Token.as_string(Fn.tostring(p.local_port)) if plain else p.local_port
+        content = rdp_document_content(local_port)
+        self.port_forwarding_document = SsmDocument(
+            self,
+            "rdp-document",
+            region=p.region,
+            name=port_forwarding_document_name(p.name),
+            document_type="Session",
+            document_format="JSON",
+            content=iam.to_json(content) if plain else json.dumps(content, indent=2),
+            tags=tags,
+        )
+        self.port_forwarding_document.override_logical_id("rdp_port_forwarding_document")
+        self.admin_policy_document = admin_policy_document(p)
+        self.admin_policy = IamPolicy(
+            self,
+            "admin-policy",
+            name=admin_policy_name(p.name),
+            description="AD administrators: RDP to domain controllers by Session Manager port forwarding",
+            policy=policy_json(self.admin_policy_document),
+            tags=tags,
+        )
+        self.admin_policy.override_logical_id("ad_admin_policy")
+        self.protection_policy_document = protection_policy_document(p)
+        self.protection_policy = IamPolicy(
+            self,
+            "protection-policy",
+            name=protection_policy_name(p.name),
+            description="Deny stopping, terminating or changing domain controllers, but to AD-admin roles",
+            policy=policy_json(self.protection_policy_document),
+            tags=tags,
+        )
+        self.protection_policy.override_logical_id("dc_protection_policy")
+        self.protection_policy_json = (
+            self.protection_policy.policy if plain else json.dumps(self.protection_policy_document, indent=2)
+        )
+
     def _terraform_network(self) -> None:
-        """The network part with Terraform variables as inputs (the plain module): the DC and resolver
-        security groups with `for_each` rules over the port table (the `ad_ports` local) times the sources,
-        the outbound endpoint and forward rule (dynamic blocks over the subnets and DNS servers), the
-        association, the RAM share and the interface endpoints.  Not built here (documented limits of the
-        plain module): the network ACL, the RDP document, the admin and protection policies and the
-        notification; the landing zone (cdktf) builds them."""
+        """The network with Terraform variables as inputs (the plain module): the DC and resolver security
+        groups with `for_each` rules over the port table (the `ad_ports` local) times the sources, the
+        outbound endpoint and forward rule (dynamic blocks over the subnets and DNS servers), the
+        association, the RAM share, the interface endpoints, the optional network ACL (`dc_network_acl_*`
+        locals), and the administration and notification from the same functions as the landing-zone path;
+        the props' quota and network-ACL checks as preconditions with the props' messages."""
         p = self.props
         region = p.region
         self.dc_security_group = SecurityGroup(
@@ -779,6 +836,22 @@ class DirectoryNetwork(Construct):
             name=dc_security_group_name(p.name),
             description="Domain controllers: AD ports from members and admins, DC to DC (ec2-domain-join)",
             vpc_id=p.vpc_id,
+        )
+        ingress_rules = f"length(local.{PORT_TABLE_LOCAL}.dc_to_dc) + " + " + ".join(
+            f"length(local.{PORT_TABLE_LOCAL}.{pair}) * "
+            f"({' + '.join(f'length({Token.as_string(getattr(p, f))})' for f in fields)})"
+            for pair, fields in DC_INGRESS_SOURCES
+        )
+        self.dc_security_group.add_override(
+            "lifecycle.precondition",
+            [
+                {
+                    "condition": f"${{{ingress_rules} <= {Token.as_string(p.security_group_rule_quota)}}}",
+                    "error_message": (
+                        f"security_group_rule_quota: {security_group_quota_problem(f'${{{ingress_rules}}}')}."
+                    ),
+                }
+            ],
         )
         dc_sg = self.dc_security_group.id
         ingress = [
@@ -936,6 +1009,10 @@ class DirectoryNetwork(Construct):
             security_group_ids=[endpoint_sg_id],
         )
         endpoint.add_override("for_each", f"${{toset({Token.as_string(p.endpoint_services)})}}")
+
+        network_acl_id = self._terraform_network_acl()
+        self._administration(None)
+        self._notification(None)
         self.outputs = {
             "dc_security_group_id": dc_sg,
             "resolver_security_group_id": resolver_sg.id,
@@ -943,7 +1020,63 @@ class DirectoryNetwork(Construct):
             "resolver_rule_id": self.resolver_rule.id,
             "resource_share_arn": share_arn,
             "endpoint_security_group_id": endpoint_sg_id,
+            "network_acl_id": network_acl_id,
+            "port_forwarding_document_name": self.port_forwarding_document.name,
+            "admin_policy_arn": self.admin_policy.arn,
+            "admin_policy_json": self.admin_policy.policy,
+            "protection_policy_arn": self.protection_policy.arn,
+            "protection_policy_json": self.protection_policy_json,
+            "notification_topic_arn": self.topic_arn,
         }
+
+    def _terraform_network_acl(self) -> str:
+        """The optional network ACL of the DC subnets in the plain module: one rule per entry of the
+        `dc_network_acl_rules` local (`network_acl_locals()`), the props' checks as preconditions.  Returns
+        the ACL's id (of its one instance)."""
+        p = self.props
+        acl = NetworkAcl(
+            self,
+            "dc-subnets",
+            region=p.region,
+            vpc_id=p.vpc_id,
+            subnet_ids=p.dc_subnet_ids,
+            tags={"Name": f"{p.name}-domain-controllers"},
+        )
+        acl.add_override("count", f"${{{Token.as_string(p.create_network_acl)} ? 1 : 0}}")
+        checks = [
+            (
+                f"length({Token.as_string(getattr(p, field_name))}) {'>' if needed else '=='} 0",
+                f"{field_name}: {problem}.",
+            )
+            for field_name, needed, problem in NETWORK_ACL_NEEDS
+        ]
+        for _, direction in NETWORK_ACL_DIRECTIONS:
+            count = f"length(local.{NETWORK_ACL_LOCAL}_{direction})"
+            checks.append(
+                (
+                    f"{count} <= {Token.as_string(p.network_acl_rule_quota)}",
+                    f"network_acl_rule_quota: {network_acl_quota_problem(f'${{{count}}}', direction)}.",
+                )
+            )
+        acl.add_override(
+            "lifecycle.precondition",
+            [{"condition": f"${{{condition}}}", "error_message": message} for condition, message in checks],
+        )
+        acl_id = f"${{{acl.fqn}[0].id}}"
+        rule = NetworkAclRule(
+            self,
+            "dc-subnets-rule",
+            region=p.region,
+            network_acl_id=acl_id,
+            egress=False,
+            rule_number=NETWORK_ACL_FIRST_RULE,
+            rule_action="allow",
+            protocol="tcp",
+        )
+        rule.add_override("for_each", f"${{local.{NETWORK_ACL_LOCAL}_rules}}")
+        for argument in ("egress", "rule_number", "protocol", "from_port", "to_port", "cidr_block"):
+            rule.add_override(argument, f"${{each.value.{argument}}}")
+        return acl_id
 
     def _network_acl(self, tags: dict[str, str] | None) -> None:
         p = self.props
@@ -956,7 +1089,7 @@ class DirectoryNetwork(Construct):
             tags={**(tags or {}), "Name": f"{p.name}-domain-controllers"},
         )
         self.network_acl.override_logical_id("dc_network_acl")
-        numbers = {False: 100, True: 100}
+        numbers = {False: NETWORK_ACL_FIRST_RULE, True: NETWORK_ACL_FIRST_RULE}
         for entry in p.network_acl_entries():
             direction = "out" if entry.egress else "in"
             ports_text = (
@@ -979,7 +1112,7 @@ class DirectoryNetwork(Construct):
                 cidr_block=entry.cidr,
             )
             acl_rule.override_logical_id(logical_id)
-            numbers[entry.egress] += 10
+            numbers[entry.egress] += NETWORK_ACL_RULE_STEP
 
     def _share(self, tags: dict[str, str] | None) -> None:
         p = self.props
@@ -1009,16 +1142,25 @@ class DirectoryNetwork(Construct):
             association.override_logical_id(logical_id)
 
     def _notification(self, tags: dict[str, str] | None) -> None:
+        """The EventBridge rule (and its dead-letter queue) that tells the AD team of a session or command
+        on a DC; its KMS-encrypted topic unless `notification_topic_arn` is given (in the plain module the
+        key, alias, topic and topic policy are counted by that choice at plan)."""
         p = self.props
         account, region, name = p.account_id, p.region, p.name
-        rule_arn = regional_arn(region, "events", account, f"rule/{notification_rule_name(name)}")
+        plain = p.terraform_inputs
+        rule_arn = p.arn("events", account, f"rule/{notification_rule_name(name)}")
+        own_topic_arn = p.arn("sns", account, notification_topic_name(name))
+        if plain:
+            self.topic_arn = Token.as_string(Fn.coalesce([p.notification_topic_arn, own_topic_arn]))
+        else:
+            self.topic_arn = p.notification_topic_arn or own_topic_arn
         self.notification_key: KmsKey | None = None
-        if p.notification_topic_arn is None:
+        if plain or p.notification_topic_arn is None:
             key_policy = iam.policy_document(
                 [
                     iam.resource_statement(
                         "AccountAdministersKey",
-                        {"AWS": arns.account_root_arn(arns.partition_of(region), account)},
+                        {"AWS": arns.account_root_arn(p.arn_partition, account)},
                         ["kms:*"],
                         "*",
                     ),
@@ -1043,12 +1185,18 @@ class DirectoryNetwork(Construct):
                 tags=tags,
             )
             self.notification_key.override_logical_id("notification_key")
+            key = self.notification_key
+
+            def attribute(resource: KmsKey | SnsTopic, name: str) -> str:
+                """`resource`'s attribute; the first instance's when the plain module counts it."""
+                return f"${{{resource.fqn}[0].{name}}}" if plain else str(getattr(resource, name))
+
             alias = KmsAlias(
                 self,
                 "notification-key-alias",
                 region=region,
                 name=notification_key_alias(name),
-                target_key_id=self.notification_key.key_id,
+                target_key_id=attribute(key, "key_id"),
             )
             alias.override_logical_id("notification_key_alias")
             topic = SnsTopic(
@@ -1056,18 +1204,18 @@ class DirectoryNetwork(Construct):
                 "topic",
                 region=region,
                 name=notification_topic_name(name),
-                kms_master_key_id=self.notification_key.arn,
+                kms_master_key_id=attribute(key, "arn"),
                 tags=tags,
             )
             topic.override_logical_id("notification_topic")
             self.topic_policy_document = iam.policy_document(
                 [
-                    iam.deny_insecure_transport(self.topic_arn, "sns:Publish"),
+                    iam.deny_insecure_transport(own_topic_arn, "sns:Publish"),
                     iam.resource_statement(
                         "NotificationRulePublishes",
                         {"Service": arns.service_principal("events")},
                         ["sns:Publish"],
-                        self.topic_arn,
+                        own_topic_arn,
                         conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
                     ),
                 ]
@@ -1076,12 +1224,16 @@ class DirectoryNetwork(Construct):
                 self,
                 "topic-policy",
                 region=region,
-                arn=topic.arn,
+                arn=attribute(topic, "arn"),
                 policy=iam.to_json(self.topic_policy_document),
             )
             topic_policy.override_logical_id("notification_topic_policy")
+            if plain:
+                counted = f"${{{Token.as_string(p.notification_topic_arn)} == null ? 1 : 0}}"
+                for resource in (key, alias, topic, topic_policy):
+                    resource.add_override("count", counted)
         dlq_name = notification_dead_letter_queue_name(name)
-        dlq_arn = regional_arn(region, "sqs", account, dlq_name)
+        dlq_arn = p.arn("sqs", account, dlq_name)
         dlq = SqsQueue(
             self,
             "notification-dlq",
@@ -1118,7 +1270,7 @@ class DirectoryNetwork(Construct):
             name=notification_rule_name(name),
             description="Session Manager session or Run Command on a domain controller: notify the AD team",
             event_bus_name="default",
-            event_pattern=json.dumps(session_or_command_pattern(p)),
+            event_pattern=session_or_command_pattern_json(p),
             tags=tags,
             delivery=Delivery(target_id="ad-team-topic", arn=self.topic_arn, dead_letter_arn=dlq.arn),
         )
@@ -1141,6 +1293,10 @@ TERRAFORM_LISTS: Final = (
     "share_principals",
     "endpoint_services",
     "endpoint_subnet_ids",
+    "dc_subnet_ids",
+    "dc_subnet_cidrs",
+    "admin_role_arns",
+    "dc_instance_ids",
 )
 PORT_TABLE_LOCAL: Final = "ad_ports"
 """The plain modules' `locals` value holding the port table (`port_table_locals()`), rows by role pair."""
@@ -1149,11 +1305,7 @@ PORT_TABLE_LOCAL: Final = "ad_ports"
 def port_table_locals() -> dict[str, Any]:
     """The port table (modules/ports.py) as a Terraform `locals` value: one list of rows per role pair,
     each row {key, protocol, from_port, to_port, description}; `key` is unique in its list."""
-    pairs = {
-        "client_to_dc": ports.CLIENT_TO_DC,
-        "dc_to_dc": ports.DC_TO_DC,
-        "admin_to_dc": ports.ADMIN_TO_DC,
-    }
+    pairs = PORT_PAIRS
     return {
         PORT_TABLE_LOCAL: {
             pair: [
@@ -1168,6 +1320,88 @@ def port_table_locals() -> dict[str, Any]:
             ]
             for pair, rules in pairs.items()
         }
+    }
+
+
+NETWORK_ACL_LOCAL: Final = "dc_network_acl"
+"""Prefix of the plain directory-network module's `locals` of the network ACL (`network_acl_locals()`)."""
+NETWORK_ACL_ENDPOINTS: Final = "endpoints"
+NETWORK_ACL_ROLE_KEYS: Final = {Role.CLIENT: "client", Role.ADMIN: "admin", Role.DOMAIN_CONTROLLER: "dc"}
+
+
+def network_acl_role_sets() -> dict[str, list[dict[str, Any]]]:
+    """Each set of roles one network can play towards the DCs, named `client+dc`, ... (`endpoints`: it is the
+    VPC's CIDR, where the interface endpoints are) -> the entries `ports.network_acl_entries` gives such a
+    network, in its order.  The plain module looks each network's entries up here: the port table and the
+    merging of ranges stay in Python, never retyped in HCL."""
+    stand_in = "192.0.2.0/24"  # TEST-NET-1, replaced by each network in the module
+    roles = list(NETWORK_ACL_ROLE_KEYS)
+    sets: dict[str, list[dict[str, Any]]] = {}
+    for mask in range(1, 2 ** (len(roles) + 1)):
+        chosen = [role for bit, role in enumerate(roles) if mask >> bit & 1]
+        endpoints = bool(mask >> len(roles) & 1)
+        names = [NETWORK_ACL_ROLE_KEYS[role] for role in chosen] + [NETWORK_ACL_ENDPOINTS] * endpoints
+        entries = ports.network_acl_entries(
+            {stand_in: chosen} if chosen else {}, endpoint_cidrs=[stand_in] if endpoints else []
+        )
+        sets["+".join(names)] = [
+            {"egress": e.egress, "protocol": e.protocol, "from_port": e.from_port, "to_port": e.to_port}
+            for e in entries
+        ]
+    return sets
+
+
+def _hcl_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_hcl_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def network_acl_locals() -> dict[str, str]:
+    """The plain directory-network module's `locals` of the network ACL, as Terraform expressions: the role
+    sets' entries (`network_acl_role_sets()`); the networks (NETWORK_ACL_PEERS' CIDRs and the VPC's, sorted
+    as `ports.network_acl_entries` sorts them), each with the entries of its role set; those split by
+    direction; and the rules keyed `<in|out> <protocol> <ports> <cidr>`, numbered per direction as the
+    construct numbers them.  Empty unless `create_network_acl`."""
+    name = NETWORK_ACL_LOCAL
+    sets = ", ".join(
+        f"{json.dumps(key)} = [{', '.join(_hcl_value(entry) for entry in entries)}]"
+        for key, entries in network_acl_role_sets().items()
+    )
+    fields = [field_name for field_name, _ in NETWORK_ACL_PEERS]
+    networks = f"concat({', '.join(f'var.{f}' for f in fields)}, [var.vpc_cidr])"
+    role_tests = []
+    for role, key in NETWORK_ACL_ROLE_KEYS.items():
+        lists = [f"var.{f}" for f, peer_role in NETWORK_ACL_PEERS if peer_role == role]
+        listed = lists[0] if len(lists) == 1 else f"concat({', '.join(lists)})"
+        role_tests.append(f'contains({listed}, cidr) ? "{key}" : ""')
+    role_tests.append(f'cidr == var.vpc_cidr ? "{NETWORK_ACL_ENDPOINTS}" : ""')
+    role_set = f'join("+", compact([{", ".join(role_tests)}]))'
+    ports_text = (
+        'entry.from_port == entry.to_port ? tostring(entry.from_port) : format("%d-%d", entry.from_port, '
+        "entry.to_port)"
+    )
+    rules = ", ".join(
+        f"{{ for index, entry in local.{name}_{direction} : "
+        f'format("%s %s %s %s", "{"out" if egress else "in"}", entry.protocol, {ports_text}, '
+        "entry.cidr_block) "
+        f"=> merge(entry, {{ rule_number = {NETWORK_ACL_FIRST_RULE} + {NETWORK_ACL_RULE_STEP} * index }}) }}"
+        for egress, direction in NETWORK_ACL_DIRECTIONS
+    )
+    return {
+        f"{name}_by_roles": f"${{{{ {sets} }}}}",
+        f"{name}_networks": f"${{var.create_network_acl ? sort(distinct({networks})) : []}}",
+        f"{name}_entries": (
+            f"${{flatten([for cidr in local.{name}_networks : "
+            f"[for entry in local.{name}_by_roles[{role_set}] : merge(entry, {{ cidr_block = cidr }})]])}}"
+        ),
+        **{
+            f"{name}_{direction}": (
+                f"${{[for entry in local.{name}_entries : entry if {'' if egress else '!'}entry.egress]}}"
+            )
+            for egress, direction in NETWORK_ACL_DIRECTIONS
+        },
+        f"{name}_rules": f"${{merge({rules})}}",
     }
 
 
@@ -1274,8 +1508,9 @@ def add_interface_endpoints(
     return group
 
 
-def rdp_document_content(local_port: int = DEFAULT_LOCAL_PORT) -> dict[str, Any]:
-    """A Session document of type Port whose remote port is RDP, fixed: the admin picks the local port."""
+def rdp_document_content(local_port: int | str = DEFAULT_LOCAL_PORT) -> dict[str, Any]:
+    """A Session document of type Port whose remote port is RDP, fixed: the admin picks the local port
+    (a number, or the Terraform expression of one in the plain module)."""
     return {
         "schemaVersion": "1.0",
         "description": "Forward a local port to Remote Desktop (3389) on the instance; no other port",
@@ -1300,8 +1535,8 @@ def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
     """AD administrators: port-forwarding sessions to DC-tagged instances only, and only their own."""
     region, account = p.region, p.account_id
     documents = [
-        regional_arn(region, "ssm", account, f"document/{port_forwarding_document_name(p.name)}"),
-        regional_arn(region, "ssm", "", f"document/{PORT_FORWARDING_DOCUMENT}"),
+        p.arn("ssm", account, f"document/{port_forwarding_document_name(p.name)}"),
+        p.arn("ssm", "", f"document/{PORT_FORWARDING_DOCUMENT}"),
     ]
     access_check = {"BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"}}
     return iam.policy_document(
@@ -1315,16 +1550,16 @@ def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
             iam.statement(
                 "StartSessionsOnDomainControllersOnly",
                 ["ssm:StartSession"],
-                regional_arn(region, "ec2", account, "instance/*"),
+                p.arn("ec2", account, "instance/*"),
                 conditions={
-                    "StringEquals": {f"ssm:resourceTag/{p.dc_tag_key}": p.dc_tag_value},
+                    "StringEquals": keyed(f"ssm:resourceTag/{p.dc_tag_key}", p.dc_tag_value),
                     **access_check,
                 },
             ),
             iam.statement(
                 "EndOrResumeOwnSessionsOnly",
                 ["ssm:TerminateSession", "ssm:ResumeSession"],
-                regional_arn(region, "ssm", account, "session/${aws:userid}-*"),
+                p.arn("ssm", account, "session/${aws:userid}-*"),
             ),
             # Listing has no resource-level permissions: "*" is the only valid resource.
             iam.statement(
@@ -1348,15 +1583,17 @@ PROTECTED_ACTIONS: Final = (
 def protection_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
     """Deny stop, terminate and attribute changes of DC-tagged instances, and removing or changing the DC tag
     (which would lift the protection), to every principal but the AD-admin roles.  Usable as an SCP."""
-    instances = arns.arn(arns.partition_of(p.region), "ec2", "*", "*", "instance/*")
-    not_admin = {"ArnNotLike": {"aws:PrincipalArn": list(p.admin_role_arns)}}
+    instances = p.arn("ec2", "*", "instance/*", region="*")
+    admins = p.admin_role_arns if is_token(p.admin_role_arns) else list(p.admin_role_arns)
+    not_admin = {"ArnNotLike": {"aws:PrincipalArn": admins}}
+    dc_tagged = keyed(f"aws:ResourceTag/{p.dc_tag_key}", p.dc_tag_value)
     return iam.policy_document(
         [
             iam.statement(
                 "ProtectDomainControllers",
                 list(PROTECTED_ACTIONS),
                 instances,
-                conditions={"StringEquals": {f"aws:ResourceTag/{p.dc_tag_key}": p.dc_tag_value}, **not_admin},
+                conditions={"StringEquals": dc_tagged, **not_admin},
                 effect="Deny",
             ),
             iam.statement(
@@ -1364,7 +1601,7 @@ def protection_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
                 ["ec2:CreateTags", "ec2:DeleteTags"],
                 instances,
                 conditions={
-                    "StringEquals": {f"aws:ResourceTag/{p.dc_tag_key}": p.dc_tag_value},
+                    "StringEquals": dc_tagged,
                     "ForAnyValue:StringEquals": {"aws:TagKeys": [p.dc_tag_key]},
                     **not_admin,
                 },
@@ -1374,18 +1611,44 @@ def protection_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
     )
 
 
-def session_or_command_pattern(p: DirectoryNetworkProps) -> dict[str, Any]:
+def session_or_command_pattern(
+    p: DirectoryNetworkProps, *, by_instance: bool | None = None
+) -> dict[str, Any]:
     """CloudTrail events of StartSession / SendCommand that name a DC (by id, or by the DC tag for commands);
-    every one in the account and Region when no DC instance ids are given."""
+    every one in the account and Region when no DC instance ids are given.  `by_instance` forces one of the
+    two forms (the plain module emits both and chooses at plan)."""
     detail: dict[str, Any] = {
         "eventSource": ["ssm.amazonaws.com"],
         "eventName": ["StartSession", "SendCommand"],
     }
-    if p.dc_instance_ids:
-        ids = list(p.dc_instance_ids)
+    if bool(p.dc_instance_ids) if by_instance is None else by_instance:
+        ids = p.dc_instance_ids if is_token(p.dc_instance_ids) else list(p.dc_instance_ids)
         detail["$or"] = [
             {"requestParameters": {"target": ids}},
             {"requestParameters": {"instanceIds": ids}},
             {"requestParameters": {"targets": {"key": [f"tag:{p.dc_tag_key}"], "values": [p.dc_tag_value]}}},
         ]
     return {"source": ["aws.ssm"], "detail-type": ["AWS API Call via CloudTrail"], "detail": detail}
+
+
+def session_or_command_pattern_json(p: DirectoryNetworkProps) -> str:
+    """The event pattern as the rule's argument; in the plain module the form is chosen at plan, by whether
+    `dc_instance_ids` is empty."""
+    if not is_token(p.dc_instance_ids):
+        return json.dumps(session_or_command_pattern(p))
+    listed = Op.gt(Fn.length_of(p.dc_instance_ids), Token.as_number("0"))
+    return Token.as_string(
+        Fn.conditional(
+            listed,
+            Fn.jsonencode(session_or_command_pattern(p, by_instance=True)),
+            Fn.jsonencode(session_or_command_pattern(p, by_instance=False)),
+        )
+    )
+
+
+def keyed(key: str, value: Any) -> Any:
+    """The condition body {key: value}; with a Terraform value in the key (the plain module's tag key), the
+    expression that builds it (cdktf cannot write an object key that holds a variable)."""
+    if is_token(key):
+        return Fn.zipmap([key], [value])
+    return {key: value}

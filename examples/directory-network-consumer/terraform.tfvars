@@ -12,3 +12,16 @@ share_principals     = ["arn:aws:organizations::111111111111:organization/o-exam
 endpoint_services    = ["ssm", "ssmmessages", "ec2messages"]
 endpoint_subnet_ids  = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
 tags                 = { Project = "ec2-domain-join" }
+
+# The network ACL of the DC subnets: client, admin and DC networks and the VPC's need more than AWS's
+# default 20 rules per direction (ask for 40 with Service Quotas first).
+create_network_acl     = true
+dc_subnet_ids          = ["subnet-0d1c2b3a495867708", "subnet-0e1d2c3b4a5968718"]
+dc_subnet_cidrs        = ["10.10.0.0/20"]
+network_acl_rule_quota = 40
+
+# Administration and DC protection
+admin_role_arns = ["arn:aws:iam::222222222222:role/ad-admins"]
+dc_tag_key      = "Role"
+dc_tag_value    = "domain-controller"
+dc_instance_ids = ["i-0a1b2c3d4e5f60718", "i-0f1e2d3c4b5a69788"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -665,3 +666,57 @@ def test_terraform_inputs_need_every_list_as_a_terraform_value() -> None:
     with pytest.raises(PropsError, match=r"^dc_cidrs: "):
         MemberNetworkProps(account_id=MEMBER_ACCOUNT, vpcs=variable("vpc_ids"), dc_cidrs=DC_CIDRS)
     assert not member_props().terraform_inputs
+
+
+def _preconditions(main_tf: Path, resource_type: str, name: str) -> list[dict[str, str]]:
+    import hcl2
+
+    def plain(value: Any) -> Any:
+        return value.strip('"') if isinstance(value, str) else value
+
+    for block in hcl2.loads(main_tf.read_text())["resource"]:
+        body = block.get(f'"{resource_type}"', {}).get(f'"{name}"')
+        if body is not None:
+            return [{k: plain(v) for k, v in c.items()} for c in body["lifecycle"][0]["precondition"]]
+    raise AssertionError(f"{resource_type}.{name} is not in {main_tf}")
+
+
+def test_plain_module_refuses_what_the_props_refuse_with_their_messages() -> None:
+    # GIVEN the committed plain directory-network module (a test regenerates it, so it is the generator's) and
+    # props that break each network ACL need, or exceed a quota
+    from modules.directory_network import NETWORK_ACL_NEEDS
+
+    main_tf = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "directory-network" / "main.tf"
+    acl = _preconditions(main_tf, "aws_network_acl", "dc_subnets")
+    [group] = _preconditions(main_tf, "aws_security_group", "domain_controllers")
+    acl_on = {"create_network_acl": True, "client_prefix_list_ids": [], "client_security_group_ids": [],
+              "admin_security_group_ids": [], "dc_subnet_ids": [RESOLVER_SUBNETS[0]],
+              "dc_subnet_cidrs": ["10.0.1.0/24"], "network_acl_rule_quota": 40}  # fmt: skip
+    breaking = {  # field -> changes that break only its need
+        "dc_subnet_ids": {"dc_subnet_ids": []},
+        "dc_subnet_cidrs": {"dc_subnet_cidrs": []},
+        "client_cidrs": {"client_cidrs": [], "client_prefix_list_ids": [CLIENT_PREFIX_LIST]},
+        "client_prefix_list_ids": {"client_prefix_list_ids": [CLIENT_PREFIX_LIST]},
+        "client_security_group_ids": {"client_security_group_ids": [CLIENT_GROUP]},
+        "admin_security_group_ids": {"admin_security_group_ids": [ADMIN_GROUP]},
+    }
+    assert set(breaking) == {field for field, _, _ in NETWORK_ACL_NEEDS}
+    for field, changes in breaking.items():
+        with pytest.raises(PropsError) as error:
+            directory_props(**{**acl_on, **changes})
+        assert error.value.field == field
+        # THEN the module's precondition on that field carries the props' message
+        [check] = [c for c in acl if f"var.{field})" in c["condition"]]
+        assert check["error_message"] == f"{error.value}.", field
+    # AND the quota checks read the quotas and say what the props say, with Terraform's count in place
+    with pytest.raises(PropsError) as error:
+        directory_props(**{**acl_on, "network_acl_rule_quota": 20})
+    count = str(error.value).split(" needs ")[1].split(" ")[0]
+    quota = [c for c in acl if "var.network_acl_rule_quota" in c["condition"]]
+    assert len(quota) == 2  # inbound and outbound
+    assert f"{error.value}." in {re.sub(r"\$\{[^}]*\}", count, c["error_message"]) for c in quota}
+    with pytest.raises(PropsError) as error:
+        directory_props(security_group_rule_quota=10)
+    count = str(error.value).split(" needs ")[1].split(" ")[0]
+    assert "var.security_group_rule_quota" in group["condition"]
+    assert re.sub(r"\$\{.*?\)\}", count, group["error_message"]) == f"{error.value}."

@@ -213,7 +213,7 @@ def test_variables_are_described_and_none_is_null(modules: dict[str, conventions
 def test_no_arn_is_hard_wired_to_a_partition(plain_modules: Path, unit: str) -> None:
     text = (plain_modules / unit / "main.tf").read_text()
     assert "arn:aws:" not in text
-    if unit not in ("directory-network", "member-network"):  # these two build no ARN
+    if unit != "member-network":  # it builds no ARN
         assert "arn:${data.aws_partition.this.partition}:" in text
 
 

@@ -325,6 +325,7 @@ module "directory_network" {
   domain_name         = "corp.example.com"
   dns_server_ips      = ["10.10.1.10"]
   resolver_subnet_ids = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
+  admin_role_arns     = ["arn:aws:iam::222222222222:role/ad-admins"]
 }
 
 # No resolver_rule_id: with create = true the module would look the rule up at plan (the offline stub
@@ -341,6 +342,16 @@ module "identity" {
   create          = false
   permission_sets = { ADAdministrators = {} }
 }
+
+module "reconciliation" {
+  source               = "../../terraform/modules/reconciliation"
+  create               = false
+  hub_kms_key_arn      = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  join_queue_arn       = "arn:aws:sqs:eu-west-1:111111111111:domain-join-queue"
+  join_queue_url       = "https://sqs.eu-west-1.amazonaws.com/111111111111/domain-join-queue"
+  handler_environment  = { CONFIG_TABLE_NAME = "domain-join-config" }
+  powertools_layer_arn = "arn:aws:lambda:eu-west-1:017000801446:layer:Powertools:36"
+}
 """
 
 
@@ -353,6 +364,7 @@ CREATE_FALSE_CALLS = (
     ("directory_network", "directory-network"),
     ("member_network", "member-network"),
     ("identity", "identity"),
+    ("reconciliation", "reconciliation"),
 )
 
 

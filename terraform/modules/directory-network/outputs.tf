@@ -30,3 +30,38 @@ output "endpoint_security_group_id" {
   description = "Security group of the interface endpoints (null: none)."
   value       = try(aws_security_group.endpoints[0].id, null)
 }
+
+output "network_acl_id" {
+  description = "Network ACL of the DC subnets (null: create_network_acl is false)."
+  value       = try(aws_network_acl.dc_subnets[0].id, null)
+}
+
+output "port_forwarding_document_name" {
+  description = "Session Manager document forwarding a local port to RDP only."
+  value       = try(aws_ssm_document.rdp[0].name, null)
+}
+
+output "admin_policy_arn" {
+  description = "Managed policy for AD administrators: attach it to their roles."
+  value       = try(aws_iam_policy.admin[0].arn, null)
+}
+
+output "admin_policy_json" {
+  description = "Its document (the identity module's ad_admin_policy_json takes it)."
+  value       = try(aws_iam_policy.admin[0].policy, null)
+}
+
+output "protection_policy_arn" {
+  description = "Managed policy that denies changing DCs to all but the AD-admin roles."
+  value       = try(aws_iam_policy.protection[0].arn, null)
+}
+
+output "protection_policy_json" {
+  description = "The same protection as JSON, ready for a service control policy."
+  value       = try(aws_iam_policy.protection[0].policy, null)
+}
+
+output "notification_topic_arn" {
+  description = "SNS topic told of sessions and commands on DCs: subscribe the team."
+  value       = var.create ? coalesce(var.notification_topic_arn, "arn:${data.aws_partition.this.partition}:sns:${data.aws_region.this.region}:${data.aws_caller_identity.this.account_id}:${var.name}-dc-access") : null
+}

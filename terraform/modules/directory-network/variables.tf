@@ -187,6 +187,142 @@ variable "name" {
   }
 }
 
+variable "create_network_acl" {
+  description = "Also a network ACL on the DC subnets, generated from the table (default false). Stateless: it carries the return traffic too; needs `dc_subnet_ids`, `dc_subnet_cidrs` and CIDR sources only."
+  type        = bool
+  default     = false
+}
+
+variable "dc_subnet_ids" {
+  description = "The subnets of the domain controllers (for the network ACL). Needed with create_network_acl."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for value in var.dc_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", value))]) && length(distinct(var.dc_subnet_ids)) == length(var.dc_subnet_ids)
+    error_message = "dc_subnet_ids: each must be a subnet id (subnet-…), listed once."
+  }
+}
+
+variable "dc_subnet_cidrs" {
+  description = "Their CIDRs: DCs in different subnets replicate through the network ACL. Needed with create_network_acl."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.dc_subnet_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && can(cidrhost(c, 0)) && try(cidrhost(c, 0) == split("/", c)[0], false) && !endswith(c, "/0")]) && length(distinct(var.dc_subnet_cidrs)) == length(var.dc_subnet_cidrs)
+    error_message = "dc_subnet_cidrs: each must be an IPv4 network a.b.c.d/n (host bits zero, not /0), listed once."
+  }
+}
+
+variable "network_acl_rule_quota" {
+  description = "Rules per direction the account may have in one network ACL (default 20, AWS allows at most 40)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = floor(var.network_acl_rule_quota) == var.network_acl_rule_quota && var.network_acl_rule_quota >= 1 && var.network_acl_rule_quota <= 40
+    error_message = "network_acl_rule_quota must be a whole number from 1 to 40."
+  }
+}
+
+variable "security_group_rule_quota" {
+  description = "Inbound rules per security group the account may have (default 60; raise it with Service Quotas)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = floor(var.security_group_rule_quota) == var.security_group_rule_quota && var.security_group_rule_quota >= 1 && var.security_group_rule_quota <= 1000
+    error_message = "security_group_rule_quota must be a whole number from 1 to 1000."
+  }
+}
+
+variable "admin_role_arns" {
+  description = "The AD-admin roles: the only principals the protection policy lets stop, terminate or change DCs."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.admin_role_arns) > 0
+    error_message = "admin_role_arns: name at least one AD-admin role (the protection's exception)."
+  }
+
+  validation {
+    condition     = alltrue([for value in var.admin_role_arns : can(regex("^(?:arn:(aws(?:-[a-z]{1,10}){0,2}):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512})$", value))]) && length(distinct(var.admin_role_arns)) == length(var.admin_role_arns)
+    error_message = "admin_role_arns: each must be an IAM role ARN, listed once."
+  }
+}
+
+variable "dc_tag_key" {
+  description = "The tag that marks domain controller instances (sessions, protection and notifications key on it)."
+  type        = string
+  default     = "ADDomainController"
+
+  validation {
+    condition     = can(regex("^[\\w .:/=+@-]{1,128}$", var.dc_tag_key))
+    error_message = "dc_tag_key: it must be a tag key."
+  }
+
+  validation {
+    condition     = !startswith(lower(var.dc_tag_key), "aws:")
+    error_message = "dc_tag_key: aws: is reserved for AWS's own tags."
+  }
+}
+
+variable "dc_tag_value" {
+  description = "The value of that tag on domain controllers."
+  type        = string
+  default     = "true"
+
+  validation {
+    condition     = can(regex("^[\\w .:/=+@-]{0,256}$", var.dc_tag_value))
+    error_message = "dc_tag_value: it must be a tag value."
+  }
+}
+
+variable "dc_instance_ids" {
+  description = "The DC instances, for the notification (CloudTrail names instance ids, not tags). Default none: every Session Manager session and Run Command in this account and Region is reported, which is right for an account that holds only the directory; commands sent by the DC tag are reported either way."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for value in var.dc_instance_ids : can(regex("^(?:i-[0-9a-f]{8,17})$", value))]) && length(distinct(var.dc_instance_ids)) == length(var.dc_instance_ids)
+    error_message = "dc_instance_ids: each must be an instance id (i-…), listed once."
+  }
+}
+
+variable "notification_topic_arn" {
+  description = "An existing SNS topic for the notifications (its policy must let this rule publish). Default: a KMS-encrypted topic is created; subscribe to it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_topic_arn == null || try(can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.notification_topic_arn)), false)
+    error_message = "notification_topic_arn: it must be an SNS topic ARN."
+  }
+}
+
+variable "local_port" {
+  description = "The admin's local port the RDP document listens on by default (1024-65535)."
+  type        = number
+  default     = 13389
+
+  validation {
+    condition     = floor(var.local_port) == var.local_port && var.local_port >= 1024 && var.local_port <= 65535
+    error_message = "local_port must be a whole number from 1024 to 65535."
+  }
+}
+
+variable "kms_key_deletion_window_days" {
+  description = "Days a deleted notification key stays recoverable (7-30)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = floor(var.kms_key_deletion_window_days) == var.kms_key_deletion_window_days && var.kms_key_deletion_window_days >= 7 && var.kms_key_deletion_window_days <= 30
+    error_message = "kms_key_deletion_window_days must be a whole number from 7 to 30."
+  }
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)
