@@ -146,6 +146,12 @@ class FunctionProps:
             raise PropsError("code", "give filename and source_code_hash, or s3_bucket and s3_key")
 
 
+def _variables(environment: Any) -> Any:
+    """A function's environment: a Mapping, or a plain module's Terraform map (a `merge()` with a variable,
+    modules/reconcile.py), passed on as it is."""
+    return dict(environment) if isinstance(environment, Mapping) else environment
+
+
 def check_log_retention(field_name: str, days: Any) -> None:
     if not is_token(days) and days not in LOG_RETENTION_DAYS:
         raise PropsError(field_name, f"{days!r} is not one CloudWatch accepts")
@@ -188,7 +194,7 @@ class Function(Construct):
             layers=list(props.layers) or None,
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON", log_group=self.log_group.name),
-            environment=LambdaFunctionEnvironment(variables=dict(props.environment)),
+            environment=LambdaFunctionEnvironment(variables=_variables(props.environment)),
             kms_key_arn=props.kms_key_arn,
             depends_on=[self.log_group, *props.depends_on],
             tags=tags,

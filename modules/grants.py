@@ -129,16 +129,22 @@ def grant_send_command_to_tools_host(
 
 
 def grant_assume_spoke_role(
-    partition: str, role_name: str, organization_id: str | None, account_ids: Sequence[str]
+    partition: str,
+    role_name: str,
+    organization_id: str | None,
+    account_ids: Sequence[str],
+    *,
+    sid: str = "AssumeSpokeExecutionRole",
 ) -> list[Statement]:
-    """AssumeRole only on the spoke execution role, only inside the organization (or the listed accounts).
+    """AssumeRole only on the spoke execution role (or the role `role_name` names, under `sid`), only inside
+    the organization (or the listed accounts).
 
     A plain hub given both as variables (`organization_given`) gets both statements, Terraform choosing."""
     given = organization_given(organization_id, account_ids)
     if given is not None:
-        [in_organization] = grant_assume_spoke_role(partition, role_name, organization_id, ())
+        [in_organization] = grant_assume_spoke_role(partition, role_name, organization_id, (), sid=sid)
         listed = statement(
-            "AssumeSpokeExecutionRole",
+            sid,
             ["sts:AssumeRole"],
             Token.as_list(Fn.formatlist(arns.role_arn(partition, "%s", role_name), [account_ids])),
         )
@@ -146,7 +152,7 @@ def grant_assume_spoke_role(
     if organization_id:
         return [
             statement(
-                "AssumeSpokeExecutionRole",
+                sid,
                 ["sts:AssumeRole"],
                 arns.role_arn(partition, "*", role_name),
                 conditions={"StringEquals": {"aws:ResourceOrgID": organization_id}},
@@ -156,7 +162,7 @@ def grant_assume_spoke_role(
         raise ValueError("account_ids must be a Python list when no organization id is given")
     return [
         statement(
-            "AssumeSpokeExecutionRole",
+            sid,
             ["sts:AssumeRole"],
             [arns.role_arn(partition, account, role_name) for account in account_ids],
         )

@@ -30,7 +30,7 @@ from .function import Function, FunctionProps, ServiceRole, ServiceRoleProps, ch
 from .key import EncryptionKey, EncryptionKeyProps, sealing_statements, service_user
 from .patterns import ACCOUNT_ID, REGION, RESOURCE_NAME, ROLE_ARN, ROLE_NAME, TAG_KEY
 from .queue import MAX_RETENTION_SECONDS, DeadLetterQueue, Queue, QueueProps, SendPermission
-from .reconcile import Reconciliation
+from .reconcile import HubView, Reconciliation
 from .reconcile_props import ReconcileProps
 from .rules import Delivery
 from .table import BILLING_MODES, EncryptedTable, EncryptedTableProps
@@ -382,7 +382,7 @@ class Hub(Construct):
         self.join_failed_alarm = self._join_failed_alarm()
         self.reconciliation = None
         if p.reconciliation is not None:
-            self.reconciliation = Reconciliation(self, "reconciliation", self, p.reconciliation)
+            self.reconciliation = Reconciliation(self, "reconciliation", HubView.of(self), p.reconciliation)
 
     def _join_failed_alarm(self) -> CloudwatchMetricAlarm:
         """Given-up joins (the handler's `JoinFailed` outcome metric) at or above the configured rate.

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from handlers.domain_join import settings
 
+from . import cdk
 from .cdk import is_token
 from .patterns import ROLE_ARN
 from .validation import PropsError, check_each, check_range, check_setting, check_unique
@@ -49,7 +51,7 @@ class ReconcileProps:
     for `ec2-domain-join reconcile --dry-run --spoke-role <name>-reconcile-reader`.  Default: none."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.enabled, bool) or not isinstance(self.dry_run, bool):
+        if not all(isinstance(v, bool) or is_token(v) for v in (self.enabled, self.dry_run)):
             raise PropsError("enabled/dry_run", "must be true or false")
         check_setting(settings.RECONCILE_SCHEDULE, self.schedule)
         if not is_token(self.schedule) and not (
@@ -68,7 +70,7 @@ class ReconcileProps:
         check_range("inventory_retention_days", self.inventory_retention_days, 1, 3650)
         check_range("orphan_alarm_runs", self.orphan_alarm_runs, 1, 24)
         check_range("orphan_alarm_period_seconds", self.orphan_alarm_period_seconds, 60, 86400)
-        if self.orphan_alarm_period_seconds % 60:
+        if not is_token(self.orphan_alarm_period_seconds) and self.orphan_alarm_period_seconds % 60:
             raise PropsError("orphan_alarm_period_seconds", "must be a multiple of 60")
         if isinstance(self.reader_principal_arns, str) or not isinstance(
             self.reader_principal_arns, Sequence
@@ -79,11 +81,21 @@ class ReconcileProps:
         check_unique("reader_principal_arns", self.reader_principal_arns)
 
     def environment(self) -> dict[str, str]:
-        """The workers' tunables as their environment variables."""
+        """The workers' tunables as their environment variables (a plain module's: Terraform expressions)."""
+        dry_run: Any = (
+            cdk.Token.as_string(cdk.Fn.conditional(self.dry_run, "true", "false"))
+            if is_token(self.dry_run)
+            else ("true" if self.dry_run else "false")
+        )
         return {
-            str(settings.RECONCILE_DRY_RUN.env): "true" if self.dry_run else "false",
-            str(settings.RECONCILE_MAX_REMOVALS.env): str(self.max_removals),
-            str(settings.RECONCILE_MAX_REMOVAL_PERCENT.env): str(self.max_removal_percent),
-            str(settings.RECONCILE_RETRY_PERIOD_SECONDS.env): str(self.retry_period_seconds),
-            str(settings.RECONCILE_QUARANTINE_DAYS.env): str(self.quarantine_days),
+            str(settings.RECONCILE_DRY_RUN.env): dry_run,
+            str(settings.RECONCILE_MAX_REMOVALS.env): _text(self.max_removals),
+            str(settings.RECONCILE_MAX_REMOVAL_PERCENT.env): _text(self.max_removal_percent),
+            str(settings.RECONCILE_RETRY_PERIOD_SECONDS.env): _text(self.retry_period_seconds),
+            str(settings.RECONCILE_QUARANTINE_DAYS.env): _text(self.quarantine_days),
         }
+
+
+def _text(value: Any) -> str:
+    """An environment value: a number's text, or a Terraform number kept as a reference (not a float)."""
+    return cdk.Token.as_string(value) if is_token(value) else str(value)

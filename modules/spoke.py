@@ -24,7 +24,7 @@ from constructs import Construct
 from handlers.domain_join import contract
 
 from . import arns, documents, iam, naming
-from .cdk import Fn, TerraformIterator, Token, contains_token, is_token
+from .cdk import Fn, Op, TerraformIterator, Token, contains_token, is_token
 from .events import command_failure_pattern_json, ec2_state_change_pattern_json
 from .grants import grant_put_events, grant_spoke_instance_operations
 from .key import own_join_password_conditions, policy_json
@@ -243,22 +243,31 @@ class Spoke(Construct):
 
     def _reader_role(self, p: SpokeProps, regions: Sequence[str], tags: dict[str, str] | None) -> None:
         """The reconcile reader role: trusts only the worker role (and `reader_principal_arns`), with the
-        execution role's external-id condition; may only describe instances in the spoke's Regions."""
+        execution role's external-id condition; may only describe instances in the spoke's Regions.
 
-        def trust(external_id: str | None) -> dict[str, Any]:
+        In a plain module `reconciler_role_arn` and `reader_principal_arns` are variables: the role and its
+        policy get `count` 0 when the first is null, and the trust policy is chosen at plan (the `Operators`
+        statement only when the list is not empty: IAM refuses an empty principal list)."""
+
+        def trust(external_id: str | None, operators: bool = bool(p.reader_principal_arns)) -> dict[str, Any]:
             conditions = iam.external_id_conditions(external_id)
             statements = [
                 iam.trust_statement(
                     "HubReconcilerOnly", {"AWS": p.reconciler_role_arn}, conditions=conditions
                 )
             ]
-            if p.reader_principal_arns:
-                operators = {"AWS": list(p.reader_principal_arns)}
-                statements.append(iam.trust_statement("Operators", operators))
+            if operators:
+                statements.append(iam.trust_statement("Operators", {"AWS": list(p.reader_principal_arns)}))
             return iam.policy_document(statements)
 
         self.reader_trust_document = trust(p.spoke_role_external_id)
         trust_policy = iam.external_id_trust_policy(trust, p.spoke_role_external_id)
+        if is_token(p.reader_principal_arns):
+            without_operators = iam.external_id_trust_policy(
+                lambda external_id: trust(external_id, operators=False), p.spoke_role_external_id
+            )
+            listed = Op.gte(Fn.length_of(p.reader_principal_arns), 1)  # (cdktf drops a literal 0 operand)
+            trust_policy = Token.as_string(Fn.conditional(listed, trust_policy, without_operators))
         role_name = naming.reconcile_reader_role_name(p.name)
         self.reader_role = IamRole(
             self,
@@ -269,6 +278,17 @@ class Spoke(Construct):
             max_session_duration=3600,
             tags=tags,
         )
+        role_name_ref: str = self.reader_role.name
+        self.reader_role_arn = self.reader_role.arn
+        reconciled = None
+        if is_token(p.reconciler_role_arn):  # plain module: no reader role while the variable is null
+            reconciled = Token.as_number(
+                Fn.conditional(Op.neq(p.reconciler_role_arn, Token.null_value()), 1, 0)
+            )
+            self.reader_role.count = reconciled
+            address = f"{self.reader_role.terraform_resource_type}.{self.reader_role.friendly_unique_id}"
+            role_name_ref = f"${{{address}[0].name}}"
+            self.reader_role_arn = f"${{one({address}[*].arn)}}"  # null without a reader role
         in_regions = {
             "StringEquals": {"aws:RequestedRegion": regions if is_token(regions) else list(regions)}
         }
@@ -277,14 +297,15 @@ class Spoke(Construct):
         self.reader_policy_document = iam.policy_document(
             [iam.statement("DescribeInstancesOnly", ["ec2:DescribeInstances"], "*", conditions=in_regions)]
         )
-        IamRolePolicy(
+        reader_policy = IamRolePolicy(
             self,
             "reconcile-reader-policy",
             name=role_name,
-            role=self.reader_role.name,
+            role=role_name_ref,
             policy=iam.to_json(self.reader_policy_document),
         )
-        self.reader_role_arn = self.reader_role.arn
+        if reconciled is not None:
+            reader_policy.count = reconciled
 
     def _forward_events(
         self,

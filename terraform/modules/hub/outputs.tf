@@ -45,3 +45,30 @@ output "kms_key_arn" {
   description = "Key of queues, tables, logs and environment."
   value       = try(aws_kms_key.this[0].arn, null)
 }
+
+output "handler_environment" {
+  description = "The handler's environment (settings and names, no secret): pass it to the reconciliation module."
+  value = try(tomap({
+    "CONFIG_TABLE_NAME"               = var.config_table_name
+    "LEDGER_TABLE_NAME"               = var.ledger_table_name
+    "DEAD_LETTER_QUEUE_URL"           = aws_sqs_queue.dead_letter[0].url
+    "SEALING_KEY_ARN"                 = aws_kms_key.this[0].arn
+    "POWERTOOLS_SERVICE_NAME"         = "ec2-domain-join"
+    "POWERTOOLS_METRICS_NAMESPACE"    = "Ec2DomainJoin"
+    "READINESS_DEADLINE_SECONDS"      = var.readiness_deadline_seconds
+    "CONFIG_CACHE_TTL_SECONDS"        = var.config_cache_ttl_seconds
+    "LEDGER_LEASE_SECONDS"            = (2 * var.function_timeout_seconds)
+    "MAX_COMMAND_ATTEMPTS"            = var.max_command_attempts
+    "TOOLS_HOST_TAG_KEY"              = var.tools_host_tag_key
+    "TOOLS_HOST_TAG_VALUE"            = var.tools_host_tag_value
+    "TOOLS_HOST_INSTANCE_PROFILE_ARN" = (var.tools_host_instance_profile_arn == null) ? "" : var.tools_host_instance_profile_arn
+    "TOOLS_HOST_INSTANCE_ID"          = (var.tools_host_instance_id == null) ? "" : var.tools_host_instance_id
+    "SPOKE_ROLE_NAME"                 = var.spoke_role_name
+    "SPOKE_ROLE_EXTERNAL_ID"          = (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id
+  }), null)
+}
+
+output "powertools_layer_arn" {
+  description = "The handler's Powertools layer: pass it to the reconciliation module."
+  value       = try(element(aws_lambda_function.handler[0].layers, 0), null)
+}

@@ -124,6 +124,86 @@ resource "aws_iam_role" "execution" {
   name                 = var.execution_role_name
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(var.reader_principal_arns) == 0 || var.reconciler_role_arn != null
+      error_message = "reader_principal_arns needs reconciler_role_arn (a reconciliation)."
+    }
+  }
+}
+
+resource "aws_iam_role" "reconcile_reader" {
+  count = var.create ? ((var.reconciler_role_arn != null) ? 1 : 0) : 0
+
+  assume_role_policy = (length(var.reader_principal_arns) >= 1) ? can(regex("^$", (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id)) ? jsonencode({
+    "Version" = "2012-10-17"
+    "Statement" = [
+      {
+        "Sid"       = "HubReconcilerOnly"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = var.reconciler_role_arn }
+        "Action"    = "sts:AssumeRole"
+      },
+      {
+        "Sid"       = "Operators"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = var.reader_principal_arns }
+        "Action"    = "sts:AssumeRole"
+      },
+    ]
+    }) : jsonencode({
+    "Version" = "2012-10-17"
+    "Statement" = [
+      {
+        "Sid"       = "HubReconcilerOnly"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = var.reconciler_role_arn }
+        "Action"    = "sts:AssumeRole"
+        "Condition" = {
+          "StringEquals" = {
+            "sts:ExternalId" = (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id
+          }
+        }
+      },
+      {
+        "Sid"       = "Operators"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = var.reader_principal_arns }
+        "Action"    = "sts:AssumeRole"
+      },
+    ]
+    }) : can(regex("^$", (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id)) ? jsonencode({
+    "Version" = "2012-10-17"
+    "Statement" = [
+      {
+        "Sid"       = "HubReconcilerOnly"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = var.reconciler_role_arn }
+        "Action"    = "sts:AssumeRole"
+      },
+    ]
+    }) : jsonencode({
+    "Version" = "2012-10-17"
+    "Statement" = [
+      {
+        "Sid"       = "HubReconcilerOnly"
+        "Effect"    = "Allow"
+        "Principal" = { "AWS" = var.reconciler_role_arn }
+        "Action"    = "sts:AssumeRole"
+        "Condition" = {
+          "StringEquals" = {
+            "sts:ExternalId" = (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id
+          }
+        }
+      },
+    ]
+  })
+  description          = "Assumed by the ec2-domain-join reconcile worker: describe instances, nothing else"
+  max_session_duration = 3600
+  name                 = "${var.name}-reconcile-reader"
+
+  tags = var.tags
 }
 
 resource "aws_iam_role_policy" "events" {
@@ -173,6 +253,25 @@ resource "aws_iam_role_policy" "execution" {
     ]
   })
   role = aws_iam_role.execution[0].name
+}
+
+resource "aws_iam_role_policy" "reconcile_reader" {
+  count = var.create ? ((var.reconciler_role_arn != null) ? 1 : 0) : 0
+
+  name = "${var.name}-reconcile-reader"
+  policy = jsonencode({
+    "Version" = "2012-10-17"
+    "Statement" = [
+      {
+        "Sid"       = "DescribeInstancesOnly"
+        "Effect"    = "Allow"
+        "Action"    = "ec2:DescribeInstances"
+        "Resource"  = "*"
+        "Condition" = { "StringEquals" = { "aws:RequestedRegion" = var.regions } }
+      },
+    ]
+  })
+  role = aws_iam_role.reconcile_reader[0].name
 }
 
 resource "aws_sqs_queue" "target_dlq" {

@@ -10,3 +10,8 @@ output "events_role_arn" {
   description = "Role EventBridge uses to forward to the security account (null: no forwarding)."
   value       = try(one(aws_iam_role.events[*].arn), null)
 }
+
+output "reconcile_reader_role_arn" {
+  description = "Describe-only role the reconcile worker assumes here (null: no reconciler_role_arn)."
+  value       = try(one(aws_iam_role.reconcile_reader[*].arn), null)
+}

@@ -114,6 +114,28 @@ variable "dlq_retention_seconds" {
   }
 }
 
+variable "reconciler_role_arn" {
+  description = "The reconciliation module's output worker_role_arn: the only role (with spoke_role_external_id) the describe-only reconcile reader role trusts; null: no reader role (no reconciliation)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.reconciler_role_arn == null || try(can(regex("^(?:arn:(aws(?:-[a-z]{1,10}){0,2}):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512})$", var.reconciler_role_arn)), false)
+    error_message = "reconciler_role_arn: it must be an IAM role ARN."
+  }
+}
+
+variable "reader_principal_arns" {
+  description = "Further principals (role ARNs) trusted by the reader role, e.g. the operators' role for `ec2-domain-join reconcile --dry-run --spoke-role <reader role>`; only with `reconciler_role_arn`. Default: none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for value in var.reader_principal_arns : can(regex("^(?:arn:(aws(?:-[a-z]{1,10}){0,2}):iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512})$", value))]) && length(distinct(var.reader_principal_arns)) == length(var.reader_principal_arns)
+    error_message = "reader_principal_arns: each must be an IAM role ARN, listed once."
+  }
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)
