@@ -38,6 +38,18 @@ variable "hub_lambda_role_arn" {
   description = "Output lambda_role_arn of the hub (../hub-consumer)."
 }
 
+variable "reconciler_role_arn" {
+  type        = string
+  description = "Output worker_role_arn of the reconciliation (../reconciliation-consumer); null: no reconciliation, no reader role."
+  default     = null
+}
+
+variable "reader_principal_arns" {
+  type        = list(string)
+  description = "Roles (e.g. the operators') the reconcile reader role trusts beside the worker, for `ec2-domain-join reconcile --dry-run`."
+  default     = []
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags on every resource (the provider's default_tags)."
@@ -67,6 +79,9 @@ module "domain_join_spoke" {
   regions             = var.regions
   security_account_id = var.security_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
+
+  reconciler_role_arn   = var.reconciler_role_arn
+  reader_principal_arns = var.reader_principal_arns
 }
 
 output "domain_join_execution_role_arn" {
@@ -77,4 +92,9 @@ output "domain_join_execution_role_arn" {
 output "domain_join_events_role_arn" {
   description = "Role EventBridge uses to forward this account's events to the security account."
   value       = module.domain_join_spoke.events_role_arn
+}
+
+output "domain_join_reconcile_reader_role_arn" {
+  description = "The describe-only role the hub's reconcile worker assumes here (null without reconciler_role_arn)."
+  value       = module.domain_join_spoke.reconcile_reader_role_arn
 }
