@@ -816,6 +816,20 @@ class DirectoryNetwork(Construct):
             tags=tags,
         )
         self.protection_policy.override_logical_id("dc_protection_policy")
+        if plain:  # the props' partition check of the exceptions, which only the provider's partition allows
+            partition = Token.as_string(p.arn_partition)
+            self.protection_policy.add_override(
+                "lifecycle.precondition",
+                [
+                    {
+                        "condition": (
+                            f"${{alltrue([for arn in {Token.as_string(p.admin_role_arns)} : "
+                            f'split(":", arn)[1] == {partition}])}}'
+                        ),
+                        "error_message": f"admin_role_arns: each must be in partition ${{{partition}}}.",
+                    }
+                ],
+            )
         self.protection_policy_json = (
             self.protection_policy.policy if plain else json.dumps(self.protection_policy_document, indent=2)
         )

@@ -13,7 +13,8 @@ landing-zone path; the account is the STS stub's), THEN:
   key, topic, dead-letter queue, their policies and the rule's event pattern are the construct's, compared as
   parsed JSON;
 - with the quotas below the consumer's rule counts (an override file in the same work dir, one `terraform
-  plan` of a few seconds), the plan fails with exactly the props' messages.
+  plan` of a few seconds), the plan fails with exactly the props' messages; an AD-admin role of another
+  partition fails it too.
 """
 
 from __future__ import annotations
@@ -145,27 +146,39 @@ def test_plain_directory_network_refuses_rules_beyond_the_quotas(
     job: Job, tier: Tier, terraform_cli: Terraform
 ) -> None:
     # GIVEN the consumer's initialized work dir and quotas below its rule counts: 30 network ACL rules per
-    # direction (it needs more inbound rules, fewer outbound ones) and 10 security group rules
+    # direction (it needs more inbound rules, fewer outbound ones) and 10 security group rules; and an
+    # AD-admin role of another partition (the protection's exception would never match)
     prepared, outcome = tier.result(job)
     assert outcome.failed_step is None, outcome.output
     values = tfvars(job.key)
+    foreign_role = values["admin_role_arns"][0].replace("arn:aws:", "arn:aws-cn:")
+    changed: list[dict[str, Any]] = [
+        {"network_acl_rule_quota": 30},
+        {"security_group_rule_quota": 10},
+        {"admin_role_arns": [foreign_role]},
+    ]
     expected = []
-    for changes in ({"network_acl_rule_quota": 30}, {"security_group_rule_quota": 10}):
+    for changes in changed:
         with pytest.raises(PropsError) as error:
             props(values, **changes)
         expected.append(f"{error.value}.")
+    assert expected[2].startswith(
+        "admin_role_arns[0]: "
+    )  # the props say which; the module names the partition
+    expected[2] = "admin_role_arns: each must be in partition aws."
     override = prepared.workdir / "quota_override.tf.json"
-    override.write_text(json.dumps({"module": {"directory_network": {
-        "network_acl_rule_quota": 30, "security_group_rule_quota": 10}}}))  # fmt: skip
+    override.write_text(
+        json.dumps({"module": {"directory_network": {k: v for c in changed for k, v in c.items()}}})
+    )
     try:
         # WHEN it is planned
         step = terraform_cli.run(prepared.workdir, "plan", "-refresh=false", "-input=false", "-lock=false",
                                  "-no-color")  # fmt: skip
     finally:
         override.unlink()
-    # THEN the plan fails with the props' message for each quota, and nothing else
+    # THEN the plan fails with the props' message for each quota (and the partition's), and nothing else
     assert step.returncode != 0, step.output
     errors = parse_errors(step.output)
-    assert [error.summary for error in errors] == ["Resource precondition failed"] * 2, step.output
+    assert [error.summary for error in errors] == ["Resource precondition failed"] * 3, step.output
     for message in expected:  # Terraform wraps the message and shows the values it read before it
         assert sum(" ".join(error.detail.split()).endswith(message) for error in errors) == 1, message

@@ -840,6 +840,13 @@ resource "aws_iam_policy" "protection" {
   })
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for arn in var.admin_role_arns : split(":", arn)[1] == data.aws_partition.this.partition])
+      error_message = "admin_role_arns: each must be in partition ${data.aws_partition.this.partition}."
+    }
+  }
 }
 
 resource "aws_kms_alias" "notification_key" {
