@@ -847,13 +847,14 @@ def _tools_host_instance_variable() -> Variable:
         "instance",
         "object({ vpc_id = string, subnet_id = string, dc_cidrs = list(string), https_egress_cidrs = "
         f"optional(list(string), {json.dumps(default_https)}), platform = optional(string, "
-        f'"{field_default(tools_host.ToolsHostInstanceProps, "platform")}"), instance_type = optional(string), '
-        "ami_parameter = optional(string), ami_id = optional(string) })",
+        f'"{field_default(tools_host.ToolsHostInstanceProps, "platform")}"), '
+        "instance_type = optional(string), ami_parameter = optional(string), ami_id = optional(string) })",
         "The tools-host instance, created by the module; null: bring your own host (attach "
         "instance_profile_name, tag it). vpc_id and subnet_id (a private subnet reaching the DCs); dc_cidrs: "
         "the DCs' networks, egress is the AD client port table to each; https_egress_cidrs: where Systems "
-        "Manager is reached on 443 (the VPC CIDR with interface endpoints); platform linux (Amazon Linux 2023, "
-        "adcli) or windows (Windows Server 2022, RSAT-AD-PowerShell); instance_type (null: "
+        "Manager is reached on 443 (the VPC CIDR with interface endpoints); platform linux "
+        "(Amazon Linux 2023, adcli) or windows (Windows Server 2022, RSAT-AD-PowerShell); "
+        "instance_type (null: "
         + ", ".join(f"{k} {v}" for k, v in tools_host.INSTANCE_TYPES.items())
         + "); ami_parameter (null: the platform's latest public AMI parameter) or ami_id (no SSM read). "
         "IMDSv2 only, encrypted gp3 root volume, no public address, detailed monitoring.",
@@ -917,7 +918,10 @@ def _tools_host(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS
     reconciled = Op.neq(v["inventory_bucket_arn"], Token.null_value())
     inventory.count = Token.as_number(Fn.conditional(reconciled, 1, 0))
     host.instance_from_variable(
-        "var.instance", name="var.name", tag_key="var.tools_host_tag_key", tag_value="var.tools_host_tag_value"
+        "var.instance",
+        name="var.name",
+        tag_key="var.tools_host_tag_key",
+        tag_value="var.tools_host_tag_value",
     )
     return {
         "role_arn": host.role.arn,
@@ -1423,7 +1427,7 @@ def _identity_variables() -> tuple[Variable, ...]:
                 (
                     f"alltrue([for s in values(VAR) : length(s.tags) <= {MAX_TAGS} && alltrue([for k, v in "
                     f's.tags : {matches(TAG_KEY, "k")} && !startswith(lower(k), "aws:") && '
-                    f'{matches(TAG_VALUE, "v")}])])',
+                    f"{matches(TAG_VALUE, 'v')}])])",
                     f"permission_sets: at most {MAX_TAGS} tags each, keys and values as AWS allows (no aws: "
                     "prefix)",
                 ),
