@@ -1566,7 +1566,7 @@ def admin_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
                 ["ssm:StartSession"],
                 p.arn("ec2", account, "instance/*"),
                 conditions={
-                    "StringEquals": keyed(f"ssm:resourceTag/{p.dc_tag_key}", p.dc_tag_value),
+                    "StringEquals": keyed("ssm:resourceTag/", p.dc_tag_key, p.dc_tag_value),
                     **access_check,
                 },
             ),
@@ -1600,7 +1600,7 @@ def protection_policy_document(p: DirectoryNetworkProps) -> dict[str, Any]:
     instances = p.arn("ec2", "*", "instance/*", region="*")
     admins = p.admin_role_arns if is_token(p.admin_role_arns) else list(p.admin_role_arns)
     not_admin = {"ArnNotLike": {"aws:PrincipalArn": admins}}
-    dc_tagged = keyed(f"aws:ResourceTag/{p.dc_tag_key}", p.dc_tag_value)
+    dc_tagged = keyed("aws:ResourceTag/", p.dc_tag_key, p.dc_tag_value)
     return iam.policy_document(
         [
             iam.statement(
@@ -1660,9 +1660,9 @@ def session_or_command_pattern_json(p: DirectoryNetworkProps) -> str:
     )
 
 
-def keyed(key: str, value: Any) -> Any:
-    """The condition body {key: value}; with a Terraform value in the key (the plain module's tag key), the
-    expression that builds it (cdktf cannot write an object key that holds a variable)."""
-    if is_token(key):
-        return Fn.zipmap([key], [value])
-    return {key: value}
+def keyed(prefix: str, tag_key: str, value: Any) -> Any:
+    """The condition body {prefix + tag_key: value}; with a Terraform value as the tag key (the plain module's
+    variable), the expression that builds it (cdktf cannot write an object key that holds a variable)."""
+    if is_token(tag_key):
+        return Fn.zipmap([Fn.format(f"{prefix}%s", [tag_key])], [value])
+    return {f"{prefix}{tag_key}": value}

@@ -779,7 +779,7 @@ resource "aws_iam_policy" "admin" {
         "Action"   = "ssm:StartSession"
         "Resource" = "arn:${data.aws_partition.this.partition}:ec2:${data.aws_region.this.region}:${data.aws_caller_identity.this.account_id}:instance/*"
         "Condition" = {
-          "StringEquals" = zipmap(["ssm:resourceTag/${var.dc_tag_key}"], [var.dc_tag_value])
+          "StringEquals" = zipmap([format("ssm:resourceTag/%s", var.dc_tag_key)], [var.dc_tag_value])
           "BoolIfExists" = { "ssm:SessionDocumentAccessCheck" = "true" }
         }
       },
@@ -821,7 +821,7 @@ resource "aws_iam_policy" "protection" {
         ]
         "Resource" = "arn:${data.aws_partition.this.partition}:ec2:*:*:instance/*"
         "Condition" = {
-          "StringEquals" = zipmap(["aws:ResourceTag/${var.dc_tag_key}"], [var.dc_tag_value])
+          "StringEquals" = zipmap([format("aws:ResourceTag/%s", var.dc_tag_key)], [var.dc_tag_value])
           "ArnNotLike"   = { "aws:PrincipalArn" = var.admin_role_arns }
         }
       },
@@ -831,7 +831,7 @@ resource "aws_iam_policy" "protection" {
         "Action"   = ["ec2:CreateTags", "ec2:DeleteTags"]
         "Resource" = "arn:${data.aws_partition.this.partition}:ec2:*:*:instance/*"
         "Condition" = {
-          "StringEquals"             = zipmap(["aws:ResourceTag/${var.dc_tag_key}"], [var.dc_tag_value])
+          "StringEquals"             = zipmap([format("aws:ResourceTag/%s", var.dc_tag_key)], [var.dc_tag_value])
           "ForAnyValue:StringEquals" = { "aws:TagKeys" = [var.dc_tag_key] }
           "ArnNotLike"               = { "aws:PrincipalArn" = var.admin_role_arns }
         }
