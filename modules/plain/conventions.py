@@ -28,6 +28,7 @@ NAME_OVERRIDES: Mapping[tuple[str, str], str] = {
     ("aws_kms_alias", "key/alias"): "this",
     ("aws_cloudwatch_metric_alarm", "dead-letter-queue/alarm"): "dead_letter_queue",
     ("aws_lambda_event_source_mapping", "handler/queue-trigger"): "this",
+    ("aws_lambda_event_source_mapping", "worker/queue-trigger"): "worker",
     ("aws_cloudwatch_event_rule", "rule-bus"): "state_change_bus",
     ("aws_cloudwatch_event_rule", "rule-default"): "state_change_default",
     ("aws_cloudwatch_event_target", "target-bus"): "state_change_bus",

@@ -362,7 +362,7 @@ resource "aws_iam_role_policy" "worker" {
   }
 }
 
-resource "aws_lambda_event_source_mapping" "worker_queue_trigger" {
+resource "aws_lambda_event_source_mapping" "worker" {
   count = var.create ? 1 : 0
 
   batch_size                         = 10
