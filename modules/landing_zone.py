@@ -23,6 +23,7 @@ from handlers.domain_join.model import MAX_OU_TAG_VALUES, AccountConfig
 from . import naming, partitions
 from .patterns import (
     ACCOUNT_ID,
+    AMI_ID,
     BUCKET,
     EMAIL,
     EXTERNAL_ID,
@@ -120,6 +121,8 @@ class ToolsHostInstance:
     https_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     platform: str = "linux"
     instance_type: str | None = None
+    ami_parameter: str | None = None
+    ami_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1290,7 +1293,16 @@ def _tools_host(value: Any, r: _Reader) -> ToolsHostSettings | None:
     instance = None
     if raw.get("instance") is not None:
         spec = r.mapping(raw["instance"], "tools_host.instance")
-        allowed = {"vpc_id", "subnet_id", "dc_cidrs", "https_egress_cidrs", "platform", "instance_type"}
+        allowed = {
+            "vpc_id",
+            "subnet_id",
+            "dc_cidrs",
+            "https_egress_cidrs",
+            "platform",
+            "instance_type",
+            "ami_parameter",
+            "ami_id",
+        }
         r.unknown_keys(spec, allowed, "tools_host.instance")
         vpc = r.string(
             spec, "vpc_id", "tools_host.instance.vpc_id", VPC_ID, "a VPC id (vpc-…)", required=True
@@ -1313,9 +1325,26 @@ def _tools_host(value: Any, r: _Reader) -> ToolsHostSettings | None:
         instance_type = r.string(
             spec, "instance_type", "tools_host.instance.instance_type", INSTANCE_TYPE, "an instance type"
         )
+        ami_parameter = r.string(
+            spec,
+            "ami_parameter",
+            "tools_host.instance.ami_parameter",
+            shared.SSM_PARAMETER_NAME,
+            "an SSM parameter name (the public parameter holding the AMI id)",
+        )
+        ami_id = r.string(spec, "ami_id", "tools_host.instance.ami_id", AMI_ID, "an AMI id (ami-…)")
+        if ami_parameter is not None and ami_id is not None:
+            r.problem("tools_host.instance", "give ami_parameter or ami_id, not both")
         if vpc and subnet and dc_cidrs:
             instance = ToolsHostInstance(
-                vpc, subnet, dc_cidrs, https or ("0.0.0.0/0",), str(platform), instance_type
+                vpc,
+                subnet,
+                dc_cidrs,
+                https or ("0.0.0.0/0",),
+                str(platform),
+                instance_type,
+                ami_parameter,
+                ami_id,
             )
     return ToolsHostSettings(key, instance, instance_id)
 

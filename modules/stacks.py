@@ -165,6 +165,8 @@ def _tools_host(scope: Construct, lz: LandingZone) -> ToolsHost | None:
                 https_egress_cidrs=spec.https_egress_cidrs,
                 platform=spec.platform,
                 instance_type=spec.instance_type,
+                ami_parameter=spec.ami_parameter,
+                ami_id=spec.ami_id,
             ),
         ),
     )

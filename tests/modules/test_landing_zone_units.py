@@ -18,6 +18,7 @@ from modules.landing_zone import LandingZoneError, load_landing_zone
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "landing-zone.yaml"
 DIRECTORY_ACCOUNT = "444444444444"
 SPOKE = "222222222222"
+AMI = "ami-0123456789abcdef0"
 
 
 def full_landing_zone() -> dict[str, Any]:
@@ -36,6 +37,7 @@ def full_landing_zone() -> dict[str, Any]:
             "vpc_id": "vpc-0123456789abcdef0",
             "subnet_id": "subnet-0123456789abcdef0",
             "dc_cidrs": ["10.0.0.0/24", "10.0.1.0/24"],
+            "ami_id": AMI,
         }
     }
     data["directory_network"] = {
@@ -78,6 +80,33 @@ def test_the_hub_writes_the_config_item_and_creates_the_tools_host(stacks: dict[
     assert all(i["table_name"].startswith("${aws_dynamodb_table.") for i in items.values())  # created first
     assert len(hub["aws_instance"]) == 1 and len(hub["aws_iam_instance_profile"]) == 1
     assert "tools_host_instance_profile_arn" in stacks["hub"]["output"]
+    # THEN the instance runs the file's ami_id, and no public AMI parameter is read for it
+    [instance] = hub["aws_instance"].values()
+    assert instance["ami"] == AMI
+    assert "aws_ssm_parameter" not in stacks["hub"].get("data", {})
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ami_id": "image-1"}, "tools_host.instance.ami_id"),
+        ({"ami_parameter": "not a parameter name"}, "tools_host.instance.ami_parameter"),
+        (
+            {"ami_parameter": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"},
+            "tools_host.instance",
+        ),
+    ],
+)
+def test_tools_host_ami_problems_name_the_field(tmp_path: Path, change: dict[str, Any], field: str) -> None:
+    # GIVEN a tools-host instance with a malformed AMI, or both an AMI id and a parameter
+    data = full_landing_zone()
+    data["tools_host"]["instance"] |= change
+    path = tmp_path / "lz.yaml"
+    path.write_text(yaml.safe_dump(data))
+    # WHEN the file is read THEN one problem names the field
+    with pytest.raises(LandingZoneError) as caught:
+        load_landing_zone(path)
+    assert [p for p in caught.value.problems if f": {field}: " in p], caught.value.problems
 
 
 def test_the_directory_network_is_its_own_stack_in_the_directory_account(
