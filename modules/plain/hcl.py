@@ -309,7 +309,7 @@ def _attribute_lines(pairs: Sequence[tuple[str, Any]], indent: int) -> list[str]
 
 def _aligned(rendered: Sequence[tuple[str, str]], pad: str) -> list[str]:
     """`name = text` lines at `pad`: the `=` of consecutive one-line values aligned, a multi-line value
-    aligned with nothing (as `terraform fmt` does)."""
+    aligned with nothing (as `terraform fmt` does); a heredoc counts as one line (its `<<EOT` line aligns)."""
     lines: list[str] = []
     group: list[tuple[str, str]] = []
 
@@ -319,7 +319,7 @@ def _aligned(rendered: Sequence[tuple[str, str]], pad: str) -> list[str]:
         group.clear()
 
     for name, text in rendered:
-        if "\n" in text:
+        if "\n" in text and not text.startswith("<<"):
             flush()
             lines.append(f"{pad}{name} = {text}\n")
         else:
@@ -347,6 +347,8 @@ def block(
             meta.append((name, value))
         elif name == "depends_on":  # references, never strings
             trailing.append((name, [v if sole_expression(v) else f"${{{v}}}" for v in value]))
+        elif header[0] == "lifecycle" and name == "ignore_changes" and isinstance(value, list):
+            attributes.append((name, [v if sole_expression(v) else f"${{{v}}}" for v in value]))  # bare
         elif name in TRAILING:
             trailing.append((name, value))
         else:

@@ -479,6 +479,21 @@ def test_renderer_writes_depends_on_as_references() -> None:
     assert "depends_on = [aws_sqs_queue.dead_letter]" in text
 
 
+def test_renderer_writes_ignore_changes_as_attribute_names() -> None:
+    # GIVEN a lifecycle whose ignore_changes cdktf writes as strings
+    body = {"ami": "${var.ami}", "lifecycle": {"ignore_changes": ["ami"]}}
+    # WHEN rendered THEN they are bare attribute names (quoted ones are deprecated and warn at validate)
+    text = hcl.block(["resource", "aws_instance", "i"], body)
+    assert "ignore_changes = [ami]" in text
+
+
+def test_renderer_aligns_a_heredoc_with_its_neighbours_as_terraform_fmt_does() -> None:
+    # GIVEN an object whose attributes around a heredoc have names of different lengths
+    text = hcl.expression({"type": "t3", "user_data": "#!/bin/bash\nexit 0\n", "ami_parameter": "/p"})
+    # THEN the heredoc's first line joins the alignment group, as `terraform fmt` aligns it
+    assert "  type          = " in text and "  user_data     = <<EOT" in text and "  ami_parameter = " in text
+
+
 def test_renderer_keeps_templates_and_escapes_literals() -> None:
     assert hcl.expression('a "b" ${upper(var.x)} $${not}') == '"a \\"b\\" ${upper(var.x)} $${not}"'
     # an object constructor inside a template (which some HCL readers cannot parse) becomes format()

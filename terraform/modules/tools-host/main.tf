@@ -6,7 +6,7 @@ locals {
     linux = {
       ami_parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
       instance_type = "t3.small"
-      user_data = <<EOT
+      user_data     = <<EOT
 #!/bin/bash
 # ec2-domain-join tools host: the directory tools DomainJoin-Prestage and DomainJoin-Remove run.
 set -euo pipefail
@@ -16,7 +16,7 @@ EOT
     windows = {
       ami_parameter = "/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base"
       instance_type = "t3.medium"
-      user_data = <<EOT
+      user_data     = <<EOT
 <powershell>
 # ec2-domain-join tools host: the ActiveDirectory module DomainJoin-Prestage and DomainJoin-Remove use.
 Set-StrictMode -Version Latest
@@ -335,7 +335,7 @@ resource "aws_instance" "this" {
   }
 
   lifecycle {
-    ignore_changes = ["ami"]
+    ignore_changes = [ami]
   }
 }
 
