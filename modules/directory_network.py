@@ -1040,7 +1040,7 @@ class DirectoryNetwork(Construct):
             "admin_policy_json": self.admin_policy.policy,
             "protection_policy_arn": self.protection_policy.arn,
             "protection_policy_json": self.protection_policy_json,
-            "notification_topic_arn": self.topic_arn,
+            "notification_topic_arn": self.topic_arn_output,
         }
 
     def _terraform_network_acl(self) -> str:
@@ -1168,6 +1168,7 @@ class DirectoryNetwork(Construct):
             self.topic_arn = Token.as_string(Fn.coalesce([p.notification_topic_arn, own_topic_arn]))
         else:
             self.topic_arn = p.notification_topic_arn or own_topic_arn
+        self.topic_arn_output = self.topic_arn
         self.notification_key: KmsKey | None = None
         if plain or p.notification_topic_arn is None:
             key_policy = iam.policy_document(
@@ -1243,9 +1244,13 @@ class DirectoryNetwork(Construct):
             )
             topic_policy.override_logical_id("notification_topic_policy")
             if plain:
-                counted = f"${{{Token.as_string(p.notification_topic_arn)} == null ? 1 : 0}}"
+                given = Token.as_string(p.notification_topic_arn)
+                counted = f"${{{given} == null ? 1 : 0}}"
                 for resource in (key, alias, topic, topic_policy):
                     resource.add_override("count", counted)
+                # the output reads the created topic's ARN from the resource, so a caller's subscription
+                # waits for the topic (the rule's target keeps the ARN known at plan, as the stacks have it)
+                self.topic_arn_output = f"${{{given} == null ? {topic.fqn}[0].arn : {given}}}"
         dlq_name = notification_dead_letter_queue_name(name)
         dlq_arn = p.arn("sqs", account, dlq_name)
         dlq = SqsQueue(

@@ -15,6 +15,7 @@ __all__ = [
     "ACCOUNT_ID",
     "AMI_ID",
     "BUCKET",
+    "BUCKET_ARN",
     "EXTERNAL_ID",
     "INSTANCE_ID",
     "KMS_KEY_ARN",
@@ -39,6 +40,7 @@ ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_ARN = re.compile(rf"^arn:aws[a-z-]*:s3:::{BUCKET.pattern[1:-1]}$")
 SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
 TAG_VALUE = re.compile(r"^[\w .:/=+@-]{0,256}$")
 # EC2 and Route 53 Resolver resource ids

@@ -63,12 +63,14 @@ from .member_network import MemberNetwork, MemberNetworkProps
 from .patterns import (
     ACCOUNT_ID,
     BUCKET,
+    BUCKET_ARN,
     HTTPS_URL,
     KMS_KEY_ARN,
     LAYER_VERSION_ARN,
     ORGANIZATION_ID,
     PREFIX_LIST_ID,
     RESOLVER_RULE_ID,
+    RESOURCE_NAME,
     SECURITY_GROUP_ID,
     SNS_ARN,
     SQS_ARN,
@@ -495,8 +497,14 @@ def _hub(scope: Construct, v: dict[str, Any], scripts_dir: Path = SCRIPTS_DIR) -
         "queue_url": hub.queue_url,
         "dead_letter_queue_arn": hub.dead_letter_queue.arn,
         "bus_arn": hub.bus.arn,
-        "config_table_name": hub.config_table_name,
-        "ledger_table_name": hub.ledger_table_name,
+        # the tables' names read from the resources, so a caller's config items wait for the table
+        "config_table_name": (
+            f"${{{Token.as_string(v['create_config_table'])} ? {hub.config_table.fqn}[0].name : "
+            f"{Token.as_string(v['config_table_name'])}}}"
+            if hub.config_table is not None
+            else v["config_table_name"]
+        ),
+        "ledger_table_name": hub.ledger_table.name,
         "kms_key_arn": hub.kms_key_arn,
         "handler_environment": Fn.tomap(hub.handler_environment),
         "powertools_layer_arn": Fn.element(hub.function.layers, 0),
@@ -824,6 +832,12 @@ TOOLS_HOST_VARIABLES = (
         "string",
         "Reconciliation bucket the host writes DomainJoin-Inventory's output to; null: no reconciliation.",
         None,
+        (
+            (
+                f"can(regex({hcl.quoted(regex_text(BUCKET_ARN))}, VAR))",
+                "inventory_bucket_arn: it must be an S3 bucket ARN (arn:<partition>:s3:::<bucket>)",
+            ),
+        ),
     ),
     setting_variable(settings.TOOLS_HOST_TAG_KEY),
     setting_variable(settings.TOOLS_HOST_TAG_VALUE),
@@ -999,7 +1013,10 @@ def directory_config_rules() -> tuple[tuple[str, str], ...]:
 
 DIRECTORY_CONFIG_VARIABLES = (
     Variable(
-        "table_name", "string", "The config table: the hub output config_table_name, or an existing table."
+        "table_name",
+        "string",
+        "The config table: the hub output config_table_name, or an existing table.",
+        validations=(pattern_rule("table_name", RESOURCE_NAME, "a table name"),),
     ),
     Variable(
         "accounts",

@@ -196,10 +196,12 @@ def convert(
     for name, description in outputs.items():
         value = _rewrite(output_values[name], rules)
         code = sole_expression(value) if isinstance(value, str) else None
-        if code is None:
+        if code is None or code.startswith("var.create ? "):  # a literal, or already null when not created
             guarded = value
-        elif re.search(r"(?<![\w.])aws_\w+\.\w", code):  # a resource's attribute: null when not created
-            guarded = f"${{try({code}, null)}}"
+        elif re.search(r"(?<![\w.])aws_\w+\.\w", code) and not re.search(r"(?<![\w.])var\.", code):
+            guarded = f"${{try({code}, null)}}"  # a resource's attribute: null when not created
+        elif re.search(r"(?<![\w.])aws_\w+\.\w", code):  # a resource or an input: create decides
+            guarded = f"${{var.create ? ({code}) : null}}"
         else:
             guarded = f"${{var.create ? {code} : null}}"
         module_outputs[name] = {"description": description, "value": guarded}

@@ -238,7 +238,8 @@ def test_a_preflight_that_keeps_failing_ends_the_run_at_the_deadline(host: Host)
     # THEN it tried more than once, and ended with the Kerberos port's failure once the time was up
     assert (code, result["check"]) == (16, "port-88"), stderr
     assert stderr.count("retrying in 1s") >= 1
-    assert time.monotonic() - started >= 2
+    # (bash's SECONDS counts whole seconds from the shell's start: the 2 s deadline falls 1-2 s after it)
+    assert time.monotonic() - started >= 1
 
 
 def test_the_preflight_asks_systemd_resolved_when_it_runs(host: Host) -> None:

@@ -10,6 +10,11 @@ variable "create" {
 variable "table_name" {
   description = "The config table: the hub output config_table_name, or an existing table."
   type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", var.table_name))
+    error_message = "table_name: it must be a table name."
+  }
 }
 
 variable "accounts" {

@@ -63,5 +63,5 @@ output "protection_policy_json" {
 
 output "notification_topic_arn" {
   description = "SNS topic told of sessions and commands on DCs: subscribe the team."
-  value       = var.create ? coalesce(var.notification_topic_arn, "arn:${data.aws_partition.this.partition}:sns:${data.aws_region.this.region}:${data.aws_caller_identity.this.account_id}:${var.name}-dc-access") : null
+  value       = var.create ? (var.notification_topic_arn == null ? aws_sns_topic.this[0].arn : var.notification_topic_arn) : null
 }

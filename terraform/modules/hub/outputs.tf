@@ -33,12 +33,12 @@ output "bus_arn" {
 
 output "config_table_name" {
   description = "Config table (one item per account)."
-  value       = var.create ? var.config_table_name : null
+  value       = var.create ? (var.create_config_table ? aws_dynamodb_table.config[0].name : var.config_table_name) : null
 }
 
 output "ledger_table_name" {
   description = "Ledger table."
-  value       = var.create ? var.ledger_table_name : null
+  value       = try(aws_dynamodb_table.ledger[0].name, null)
 }
 
 output "kms_key_arn" {
@@ -48,7 +48,7 @@ output "kms_key_arn" {
 
 output "handler_environment" {
   description = "The handler's environment (settings and names, no secret): pass it to the reconciliation module."
-  value = try(tomap({
+  value = var.create ? (tomap({
     "CONFIG_TABLE_NAME"               = var.config_table_name
     "LEDGER_TABLE_NAME"               = var.ledger_table_name
     "DEAD_LETTER_QUEUE_URL"           = aws_sqs_queue.dead_letter[0].url
@@ -65,7 +65,7 @@ output "handler_environment" {
     "TOOLS_HOST_INSTANCE_ID"          = (var.tools_host_instance_id == null) ? "" : var.tools_host_instance_id
     "SPOKE_ROLE_NAME"                 = var.spoke_role_name
     "SPOKE_ROLE_EXTERNAL_ID"          = (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id
-  }), null)
+  })) : null
 }
 
 output "powertools_layer_arn" {

@@ -13,7 +13,7 @@ output "identity_store_id" {
 
 output "permission_set_arns" {
   description = "Permission set name -> ARN."
-  value       = try(var.create ? { for name, set in aws_ssoadmin_permission_set.this : name => set.arn } : null, null)
+  value       = var.create ? { for name, set in aws_ssoadmin_permission_set.this : name => set.arn } : null
 }
 
 output "group_ids" {

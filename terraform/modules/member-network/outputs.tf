@@ -3,15 +3,15 @@
 
 output "member_security_group_ids" {
   description = "VPC id -> the member security group: attach it to the instances."
-  value       = try(var.create ? { for vpc, group in aws_security_group.member : vpc => group.id } : null, null)
+  value       = var.create ? { for vpc, group in aws_security_group.member : vpc => group.id } : null
 }
 
 output "resolver_rule_association_ids" {
   description = "VPC id -> association of the directory's resolver rule."
-  value       = try(var.create ? { for vpc, a in aws_route53_resolver_rule_association.directory : vpc => a.id } : null, null)
+  value       = var.create ? { for vpc, a in aws_route53_resolver_rule_association.directory : vpc => a.id } : null
 }
 
 output "endpoint_security_group_ids" {
   description = "VPC id -> security group of the interface endpoints."
-  value       = try(var.create ? { for vpc, group in aws_security_group.endpoints : vpc => group.id } : null, null)
+  value       = var.create ? { for vpc, group in aws_security_group.endpoints : vpc => group.id } : null
 }

@@ -58,6 +58,11 @@ variable "inventory_bucket_arn" {
   description = "Reconciliation bucket the host writes DomainJoin-Inventory's output to; null: no reconciliation."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.inventory_bucket_arn == null || try(can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.inventory_bucket_arn)), false)
+    error_message = "inventory_bucket_arn: it must be an S3 bucket ARN (arn:<partition>:s3:::<bucket>)."
+  }
 }
 
 variable "tools_host_tag_key" {
