@@ -1558,6 +1558,45 @@ Build = Callable[..., dict[str, Any]]  # (scope, variable values, scripts_dir=..
 
 
 @dataclass(frozen=True)
+class Switch:
+    """A condition the module infers from whether an input is null (`var.<input> == null` or `!= null`, as
+    the construct writes it into a count), made decidable at plan: the bool variable `name`, when set, is the
+    condition's value.  An input that is another module's output in the same configuration (an ARN known only
+    after apply) would otherwise make the count unknown and the plan fail ("Invalid count argument")."""
+
+    name: str
+    input: str
+    description: str
+
+    def variable(self) -> Variable:
+        return Variable(
+            self.name,
+            "bool",
+            f"{self.description} null: inferred from whether {self.input} is null; set it when {self.input} "
+            "is another module's output in the same configuration (known only after apply), or the plan "
+            "cannot count the resources.",
+            None,
+        )
+
+    def apply(self, config: dict[str, Any]) -> None:
+        """Every `var.<input> == null` / `!= null` of the resources, data sources, locals and outputs
+        becomes the switch when set, else that test."""
+        test = re.compile(rf"(?<![\w.])var\.{re.escape(self.input)} ([!=]=) null(?![\w.])")
+        decided = rf"(var.{self.name} != null ? var.{self.name} : var.{self.input} \1 null)"
+
+        def rewrite(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: rewrite(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [rewrite(v) for v in value]
+            return test.sub(decided, value) if isinstance(value, str) else value
+
+        for section in ("resource", "data", "locals", "output"):
+            if section in config:
+                config[section] = rewrite(config[section])
+
+
+@dataclass(frozen=True)
 class Unit:
     """One plain module: its variables, outputs, the function that adds its construct, and what it is."""
 
@@ -1568,9 +1607,10 @@ class Unit:
     build: Build
     example: Mapping[str, Any] = field(default_factory=dict)  # the README's usage: input -> value
     patch: Callable[[dict[str, Any]], None] | None = None  # on the synthesized JSON, before the conventions
+    switches: Sequence[Switch] = ()
 
     def all_variables(self) -> list[Variable]:
-        return [CREATE, *self.variables, TAGS]
+        return [CREATE, *self.variables, *(switch.variable() for switch in self.switches), TAGS]
 
 
 UNITS: Mapping[str, Unit] = {
@@ -1618,6 +1658,13 @@ UNITS: Mapping[str, Unit] = {
                 },
             },
             _tools_host_patch,
+            (
+                Switch(
+                    "create_inventory_policy",
+                    "inventory_bucket_arn",
+                    "Whether the host's role may write the reconciliation's inventory.",
+                ),
+            ),
         ),
         Unit(
             "identity",
@@ -1679,6 +1726,13 @@ UNITS: Mapping[str, Unit] = {
                 "hub_lambda_role_arn": "arn:aws:iam::111111111111:role/domain-join-handler",
             },
             _spoke_patch,
+            (
+                Switch(
+                    "create_reconcile_reader_role",
+                    "reconciler_role_arn",
+                    "Whether to create the describe-only reader role the reconciliation assumes.",
+                ),
+            ),
         ),
         Unit(
             "reconciliation",
@@ -1722,6 +1776,13 @@ UNITS: Mapping[str, Unit] = {
                 "admin_role_arns": ["arn:aws:iam::222222222222:role/ad-admins"],
             },
             _directory_network_patch,
+            (
+                Switch(
+                    "create_notification_topic",
+                    "notification_topic_arn",
+                    "Whether to create the notification topic (and its KMS key).",
+                ),
+            ),
         ),
         Unit(
             "member-network",
@@ -1739,6 +1800,13 @@ UNITS: Mapping[str, Unit] = {
                 "resolver_rule_id": "rslvr-rr-0123456789abcdef0",
             },
             _port_table,
+            (
+                Switch(
+                    "lookup_resolver_rule",
+                    "resolver_rule_id",
+                    "Whether to look the directory's resolver rule up by its name (no resolver_rule_id).",
+                ),
+            ),
         ),
     )
 }
@@ -1787,6 +1855,8 @@ def build_modules(scripts_dir: Path = SCRIPTS_DIR) -> dict[str, conventions.Modu
         config = synthesized[name]
         if unit.patch:
             unit.patch(config)
+        for switch in unit.switches:
+            switch.apply(config)
         outputs = {output.name: output.description for output in unit.outputs}
         module = conventions.convert(
             name,

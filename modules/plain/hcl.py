@@ -237,12 +237,13 @@ def _render_item(item: list[str | _Container], indent: int, column: int) -> str:
     text = _inline_item(item)
     if column + len(text) <= WIDTH:
         return text
-    out = []
+    out: list[str] = []
     for part in item:
         inline = _inline(part)
         breakable = (
             isinstance(part, _Container)
             and part.opener in "{["
+            and not (part.opener == "[" and out and re.search(r"[\w\])]$", out[-1]))  # an index: x[0]
             and _clean(part.items)
             and not _inline_item(_clean(part.items)[0]).startswith("for ")
         )

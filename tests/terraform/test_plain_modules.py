@@ -243,6 +243,7 @@ def _prepare_hcl_module(context: Context) -> Prepared:
     (consumer / OVERRIDE_FILE).write_text(json.dumps(consumer_override(context.stub.endpoint())))
     create_false, outputs = create_false_configuration(root, context)
     (consumer / "create_false.tf").write_text(create_false)
+    (consumer / "composed.tf").write_text(COMPOSED_ROOT)
     return Prepared(consumer, {"region_stripped": stripped, "create_false_outputs": outputs})
 
 
@@ -354,6 +355,72 @@ module "reconciliation" {
 }
 """
 
+
+# Modules composed in one configuration: inputs that are attributes of resources created in the same apply
+# (unknown at plan), with the switches that keep the modules' counts decidable (test_plain_composed.py).
+COMPOSED_ROOT = """\
+resource "aws_s3_bucket" "inventory" {
+  bucket = "composed-reconcile-inventory"
+}
+
+resource "aws_iam_role" "reconciler" {
+  name = "composed-reconciler"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+}
+
+resource "aws_sns_topic" "ad_team" {
+  name = "composed-ad-team"
+}
+
+module "composed_tools_host" {
+  source                   = "../../terraform/modules/tools-host"
+  name                     = "composed"
+  password_parameter_names = ["/domain-join/join-password"]
+  hub_kms_key_arn          = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  inventory_bucket_arn     = aws_s3_bucket.inventory.arn
+  create_inventory_policy  = true
+}
+
+module "composed_spoke" {
+  source                       = "../../terraform/modules/spoke"
+  name                         = "composed"
+  regions                      = ["eu-west-1"]
+  security_account_id          = "111111111111"
+  hub_lambda_role_arn          = "arn:aws:iam::111111111111:role/domain-join-handler"
+  reconciler_role_arn          = aws_iam_role.reconciler.arn
+  create_reconcile_reader_role = true
+}
+
+module "composed_directory_network" {
+  source                    = "../../terraform/modules/directory-network"
+  name                      = "composed"
+  vpc_id                    = "vpc-0a1b2c3d4e5f60718"
+  vpc_cidr                  = "10.10.0.0/16"
+  domain_name               = "corp.example.com"
+  dns_server_ips            = ["10.10.1.10"]
+  resolver_subnet_ids       = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
+  client_cidrs              = ["10.20.0.0/16"]
+  admin_role_arns           = ["arn:aws:iam::222222222222:role/ad-admins"]
+  notification_topic_arn    = aws_sns_topic.ad_team.arn
+  create_notification_topic = false
+}
+
+module "composed_member_network" {
+  source               = "../../terraform/modules/member-network"
+  name                 = "composed"
+  vpc_ids              = ["vpc-0123456789abcdef0"]
+  dc_cidrs             = ["10.10.0.0/16"]
+  resolver_rule_id     = module.composed_directory_network.resolver_rule_id
+  lookup_resolver_rule = false
+}
+"""
 
 CREATE_FALSE_CALLS = (
     ("hub", "hub"),

@@ -850,7 +850,7 @@ resource "aws_iam_policy" "protection" {
 }
 
 resource "aws_kms_alias" "notification_key" {
-  count  = var.create && var.notification_topic_arn == null ? 1 : 0
+  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
   region = data.aws_region.this.region
 
   name          = "alias/${var.name}-dc-access"
@@ -858,7 +858,7 @@ resource "aws_kms_alias" "notification_key" {
 }
 
 resource "aws_kms_key" "notification" {
-  count  = var.create && var.notification_topic_arn == null ? 1 : 0
+  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
   region = data.aws_region.this.region
 
   deletion_window_in_days = var.kms_key_deletion_window_days
@@ -1073,7 +1073,7 @@ resource "aws_security_group" "resolver" {
 }
 
 resource "aws_sns_topic" "this" {
-  count  = var.create && var.notification_topic_arn == null ? 1 : 0
+  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
   region = data.aws_region.this.region
 
   kms_master_key_id = aws_kms_key.notification[0].arn
@@ -1083,7 +1083,7 @@ resource "aws_sns_topic" "this" {
 }
 
 resource "aws_sns_topic_policy" "this" {
-  count  = var.create && var.notification_topic_arn == null ? 1 : 0
+  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
   region = data.aws_region.this.region
 
   arn = aws_sns_topic.this[0].arn

@@ -63,5 +63,5 @@ output "protection_policy_json" {
 
 output "notification_topic_arn" {
   description = "SNS topic told of sessions and commands on DCs: subscribe the team."
-  value       = var.create ? (var.notification_topic_arn == null ? aws_sns_topic.this[0].arn : var.notification_topic_arn) : null
+  value       = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? aws_sns_topic.this[0].arn : var.notification_topic_arn) : null
 }

@@ -323,6 +323,12 @@ variable "kms_key_deletion_window_days" {
   }
 }
 
+variable "create_notification_topic" {
+  description = "Whether to create the notification topic (and its KMS key). null: inferred from whether notification_topic_arn is null; set it when notification_topic_arn is another module's output in the same configuration (known only after apply), or the plan cannot count the resources."
+  type        = bool
+  default     = null
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)

@@ -304,7 +304,7 @@ data "aws_caller_identity" "this" {}
 data "aws_region" "this" {}
 
 data "aws_route53_resolver_rule" "directory" {
-  count = var.create && var.resolver_rule_id == null ? 1 : 0
+  count = var.create && (var.lookup_resolver_rule != null ? var.lookup_resolver_rule : var.resolver_rule_id == null) ? 1 : 0
 
   name      = "${var.name}-directory"
   rule_type = "FORWARD"

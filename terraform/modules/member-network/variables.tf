@@ -92,6 +92,12 @@ variable "name" {
   }
 }
 
+variable "lookup_resolver_rule" {
+  description = "Whether to look the directory's resolver rule up by its name (no resolver_rule_id). null: inferred from whether resolver_rule_id is null; set it when resolver_rule_id is another module's output in the same configuration (known only after apply), or the plan cannot count the resources."
+  type        = bool
+  default     = null
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)

@@ -127,14 +127,14 @@ resource "aws_iam_role" "execution" {
 
   lifecycle {
     precondition {
-      condition     = length(var.reader_principal_arns) == 0 || var.reconciler_role_arn != null
+      condition     = length(var.reader_principal_arns) == 0 || (var.create_reconcile_reader_role != null ? var.create_reconcile_reader_role : var.reconciler_role_arn != null)
       error_message = "reader_principal_arns needs reconciler_role_arn (a reconciliation)."
     }
   }
 }
 
 resource "aws_iam_role" "reconcile_reader" {
-  count = var.create ? ((var.reconciler_role_arn != null) ? 1 : 0) : 0
+  count = var.create ? (((var.create_reconcile_reader_role != null ? var.create_reconcile_reader_role : var.reconciler_role_arn != null)) ? 1 : 0) : 0
 
   assume_role_policy = (length(var.reader_principal_arns) >= 1) ? can(regex("^$", (var.spoke_role_external_id == null) ? "" : var.spoke_role_external_id)) ? jsonencode({
     "Version" = "2012-10-17"
@@ -256,7 +256,7 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role_policy" "reconcile_reader" {
-  count = var.create ? ((var.reconciler_role_arn != null) ? 1 : 0) : 0
+  count = var.create ? (((var.create_reconcile_reader_role != null ? var.create_reconcile_reader_role : var.reconciler_role_arn != null)) ? 1 : 0) : 0
 
   name = "${var.name}-reconcile-reader"
   policy = jsonencode({

@@ -136,6 +136,12 @@ variable "reader_principal_arns" {
   }
 }
 
+variable "create_reconcile_reader_role" {
+  description = "Whether to create the describe-only reader role the reconciliation assumes. null: inferred from whether reconciler_role_arn is null; set it when reconciler_role_arn is another module's output in the same configuration (known only after apply), or the plan cannot count the resources."
+  type        = bool
+  default     = null
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)

@@ -198,7 +198,7 @@ resource "aws_iam_role" "this" {
 }
 
 resource "aws_iam_role_policy" "inventory" {
-  count = var.create ? ((var.inventory_bucket_arn != null) ? 1 : 0) : 0
+  count = var.create ? (((var.create_inventory_policy != null ? var.create_inventory_policy : var.inventory_bucket_arn != null)) ? 1 : 0) : 0
 
   name = "write-reconcile-inventory"
   policy = jsonencode({

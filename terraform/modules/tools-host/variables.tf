@@ -127,6 +127,12 @@ variable "instance" {
   }
 }
 
+variable "create_inventory_policy" {
+  description = "Whether the host's role may write the reconciliation's inventory. null: inferred from whether inventory_bucket_arn is null; set it when inventory_bucket_arn is another module's output in the same configuration (known only after apply), or the plan cannot count the resources."
+  type        = bool
+  default     = null
+}
+
 variable "tags" {
   description = "Tags merged into every taggable resource (beside the provider's default_tags)."
   type        = map(string)
