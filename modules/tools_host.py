@@ -425,6 +425,7 @@ class ToolsHost(Construct):
             root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3"),
             user_data=USER_DATA[spec.platform],
             tags={**tags, props.tag_key: props.tag_value, "Name": f"{props.name}-tools-host"},
+            volume_tags={**tags, "Name": f"{props.name}-tools-host"},  # the root volume: whose it is
             lifecycle={"ignore_changes": ["ami"]},
         )
 
@@ -506,6 +507,7 @@ class ToolsHost(Construct):
         # as the construct: the tools-host tag the handler looks for, then the Name (a token cannot be a key)
         named = tools_host_role_name("${" + name + "}")
         host.add_override("tags", f'${{{{ ({tag_key}) = {tag_value}, Name = "{named}" }}}}')
+        host.add_override("volume_tags", f'${{merge(var.tags, {{ Name = "{named}" }})}}')
         self.plain_outputs = {
             "instance_id": f"${{{host.fqn}[0].id}}",
             "security_group_id": group_id,

@@ -123,6 +123,7 @@ def test_the_instance_is_private_imdsv2_encrypted_and_tagged_as_the_tools_host(
     assert instance["metadata_options"]["http_tokens"] == "required"
     assert instance["root_block_device"]["encrypted"] is True
     assert instance["tags"]["ADToolsHost"] == "true"
+    assert instance["volume_tags"]["Name"] == instance["tags"]["Name"]  # the root volume is tagged too
     assert "adcli" in instance["user_data"] and "openldap-clients" in instance["user_data"]
     [profile] = resources["aws_iam_instance_profile"].values()
     assert instance["iam_instance_profile"].startswith("${aws_iam_instance_profile.")

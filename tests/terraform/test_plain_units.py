@@ -158,6 +158,8 @@ def test_plain_tools_host_instance_is_the_constructs(job: Job, tier: Tier, tmp_p
         hashlib.sha1(expected_instance["user_data"].encode()).hexdigest(),  # noqa: S324 (the provider's)
     )
     assert instance["tags"] == expected_instance["tags"]
+    assert instance["volume_tags"] == expected_instance["volume_tags"]  # the root volume says whose it is
+    assert instance["volume_tags"]["Name"] == instance["tags"]["Name"]
     assert instance["tags"][settings.TOOLS_HOST_TAG_KEY.default] == settings.TOOLS_HOST_TAG_VALUE.default
     assert instance["iam_instance_profile"] == profile["name"]
     # AND the security group is the construct's

@@ -319,6 +319,7 @@ resource "aws_instance" "this" {
   monitoring                  = true
   subnet_id                   = var.instance.subnet_id
   user_data                   = local.tools_host_platforms[var.instance.platform].user_data
+  volume_tags                 = merge(var.tags, { Name = "${var.name}-tools-host" })
   vpc_security_group_ids      = [aws_security_group.this[0].id]
 
   tags = merge(var.tags, { (var.tools_host_tag_key) = var.tools_host_tag_value, Name = "${var.name}-tools-host" })
