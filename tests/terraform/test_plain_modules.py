@@ -259,7 +259,7 @@ def test_an_hcl_module_with_v6_arguments_is_adapted_and_plans(job: Job, tier: Ti
 
     assert prepared.expected["region_stripped"] == ["aws_sqs_queue.this"]
     assert outcome.failed_step is None, outcome.output
-    assert sorted(outcome.planned_creates()) == [
+    assert sorted(a for a in outcome.planned_creates() if not is_composed(a)) == [
         'module.queues.aws_sqs_queue.this["eu-central-1"]',
         'module.queues.aws_sqs_queue.this["eu-west-1"]',
     ]
@@ -359,11 +359,11 @@ module "reconciliation" {
 # Modules composed in one configuration: inputs that are attributes of resources created in the same apply
 # (unknown at plan), with the switches that keep the modules' counts decidable (test_plain_composed.py).
 COMPOSED_ROOT = """\
-resource "aws_s3_bucket" "inventory" {
+resource "aws_s3_bucket" "composed_inventory" {
   bucket = "composed-reconcile-inventory"
 }
 
-resource "aws_iam_role" "reconciler" {
+resource "aws_iam_role" "composed_reconciler" {
   name = "composed-reconciler"
   assume_role_policy = jsonencode({
     Version   = "2012-10-17"
@@ -375,7 +375,7 @@ resource "aws_iam_role" "reconciler" {
   })
 }
 
-resource "aws_sns_topic" "ad_team" {
+resource "aws_sns_topic" "composed_ad_team" {
   name = "composed-ad-team"
 }
 
@@ -384,7 +384,7 @@ module "composed_tools_host" {
   name                     = "composed"
   password_parameter_names = ["/domain-join/join-password"]
   hub_kms_key_arn          = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-  inventory_bucket_arn     = aws_s3_bucket.inventory.arn
+  inventory_bucket_arn     = aws_s3_bucket.composed_inventory.arn
   create_inventory_policy  = true
 }
 
@@ -394,7 +394,7 @@ module "composed_spoke" {
   regions                      = ["eu-west-1"]
   security_account_id          = "111111111111"
   hub_lambda_role_arn          = "arn:aws:iam::111111111111:role/domain-join-handler"
-  reconciler_role_arn          = aws_iam_role.reconciler.arn
+  reconciler_role_arn          = aws_iam_role.composed_reconciler.arn
   create_reconcile_reader_role = true
 }
 
@@ -408,7 +408,7 @@ module "composed_directory_network" {
   resolver_subnet_ids       = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
   client_cidrs              = ["10.20.0.0/16"]
   admin_role_arns           = ["arn:aws:iam::222222222222:role/ad-admins"]
-  notification_topic_arn    = aws_sns_topic.ad_team.arn
+  notification_topic_arn    = aws_sns_topic.composed_ad_team.arn
   create_notification_topic = false
 }
 
@@ -421,6 +421,14 @@ module "composed_member_network" {
   lookup_resolver_rule = false
 }
 """
+
+
+
+def is_composed(address: str) -> bool:
+    """Whether a planned address belongs to COMPOSED_ROOT (its modules and resources are all `composed_*`),
+    which shares the HCL-module job's work dir with the queues module and the create = false calls."""
+    return re.match(r"(module\.composed_|aws_\w+\.composed_)", address) is not None
+
 
 CREATE_FALSE_CALLS = (
     ("hub", "hub"),
@@ -459,7 +467,7 @@ def test_create_false_plans_nothing_and_every_output_is_null(job: Job, tier: Tie
     prepared, outcome = tier.result(job)
 
     assert outcome.failed_step is None, outcome.output
-    assert not [a for a in outcome.planned_changes() if not a.startswith("module.queues.")]
+    assert not [a for a in outcome.planned_changes() if not a.startswith("module.queues.") and not is_composed(a)]
     assert outcome.plan is not None
     outputs = outcome.plan["output_changes"]
     assert len(outputs) == prepared.expected["create_false_outputs"] > 10
