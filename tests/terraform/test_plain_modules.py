@@ -423,7 +423,6 @@ module "composed_member_network" {
 """
 
 
-
 def is_composed(address: str) -> bool:
     """Whether a planned address belongs to COMPOSED_ROOT (its modules and resources are all `composed_*`),
     which shares the HCL-module job's work dir with the queues module and the create = false calls."""
