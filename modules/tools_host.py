@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
@@ -408,13 +408,25 @@ class ToolsHost(Construct):
                 cidr_ipv4=cidr,
                 description=HTTPS_EGRESS_DESCRIPTION,
             )
-        self.instance = Instance(
-            self,
-            "instance",
+        self.instance = self._hardened_instance(
             ami=ami_id,
             instance_type=spec.instance_type or INSTANCE_TYPES[spec.platform],
             subnet_id=spec.subnet_id,
-            vpc_security_group_ids=[self.security_group.id],
+            security_group_id=self.security_group.id,
+            user_data=USER_DATA[spec.platform],
+            tags={**tags, props.tag_key: props.tag_value, "Name": f"{props.name}-tools-host"},
+            volume_tags={**tags, "Name": f"{props.name}-tools-host"},  # the root volume: whose it is
+        )
+
+    def _hardened_instance(self, *, security_group_id: str, **given: Any) -> Instance:
+        """The tools-host instance with the settings both forms share: IMDSv2 only (one hop), no public
+        address, an encrypted gp3 root volume, detailed monitoring, EBS-optimized, this host's instance
+        profile, and `ami` left alone after creation (the host is patched in place, not replaced when a new
+        image is published)."""
+        return Instance(
+            self,
+            "instance",
+            vpc_security_group_ids=[security_group_id],
             iam_instance_profile=self.instance_profile.name,
             associate_public_ip_address=False,
             monitoring=True,
@@ -423,10 +435,8 @@ class ToolsHost(Construct):
                 http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
             ),
             root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3"),
-            user_data=USER_DATA[spec.platform],
-            tags={**tags, props.tag_key: props.tag_value, "Name": f"{props.name}-tools-host"},
-            volume_tags={**tags, "Name": f"{props.name}-tools-host"},  # the root volume: whose it is
             lifecycle={"ignore_changes": ["ami"]},
+            **given,
         )
 
     # --- the plain module (terraform/modules/tools-host): the instance from an object variable ---
@@ -485,23 +495,12 @@ class ToolsHost(Construct):
             description=HTTPS_EGRESS_DESCRIPTION,
         )
         https.add_override("for_each", f"${{toset(try({instance}.https_egress_cidrs, []))}}")
-        host = Instance(
-            self,
-            "instance",
+        host = self._hardened_instance(
             ami=f"${{try({ami.fqn}[0].value, {instance}.ami_id)}}",
             instance_type=f"${{coalesce({instance}.instance_type, {platform}.instance_type)}}",
             subnet_id=f"${{{instance}.subnet_id}}",
-            vpc_security_group_ids=[group_id],
-            iam_instance_profile=self.instance_profile.name,
-            associate_public_ip_address=False,
-            monitoring=True,
-            ebs_optimized=True,
-            metadata_options=InstanceMetadataOptions(
-                http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
-            ),
-            root_block_device=InstanceRootBlockDevice(encrypted=True, volume_type="gp3"),
+            security_group_id=group_id,
             user_data=f"${{{platform}.user_data}}",
-            lifecycle={"ignore_changes": ["ami"]},
         )
         host.add_override("count", f"${{{given}}}")
         # as the construct: the tools-host tag the handler looks for, then the Name (a token cannot be a key)

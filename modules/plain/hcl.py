@@ -70,6 +70,22 @@ def sole_expression(text: str) -> str | None:
     return text[2 : end - 1] if end == len(text) else None
 
 
+def literal(template: str) -> str | None:
+    """The text a template with no `${...}`/`%{...}` code stands for (its `$${`/`%%{` escapes undone), or
+    None when it holds code."""
+    out, i = [], 0
+    while i < len(template):
+        if template.startswith(("$${", "%%{"), i):
+            out.append(template[i + 1 : i + 3])
+            i += 3
+        elif template.startswith(("${", "%{"), i):
+            return None
+        else:
+            out.append(template[i])
+            i += 1
+    return "".join(out)
+
+
 def quoted(template: str) -> str:
     """A JSON-syntax template as an HCL quoted template: literal parts escaped, `${...}`/`%{...}` code and
     the `$${`/`%%{` escapes kept as they are."""
