@@ -1871,12 +1871,28 @@ def build_modules(scripts_dir: Path = SCRIPTS_DIR) -> dict[str, conventions.Modu
             taggable,
             conventions.legacy_addresses(name),
         )
+        drop_provider_region(module)
         module.terraform = {
             "required_version": TERRAFORM_CONSTRAINT,
             "required_providers": {"aws": {"source": "hashicorp/aws", "version": AWS_PROVIDER_CONSTRAINT}},
         }
         modules[name] = module
     return modules
+
+
+PROVIDER_REGION = "${data.aws_region.this.region}"
+
+
+def drop_provider_region(module: conventions.Module) -> None:
+    """Take `region = data.aws_region.this.region` off the module's resources and data sources: the
+    constructs name the Region of every resource (a cdktf stack may span Regions), but in a module that
+    Region is the provider's, which an omitted `region` already is.  Other `region` values (`each.value`
+    of a multi-Region module) stay."""
+    for section in (module.resources, module.data):
+        for bodies in section.values():
+            for body in bodies.values():
+                if body.get("region") == PROVIDER_REGION:
+                    del body["region"]
 
 
 def documents_as_files(

@@ -115,6 +115,24 @@ def test_ssm_documents_ship_as_json_files_with_the_constructs_content(
         assert json.loads(text)["schemaVersion"] == "2.2"
 
 
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_no_resource_names_the_providers_own_region(
+    modules: dict[str, conventions.Module], unit: str
+) -> None:
+    """GIVEN a generated module, THEN no resource or data source sets `region` to the provider's Region
+    (an omitted `region` is that Region); a multi-Region module keeps its per-instance `region`."""
+    bodies = [
+        b
+        for section in (modules[unit].resources, modules[unit].data)
+        for v in section.values()
+        for b in v.values()
+    ]
+    regions = {body["region"] for body in bodies if "region" in body}
+    assert not [r for r in regions if "data.aws_region" in r]
+    if unit == "spoke":  # one set of resources per Region of var.regions
+        assert regions == {"${each.value}"}
+
+
 def test_a_document_whose_content_holds_code_stays_inline() -> None:
     """GIVEN an SSM document whose content interpolates a value, THEN it is not moved to a file."""
     resources = {"aws_ssm_document": {"rdp": {"content": '{"a":"${var.name}"}'}}}

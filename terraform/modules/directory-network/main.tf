@@ -705,8 +705,7 @@ data "aws_partition" "this" {}
 data "aws_region" "this" {}
 
 resource "aws_cloudwatch_event_rule" "notification" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   description    = "Session Manager session or Run Command on a domain controller: notify the AD team"
   event_bus_name = "default"
@@ -737,8 +736,7 @@ resource "aws_cloudwatch_event_rule" "notification" {
 }
 
 resource "aws_cloudwatch_event_target" "notification" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   arn            = coalesce(var.notification_topic_arn, "arn:${data.aws_partition.this.partition}:sns:${data.aws_region.this.region}:${data.aws_caller_identity.this.account_id}:${var.name}-dc-access")
   event_bus_name = aws_cloudwatch_event_rule.notification[0].event_bus_name
@@ -850,16 +848,14 @@ resource "aws_iam_policy" "protection" {
 }
 
 resource "aws_kms_alias" "notification_key" {
-  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
 
   name          = "alias/${var.name}-dc-access"
   target_key_id = aws_kms_key.notification[0].key_id
 }
 
 resource "aws_kms_key" "notification" {
-  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
 
   deletion_window_in_days = var.kms_key_deletion_window_days
   description             = "ec2-domain-join: notifications of sessions and commands on domain controllers"
@@ -890,8 +886,7 @@ resource "aws_kms_key" "notification" {
 }
 
 resource "aws_network_acl" "dc_subnets" {
-  count  = var.create && var.create_network_acl ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create && var.create_network_acl ? 1 : 0
 
   subnet_ids = var.dc_subnet_ids
   vpc_id     = var.vpc_id
@@ -943,7 +938,6 @@ resource "aws_network_acl" "dc_subnets" {
 
 resource "aws_network_acl_rule" "dc_subnets" {
   for_each = var.create ? local.dc_network_acl_rules : {}
-  region   = data.aws_region.this.region
 
   cidr_block     = each.value.cidr_block
   egress         = each.value.egress
@@ -957,23 +951,20 @@ resource "aws_network_acl_rule" "dc_subnets" {
 
 resource "aws_ram_principal_association" "share_with" {
   for_each = var.create ? toset(var.share_principals) : toset([])
-  region   = data.aws_region.this.region
 
   principal          = each.value
   resource_share_arn = aws_ram_resource_share.this[0].arn
 }
 
 resource "aws_ram_resource_association" "share_rule" {
-  count  = var.create ? (length(var.share_principals) > 0 ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? (length(var.share_principals) > 0 ? 1 : 0) : 0
 
   resource_arn       = aws_route53_resolver_rule.directory[0].arn
   resource_share_arn = aws_ram_resource_share.this[0].arn
 }
 
 resource "aws_ram_resource_share" "this" {
-  count  = var.create ? (length(var.share_principals) > 0 ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? (length(var.share_principals) > 0 ? 1 : 0) : 0
 
   allow_external_principals = false
   name                      = "${var.name}-directory-resolver-rule"
@@ -982,8 +973,7 @@ resource "aws_ram_resource_share" "this" {
 }
 
 resource "aws_route53_resolver_endpoint" "outbound" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   direction          = "OUTBOUND"
   name               = "${var.name}-directory-outbound"
@@ -1002,8 +992,7 @@ resource "aws_route53_resolver_endpoint" "outbound" {
 }
 
 resource "aws_route53_resolver_rule" "directory" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   domain_name          = var.domain_name
   name                 = "${var.name}-directory"
@@ -1024,8 +1013,7 @@ resource "aws_route53_resolver_rule" "directory" {
 }
 
 resource "aws_route53_resolver_rule_association" "this" {
-  count  = var.create && var.associate_rule_with_vpc ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create && var.associate_rule_with_vpc ? 1 : 0
 
   name             = "${var.name}-directory-${var.vpc_id}"
   resolver_rule_id = aws_route53_resolver_rule.directory[0].id
@@ -1033,8 +1021,7 @@ resource "aws_route53_resolver_rule_association" "this" {
 }
 
 resource "aws_security_group" "domain_controllers" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   description = "Domain controllers: AD ports from members and admins, DC to DC (ec2-domain-join)"
   name        = "${var.name}-domain-controllers"
@@ -1051,8 +1038,7 @@ resource "aws_security_group" "domain_controllers" {
 }
 
 resource "aws_security_group" "endpoints" {
-  count  = var.create ? (length(var.endpoint_services) > 0 ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? (length(var.endpoint_services) > 0 ? 1 : 0) : 0
 
   description = "Interface endpoints (Systems Manager, KMS, Logs): HTTPS from the VPC only"
   name        = "${var.name}-endpoints-${var.vpc_id}"
@@ -1062,8 +1048,7 @@ resource "aws_security_group" "endpoints" {
 }
 
 resource "aws_security_group" "resolver" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   description = "Route 53 Resolver outbound endpoint: DNS to the DNS servers of the directory only"
   name        = "${var.name}-directory-outbound-endpoint"
@@ -1073,8 +1058,7 @@ resource "aws_security_group" "resolver" {
 }
 
 resource "aws_sns_topic" "this" {
-  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
 
   kms_master_key_id = aws_kms_key.notification[0].arn
   name              = "${var.name}-dc-access"
@@ -1083,8 +1067,7 @@ resource "aws_sns_topic" "this" {
 }
 
 resource "aws_sns_topic_policy" "this" {
-  count  = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? ((var.create_notification_topic != null ? var.create_notification_topic : var.notification_topic_arn == null) ? 1 : 0) : 0
 
   arn = aws_sns_topic.this[0].arn
   policy = jsonencode({
@@ -1115,8 +1098,7 @@ resource "aws_sns_topic_policy" "this" {
 }
 
 resource "aws_sqs_queue" "notification_dlq" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   message_retention_seconds = 1209600
   name                      = "${var.name}-dc-session-or-command-dlq"
@@ -1126,8 +1108,7 @@ resource "aws_sqs_queue" "notification_dlq" {
 }
 
 resource "aws_sqs_queue_policy" "notification_dlq" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   policy = jsonencode({
     "Version" = "2012-10-17"
@@ -1158,8 +1139,7 @@ resource "aws_sqs_queue_policy" "notification_dlq" {
 }
 
 resource "aws_ssm_document" "rdp" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   content = jsonencode({
     "schemaVersion" = "1.0"
@@ -1188,7 +1168,6 @@ resource "aws_ssm_document" "rdp" {
 
 resource "aws_vpc_endpoint" "this" {
   for_each = var.create ? toset(var.endpoint_services) : toset([])
-  region   = data.aws_region.this.region
 
   private_dns_enabled = true
   security_group_ids  = [aws_security_group.endpoints[0].id]
@@ -1201,8 +1180,7 @@ resource "aws_vpc_endpoint" "this" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "domain_controllers_https" {
-  count  = var.create ? 1 : 0
-  region = data.aws_region.this.region
+  count = var.create ? 1 : 0
 
   cidr_ipv4         = var.vpc_cidr
   description       = "DC to interface endpoints in the VPC: SSM agent (Session Manager, Run Command)"
@@ -1216,7 +1194,6 @@ resource "aws_vpc_security_group_egress_rule" "domain_controllers_https" {
 
 resource "aws_vpc_security_group_egress_rule" "domain_controllers_out" {
   for_each = var.create ? merge({ for row in local.ad_ports.dc_to_dc : "dc ${row.key} self" => merge(row, { cidr_ipv4 = null, prefix_list_id = null, referenced_security_group_id = null, own_group = true }) }, { for pair in setproduct(local.ad_ports.dc_to_dc, var.replication_peer_cidrs) : "dc ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = pair[1], prefix_list_id = null, referenced_security_group_id = null, own_group = false }) }) : {}
-  region   = data.aws_region.this.region
 
   cidr_ipv4                    = each.value.cidr_ipv4
   description                  = each.value.description
@@ -1232,7 +1209,6 @@ resource "aws_vpc_security_group_egress_rule" "domain_controllers_out" {
 
 resource "aws_vpc_security_group_egress_rule" "resolver_dns" {
   for_each = var.create ? { for pair in setproduct(["tcp", "udp"], var.dns_server_ips) : "${pair[0]} ${pair[1]}" => pair } : {}
-  region   = data.aws_region.this.region
 
   cidr_ipv4         = format("%s/32", each.value[1])
   description       = format("DNS queries for %s to its DNS server %s", var.domain_name, each.value[1])
@@ -1246,7 +1222,6 @@ resource "aws_vpc_security_group_egress_rule" "resolver_dns" {
 
 resource "aws_vpc_security_group_ingress_rule" "domain_controllers_in" {
   for_each = var.create ? merge({ for pair in setproduct(local.ad_ports.client_to_dc, var.client_cidrs) : "client ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = pair[1], prefix_list_id = null, referenced_security_group_id = null, own_group = false }) }, { for pair in setproduct(local.ad_ports.client_to_dc, var.client_prefix_list_ids) : "client ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = null, prefix_list_id = pair[1], referenced_security_group_id = null, own_group = false }) }, { for pair in setproduct(local.ad_ports.client_to_dc, var.client_security_group_ids) : "client ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = null, prefix_list_id = null, referenced_security_group_id = pair[1], own_group = false }) }, { for pair in setproduct(local.ad_ports.admin_to_dc, var.admin_cidrs) : "admin ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = pair[1], prefix_list_id = null, referenced_security_group_id = null, own_group = false }) }, { for pair in setproduct(local.ad_ports.admin_to_dc, var.admin_security_group_ids) : "admin ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = null, prefix_list_id = null, referenced_security_group_id = pair[1], own_group = false }) }, { for row in local.ad_ports.dc_to_dc : "dc ${row.key} self" => merge(row, { cidr_ipv4 = null, prefix_list_id = null, referenced_security_group_id = null, own_group = true }) }, { for pair in setproduct(local.ad_ports.dc_to_dc, var.replication_peer_cidrs) : "dc ${pair[0].key} ${pair[1]}" => merge(pair[0], { cidr_ipv4 = pair[1], prefix_list_id = null, referenced_security_group_id = null, own_group = false }) }) : {}
-  region   = data.aws_region.this.region
 
   cidr_ipv4                    = each.value.cidr_ipv4
   description                  = each.value.description
@@ -1261,8 +1236,7 @@ resource "aws_vpc_security_group_ingress_rule" "domain_controllers_in" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
-  count  = var.create ? (length(var.endpoint_services) > 0 ? 1 : 0) : 0
-  region = data.aws_region.this.region
+  count = var.create ? (length(var.endpoint_services) > 0 ? 1 : 0) : 0
 
   cidr_ipv4         = var.vpc_cidr
   description       = "HTTPS from the VPC to the interface endpoints"
