@@ -20,7 +20,7 @@ export JSII_NODE := $(TOOLS_BIN)/node
 export PATH := $(TOOLS_BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e bench-reconcile bench-toolshost plain-modules tools clean
+.PHONY: setup synth synth-cdktn test e2e demo lint typecheck static bench bench-synth bench-e2e bench-reconcile bench-toolshost plain-modules tools clean
 
 ## make synth: synthesize the example landing zone into cdktf.out/ (the main job)
 synth: $(STAMP) $(TOOLS_STAMP)
@@ -97,7 +97,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # cdktn (the fork) and cdktf cannot share an environment: both claim the jsii module names they load.
-$(CDKTN_STAMP): pyproject.toml
+# After the main environment (order only): both editable installs write the egg-info in the checkout.
+$(CDKTN_STAMP): pyproject.toml | $(STAMP)
 	test -x $(CDKTN_VENV)/bin/python || $(PYTHON) -m venv $(CDKTN_VENV)
 	$(CDKTN_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CDKTN_VENV)/bin/python -m pip install --quiet --editable '.[cdktn]'
@@ -115,6 +116,9 @@ $(TOOLS_STAMP): $(TOOLS)/package.json
 	npm install --prefix $(TOOLS) --no-package-lock --no-audit --no-fund --loglevel=error
 	$(TOOLS_BIN)/node --version | grep -q '^v22\.'
 	touch $@
+
+## make setup: every environment the tests use; `make -j3 setup` builds them side by side (CI does)
+setup: $(STAMP) $(CHECKOV_STAMP) $(CDKTN_STAMP) $(TOOLS_STAMP)
 
 # Never deletes Terraform state: local state lives in terraform-state/ beside the landing-zone file.
 clean:
