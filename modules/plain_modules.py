@@ -1880,18 +1880,16 @@ def build_modules(scripts_dir: Path = SCRIPTS_DIR) -> dict[str, conventions.Modu
     return modules
 
 
-PROVIDER_REGION = "${data.aws_region.this.region}"
-
-
 def drop_provider_region(module: conventions.Module) -> None:
-    """Take `region = data.aws_region.this.region` off the module's resources and data sources: the
+    """Take `region = data.aws_region.<name>.region` off the module's resources and data sources: the
     constructs name the Region of every resource (a cdktf stack may span Regions), but in a module that
     Region is the provider's, which an omitted `region` already is.  Other `region` values (`each.value`
     of a multi-Region module) stay."""
+    providers = {f"${{data.aws_region.{name}.region}}" for name in module.data.get("aws_region", {})}
     for section in (module.resources, module.data):
         for bodies in section.values():
             for body in bodies.values():
-                if body.get("region") == PROVIDER_REGION:
+                if body.get("region") in providers:
                     del body["region"]
 
 
